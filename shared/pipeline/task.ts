@@ -1,0 +1,46 @@
+/**
+ * Tasks and their results: the messages between the planner, the copier and the result store. A
+ * task never carries a credential; the copier looks credentials up by registry and path.
+ */
+
+/** One tag (or digest) of one source, to be copied to one destination. */
+export interface CopyTask {
+  readonly runId: string;
+  /** Stable within a run: the same rule and tag always give the same id, so redelivery is idempotent. */
+  readonly taskId: string;
+  /** Fully qualified source, with a tag or a digest (or both). */
+  readonly source: string;
+  /** Fully qualified destination, with a tag (or only a digest when the source has no tag). */
+  readonly destination: string;
+}
+
+/** How a task ended. */
+export const TaskOutcome = {
+  Copied: 'copied',
+  UpToDate: 'up-to-date',
+  Failed: 'failed',
+} as const;
+export type TaskOutcome = (typeof TaskOutcome)[keyof typeof TaskOutcome];
+
+/** What the copier records for a task. */
+export interface TaskResult {
+  readonly taskId: string;
+  readonly source: string;
+  readonly destination: string;
+  readonly outcome: TaskOutcome;
+  /** Digest of the top manifest, when it was fetched. */
+  readonly digest?: string;
+  /** Blob bytes transferred (streamed) for this task; mounts and skips count 0. */
+  readonly bytes: number;
+  readonly attempts: number;
+  /** A message without secrets, for failed tasks. */
+  readonly error?: string;
+  readonly durationMs: number;
+}
+
+/** A rule that could not be expanded into tasks (tags not listable, bad reference ...). */
+export interface GenerateFailure {
+  readonly source: string;
+  readonly destination: string;
+  readonly error: string;
+}

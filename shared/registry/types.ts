@@ -1,0 +1,84 @@
+/**
+ * Types of the registry protocol shared by the client and the copier.
+ */
+import type { Readable } from 'node:stream';
+
+/** The four manifest media types this tool copies, plus schema 1 to reject it by name. */
+export const MediaType = {
+  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
+  OciIndex: 'application/vnd.oci.image.index.v1+json',
+  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  DockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  DockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+} as const;
+export type MediaType = (typeof MediaType)[keyof typeof MediaType];
+
+/** A repository on a registry; `registry` is canonical (see shared/reference.ts). */
+export interface RepositoryRef {
+  readonly registry: string;
+  readonly repository: string;
+}
+
+/** A manifest exactly as the registry served it. */
+export interface FetchedManifest {
+  readonly mediaType: string;
+  /** sha256 of `bytes`; checked against the requested digest when one was asked for. */
+  readonly digest: string;
+  readonly bytes: Buffer;
+}
+
+/** What a manifest HEAD tells. */
+export interface ManifestHead {
+  readonly digest: string | undefined;
+  readonly mediaType: string | undefined;
+  readonly size: number | undefined;
+}
+
+/** A blob being downloaded: the body must be consumed or destroyed. */
+export interface BlobStream {
+  readonly body: Readable;
+  readonly size: number | undefined;
+}
+
+/** Request kinds, counted for reports and the benchmark. */
+export const RequestKind = {
+  Ping: 'ping',
+  Token: 'token',
+  TagList: 'tag-list',
+  ManifestGet: 'manifest-get',
+  ManifestHead: 'manifest-head',
+  ManifestPut: 'manifest-put',
+  BlobHead: 'blob-head',
+  BlobGet: 'blob-get',
+  BlobMount: 'blob-mount',
+  UploadStart: 'upload-start',
+  BlobPut: 'blob-put',
+} as const;
+export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
+
+/**
+ * The registry operations the copier and planner use. One implementation (RegistryClient) sends them
+ * all through a single path that owns auth, retries and redirects.
+ */
+export interface Registry {
+  /** Every tag of a repository, following `Link` pagination. */
+  listTags(repo: RepositoryRef): Promise<string[]>;
+  /** GET a manifest by tag or digest; by digest the bytes are verified. */
+  getManifest(repo: RepositoryRef, reference: string): Promise<FetchedManifest>;
+  /** HEAD a manifest; undefined when it does not exist (404). */
+  headManifest(repo: RepositoryRef, reference: string): Promise<ManifestHead | undefined>;
+  /** PUT manifest bytes unchanged under a tag or digest; returns the digest the registry reports. */
+  putManifest(repo: RepositoryRef, reference: string, mediaType: string, bytes: Buffer): Promise<string>;
+  /** HEAD a blob: its size, or undefined when it is not there. */
+  headBlob(repo: RepositoryRef, digest: string): Promise<number | undefined>;
+  /** GET a blob as a stream, following redirects (no Authorization to other hosts). */
+  getBlob(repo: RepositoryRef, digest: string): Promise<BlobStream>;
+  /** Cross-repository mount; false when the registry started a normal upload instead (then cancelled). */
+  mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean>;
+  /**
+   * POST an upload, then one streamed PUT `?digest=` with Content-Length. The stream is consumed once;
+   * a failure is not retried here (the caller retries the whole blob with a new stream).
+   */
+  uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void>;
+}
