@@ -54,11 +54,13 @@ export class UnsupportedManifestError extends ImageMigratorError {
   public constructor(
     public readonly mediaType: string,
     what: string,
+    options?: { cause?: unknown },
   ) {
     super(
       mediaType.includes('v1+') || mediaType.includes('manifest.v1')
         ? `${what} is a Docker schema 1 manifest (${mediaType}), which is deprecated and not supported; re-push it with a current Docker or use an image built as schema 2 or OCI`
         : `${what} has the unsupported manifest media type ${JSON.stringify(mediaType)}`,
+      options,
     );
   }
 }

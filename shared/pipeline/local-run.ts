@@ -1,0 +1,99 @@
+/**
+ * A whole migration in one process: plan the rules into tasks, handle them with `workers` at once,
+ * retry transient failures with backoff, and keep every result. The CLI's migrate command is a thin
+ * shell around this.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MigrationRule } from '../config/images-file.js';
+import { ImageCopier } from '../copy/image-copier.js';
+import { backoffMs, isRetryable } from '../copy/retryable.js';
+import type { Registry } from '../registry/types.js';
+import { attemptTask, failedResult } from './copy-task.js';
+import { errorMessage } from './error-message.js';
+import { InProcessQueue } from './in-process-queue.js';
+import { MemoryResultStore } from './memory-result-store.js';
+import { planTasks, type Plan } from './planner.js';
+import type { ResultStore, RunCounts, RunRecord } from './ports.js';
+import { countResults } from './summary.js';
+import type { CopyTask, TaskResult } from './task.js';
+
+/** What happens during a run, for progress displays and logs. */
+export type RunEvent =
+  | { readonly type: 'planned'; readonly plan: Plan }
+  | { readonly type: 'retry'; readonly task: CopyTask; readonly attempt: number; readonly error: string; readonly delayMs: number }
+  | { readonly type: 'done'; readonly result: TaskResult; readonly finished: number; readonly total: number };
+
+/** Settings of a local run. */
+export interface LocalRunOptions {
+  readonly rules: readonly MigrationRule[];
+  readonly registry: Registry;
+  /** Images handled at once (the seed's --workers). */
+  readonly workers: number;
+  /** Extra attempts for a task that failed transiently (the seed's --retries). */
+  readonly retries: number;
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  readonly runId?: string;
+  readonly trigger?: string;
+  readonly store?: ResultStore;
+  readonly copier?: ImageCopier;
+  /** Called between planning and copying; the seed prints its second line here. */
+  readonly onPlanned?: (plan: Plan) => void;
+  readonly onEvent?: (event: RunEvent) => void;
+  /** Plan only: no task is handled. */
+  readonly dryRun?: boolean;
+}
+
+/** What a run produced. */
+export interface LocalRunResult {
+  readonly run: RunRecord;
+  readonly plan: Plan;
+  readonly results: TaskResult[];
+  readonly counts: RunCounts;
+}
+
+/** Plans and runs a migration; never throws for a failed task (it is counted and reported). */
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
+  const runId = options.runId ?? randomUUID();
+  const store = options.store ?? new MemoryResultStore();
+  const emit = options.onEvent ?? (() => undefined);
+  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers });
+  const run: RunRecord = {
+    runId, startedAt: new Date().toISOString(), trigger: options.trigger ?? 'manual',
+    taskCount: plan.tasks.length, generateFailed: plan.generateFailures.length, generateFailures: plan.generateFailures,
+  };
+  await store.putRun(run);
+  emit({ type: 'planned', plan });
+  options.onPlanned?.(plan);
+
+  if (!options.dryRun) {
+    const copier = options.copier ?? new ImageCopier(options.registry);
+    let finished = 0;
+    const queue = new InProcessQueue(options.workers, async (task) => {
+      const result = await handleWithRetries(task, copier, options, emit);
+      await store.recordResult(runId, result);
+      emit({ type: 'done', result, finished: ++finished, total: plan.tasks.length });
+    });
+    await queue.enqueue(plan.tasks);
+    await queue.drained();
+  }
+  const results = await store.listResults(runId);
+  const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
+  results.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
+  return { run, plan, results, counts: countResults(run, results) };
+}
+
+async function handleWithRetries(task: CopyTask, copier: ImageCopier, options: LocalRunOptions, emit: (e: RunEvent) => void): Promise<TaskResult> {
+  let totalMs = 0;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await attemptTask(copier, task, attempt);
+    if (outcome.ok) return outcome.result;
+    totalMs += outcome.durationMs;
+    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs);
+    const delayMs = backoffMs(attempt, outcome.error, options.retryBaseMs ?? 1000, options.retryMaxMs ?? 30_000);
+    emit({ type: 'retry', task, attempt, error: errorMessage(outcome.error), delayMs });
+    await sleep(delayMs);
+    totalMs += delayMs;
+  }
+}

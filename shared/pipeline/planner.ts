@@ -1,0 +1,67 @@
+/**
+ * Expanding rules into tasks: one task per tag. A rule with a tag or digest is one task; a rule
+ * without one lists the source's tags. A rule that cannot be listed is a "generate" failure and
+ * does not stop the others.
+ */
+import { formatReference } from '../reference.js';
+import type { MigrationRule } from '../config/images-file.js';
+import { mapLimit } from '../copy/limit.js';
+import type { Registry } from '../registry/types.js';
+import { errorMessage } from './error-message.js';
+import type { CopyTask, GenerateFailure } from './task.js';
+
+/** The task id of a rule's tag: stable, so that a redelivered or replanned task is the same task. */
+export function taskIdOf(rule: Pick<MigrationRule, 'index'>, tagOrDigest: string): string {
+  return `${rule.index}:${tagOrDigest}`;
+}
+
+/** The tasks of one rule; lists tags when the rule copies all of them. Throws when it cannot list. */
+export async function expandRule(rule: MigrationRule, registry: Registry, runId: string): Promise<CopyTask[]> {
+  if (!rule.allTags) {
+    const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
+    return [{ runId, taskId: taskIdOf(rule, tagOrDigest), source: formatReference(rule.source), destination: formatReference(rule.destination) }];
+  }
+  const tags = await registry.listTags(rule.source);
+  return tags.map((tag) => ({
+    runId,
+    taskId: taskIdOf(rule, tag),
+    source: formatReference({ ...rule.source, tag }),
+    destination: formatReference({ ...rule.destination, tag }),
+  }));
+}
+
+/** What planning a run produced. */
+export interface Plan {
+  readonly tasks: CopyTask[];
+  readonly generateFailures: GenerateFailure[];
+}
+
+/** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
+export async function planTasks(
+  rules: readonly MigrationRule[],
+  registry: Registry,
+  runId: string,
+  options: { readonly concurrency?: number } = {},
+): Promise<Plan> {
+  const generateFailures: GenerateFailure[] = [];
+  const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
+    try {
+      return await expandRule(rule, registry, runId);
+    } catch (error) {
+      generateFailures.push({ source: rule.key, destination: rule.value, error: errorMessage(error) });
+      return [];
+    }
+  });
+  return { tasks: dedupe(perRule.flat()), generateFailures };
+}
+
+/** Two rules may name the same copy (a tag rule and an all-tags rule); it is done once. */
+function dedupe(tasks: CopyTask[]): CopyTask[] {
+  const seen = new Set<string>();
+  return tasks.filter((t) => {
+    const key = `${t.source} ${t.destination}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
