@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Runs the compiled CLI when it has been built (npm run build), else the TypeScript sources through tsx.
+import { existsSync } from 'node:fs';
+
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(new URL('../cli/main.ts', import.meta.url).href);
+}

@@ -1,0 +1,115 @@
+/**
+ * The default command: migrate the images of images.json with the credentials of auth.json, with the
+ * seed's flags and output lines.
+ */
+import { existsSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { AuthFile, loadAuthFile, parseAuthFile } from '../shared/config/auth-file.js';
+import { loadImagesFile } from '../shared/config/images-file.js';
+import { ConfigError } from '../shared/errors.js';
+import { runLocal } from '../shared/pipeline/local-run.js';
+import { exitCodeOf, summaryLine } from '../shared/pipeline/summary.js';
+import { RegistryClient } from '../shared/registry/client.js';
+import { ExitCode } from './exit-code.js';
+import { Progress } from './progress.js';
+import { buildReport, writeReport } from './report.js';
+import { RunLog } from './run-log.js';
+
+/** Options of the migrate command as commander parses them. */
+export interface MigrateOptions {
+  auth: string;
+  images: string;
+  log: string;
+  namespace?: string;
+  registry?: string;
+  retries: number;
+  workers: number;
+  report?: string;
+  dryRun?: boolean;
+}
+
+const DEFAULT_AUTH = './auth.json';
+
+/** Parses a whole number within bounds, for --workers and --retries. */
+export function wholeNumber(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} takes a whole number from ${min} to ${max}, not ${JSON.stringify(value)}.`);
+    }
+    return n;
+  };
+}
+
+/** Declares the seed's flags (and ours) on the root program; its action runs a migration. */
+export function configureMigrate(program: Command): void {
+  program
+    .option('--auth <file>', 'auth file path: credentials per registry or registry/namespace; pair it with --images', DEFAULT_AUTH)
+    .option('--images <file>', 'images file path: the migration rules, source to destination; pair it with --auth', './images.json')
+    .option('--log <file>', 'log file path: one line per task outcome', './image-migrator.log')
+    .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
+    .option('--registry <registry>', 'default target registry when a rule has an empty destination (or DEFAULT_REGISTRY)')
+    .option('-r, --retries <n>', 'times to retry a task that failed transiently', wholeNumber('--retries', 0, 100), 3)
+    .option('-w, --workers <n>', 'images migrated at once', wholeNumber('--workers', 1, 256), 7)
+    .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
+    .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
+    .action(async (options: MigrateOptions) => {
+      process.exitCode = await migrate(options, process.env);
+    });
+}
+
+/** Runs the migration; returns the exit code. Prints the seed's lines on stdout, progress on stderr. */
+export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): Promise<ExitCode> {
+  const out = process.stdout;
+  const err = process.stderr;
+  let auth: AuthFile;
+  let rules;
+  try {
+    const registry = options.registry ?? env.DEFAULT_REGISTRY;
+    const namespace = options.namespace ?? env.DEFAULT_NAMESPACE;
+    auth = options.auth === DEFAULT_AUTH && !existsSync(options.auth) ? parseAuthFile('{}', options.auth, env) : await loadAuthFile(options.auth, env);
+    rules = await loadImagesFile(options.images, {
+      ...(registry ? { registry } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      err.write(`image-migrator: ${error.message}\n`);
+      return ExitCode.BadInput;
+    }
+    throw error;
+  }
+
+  const requests: Record<string, number> = {};
+  const client = new RegistryClient({ credentials: auth, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+  const log = new RunLog(options.log);
+  const progress = new Progress(err);
+  try {
+    out.write('Start to generate images tasks, please wait ...\n');
+    const result = await runLocal({
+      rules, registry: client, workers: options.workers, retries: options.retries, dryRun: options.dryRun ?? false,
+      onPlanned: (plan) => {
+        for (const f of plan.generateFailures) err.write(`generate failed: ${f.source}: ${f.error}\n`);
+        if (options.dryRun) for (const t of plan.tasks) out.write(`${t.source} -> ${t.destination}\n`);
+        else out.write('Start to handle images tasks, please wait ...\n');
+      },
+      onEvent: (event) => {
+        log.event(event);
+        progress.event(event);
+      },
+    });
+    progress.finish();
+    if (options.report !== undefined) await writeReport(options.report, buildReport(result, requests));
+    if (options.dryRun) {
+      out.write(`Images(${result.counts.tasks}) planned (dry run, nothing copied), ${result.counts.generateFailed} tasks generate failed\n`);
+      return result.counts.generateFailed > 0 ? ExitCode.PartialFailure : ExitCode.Success;
+    }
+    const line = summaryLine(result.counts);
+    log.line(line);
+    out.write(`${line}\n`);
+    return exitCodeOf(result.counts);
+  } finally {
+    await log.close();
+    await client.close();
+  }
+}

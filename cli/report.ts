@@ -1,0 +1,37 @@
+/**
+ * The --report file: a machine-readable account of a run, every task with its outcome.
+ */
+import { writeFile } from 'node:fs/promises';
+import type { LocalRunResult } from '../shared/pipeline/local-run.js';
+import { summaryLine } from '../shared/pipeline/summary.js';
+
+/** The JSON document written by --report. */
+export interface RunReport {
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly summary: string;
+  readonly counts: LocalRunResult['counts'];
+  readonly requests: Record<string, number>;
+  readonly generateFailures: LocalRunResult['plan']['generateFailures'];
+  readonly tasks: LocalRunResult['results'];
+}
+
+/** Builds the report of a finished run. */
+export function buildReport(run: LocalRunResult, requests: Record<string, number>): RunReport {
+  return {
+    runId: run.run.runId,
+    startedAt: run.run.startedAt,
+    finishedAt: new Date().toISOString(),
+    summary: summaryLine(run.counts),
+    counts: run.counts,
+    requests,
+    generateFailures: run.plan.generateFailures,
+    tasks: run.results,
+  };
+}
+
+/** Writes the report as pretty-printed JSON. */
+export async function writeReport(path: string, report: RunReport): Promise<void> {
+  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+}

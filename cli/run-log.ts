@@ -1,0 +1,38 @@
+/**
+ * The --log file: one line per task outcome, retry and rule that could not be expanded. Lines hold
+ * references, digests and error texts, which never carry a credential.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { RunEvent } from '../shared/pipeline/local-run.js';
+
+/** Appends run events to a log file. */
+export class RunLog {
+  private readonly stream: WriteStream;
+
+  public constructor(path: string) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+    // A log that cannot be written must not stop a migration; the failure is reported once.
+    this.stream.on('error', (error) => process.stderr.write(`image-migrator: cannot write log ${path}: ${error.message}\n`));
+  }
+
+  public line(text: string): void {
+    this.stream.write(`${new Date().toISOString()} ${text}\n`);
+  }
+
+  public event(event: RunEvent): void {
+    if (event.type === 'planned') {
+      for (const f of event.plan.generateFailures) this.line(`generate-failed ${f.source} -> ${f.destination || '(default)'}: ${f.error}`);
+      this.line(`planned ${event.plan.tasks.length} tasks`);
+    } else if (event.type === 'retry') {
+      this.line(`retry ${event.task.source} -> ${event.task.destination} attempt=${event.attempt} in=${Math.round(event.delayMs)}ms: ${event.error}`);
+    } else {
+      const r = event.result;
+      const detail = r.outcome === 'failed' ? `: ${r.error ?? 'unknown error'}` : ` digest=${r.digest} bytes=${r.bytes}`;
+      this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
+    }
+  }
+
+  public close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(resolve));
+  }
+}
