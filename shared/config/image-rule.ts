@@ -1,0 +1,120 @@
+/**
+ * One images.json rule, source to destination, checked against the seed's eight rules. The
+ * problems name the seed's rule number so that a user can look it up in the documentation.
+ */
+import { InvalidReferenceError } from '../errors.js';
+import { DOCKER_HUB, type ImageReference, formatReference, looksLikeRegistry, parseReference } from '../reference.js';
+import { defaultDestination } from './default-destination.js';
+
+/** A rule of images.json, normalised. */
+export interface MigrationRule {
+  /** 1-based position in the file (duplicate keys and list elements each keep their own rule). */
+  readonly index: number;
+  /** The source as written. */
+  readonly key: string;
+  /** The destination as written ('' for the default destination). */
+  readonly value: string;
+  /** Normalised, with the tag and/or digest as written. */
+  readonly source: ImageReference;
+  /** Normalised; no tag when every tag is copied, or when a digest-only source is pushed by digest. */
+  readonly destination: ImageReference;
+  /** The source has neither tag nor digest: every tag is copied. */
+  readonly allTags: boolean;
+}
+
+/** The default destination registry and namespace: CLI flags already merged with the environment. */
+export interface Defaults {
+  registry?: string;
+  namespace?: string;
+}
+
+/** A rule that breaks the seed's rules; `problem` is the text after the file and key. */
+export class RuleProblem extends Error {
+  public constructor(
+    public readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(problem, options);
+    this.name = 'RuleProblem';
+  }
+}
+
+const WRITE_REPOSITORY = 'write registry/namespace/repository';
+
+/** Builds rule `index` from `key` and `value`. Throws RuleProblem. */
+export function buildRule(index: number, key: string, value: string, defaults: Defaults): MigrationRule {
+  if (key.length === 0) throw new RuleProblem('rule 4: the source is empty');
+  const source = parse(key, 'the source');
+  if (!namesRepository(key, source)) {
+    throw new RuleProblem(`rule 1: the source names a namespace or registry, not a repository (${WRITE_REPOSITORY})`);
+  }
+  const allTags = source.tag === undefined && source.digest === undefined;
+  const destination = value.length === 0 ? defaultFor(source, defaults) : writtenDestination(value, source, allTags);
+  if (destination.registry === source.registry && destination.repository === source.repository && destination.tag === source.tag) {
+    throw new RuleProblem(`the destination ${JSON.stringify(value || formatReference(destination))} is the source itself; nothing would be copied`);
+  }
+  return { index, key, value, source, destination, allTags };
+}
+
+function writtenDestination(value: string, source: ImageReference, allTags: boolean): ImageReference {
+  const written = parse(value, 'the destination');
+  if (written.digest !== undefined) {
+    throw new RuleProblem(
+      `rule 2: the destination ${JSON.stringify(value)} has a digest; write registry/namespace/repository[:tag] (the copy keeps the source's digest)`,
+    );
+  }
+  if (!namesRepository(value, written)) {
+    throw new RuleProblem(`rule 3: the destination ${JSON.stringify(value)} names a namespace or registry, not a repository (${WRITE_REPOSITORY})`);
+  }
+  if (allTags && written.tag !== undefined) {
+    const untagged = value.slice(0, value.length - written.tag.length - 1);
+    throw new RuleProblem(
+      `rule 6: the source has no tag, so every tag is copied and the destination must not have one (write ${JSON.stringify(untagged)})`,
+    );
+  }
+  // Rule 7: a tagged source whose destination has no tag keeps its tag. A digest-only source keeps
+  // none, and the copy pushes it by digest.
+  if (written.tag === undefined && source.tag !== undefined) return { ...written, tag: source.tag };
+  return written;
+}
+
+function defaultFor(source: ImageReference, defaults: Defaults): ImageReference {
+  if (!defaults.registry) {
+    throw new RuleProblem('rule 8: the destination is empty and no default registry is set (use --registry or DEFAULT_REGISTRY)');
+  }
+  if (!defaults.namespace) {
+    throw new RuleProblem('rule 8: the destination is empty and no default namespace is set (use --namespace or DEFAULT_NAMESPACE)');
+  }
+  const destination = defaultDestination(source, defaults.registry, defaults.namespace);
+  const text = formatReference(destination);
+  try {
+    parseReference(text);
+  } catch (error) {
+    if (!(error instanceof InvalidReferenceError)) throw error;
+    throw new RuleProblem(`rule 8: the default destination ${JSON.stringify(text)} is not valid: ${error.message}`, { cause: error });
+  }
+  return destination;
+}
+
+function parse(text: string, what: string): ImageReference {
+  try {
+    return parseReference(text);
+  } catch (error) {
+    if (!(error instanceof InvalidReferenceError)) throw error;
+    throw new RuleProblem(`rule 2: ${what} is not a docker pull/push reference: ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * Rules 1 and 3: at least registry/namespace/repository. parseReference reads `quay.io` as the
+ * Docker Hub image `library/quay.io`, so the text as written is checked too: a lone segment that looks
+ * like a host, a registry with a single path segment, or Docker Hub's bare `library` namespace.
+ */
+function namesRepository(text: string, ref: ImageReference): boolean {
+  const name = text.split('@')[0] ?? '';
+  const path = name.slice(0, ref.tag === undefined ? name.length : name.length - ref.tag.length - 1).split('/');
+  if (path.length === 1) return !looksLikeRegistry(path[0] ?? '');
+  if (ref.registry !== DOCKER_HUB) return ref.repository.split('/').length >= 2;
+  const written = looksLikeRegistry(path[0] ?? '') ? path.slice(1) : path;
+  return written.join('/') !== 'library';
+}

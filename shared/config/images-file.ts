@@ -1,0 +1,63 @@
+/**
+ * images.json: an object of rules, source to destination, with the seed's eight rules. Read from a
+ * file by the CLI and from an event on AWS, so parsing works on text.
+ *
+ * A key may repeat: the seed asks for "several rules" to send one source to several destinations,
+ * and JSON.parse would keep only the last, so every duplicate is kept as its own rule. A list of
+ * destinations as the value does the same in one entry.
+ */
+import * as z from 'zod';
+import { ConfigError } from '../errors.js';
+import { type Defaults, type MigrationRule, RuleProblem, buildRule } from './image-rule.js';
+import { describeNode, nodeValue, parseJsonObject } from './json-document.js';
+import { readConfigFile } from './read-config-file.js';
+import { findConflict } from './rule-conflicts.js';
+
+export type { Defaults, MigrationRule } from './image-rule.js';
+
+const SHAPE = 'an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}';
+const Destinations = z.union([z.string(), z.array(z.string())]);
+
+/**
+ * Parses images.json text into rules, in file order. `file` names the document in messages;
+ * `defaults` serve rule 8 (empty destination). Throws ConfigError on the first broken rule.
+ */
+export function parseImagesFile(text: string, file: string, defaults: Defaults): MigrationRule[] {
+  const members = parseJsonObject(text, file, SHAPE);
+  if (members.length === 0) {
+    throw new ConfigError(file, undefined, 'there are no rules; write at least one "source": "destination" pair');
+  }
+  const rules: MigrationRule[] = [];
+  for (const { key, value } of members) {
+    const parsed = Destinations.safeParse(nodeValue(value));
+    if (!parsed.success) {
+      const problem =
+        value.type === 'array'
+          ? `every destination in the list must be a string, but element ${firstNonString(nodeValue(value) as unknown[]) + 1} is not`
+          : `the destination must be a string (or a list of strings), not ${describeNode(value)}`;
+      throw new ConfigError(file, key, problem);
+    }
+    const destinations = typeof parsed.data === 'string' ? [parsed.data] : parsed.data;
+    if (destinations.length === 0) throw new ConfigError(file, key, 'the list of destinations is empty');
+    for (const destination of destinations) {
+      try {
+        rules.push(buildRule(rules.length + 1, key, destination, defaults));
+      } catch (error) {
+        if (!(error instanceof RuleProblem)) throw error;
+        throw new ConfigError(file, key, error.problem, { cause: error.cause });
+      }
+    }
+  }
+  const conflict = findConflict(rules);
+  if (conflict !== undefined) throw new ConfigError(file, conflict.later.key, conflict.problem);
+  return rules;
+}
+
+/** Reads and parses images.json at `path`; a missing file is a ConfigError. */
+export async function loadImagesFile(path: string, defaults: Defaults): Promise<MigrationRule[]> {
+  return parseImagesFile(await readConfigFile(path), path, defaults);
+}
+
+function firstNonString(values: unknown[]): number {
+  return values.findIndex((element) => typeof element !== 'string');
+}
