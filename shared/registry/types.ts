@@ -54,6 +54,8 @@ export const RequestKind = {
   BlobMount: 'blob-mount',
   UploadStart: 'upload-start',
   BlobPut: 'blob-put',
+  /** DELETE of an upload the registry started instead of a mount. */
+  UploadCancel: 'upload-cancel',
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 

@@ -1,0 +1,97 @@
+/**
+ * What each registry wants for authentication, learnt from its challenges and remembered, so that
+ * later requests carry credentials up front instead of paying a 401 round trip each.
+ */
+import type { Credential } from '../credentials.js';
+import { challengeScopes, parseAuthChallenges } from './auth-challenge.js';
+import { tokenKey, TokenCache, type CachedToken } from './token-cache.js';
+
+/** How a registry authenticates. */
+export type AuthScheme =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'basic' }
+  | { readonly kind: 'bearer'; readonly realm: string; readonly service: string | undefined };
+
+/** A token request: where, for what, as whom. */
+export interface TokenRequest {
+  readonly registry: string;
+  readonly realm: string;
+  readonly service: string | undefined;
+  readonly scopes: readonly string[];
+  readonly credential: Credential;
+}
+
+/** An Authorization value and, for a token, how to drop it when refused. */
+export interface AuthHeader {
+  readonly value: string;
+  readonly tokenKey?: string;
+  readonly token?: string;
+}
+
+/** `repository:NAME:pull` or `repository:NAME:pull,push`. */
+export function repositoryScope(repository: string, push: boolean): string {
+  return `repository:${repository}:${push ? 'pull,push' : 'pull'}`;
+}
+
+function hasLogin(credential: Credential): boolean {
+  return credential.username !== undefined || credential.password !== undefined;
+}
+
+/** The Basic Authorization value of a login. */
+export function basicAuth(credential: Credential): string {
+  return `Basic ${Buffer.from(`${credential.username ?? ''}:${credential.password ?? ''}`).toString('base64')}`;
+}
+
+/** Remembers schemes per registry and hands out Authorization headers. */
+export class Authenticator {
+  private readonly schemes = new Map<string, AuthScheme>();
+  private readonly tokens: TokenCache;
+
+  public constructor(
+    private readonly fetchToken: (request: TokenRequest) => Promise<CachedToken>,
+    now: () => number = Date.now,
+  ) {
+    this.tokens = new TokenCache(now);
+  }
+
+  /** The scheme learnt for a registry, if any. */
+  public scheme(registry: string): AuthScheme | undefined {
+    return this.schemes.get(registry);
+  }
+
+  /**
+   * Learns from a response: a 401's challenges (Bearer preferred over Basic, as Docker does), or
+   * `none` from a successful ping. Returns the challenge's own scopes, which are added to ours.
+   */
+  public learn(registry: string, status: number, wwwAuthenticate: string | string[] | undefined): string[] {
+    if (status !== 401) {
+      if (!this.schemes.has(registry)) this.schemes.set(registry, { kind: 'none' });
+      return [];
+    }
+    const challenges = parseAuthChallenges(wwwAuthenticate);
+    const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    if (bearer !== undefined) {
+      this.schemes.set(registry, { kind: 'bearer', realm: bearer.params.realm ?? '', service: bearer.params.service });
+      return challengeScopes(bearer);
+    }
+    if (challenges.some((c) => c.scheme === 'basic')) this.schemes.set(registry, { kind: 'basic' });
+    return [];
+  }
+
+  /** The Authorization header to send up front, or undefined when none is known to be needed. */
+  public async header(registry: string, credential: Credential, scopes: readonly string[]): Promise<AuthHeader | undefined> {
+    const scheme = this.schemes.get(registry);
+    if (scheme === undefined || scheme.kind === 'none') return undefined;
+    if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;
+    const key = tokenKey(registry, credential.username, scopes);
+    const token = await this.tokens.get(key, () =>
+      this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes, credential }),
+    );
+    return { value: `Bearer ${token}`, tokenKey: key, token };
+  }
+
+  /** Forgets a token the registry refused. */
+  public reject(header: AuthHeader | undefined): void {
+    if (header?.tokenKey !== undefined && header.token !== undefined) this.tokens.drop(header.tokenKey, header.token);
+  }
+}

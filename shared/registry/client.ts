@@ -1,0 +1,224 @@
+/**
+ * The registry client: the operations of the distribution API as small request descriptions, all
+ * sent through Sender.send (send.ts), which owns auth, retries, redirects and the scheme decision.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import pkg from '../../package.json' with { type: 'json' };
+import type { CredentialSource } from '../credentials.js';
+import { DigestMismatchError } from '../errors.js';
+import { repositoryScope } from './auth.js';
+import { assertSha256, sha256Digest, verifyBytes } from './digest.js';
+import { nextLink } from './link-header.js';
+import { bareContentType, MANIFEST_ACCEPT, manifestMediaType } from './manifest-media.js';
+import { isRetryableStatus, RegistryError } from './registry-error.js';
+import { retryPolicy, type RetryPolicy } from './retry.js';
+import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
+import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
+import { RequestKind, type BlobStream, type FetchedManifest, type ManifestHead, type Registry, type RepositoryRef } from './types.js';
+
+/** Settings of a RegistryClient. */
+export interface RegistryClientOptions {
+  /** Logins and the insecure flag per registry and repository. */
+  credentials: CredentialSource;
+  /** Request-level retries (default 4 attempts, 200 ms base, 10 s max, full jitter). */
+  retry?: Partial<RetryPolicy>;
+  /** Default `image-migrator/<version>`. */
+  userAgent?: string;
+  /** Called for every HTTP request (tokens, pings, redirects and retries included); status 0 = no response. */
+  onRequest?: (kind: RequestKind, status: number) => void;
+  /** A dispatcher to use instead of the client's own keep-alive Agents. */
+  dispatcher?: Dispatcher;
+  /** Tags per page of a tag list (`?n=`); default 1000. */
+  tagPageSize?: number;
+}
+
+/** Options of one listTags call. */
+export interface ListTagsOptions {
+  /** Overrides the client's tagPageSize. */
+  pageSize?: number;
+}
+
+/** distribution refuses manifests over 4 MiB; twice that leaves room for others and bounds memory. */
+const MANIFEST_LIMIT = 8 * 1024 * 1024;
+const TAG_LIST_LIMIT = 64 * 1024 * 1024;
+const MAX_TAG_PAGES = 100_000;
+
+/** The undici-based implementation of Registry. */
+export class RegistryClient implements Registry {
+  private readonly transport: Transport;
+  private readonly sender: Sender;
+  private readonly tagPageSize: number;
+
+  public constructor(options: RegistryClientOptions) {
+    this.transport = new Transport({ dispatcher: options.dispatcher, onRequest: options.onRequest });
+    this.sender = new Sender({
+      credentials: options.credentials,
+      retry: retryPolicy(options.retry),
+      userAgent: options.userAgent ?? `image-migrator/${pkg.version}`,
+      transport: this.transport,
+    });
+    this.tagPageSize = options.tagPageSize ?? 1000;
+  }
+
+  /** Closes the client's connections. */
+  public async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private send(repo: RepositoryRef, push: boolean, req: Omit<RegistryRequest, 'registry' | 'repository' | 'scopes'> & { scopes?: string[] }): Promise<HttpResponse> {
+    return this.sender.send({ registry: repo.registry, repository: repo.repository, scopes: [repositoryScope(repo.repository, push)], ...req });
+  }
+
+  private async expect(res: HttpResponse, method: string, ...statuses: number[]): Promise<void> {
+    if (!statuses.includes(res.status)) throw await errorFromResponse(method, res);
+  }
+
+  public async listTags(repo: RepositoryRef, options: ListTagsOptions = {}): Promise<string[]> {
+    const pageSize = options.pageSize ?? this.tagPageSize;
+    const tags: string[] = [];
+    const seen = new Set<string>();
+    let path = `/v2/${repo.repository}/tags/list?n=${pageSize}`;
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const res = await this.send(repo, false, { kind: RequestKind.TagList, method: 'GET', path });
+      await this.expect(res, 'GET', 200);
+      const { bytes, truncated } = await readBody(res, TAG_LIST_LIMIT);
+      if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
+      const body = JSON.parse(bytes.toString('utf8')) as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      const next = nextLink(res.headers.link, res.url);
+      if (next === undefined || seen.has(next.href)) return tags;
+      seen.add(next.href);
+      path = next.href;
+    }
+    return tags;
+  }
+
+  public async getManifest(repo: RepositoryRef, reference: string): Promise<FetchedManifest> {
+    const byDigest = reference.includes(':');
+    if (byDigest) assertSha256(reference);
+    const res = await this.send(repo, false, {
+      kind: RequestKind.ManifestGet,
+      method: 'GET',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    await this.expect(res, 'GET', 200);
+    const what = `manifest ${repo.registry}/${repo.repository}${byDigest ? '@' : ':'}${reference}`;
+    const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
+    if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'manifest larger than 8 MiB', retryable: false });
+    const mediaType = manifestMediaType(header(res, 'content-type'), bytes, what);
+    let digest: string;
+    if (byDigest) {
+      digest = verifyBytes(bytes, reference, what);
+    } else {
+      digest = sha256Digest(bytes);
+      const served = header(res, 'docker-content-digest');
+      if (served !== undefined && served.startsWith('sha256:') && served !== digest) throw new DigestMismatchError(served, digest, what);
+    }
+    return { mediaType, digest, bytes };
+  }
+
+  public async headManifest(repo: RepositoryRef, reference: string): Promise<ManifestHead | undefined> {
+    const res = await this.send(repo, false, {
+      kind: RequestKind.ManifestHead,
+      method: 'HEAD',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    await discard(res);
+    if (res.status === 404) return undefined;
+    await this.expect(res, 'HEAD', 200);
+    const length = header(res, 'content-length');
+    return {
+      digest: header(res, 'docker-content-digest'),
+      mediaType: bareContentType(header(res, 'content-type')),
+      size: length === undefined ? undefined : Number(length),
+    };
+  }
+
+  public async putManifest(repo: RepositoryRef, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+    const res = await this.send(repo, true, {
+      kind: RequestKind.ManifestPut,
+      method: 'PUT',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+    });
+    await this.expect(res, 'PUT', 201, 200);
+    await discard(res);
+    return header(res, 'docker-content-digest') ?? sha256Digest(bytes);
+  }
+
+  public async headBlob(repo: RepositoryRef, digest: string): Promise<number | undefined> {
+    const res = await this.send(repo, false, { kind: RequestKind.BlobHead, method: 'HEAD', path: `/v2/${repo.repository}/blobs/${digest}` });
+    await discard(res);
+    if (res.status === 404) return undefined;
+    await this.expect(res, 'HEAD', 200);
+    const length = header(res, 'content-length');
+    return length === undefined ? 0 : Number(length);
+  }
+
+  public async getBlob(repo: RepositoryRef, digest: string): Promise<BlobStream> {
+    const res = await this.send(repo, false, { kind: RequestKind.BlobGet, method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}` });
+    await this.expect(res, 'GET', 200);
+    const length = header(res, 'content-length');
+    return { body: res.body, size: length === undefined ? undefined : Number(length) };
+  }
+
+  public async mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean> {
+    const res = await this.send(repo, true, {
+      kind: RequestKind.BlobMount,
+      method: 'POST',
+      path: `/v2/${repo.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      body: Buffer.alloc(0),
+      // The token must also allow pulling from the source repository, or the registry silently
+      // starts a plain upload instead of mounting.
+      scopes: [repositoryScope(repo.repository, true), repositoryScope(from, false)],
+    });
+    await this.expect(res, 'POST', 201, 202);
+    await discard(res);
+    if (res.status === 201) return true;
+    const location = header(res, 'location');
+    if (location !== undefined) {
+      const cancel = await this.send(repo, true, { kind: RequestKind.UploadCancel, method: 'DELETE', path: new URL(location, res.url).href }).catch(() => undefined);
+      if (cancel !== undefined) await discard(cancel);
+    }
+    return false;
+  }
+
+  public async uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void> {
+    assertSha256(digest);
+    const start = await this.send(repo, true, {
+      kind: RequestKind.UploadStart,
+      method: 'POST',
+      path: `/v2/${repo.repository}/blobs/uploads/`,
+      body: Buffer.alloc(0),
+    });
+    await this.expect(start, 'POST', 202);
+    await discard(start);
+    const location = header(start, 'location');
+    if (location === undefined) {
+      throw new RegistryError({ method: 'POST', url: start.url, status: 202, reason: '202 Accepted without a Location header', retryable: true });
+    }
+    const target = new URL(location, start.url);
+    target.searchParams.set('digest', digest);
+    const res = await this.send(repo, true, {
+      kind: RequestKind.BlobPut,
+      method: 'PUT',
+      path: target.href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+    });
+    if (res.status === 201) {
+      await discard(res);
+      return;
+    }
+    const error = await errorFromResponse('PUT', res, true);
+    // The stream is gone, so the caller retries the whole blob: worth it unless access is refused
+    // or the request itself is malformed in a way a new upload will not change.
+    const retryable = isRetryableStatus(res.status) || res.status === 401 || res.status === 404 || error.hasCode('DIGEST_INVALID') || error.hasCode('BLOB_UPLOAD_INVALID');
+    if (retryable) throw error;
+    throw new RegistryError({ method: 'PUT', url: res.url, status: res.status, codes: error.codes, retryable: false });
+  }
+}

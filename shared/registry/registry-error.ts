@@ -1,0 +1,84 @@
+/**
+ * The typed error of every registry request: HTTP status, the registry's error codes from the
+ * distribution spec (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `DENIED`, ...), method and a URL without
+ * secrets, and whether repeating the request may help.
+ */
+import { STATUS_CODES } from 'node:http';
+import { ImageMigratorError } from '../errors.js';
+import { redactUrl } from './redact.js';
+
+/** One entry of the spec's `{"errors":[{code,message,detail}]}` body. */
+export interface RegistryErrorCode {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What a RegistryError is built from. */
+export interface RegistryErrorInit {
+  readonly method: string;
+  readonly url: string | URL;
+  readonly status?: number | undefined;
+  readonly codes?: readonly RegistryErrorCode[];
+  /** Overrides the default (network errors, 408, 429 and 5xx are retryable). */
+  readonly retryable?: boolean;
+  /** Replaces the status part of the message, e.g. for network errors. */
+  readonly reason?: string;
+  readonly cause?: unknown;
+}
+
+/** Statuses worth repeating a request for. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** A failed registry request. Never holds a credential: the URL is redacted, headers are not kept. */
+export class RegistryError extends ImageMigratorError {
+  public readonly status: number | undefined;
+  public readonly codes: RegistryErrorCode[];
+  public readonly method: string;
+  public readonly url: string;
+  public readonly retryable: boolean;
+
+  public constructor(init: RegistryErrorInit) {
+    const url = redactUrl(init.url);
+    const codes = [...(init.codes ?? [])];
+    const head =
+      init.reason ?? (init.status === undefined ? 'request failed' : `${init.status} ${STATUS_CODES[init.status] ?? 'Unknown Status'}`);
+    const detail = codes.map((c) => (c.message ? `${c.code}: ${c.message}` : c.code)).join('; ');
+    super(`${init.method} ${url}: ${head}${detail ? `: ${detail}` : ''}`, init.cause === undefined ? undefined : { cause: init.cause });
+    this.status = init.status;
+    this.codes = codes;
+    this.method = init.method;
+    this.url = url;
+    this.retryable = init.retryable ?? (init.status === undefined || isRetryableStatus(init.status));
+  }
+
+  /** True when the registry answered with this spec error code. */
+  public hasCode(code: string): boolean {
+    return this.codes.some((c) => c.code === code);
+  }
+}
+
+/**
+ * Reads the codes out of an error body. Registries are inconsistent: some send the spec's shape,
+ * some a bare `{code,message}`, some HTML from a proxy; the latter yields no codes.
+ */
+export function parseErrorCodes(body: string): RegistryErrorCode[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  if (parsed === null || typeof parsed !== 'object') return [];
+  const record = parsed as Record<string, unknown>;
+  const list = Array.isArray(record.errors) ? record.errors : typeof record.code === 'string' ? [record] : [];
+  const codes: RegistryErrorCode[] = [];
+  for (const entry of list) {
+    if (entry === null || typeof entry !== 'object') continue;
+    const e = entry as Record<string, unknown>;
+    if (typeof e.code !== 'string') continue;
+    codes.push({ code: e.code, message: typeof e.message === 'string' ? e.message : '' });
+  }
+  return codes;
+}

@@ -1,0 +1,213 @@
+/**
+ * The one path every registry request takes: endpoint (scheme) resolution, authentication,
+ * retries with backoff and redirects. Operations in client.ts only describe requests.
+ */
+import { Readable } from 'node:stream';
+import type { Credential, CredentialSource } from '../credentials.js';
+import { ImageMigratorError } from '../errors.js';
+import { registryEndpoint } from '../reference.js';
+import { Authenticator, basicAuth, type AuthHeader, type TokenRequest } from './auth.js';
+import { isRetryableStatus, parseErrorCodes, RegistryError } from './registry-error.js';
+import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
+import { refreshTime, type CachedToken } from './token-cache.js';
+import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
+import { RequestKind } from './types.js';
+
+/** A registry request as operations describe it. */
+export interface RegistryRequest {
+  readonly kind: RequestKind;
+  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
+  /** Canonical registry name (credentials and caches are keyed by it). */
+  readonly registry: string;
+  /** Repository whose credential applies. */
+  readonly repository: string;
+  /** `/v2/...` on the registry, or an absolute URL (an upload Location). */
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+  /** A Buffer can be re-sent; a stream is sent once and never retried here. */
+  readonly body?: Buffer | Readable;
+  /** Token scopes for this request. */
+  readonly scopes: readonly string[];
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** Sender settings. */
+export interface SenderOptions {
+  readonly credentials: CredentialSource;
+  readonly retry: RetryPolicy;
+  readonly userAgent: string;
+  readonly transport: Transport;
+  readonly random?: () => number;
+}
+
+/** Builds the RegistryError of an unexpected response, reading its error body. */
+export async function errorFromResponse(method: string, res: HttpResponse, retryable?: boolean): Promise<RegistryError> {
+  const { bytes } = method === 'HEAD' ? { bytes: Buffer.alloc(0) } : await readBody(res, ERROR_BODY_LIMIT).catch(() => ({ bytes: Buffer.alloc(0) }));
+  return new RegistryError({ method, url: res.url, status: res.status, codes: parseErrorCodes(bytes.toString('utf8')), ...(retryable === undefined ? {} : { retryable }) });
+}
+
+function networkError(method: string, url: URL, err: unknown): RegistryError {
+  const e = err as { code?: string; message?: string };
+  return new RegistryError({ method, url, reason: `network error: ${e.code ?? e.message ?? String(err)}`, retryable: true, cause: err });
+}
+
+/** Owns auth, retries, backoff, redirects and the scheme decision for every request. */
+export class Sender {
+  private readonly bases = new Map<string, Promise<URL>>();
+  public readonly auth: Authenticator;
+
+  public constructor(private readonly options: SenderOptions) {
+    this.auth = new Authenticator((req) => this.fetchToken(req));
+  }
+
+  /** Sends a request; returns any final response (the caller judges its status). */
+  public async send(req: RegistryRequest): Promise<HttpResponse> {
+    const credential = this.options.credentials.lookup(req.registry, req.repository);
+    const base = await this.base(req.registry, credential.insecure);
+    const url = new URL(req.path, base);
+    const repeatable = !(req.body instanceof Readable);
+    return this.retrying(req.method, url, repeatable, () => this.authorized(req, url, base, credential, repeatable));
+  }
+
+  /**
+   * Runs `once` until it yields a response that is not worth repeating, honouring Retry-After.
+   * Non-repeatable requests get one try; their network failures become retryable RegistryErrors.
+   */
+  private async retrying(method: string, url: URL, repeatable: boolean, once: () => Promise<HttpResponse>): Promise<HttpResponse> {
+    const { attempts, maxDelayMs } = this.options.retry;
+    for (let attempt = 1; ; attempt++) {
+      const last = !repeatable || attempt >= attempts;
+      let res: HttpResponse;
+      try {
+        res = await once();
+      } catch (err) {
+        if (err instanceof ImageMigratorError) throw err;
+        if (last) throw networkError(method, url, err);
+        await sleep(backoffDelay(this.options.retry, attempt - 1, this.options.random));
+        continue;
+      }
+      if (last || !isRetryableStatus(res.status)) return res;
+      const delay = parseRetryAfter(res.headers['retry-after'], maxDelayMs) ?? backoffDelay(this.options.retry, attempt - 1, this.options.random);
+      await discard(res);
+      await sleep(delay);
+    }
+  }
+
+  /** Sends with the known Authorization; on a 401, learns the challenge and tries once more. */
+  private async authorized(req: RegistryRequest, url: URL, base: URL, credential: Credential, repeatable: boolean): Promise<HttpResponse> {
+    let auth = await this.auth.header(req.registry, credential, req.scopes);
+    let res = await this.redirecting(req, url, base, credential, auth);
+    if (res.status !== 401) return res;
+    const hadToken = auth?.token !== undefined;
+    const before = this.auth.scheme(req.registry);
+    const extra = this.auth.learn(req.registry, 401, res.headers['www-authenticate']);
+    this.auth.reject(auth);
+    const after = this.auth.scheme(req.registry);
+    // Retry only when something changed: a new scheme was learnt, or a cached token was refused.
+    const worthRetry = repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
+    if (!worthRetry) return res;
+    if (after.kind === 'basic' && credential.username === undefined && credential.password === undefined) return res;
+    await discard(res);
+    const scopes = [...new Set([...req.scopes, ...extra])];
+    auth = await this.auth.header(req.registry, credential, scopes);
+    res = await this.redirecting(req, url, base, credential, auth);
+    return res;
+  }
+
+  /** Follows redirects itself so that Authorization only ever goes to the registry's own origin. */
+  private async redirecting(req: RegistryRequest, url: URL, base: URL, credential: Credential, auth: AuthHeader | undefined): Promise<HttpResponse> {
+    let current = url;
+    let method: string = req.method;
+    let body = req.body;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...req.headers };
+      if (auth !== undefined && current.origin === base.origin) headers.authorization = auth.value;
+      const res = await this.options.transport.exchange({
+        kind: req.kind,
+        method,
+        url: current,
+        headers,
+        body,
+        insecure: credential.insecure && current.hostname === base.hostname,
+      });
+      const location = header(res, 'location');
+      if (!REDIRECTS.has(res.status) || location === undefined || body instanceof Readable) return res;
+      await discard(res);
+      if (hop >= MAX_REDIRECTS) {
+        throw new RegistryError({ method: req.method, url, reason: `more than ${MAX_REDIRECTS} redirects`, retryable: false });
+      }
+      current = new URL(location, current);
+      if (res.status === 303 && method !== 'HEAD') {
+        method = 'GET';
+        body = undefined;
+      }
+    }
+  }
+
+  /**
+   * The registry's base URL. `/v2/` is pinged once per registry: it decides https or http (an
+   * insecure registry is tried over https without verification first, as Docker does) and its 401
+   * tells the auth scheme, so later requests authenticate up front.
+   */
+  private base(registry: string, insecure: boolean): Promise<URL> {
+    let pending = this.bases.get(registry);
+    if (pending === undefined) {
+      pending = this.probe(registry, insecure);
+      this.bases.set(registry, pending);
+      pending.catch(() => this.bases.delete(registry));
+    }
+    return pending;
+  }
+
+  private async probe(registry: string, insecure: boolean): Promise<URL> {
+    const host = registryEndpoint(registry);
+    const schemes = insecure ? ['https', 'http'] : ['https'];
+    let failure: unknown;
+    for (const scheme of schemes) {
+      const base = new URL(`${scheme}://${host}/`);
+      const url = new URL('/v2/', base);
+      // An https attempt on a plain-http registry fails at once; retrying it would only waste time.
+      const repeatable = !(insecure && scheme === 'https');
+      try {
+        const res = await this.retrying('GET', url, repeatable, () =>
+          this.options.transport.exchange({ kind: RequestKind.Ping, method: 'GET', url, headers: { 'user-agent': this.options.userAgent }, insecure }),
+        );
+        this.auth.learn(registry, res.status, res.headers['www-authenticate']);
+        await discard(res);
+        return base;
+      } catch (err) {
+        failure = err;
+      }
+    }
+    throw failure;
+  }
+
+  /** GET realm?service=&scope=... with the login as Basic, or anonymously without one. */
+  private async fetchToken(req: TokenRequest): Promise<CachedToken> {
+    const url = new URL(req.realm);
+    if (req.service !== undefined) url.searchParams.set('service', req.service);
+    for (const scope of req.scopes) url.searchParams.append('scope', scope);
+    const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: 'application/json' };
+    if (req.credential.username !== undefined || req.credential.password !== undefined) headers.authorization = basicAuth(req.credential);
+    const res = await this.retrying('GET', url, true, () =>
+      this.options.transport.exchange({ kind: RequestKind.Token, method: 'GET', url, headers, insecure: req.credential.insecure }),
+    );
+    if (res.status !== 200) throw await errorFromResponse('GET', res);
+    const { bytes } = await readBody(res, 1024 * 1024);
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
+    } catch {
+      // No cause kept: a parse error quotes the body, which may hold a token.
+      throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response is not JSON', retryable: false });
+    }
+    const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response has no token', retryable: false });
+    }
+    return { token, refreshAt: refreshTime(typeof parsed.expires_in === 'number' ? parsed.expires_in : undefined) };
+  }
+}
