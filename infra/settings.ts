@@ -1,0 +1,129 @@
+/**
+ * The deploy-time settings of the stack, read from CDK context (`cdk.json`, or `-c key=value`).
+ * Every value is validated here so that a wrong one fails `cdk synth` with a message that says
+ * which key is wrong and what it accepts, instead of producing a stack that misbehaves.
+ */
+import type { Node } from 'constructs';
+import { ImageMigratorError } from '../shared/errors.js';
+
+/** A context value that cannot be used; thrown while the app is built, so synth fails. */
+export class StackSettingsError extends ImageMigratorError {
+  public constructor(
+    public readonly key: string,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Invalid CDK context value "${key}": ${problem}`, options);
+  }
+}
+
+/** A run's rules are started on a schedule: `rate(...)` or `cron(...)` of EventBridge Scheduler. */
+export interface ScheduleSetting {
+  readonly name: string;
+  readonly expression: string;
+}
+
+/** What the stack is built from. */
+export interface StackSettings {
+  readonly stackName: string;
+  /** Copies in flight at once: the copier event source's maximum concurrency. */
+  readonly workers: number;
+  /** Redeliveries after the first attempt; the queue's maxReceiveCount is retries + 1. */
+  readonly retries: number;
+  /** Days a run's items are kept before DynamoDB's TTL removes them. */
+  readonly runTtlDays: number;
+  /** The copier's Lambda timeout, in minutes: one task (one tag, every platform) must fit in it. */
+  readonly copierTimeoutMinutes: number;
+  readonly schedules: readonly ScheduleSetting[];
+}
+
+export const DEFAULT_SETTINGS = {
+  stackName: 'ImageMigrator',
+  workers: 7,
+  retries: 3,
+  runTtlDays: 30,
+  copierTimeoutMinutes: 10,
+} as const;
+
+/** SQS event sources accept a maximum concurrency from 2 to 1000. */
+const MAX_WORKERS = 1000;
+/** An SQS redrive policy accepts maxReceiveCount up to 1000. */
+const MAX_RETRIES = 999;
+
+/**
+ * Reads and validates the settings. Numbers may come as numbers (cdk.json) or strings (`-c`).
+ * @throws StackSettingsError naming the key and the accepted values.
+ */
+export function readStackSettings(node: Node): StackSettings {
+  const workers = integer(node, 'workers', DEFAULT_SETTINGS.workers, 1, MAX_WORKERS);
+  if (workers === 1) {
+    // Reserved concurrency 1 is the other way to get one copy at a time, but SQS event sources
+    // keep polling with several pollers; throttled batches go back to the queue with their receive
+    // count raised, so healthy tasks would reach the dead-letter queue. Refusing is the honest answer.
+    throw new StackSettingsError(
+      'workers',
+      '1 is not supported on AWS: the copier\'s SQS event source needs a maximum concurrency of at least 2 ' +
+        '(an SQS limit), and reserved concurrency 1 would throttle it and send healthy tasks to the ' +
+        'dead-letter queue. Use workers >= 2, or the local CLI with --workers 1.',
+    );
+  }
+  return {
+    stackName: stackName(node),
+    workers,
+    retries: integer(node, 'retries', DEFAULT_SETTINGS.retries, 0, MAX_RETRIES),
+    runTtlDays: integer(node, 'runTtlDays', DEFAULT_SETTINGS.runTtlDays, 1, 3650),
+    // 15 minutes is Lambda's limit; the queue's visibility timeout becomes six times this value.
+    copierTimeoutMinutes: integer(node, 'copierTimeoutMinutes', DEFAULT_SETTINGS.copierTimeoutMinutes, 1, 15),
+    schedules: schedules(node),
+  };
+}
+
+function integer(node: Node, key: string, fallback: number, min: number, max: number): number {
+  const raw: unknown = node.tryGetContext(key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new StackSettingsError(key, `${JSON.stringify(raw)} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function stackName(node: Node): string {
+  const raw: unknown = node.tryGetContext('stackName') ?? DEFAULT_SETTINGS.stackName;
+  // CloudFormation's rule for stack names; the name is also used in the SSM rules path.
+  if (typeof raw !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(raw)) {
+    throw new StackSettingsError(
+      'stackName',
+      `${JSON.stringify(raw)} must start with a letter and hold only letters, digits and hyphens (at most 128)`,
+    );
+  }
+  return raw;
+}
+
+/** `schedules`: an object of NAME -> `rate(...)` | `cron(...)`; a JSON string is accepted from `-c`. */
+function schedules(node: Node): ScheduleSetting[] {
+  let raw: unknown = node.tryGetContext('schedules');
+  if (raw === undefined || raw === null || raw === '') return [];
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch (error) {
+      throw new StackSettingsError('schedules', 'must be a JSON object of NAME -> schedule expression', { cause: error });
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new StackSettingsError('schedules', 'must be an object of NAME -> schedule expression');
+  }
+  return Object.entries(raw).map(([name, expression]) => {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new StackSettingsError('schedules', `name ${JSON.stringify(name)} must be 1-64 letters, digits, '.', '_' or '-'`);
+    }
+    if (typeof expression !== 'string' || !/^(rate|cron)\(.+\)$/.test(expression.trim())) {
+      throw new StackSettingsError(
+        'schedules',
+        `${JSON.stringify(name)}: ${JSON.stringify(expression)} must be a "rate(...)" or "cron(...)" expression`,
+      );
+    }
+    return { name, expression: expression.trim() };
+  });
+}
