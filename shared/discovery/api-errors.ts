@@ -87,7 +87,7 @@ export function toClusterAccessError(error: unknown, ctx: ListContext): ClusterA
   const code = systemCode(error);
   if (code !== undefined && TLS_CODES.has(code)) {
     return new ClusterAccessError(ClusterProblem.Tls,
-      `TLS failure talking to ${server} (${code}): its certificate is not trusted by the kubeconfig's certificate-authority data`,
+      `TLS failure talking to ${server} (${code}): its certificate is not trusted (check the cluster's certificate-authority data in the kubeconfig)`,
       { cause: error });
   }
   if (code !== undefined && NETWORK_CODES.has(code)) {
