@@ -8,13 +8,14 @@ import { ImageMigratorStack } from './image-migrator-stack.js';
 import { readStackSettings } from './settings.js';
 
 /**
- * Adds the image-migrator stack to `app`.
+ * Adds the image-migrator stack to `app`. `handlersDir` replaces functions/ (tests only).
  * @throws StackSettingsError when a context value is invalid, so synth fails with its message.
  */
-export function buildApp(app: App): ImageMigratorStack {
+export function buildApp(app: App, options: { handlersDir?: string } = {}): ImageMigratorStack {
   const settings = readStackSettings(app.node);
   const stack = new ImageMigratorStack(app, settings.stackName, {
     settings,
+    handlersDir: options.handlersDir,
     description: 'image-migrator: copies container images between registries with Lambda, SQS and DynamoDB',
   });
   // cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.

@@ -1,0 +1,89 @@
+/**
+ * Context values: defaults, values as `-c` passes them (strings), and the exact message of each
+ * invalid value. One real `cdk synth` proves that an invalid value fails synth with that message.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { readStackSettings, StackSettingsError } from '../../infra/settings.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function settings(context: Record<string, unknown>) {
+  return readStackSettings(new App({ context }).node);
+}
+function refusal(context: Record<string, unknown>): string {
+  try {
+    settings(context);
+  } catch (error) {
+    assert.ok(error instanceof StackSettingsError);
+    return error.message;
+  }
+  assert.fail('expected a StackSettingsError');
+}
+
+describe('stack settings from CDK context', () => {
+  it('defaults to 7 workers, 3 retries, 30 days of runs, 10-minute copies, no schedules', () => {
+    assert.deepEqual(settings({}), {
+      stackName: 'ImageMigrator',
+      workers: 7,
+      retries: 3,
+      runTtlDays: 30,
+      copierTimeoutMinutes: 10,
+      schedules: [],
+    });
+  });
+
+  it('accepts numbers given as strings and schedules given as JSON, as `cdk -c` passes them', () => {
+    const s = settings({ workers: '12', retries: '0', stackName: 'Mirror-2', schedules: '{"nightly":"cron(0 3 * * ? *)"}' });
+    assert.equal(s.workers, 12);
+    assert.equal(s.retries, 0);
+    assert.equal(s.stackName, 'Mirror-2');
+    assert.deepEqual(s.schedules, [{ name: 'nightly', expression: 'cron(0 3 * * ? *)' }]);
+  });
+
+  it('names the key and the accepted range for a value that is not an integer in range', () => {
+    assert.equal(refusal({ workers: 'abc' }), 'Invalid CDK context value "workers": "abc" must be an integer from 1 to 1000');
+    assert.equal(refusal({ workers: 2.5 }), 'Invalid CDK context value "workers": 2.5 must be an integer from 1 to 1000');
+    assert.equal(refusal({ workers: 1001 }), 'Invalid CDK context value "workers": 1001 must be an integer from 1 to 1000');
+    assert.equal(refusal({ retries: '-1' }), 'Invalid CDK context value "retries": "-1" must be an integer from 0 to 999');
+    assert.equal(
+      refusal({ copierTimeoutMinutes: 20 }),
+      'Invalid CDK context value "copierTimeoutMinutes": 20 must be an integer from 1 to 15',
+    );
+  });
+
+  it('refuses one worker and says why and what to do instead', () => {
+    assert.match(
+      refusal({ workers: 1 }),
+      /^Invalid CDK context value "workers": 1 is not supported on AWS: .*maximum concurrency of at least 2 .*Use workers >= 2, or the local CLI with --workers 1\.$/,
+    );
+  });
+
+  it('refuses a schedule that is not a rate or cron expression, and a bad stack name', () => {
+    assert.equal(
+      refusal({ schedules: { nightly: 'every day' } }),
+      'Invalid CDK context value "schedules": "nightly": "every day" must be a "rate(...)" or "cron(...)" expression',
+    );
+    assert.match(refusal({ stackName: 'my_stack' }), /^Invalid CDK context value "stackName": "my_stack" must start with a letter/);
+  });
+
+  it('fails `cdk synth` with the message of an invalid value', { timeout: 120_000 }, async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        'npx',
+        ['cdk', 'synth', '--no-notices', '-c', 'retries=lots', '-o', '/tmp/image-migrator-bad-context.out'],
+        {
+          cwd: ROOT,
+          env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
+          timeout: 110_000,
+        },
+        (error, _stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Invalid CDK context value "retries": "lots" must be an integer from 0 to 999/);
+  });
+});
