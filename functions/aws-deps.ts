@@ -1,0 +1,40 @@
+/**
+ * The AWS adapters of the handlers, built from the stack's environment variables. Each handler
+ * module builds them once per container (see `lazy`), so clients and connections are reused.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoResultStore } from './adapters/dynamo-result-store.js';
+import { EventBridgeRunNotifier, NoRunNotifier, type RunNotifier } from './adapters/run-notifier.js';
+import { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { intEnv, optionalEnv, requireEnv } from './env.js';
+
+/** A logger with the service name the stack sets (POWERTOOLS_SERVICE_NAME). */
+export function createLogger(): Logger {
+  return new Logger({ serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME') ?? 'image-migrator' });
+}
+
+/** The result store on TABLE_NAME, with RUN_TTL_DAYS. */
+export function storeFromEnv(): DynamoResultStore {
+  return new DynamoResultStore(new DynamoDBClient({}), requireEnv('TABLE_NAME'), { ttlDays: intEnv('RUN_TTL_DAYS', 30, 1) });
+}
+
+/** The work queue client and its URL (QUEUE_URL). */
+export function queueFromEnv(): { sqs: SQSClient; queueUrl: string; queue: SqsTaskQueue } {
+  const sqs = new SQSClient({});
+  const queueUrl = requireEnv('QUEUE_URL');
+  return { sqs, queueUrl, queue: new SqsTaskQueue(sqs, queueUrl) };
+}
+
+/** The run-finished notifier on EVENT_BUS_NAME; none when the variable is unset. */
+export function notifierFromEnv(): RunNotifier {
+  const bus = optionalEnv('EVENT_BUS_NAME');
+  return bus === undefined ? new NoRunNotifier() : new EventBridgeRunNotifier(new EventBridgeClient({}), bus);
+}
+
+/** Deliveries of a message before SQS moves it to the dead-letter queue (retries + 1). */
+export function maxReceiveCountFromEnv(): number {
+  return intEnv('MAX_RECEIVE_COUNT', 4, 1);
+}

@@ -1,0 +1,106 @@
+/**
+ * The copier function: the SQS event source delivers batches of copy and expand messages; each
+ * record is handled on its own and failures are reported per item (partial batch response), so one
+ * bad image never makes SQS redeliver the images that were copied.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { ImageCopier, type ImageCopierOptions } from '../shared/copy/image-copier.js';
+import { ConfigError } from '../shared/errors.js';
+import { RegistryClient } from '../shared/registry/client.js';
+import type { Registry } from '../shared/registry/types.js';
+import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
+import { powertoolsSecretReader, SecretCredentials } from './adapters/secret-credentials.js';
+import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
+import { processCopyMessage } from './copy-record.js';
+import { optionalEnv, lazy } from './env.js';
+import { processExpandMessage } from './expand-record.js';
+import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from './retry-later.js';
+import type { CompletionDeps } from './run-completion.js';
+
+/** Everything the copier uses; `copierDepsFromEnv` builds it from the stack's environment. */
+export interface CopierDeps extends CompletionDeps {
+  readonly registry: Registry;
+  readonly queue: SqsTaskQueue;
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  /** retries + 1: the delivery on which a retryable failure is recorded instead of retried. */
+  readonly maxReceiveCount: number;
+  /** Reloads registry credentials before a batch (cached between batches). */
+  readonly credentials?: { refresh(): Promise<void> };
+  readonly backoff?: RedeliveryBackoff;
+  readonly copierOptions?: ImageCopierOptions;
+}
+
+/** The Lambda handler over `deps`. */
+export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
+  const recordDeps = { ...deps, backoff: deps.backoff ?? DEFAULT_REDELIVERY_BACKOFF };
+  return async (event, context) => {
+    let credentialProblem: ConfigError | undefined;
+    try {
+      await deps.credentials?.refresh();
+    } catch (error) {
+      // A secret that is not a valid auth.json fails every task the same way: say so on each task
+      // rather than letting the batch bounce to the dead-letter queue. Other errors (throttling,
+      // network) throw, and SQS delivers the batch again.
+      if (!(error instanceof ConfigError)) throw error;
+      credentialProblem = error;
+    }
+    // One copier per invocation: its blob tracker remembers what this batch pushed, and must not
+    // outlive it in a warm container (a destination may change between runs). The registry client
+    // is shared, so connections and tokens are reused.
+    const copier = new ImageCopier(deps.registry, deps.copierOptions);
+    const handleRecord = async (record: SQSRecord): Promise<void> => {
+      let message;
+      try {
+        message = parseQueueMessage(record.body);
+      } catch (error) {
+        // Nothing can ever make it succeed, and it names no task to record: drop it loudly.
+        if (!(error instanceof MalformedMessageError)) throw error;
+        deps.logger.error('dropped a malformed message', { messageId: record.messageId, error: error.message });
+        return;
+      }
+      if (message.type === MessageType.Expand) {
+        await processExpandMessage(recordDeps, message, record);
+        return;
+      }
+      await processCopyMessage(recordDeps, credentialProblem === undefined ? copier : failingCopier(credentialProblem), message, record);
+    };
+    return processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+      ...(context === undefined ? {} : { context }),
+      throwOnFullBatchFailure: false,
+    });
+  };
+}
+
+/** A copier that fails every task with the credential problem (non-retryable). */
+function failingCopier(problem: ConfigError): ImageCopier {
+  return { copy: () => Promise.reject(problem) } as unknown as ImageCopier;
+}
+
+/** The copier's dependencies from the stack's environment variables. */
+export function copierDepsFromEnv(): CopierDeps {
+  const { sqs, queueUrl, queue } = queueFromEnv();
+  const secretArn = optionalEnv('AUTH_SECRET_ARN');
+  const credentials = new SecretCredentials(secretArn === undefined ? undefined : powertoolsSecretReader(secretArn));
+  return {
+    store: storeFromEnv(),
+    notifier: notifierFromEnv(),
+    logger: createLogger(),
+    // One client per container: keep-alive connections and bearer tokens outlive the invocation.
+    registry: new RegistryClient({ credentials }),
+    queue,
+    sqs,
+    queueUrl,
+    maxReceiveCount: maxReceiveCountFromEnv(),
+    credentials,
+  };
+}
+
+const deps = lazy(copierDepsFromEnv);
+const built = lazy(() => createCopierHandler(deps()));
+
+/** The Lambda entry point. */
+export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => built()(event, context);

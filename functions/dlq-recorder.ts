@@ -1,0 +1,63 @@
+/**
+ * The dead-letter recorder: a message reaches the DLQ only when no delivery ended with a recorded
+ * result (the copier crashed, timed out, or ran out of memory on every try). Each is recorded as
+ * failed here, unless it already has a result, so that succeeded + failed always equals the task
+ * count and the run can finish.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { TaskOutcome } from '../shared/pipeline/task.js';
+import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
+import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from './aws-deps.js';
+import { lazy } from './env.js';
+import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+
+/** What the recorder uses. */
+export interface DlqRecorderDeps extends CompletionDeps {
+  /** Deliveries the work queue allowed before redriving (retries + 1). */
+  readonly maxReceiveCount: number;
+}
+
+/** The error text of a task that died without a result. */
+export function noResultError(attempts: number): string {
+  return `no result after ${attempts} attempts (the copier failed, timed out or crashed on every delivery)`;
+}
+
+/** The Lambda handler over `deps`. */
+export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
+  const error = noResultError(deps.maxReceiveCount);
+  const handleRecord = async (record: SQSRecord): Promise<void> => {
+    let message;
+    try {
+      message = parseQueueMessage(record.body);
+    } catch (e) {
+      if (!(e instanceof MalformedMessageError)) throw e;
+      deps.logger.error('dropped a malformed dead letter', { messageId: record.messageId, error: e.message });
+      return;
+    }
+    if (message.type === MessageType.Expand) {
+      const { rule } = message;
+      const counted = await deps.store.failExpansion(message.runId, rule.index, { source: rule.key, destination: rule.value, error });
+      deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', { runId: message.runId, rule: rule.index });
+    } else {
+      const counted = await deps.store.recordResult(message.runId, {
+        taskId: message.taskId, source: message.source, destination: message.destination,
+        outcome: TaskOutcome.Failed, bytes: 0, attempts: deps.maxReceiveCount, error, durationMs: 0,
+      });
+      deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', { runId: message.runId, taskId: message.taskId });
+    }
+    await finishRunIfComplete(deps, message.runId);
+  };
+  return (event, context) =>
+    processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+      ...(context === undefined ? {} : { context }),
+      throwOnFullBatchFailure: false,
+    });
+}
+
+const built = lazy(() =>
+  createDlqRecorderHandler({ store: storeFromEnv(), notifier: notifierFromEnv(), logger: createLogger(), maxReceiveCount: maxReceiveCountFromEnv() }),
+);
+
+/** The Lambda entry point. */
+export const handler = (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => built()(event, context);

@@ -1,0 +1,116 @@
+/**
+ * The planner function: rules in, a run record and queue messages out.
+ *
+ * Rules with a tag or digest become copy tasks here. Rules that copy every tag are not listed here:
+ * each becomes one expand message on the same queue and a copier lists it (see expand-record.ts),
+ * so that 1,000 such rules cost the planner 100 SendMessageBatch calls, not 1,000 registry
+ * listings against the Lambda time limit.
+ */
+import { randomUUID } from 'node:crypto';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { parseImagesFile, type Defaults } from '../shared/config/images-file.js';
+import { ConfigError } from '../shared/errors.js';
+import { planTasks } from '../shared/pipeline/planner.js';
+import type { Registry } from '../shared/registry/types.js';
+import { ssmRulesReader, type RulesReader } from './adapters/rules-parameter.js';
+import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
+import { lazy, optionalEnv } from './env.js';
+import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+
+/** The planner's input: rules inline, or the name of stored rules (schedules). */
+export interface PlannerEvent {
+  /** images.json rules: an object, or the file's text (which keeps duplicate keys). */
+  readonly images?: Record<string, unknown> | string;
+  readonly rulesParameter?: string;
+  readonly registry?: string;
+  readonly namespace?: string;
+  /** `manual` (default), `schedule:NAME`, `webhook` ... */
+  readonly trigger?: string;
+}
+
+/** The planner's answer. `tasks` counts tag tasks known now; expansions add theirs later. */
+export interface PlannerResult {
+  readonly runId: string;
+  readonly tasks: number;
+  readonly generateFailed: number;
+  /** All-tags rules handed to the copiers for listing. */
+  readonly expanding: number;
+}
+
+/** What the planner uses. */
+export interface PlannerDeps extends CompletionDeps {
+  readonly queue: SqsTaskQueue;
+  readonly readRules: RulesReader;
+  /** DEFAULT_REGISTRY / DEFAULT_NAMESPACE of the stack; the event's values win. */
+  readonly defaults?: Defaults;
+  readonly newRunId?: () => string;
+}
+
+const EVENT = 'planner event';
+
+/** A registry for rules that never need one: tagged rules expand without a request. */
+const NO_LISTING: Registry = new Proxy({} as Registry, {
+  get: () => () => Promise.reject(new Error('the planner does not contact registries')),
+});
+
+async function rulesText(deps: PlannerDeps, event: PlannerEvent): Promise<{ text: string; file: string }> {
+  if (event.images !== undefined && event.rulesParameter !== undefined) {
+    throw new ConfigError(EVENT, undefined, 'give either "images" or "rulesParameter", not both');
+  }
+  if (typeof event.images === 'string') return { text: event.images, file: 'images' };
+  if (event.images !== undefined && event.images !== null && typeof event.images === 'object' && !Array.isArray(event.images)) {
+    return { text: JSON.stringify(event.images), file: 'images' };
+  }
+  if (typeof event.rulesParameter === 'string' && event.rulesParameter.length > 0) {
+    return { text: await deps.readRules(event.rulesParameter), file: `SSM parameter ${event.rulesParameter}` };
+  }
+  throw new ConfigError(EVENT, undefined, 'needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)');
+}
+
+/** The Lambda handler over `deps`. Invalid rules throw ConfigError and nothing is recorded or sent. */
+export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) => Promise<PlannerResult> {
+  return async (event) => {
+    if (event === null || typeof event !== 'object') throw new ConfigError(EVENT, undefined, 'must be a JSON object');
+    const { text, file } = await rulesText(deps, event);
+    const rules = parseImagesFile(text, file, {
+      registry: event.registry ?? deps.defaults?.registry,
+      namespace: event.namespace ?? deps.defaults?.namespace,
+    });
+    const runId = (deps.newRunId ?? randomUUID)();
+    const trigger = event.trigger ?? (event.rulesParameter === undefined ? 'manual' : `schedule:${event.rulesParameter.split('/').pop()}`);
+    const fanOut = rules.filter((r) => r.allTags);
+    const { tasks } = await planTasks(rules.filter((r) => !r.allTags), NO_LISTING, runId);
+
+    // The run item exists, with its final counts for this planner, before any message can be
+    // consumed: copiers only ever increment it.
+    await deps.store.createRun(
+      { runId, startedAt: new Date().toISOString(), trigger, taskCount: tasks.length, generateFailed: 0, generateFailures: [] },
+      fanOut.length,
+    );
+    await deps.queue.enqueue(tasks);
+    await deps.queue.enqueueExpansions(runId, fanOut);
+    deps.logger.info('run planned', { runId, trigger, rules: rules.length, tasks: tasks.length, expanding: fanOut.length });
+    await finishRunIfComplete(deps, runId);
+    return { runId, tasks: tasks.length, generateFailed: 0, expanding: fanOut.length };
+  };
+}
+
+/** The planner's dependencies from the stack's environment variables. */
+export function plannerDepsFromEnv(): PlannerDeps {
+  const registry = optionalEnv('DEFAULT_REGISTRY');
+  const namespace = optionalEnv('DEFAULT_NAMESPACE');
+  return {
+    store: storeFromEnv(),
+    notifier: notifierFromEnv(),
+    logger: createLogger(),
+    queue: queueFromEnv().queue,
+    readRules: ssmRulesReader(new SSMClient({}), optionalEnv('RULES_PARAMETER_PREFIX') ?? ''),
+    defaults: { ...(registry === undefined ? {} : { registry }), ...(namespace === undefined ? {} : { namespace }) },
+  };
+}
+
+const built = lazy(() => createPlannerHandler(plannerDepsFromEnv()));
+
+/** The Lambda entry point. */
+export const handler = (event: PlannerEvent): Promise<PlannerResult> => built()(event);

@@ -1,0 +1,64 @@
+/**
+ * A run's summary from its run item and failed tasks: what the summary function returns and what
+ * the run-finished event carries.
+ */
+import { summaryLine } from '../shared/pipeline/summary.js';
+import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
+import type { RunState } from './adapters/dynamo-items.js';
+import type { RunFinishedDetail } from './adapters/run-notifier.js';
+
+/** One failed task as the summary lists it. */
+export interface FailureEntry {
+  readonly source: string;
+  readonly destination: string;
+  readonly error: string;
+}
+
+/** What the summary function returns. */
+export interface RunSummary {
+  readonly runId: string;
+  readonly trigger: string;
+  readonly startedAt: string;
+  readonly tasks: number;
+  readonly copied: number;
+  readonly upToDate: number;
+  readonly failed: number;
+  readonly generateFailed: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  /** Every task has a result and every all-tags rule was listed. */
+  readonly finished: boolean;
+  readonly failures: readonly FailureEntry[];
+  readonly generateFailures: readonly GenerateFailure[];
+  /** `Images(N) migration finished, X images tasks failed, Y tasks generate failed` */
+  readonly line: string;
+}
+
+/** The counts part of a summary, also the detail of the run-finished event. */
+export function runDetail(state: RunState, now: number = Date.now()): RunFinishedDetail {
+  const end = state.finishedAt === undefined ? now : Date.parse(state.finishedAt);
+  return {
+    runId: state.runId,
+    trigger: state.trigger,
+    tasks: state.taskCount,
+    copied: state.copied,
+    upToDate: state.upToDate,
+    failed: state.failed,
+    generateFailed: state.generateFailed,
+    bytes: state.bytes,
+    durationMs: Math.max(0, end - Date.parse(state.startedAt)),
+    line: summaryLine({ tasks: state.taskCount, failed: state.failed, generateFailed: state.generateFailed }),
+  };
+}
+
+/** The full summary. */
+export function runSummary(state: RunState, failures: readonly TaskResult[], generateFailures: readonly GenerateFailure[], now?: number): RunSummary {
+  const detail = runDetail(state, now);
+  return {
+    ...detail,
+    startedAt: state.startedAt,
+    finished: state.finishedAt !== undefined,
+    failures: failures.map((f) => ({ source: f.source, destination: f.destination, error: f.error ?? 'failed' })),
+    generateFailures,
+  };
+}
