@@ -45,10 +45,10 @@ const WRITE_REPOSITORY = 'write registry/namespace/repository';
 export function buildRule(index: number, key: string, value: string, defaults: Defaults): MigrationRule {
   if (key.length === 0) throw new RuleProblem('rule 4: the source is empty');
   const source = parse(key, 'the source');
-  if (!namesRepository(key, source)) {
+  const allTags = source.tag === undefined && source.digest === undefined;
+  if (!namesRepository(key, source, !allTags)) {
     throw new RuleProblem(`rule 1: the source names a namespace or registry, not a repository (${WRITE_REPOSITORY})`);
   }
-  const allTags = source.tag === undefined && source.digest === undefined;
   const destination = value.length === 0 ? defaultFor(source, defaults) : writtenDestination(value, source, allTags);
   if (destination.registry === source.registry && destination.repository === source.repository && destination.tag === source.tag) {
     throw new RuleProblem(`the destination ${JSON.stringify(value || formatReference(destination))} is the source itself; nothing would be copied`);
@@ -63,7 +63,7 @@ function writtenDestination(value: string, source: ImageReference, allTags: bool
       `rule 2: the destination ${JSON.stringify(value)} has a digest; write registry/namespace/repository[:tag] (the copy keeps the source's digest)`,
     );
   }
-  if (!namesRepository(value, written)) {
+  if (!namesRepository(value, written, false)) {
     throw new RuleProblem(`rule 3: the destination ${JSON.stringify(value)} names a namespace or registry, not a repository (${WRITE_REPOSITORY})`);
   }
   if (allTags && written.tag !== undefined) {
@@ -109,12 +109,17 @@ function parse(text: string, what: string): ImageReference {
  * Rules 1 and 3: at least registry/namespace/repository. parseReference reads `quay.io` as the
  * Docker Hub image `library/quay.io`, so the text as written is checked too: a lone segment that looks
  * like a host, a registry with a single path segment, or Docker Hub's bare `library` namespace.
+ *
+ * `atRoot` accepts a single segment under a registry other than Docker Hub. Real clusters run images
+ * such as `registry.k8s.io/pause:3.9`, whose repository sits at the registry's root; for a source
+ * with a tag or digest that reading is the only one (a namespace has no tags), whereas an untagged
+ * `quay.io/coreos` is most likely a whole namespace, which rule 1 forbids.
  */
-function namesRepository(text: string, ref: ImageReference): boolean {
+function namesRepository(text: string, ref: ImageReference, atRoot: boolean): boolean {
   const name = text.split('@')[0] ?? '';
   const path = name.slice(0, ref.tag === undefined ? name.length : name.length - ref.tag.length - 1).split('/');
   if (path.length === 1) return !looksLikeRegistry(path[0] ?? '');
-  if (ref.registry !== DOCKER_HUB) return ref.repository.split('/').length >= 2;
+  if (ref.registry !== DOCKER_HUB) return atRoot || ref.repository.split('/').length >= 2;
   const written = looksLikeRegistry(path[0] ?? '') ? path.slice(1) : path;
   return written.join('/') !== 'library';
 }

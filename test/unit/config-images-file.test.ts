@@ -41,10 +41,18 @@ describe('images.json: the seed example', () => {
 });
 
 describe('images.json: rule 1, one repository at most', () => {
+  // An untagged registry/name is read as a namespace: copying a whole namespace is what rule 1 forbids.
   const problem = 'rule 1: the source names a namespace or registry, not a repository (write registry/namespace/repository)';
   for (const source of ['quay.io', 'quay.io/coreos', 'localhost:5000', '127.0.0.1:5000/team', 'docker.io/library']) {
     it(`rejects the source ${JSON.stringify(source)}`, () => rejects({ [source]: '' }, `images.json: ${JSON.stringify(source)}: ${problem}`));
   }
+
+  it("accepts a tagged or digested repository at a registry's root, as clusters run them", () => {
+    assert.deepEqual(plan(parse({ 'registry.k8s.io/pause:3.9': '', [`registry.k8s.io/kube-proxy@${DIGEST}`]: 'a.io/k8s/kube-proxy' })), [
+      '1 registry.k8s.io/pause:3.9 -> swr.example.com/test/pause:3.9',
+      `2 registry.k8s.io/kube-proxy@${DIGEST} -> a.io/k8s/kube-proxy`,
+    ]);
+  });
 });
 
 describe('images.json: rule 2, docker pull/push references', () => {
