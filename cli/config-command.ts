@@ -12,6 +12,7 @@ import { formatImagesJson, mapImages, parseTarget } from '../shared/discovery/im
 import { defaultKubeconfigPath, loadKubeConfig } from '../shared/discovery/kubeconfig.js';
 import { DEFAULT_PAGING } from '../shared/discovery/paged-list.js';
 import { ConfigError, ImageMigratorError } from '../shared/errors.js';
+import { ExitCode } from './exit-code.js';
 
 /** Where the command reads its environment and writes its output; tests pass their own. */
 export interface ConfigCommandIo {
@@ -100,11 +101,11 @@ export function addConfigCommand(program: Command, io: Partial<ConfigCommandIo> 
     .action(async (options: ConfigOptions) => {
       try {
         await run(options, fullIo);
-        process.exitCode = 0;
+        process.exitCode = ExitCode.Success;
       } catch (error) {
         const message = error instanceof ImageMigratorError ? error.message : `unexpected error: ${(error as Error).name}: ${(error as Error).message}`;
         fullIo.stderr.write(`${PREFIX}${message}\n`);
-        process.exitCode = 2;
+        process.exitCode = ExitCode.BadInput;
       }
     });
 }
