@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 /** The project's root folder. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(PROJECT_ROOT, 'cli', 'main.ts');
+// Resolved here, not in the child's working folder, which has no node_modules.
+const TSX = import.meta.resolve('tsx');
 
 /** What a command run printed and how it ended. */
 export interface CliResult {
@@ -21,7 +23,7 @@ export interface CliResult {
 /** Runs `image-migrator ARGS` in `cwd` with extra environment variables. */
 export function runCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
