@@ -1,0 +1,156 @@
+/**
+ * The AWS adapters against emulated services through the real SDK clients: SQS (fauxqs) for the
+ * task queue, DynamoDB Local for the result store, and a small Secrets Manager endpoint of our own
+ * for the secret credentials (no emulator for it runs here).
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoResultStore, RunNotFoundError } from '../../functions/adapters/dynamo-result-store.js';
+import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
+import { powertoolsSecretReader, SecretCredentials } from '../../functions/adapters/secret-credentials.js';
+import type { CopyTask, TaskResult } from '../../shared/pipeline/task.js';
+import { ConfigError } from '../../shared/errors.js';
+import { startAwsEmulators, TEST_AWS, type AwsEmulators } from '../support/aws-emulators.js';
+
+let aws: AwsEmulators;
+before(async () => {
+  aws = await startAwsEmulators();
+});
+after(async () => {
+  await aws?.stop();
+});
+
+function result(taskId: string, outcome: TaskResult['outcome'], bytes = 0, error?: string): TaskResult {
+  return { taskId, source: `src/${taskId}`, destination: `dst/${taskId}`, outcome, bytes, attempts: 1, durationMs: 5, ...(error ? { error } : {}) };
+}
+
+async function newStore(name: string): Promise<DynamoResultStore> {
+  return new DynamoResultStore(aws.dynamo, await aws.createTable(name), { ttlDays: 7 });
+}
+
+function run(runId: string, taskCount: number) {
+  return { runId, startedAt: new Date().toISOString(), trigger: 'manual', taskCount, generateFailed: 0, generateFailures: [] };
+}
+
+describe('SqsTaskQueue', () => {
+  it('sends 25 tasks in batches and each message carries only type, runId, taskId, source and destination', async () => {
+    const { queueUrl } = await aws.createQueues('send-test', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
+    const tasks: CopyTask[] = Array.from({ length: 25 }, (_, i) => ({
+      runId: 'r1', taskId: `1:t${i}`, source: `127.0.0.1:5000/a/b:t${i}`, destination: `127.0.0.1:5001/c/b:t${i}`,
+      extra: 'not sent',
+    }) as CopyTask);
+    await new SqsTaskQueue(aws.sqs, queueUrl).enqueue(tasks);
+    const bodies: Record<string, unknown>[] = [];
+    while (bodies.length < 25) {
+      const out = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      if ((out.Messages ?? []).length === 0) break;
+      bodies.push(...(out.Messages ?? []).map((m) => JSON.parse(m.Body ?? '{}') as Record<string, unknown>));
+    }
+    assert.equal(bodies.length, 25);
+    assert.deepEqual(new Set(bodies.map((b) => b.taskId)), new Set(tasks.map((t) => t.taskId)));
+    for (const body of bodies) assert.deepEqual(Object.keys(body).sort(), ['destination', 'runId', 'source', 'taskId', 'type']);
+  });
+});
+
+describe('DynamoResultStore', () => {
+  it('counts a task recorded twice once and keeps the first result', async () => {
+    const store = await newStore('dup-test');
+    await store.createRun(run('r-dup', 2), 0);
+    assert.equal(await store.recordResult('r-dup', result('1:a', 'copied', 100)), true);
+    assert.equal(await store.recordResult('r-dup', result('1:a', 'failed', 0, 'late duplicate')), false);
+    const state = await store.getRunState('r-dup');
+    assert.equal(state?.copied, 1);
+    assert.equal(state?.failed, 0);
+    assert.equal(state?.recorded, 1);
+    assert.equal(state?.bytes, 100);
+    const results = await store.listResults('r-dup');
+    assert.deepEqual(results.map((r) => [r.taskId, r.outcome]), [['1:a', 'copied']]);
+  });
+
+  it('finishes a run exactly once, only when every task and expansion is done', async () => {
+    const store = await newStore('finish-test');
+    await store.createRun(run('r-fin', 2), 1);
+    await store.recordResult('r-fin', result('1:a', 'up-to-date'));
+    await store.recordResult('r-fin', result('1:b', 'failed', 0, 'GET http://x/v2/: 500 Internal Server Error'));
+    assert.equal(await store.finishIfComplete('r-fin'), undefined, 'an expansion is still pending');
+    assert.equal(await store.completeExpansion('r-fin', 3, 1), true);
+    assert.equal(await store.completeExpansion('r-fin', 3, 1), false, 'a redelivered expansion counts once');
+    assert.equal(await store.finishIfComplete('r-fin'), undefined, 'the expanded task has no result yet');
+    await store.recordResult('r-fin', result('3:v1', 'copied', 42));
+    const winners = (await Promise.all([1, 2, 3, 4].map(() => store.finishIfComplete('r-fin')))).filter((s) => s !== undefined);
+    assert.equal(winners.length, 1);
+    assert.deepEqual(
+      { tasks: winners[0]?.taskCount, copied: winners[0]?.copied, upToDate: winners[0]?.upToDate, failed: winners[0]?.failed, bytes: winners[0]?.bytes },
+      { tasks: 3, copied: 1, upToDate: 1, failed: 1, bytes: 42 },
+    );
+    const failures = await store.listFailures('r-fin');
+    assert.deepEqual(failures.map((f) => f.error), ['GET http://x/v2/: 500 Internal Server Error']);
+  });
+
+  it('counts a rule whose tags cannot be listed as generate failed once, and lists it', async () => {
+    const store = await newStore('genfail-test');
+    await store.createRun(run('r-gen', 0), 1);
+    const failure = { source: 'quay.io/nope/nothing', destination: 'dst/x', error: '404 Not Found: NAME_UNKNOWN' };
+    assert.equal(await store.failExpansion('r-gen', 1, failure), true);
+    assert.equal(await store.failExpansion('r-gen', 1, failure), false);
+    const finished = await store.finishIfComplete('r-gen');
+    assert.equal(finished?.generateFailed, 1);
+    assert.deepEqual((await store.getRun('r-gen'))?.generateFailures, [failure]);
+  });
+
+  it('refuses a result for a run that does not exist', async () => {
+    const store = await newStore('missing-test');
+    await assert.rejects(store.recordResult('r-none', result('1:a', 'copied')), RunNotFoundError);
+    assert.equal(await store.getRun('r-none'), undefined);
+  });
+});
+
+describe('SecretCredentials', () => {
+  let server: Server;
+  let secret = '';
+  let requests = 0;
+  before(async () => {
+    // The Secrets Manager JSON protocol, only GetSecretValue.
+    server = createServer((req, res) => {
+      req.resume().on('end', () => {
+        requests += 1;
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        res.end(JSON.stringify({ ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:auth', Name: 'auth', SecretString: secret }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function client(): SecretsManagerClient {
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    return new SecretsManagerClient({ ...TEST_AWS, endpoint: `http://127.0.0.1:${port}` });
+  }
+
+  it('reads auth.json from the secret once per cache period and matches the longest key', async () => {
+    secret = JSON.stringify({ 'reg.example.com': { username: 'u1', password: 'p1' }, 'reg.example.com/team': { username: 'u2', password: 'p2' } });
+    requests = 0;
+    const credentials = new SecretCredentials(powertoolsSecretReader('auth-cached', { client: client(), maxAgeSeconds: 60 }));
+    await credentials.refresh();
+    await credentials.refresh();
+    assert.equal(requests, 1);
+    assert.equal(credentials.lookup('reg.example.com', 'team/app').username, 'u2');
+    assert.equal(credentials.lookup('reg.example.com', 'other/app').username, 'u1');
+    assert.deepEqual(credentials.lookup('quay.io', 'coreos/etcd'), { insecure: false });
+  });
+
+  it('rejects a secret that is not auth.json with a ConfigError that shows no password', async () => {
+    secret = '{"reg.example.com": {"username": "u", "password": "hunter2-secret", "token": "x"}}';
+    const credentials = new SecretCredentials(powertoolsSecretReader('auth-bad', { client: client(), maxAgeSeconds: 0 }));
+    await assert.rejects(credentials.refresh(), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^auth secret: "reg\.example\.com"/);
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
+  });
+});
