@@ -1,0 +1,249 @@
+/**
+ * `image-migrator cloud`: drives a deployed stack. `run` validates images.json locally, invokes the
+ * planner and with `--wait` polls the summary function until the run finishes; `status` prints a
+ * run's summary; `auth put` stores auth.json (with `${VAR}` resolved here) in the stack's secret.
+ * Functions and the secret are found through the stack's outputs (CloudFormation DescribeStacks).
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Command } from 'commander';
+import { loadAuthFile, parseAuthFile, type AuthFile } from '../shared/config/auth-file.js';
+import { loadImagesFile } from '../shared/config/images-file.js';
+import { readConfigFile } from '../shared/config/read-config-file.js';
+import { ConfigError, ImageMigratorError } from '../shared/errors.js';
+import { exitCodeOf } from '../shared/pipeline/summary.js';
+import { ExitCode } from './exit-code.js';
+
+/** The stack name `cdk deploy` uses unless the `stackName` context says otherwise. */
+export const DEFAULT_STACK = 'ImageMigrator';
+
+/** Where the command writes, reads its environment and finds AWS; tests pass their own. */
+export interface CloudCommandIo {
+  readonly stdout: { write(chunk: string): unknown };
+  readonly stderr: { write(chunk: string): unknown };
+  readonly env: NodeJS.ProcessEnv;
+  /** Extra AWS client settings (a local endpoint in tests); region and credentials otherwise come from the usual chain. */
+  readonly aws?: { endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  /** Between two summary polls of `run --wait`. */
+  readonly pollMs?: number;
+}
+
+/** A stack, output or function call that the command cannot use; says what to do about it. */
+export class CloudCommandError extends ImageMigratorError {
+  public constructor(
+    message: string,
+    public readonly exitCode: ExitCode,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+interface StackOptions { stack: string; region?: string }
+interface RunOptions extends StackOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
+
+/** The part of the summary function's answer this command reads (functions/run-summary.ts). */
+interface Summary {
+  runId: string; trigger: string; startedAt: string; finished: boolean; line: string;
+  tasks: number; copied: number; upToDate: number; failed: number; generateFailed: number; bytes: number;
+  failures: { source: string; destination: string; error: string }[];
+  generateFailures: { source: string; destination: string; error: string }[];
+}
+
+const processIo: CloudCommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+
+/** Adds `cloud run`, `cloud status` and `cloud auth put` to `program`. */
+export function addCloudCommand(program: Command, io: CloudCommandIo = processIo): void {
+  const cloud = program.command('cloud').description('run migrations on the AWS stack deployed with "npx cdk deploy"');
+  const stackOptions = (command: Command): Command =>
+    command
+      .option('--stack <name>', 'name of the deployed stack', DEFAULT_STACK)
+      .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or the profile\'s region)');
+  const act = (work: (...args: any[]) => Promise<ExitCode>) => async (...args: any[]) => {
+    process.exitCode = await guard(io, () => work(...args));
+  };
+
+  stackOptions(cloud.command('run').description('start a run of the rules in --images on the stack'))
+    .requiredOption('--images <file>', 'images file path: the migration rules, source to destination')
+    .option('--registry <registry>', 'default target registry for empty destinations (or DEFAULT_REGISTRY)')
+    .option('--namespace <namespace>', 'default target namespace for empty destinations (or DEFAULT_NAMESPACE)')
+    .option('--wait', 'show progress until the run finishes, print the summary line and exit 0/1 like a local run')
+    .action(act((options: RunOptions) => cloudRun(options, io)));
+
+  stackOptions(cloud.command('status').argument('<runId>', 'the run id that "cloud run" printed').description('print the counts and failures of a run'))
+    .action(act((runId: string, options: StackOptions) => cloudStatus(runId, options, io)));
+
+  stackOptions(cloud.command('auth').description('registry credentials of the stack').command('put').description('store auth.json in the stack\'s secret, with ${VAR} resolved from this environment'))
+    .requiredOption('--auth <file>', 'auth file path: credentials per registry or registry/namespace')
+    .action(act((options: StackOptions & { auth: string }) => cloudAuthPut(options, io)));
+}
+
+async function guard(io: CloudCommandIo, work: () => Promise<ExitCode>): Promise<ExitCode> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof CloudCommandError)) throw error;
+    io.stderr.write(`image-migrator: ${error.message}\n`);
+    return error instanceof CloudCommandError ? error.exitCode : ExitCode.BadInput;
+  }
+}
+
+/** `cloud run`: local validation first, so a bad file fails here with exit 2 and no AWS call. */
+export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise<ExitCode> {
+  const registry = options.registry ?? io.env.DEFAULT_REGISTRY;
+  const namespace = options.namespace ?? io.env.DEFAULT_NAMESPACE;
+  await loadImagesFile(options.images, { registry, namespace });
+  // The file's text, not a parsed object: duplicate keys are rules of their own (seed rule 4).
+  const images = await readConfigFile(options.images);
+  io.stdout.write('Start to generate images tasks, please wait ...\n');
+  const aws = new CloudClients(options, io);
+  const outputs = await aws.outputs('PlannerFunctionName', 'SummaryFunctionName');
+  const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', {
+    images, trigger: 'manual', ...(registry ? { registry } : {}), ...(namespace !== undefined ? { namespace } : {}),
+  }) as { runId: string; tasks: number; generateFailed: number };
+  io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned, ${plan.generateFailed} tasks generate failed\n`);
+  if (!options.wait) {
+    const flags = `${options.stack === DEFAULT_STACK ? '' : ` --stack ${options.stack}`}${options.region ? ` --region ${options.region}` : ''}`;
+    io.stdout.write(`Run ${plan.runId} started; follow it with: image-migrator cloud status ${plan.runId}${flags}\n`);
+    return ExitCode.Success;
+  }
+  io.stdout.write('Start to handle images tasks, please wait ...\n');
+  let last = '';
+  for (;;) {
+    const summary = (await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId })) as Summary;
+    const progress = progressLine(summary);
+    if (progress !== last) io.stderr.write(`${progress}\n`);
+    last = progress;
+    if (summary.finished) return report(summary, io);
+    await new Promise((resolve) => setTimeout(resolve, io.pollMs ?? 5000));
+  }
+}
+
+/** `cloud status`: the run's counts and failures; the exit code of a finished run is the local one. */
+export async function cloudStatus(runId: string, options: StackOptions, io: CloudCommandIo): Promise<ExitCode> {
+  const aws = new CloudClients(options, io);
+  const outputs = await aws.outputs('SummaryFunctionName');
+  const summary = (await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId })) as Summary;
+  io.stdout.write(`Run ${summary.runId} (${summary.trigger}, started ${summary.startedAt}): ${summary.finished ? 'finished' : 'in progress'}\n`);
+  io.stdout.write(`${progressLine(summary)}, ${summary.bytes} bytes copied\n`);
+  if (!summary.finished) return ExitCode.Success;
+  return report(summary, io);
+}
+
+/** `cloud auth put`: validated and resolved locally; the value is sent to Secrets Manager only. */
+export async function cloudAuthPut(options: StackOptions & { auth: string }, io: CloudCommandIo): Promise<ExitCode> {
+  const auth = await loadAuthFile(options.auth, io.env);
+  const text = resolvedAuthJson(auth);
+  const aws = new CloudClients(options, io);
+  const { AuthSecretArn } = await aws.outputs('AuthSecretArn');
+  try {
+    await aws.secrets.send(new PutSecretValueCommand({ SecretId: AuthSecretArn, SecretString: text }));
+  } catch (error) {
+    throw new CloudCommandError(`could not store auth.json in the secret of stack "${options.stack}": ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
+  }
+  io.stdout.write(`Stored ${auth.keys.length} registry entries of ${options.auth} in the secret of stack "${options.stack}"\n`);
+  return ExitCode.Success;
+}
+
+/**
+ * auth.json with every `${VAR}` replaced by its value. The functions parse the secret with an empty
+ * environment, so a `$` inside a resolved value is written `$$` to stay literal.
+ */
+export function resolvedAuthJson(auth: AuthFile): string {
+  const literal = (value: string): string => value.replace(/\$/g, () => '$$');
+  const document: Record<string, { username?: string; password?: string; insecure?: boolean }> = {};
+  for (const key of auth.keys) {
+    const slash = key.indexOf('/');
+    const credential = slash < 0 ? auth.lookup(key, '') : auth.lookup(key.slice(0, slash), key.slice(slash + 1));
+    document[key] = {
+      ...(credential.username === undefined ? {} : { username: literal(credential.username) }),
+      ...(credential.password === undefined ? {} : { password: literal(credential.password) }),
+      ...(credential.insecure ? { insecure: true } : {}),
+    };
+  }
+  const text = JSON.stringify(document);
+  parseAuthFile(text, 'resolved auth.json', {}); // the form the functions will read must parse
+  return text;
+}
+
+function progressLine(s: Summary): string {
+  const done = s.copied + s.upToDate + s.failed;
+  return `${done}/${s.tasks} tasks done: ${s.copied} copied, ${s.upToDate} up to date, ${s.failed} failed, ${s.generateFailed} tasks generate failed`;
+}
+
+function report(summary: Summary, io: CloudCommandIo): ExitCode {
+  for (const f of summary.generateFailures) io.stderr.write(`generate failed: ${f.source}: ${f.error}\n`);
+  for (const f of summary.failures) io.stderr.write(`failed: ${f.source} -> ${f.destination}: ${f.error}\n`);
+  io.stdout.write(`${summary.line}\n`);
+  return exitCodeOf(summary);
+}
+
+function awsMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The AWS clients of one command, and the two calls every command makes. */
+class CloudClients {
+  private readonly config: { region?: string; endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  private lambdaClient: LambdaClient | undefined;
+  private secretsClient: SecretsManagerClient | undefined;
+
+  public constructor(private readonly options: StackOptions, io: CloudCommandIo) {
+    this.config = { ...(options.region ? { region: options.region } : {}), ...io.aws };
+  }
+
+  public get secrets(): SecretsManagerClient {
+    return (this.secretsClient ??= new SecretsManagerClient(this.config));
+  }
+
+  /** The named outputs of the stack; a missing stack or output is an error that says how to fix it. */
+  public async outputs(...names: string[]): Promise<Record<string, string>> {
+    const client = new CloudFormationClient(this.config);
+    const stack = this.options.stack;
+    let found;
+    try {
+      found = (await client.send(new DescribeStacksCommand({ StackName: stack }))).Stacks?.[0];
+    } catch (error) {
+      const where = this.options.region ? ` in region ${this.options.region}` : '';
+      if (error instanceof Error && /does not exist/.test(error.message)) {
+        throw new CloudCommandError(`stack "${stack}" was not found${where}: deploy it with "npx cdk deploy", or name it with --stack and --region`, ExitCode.BadInput, { cause: error });
+      }
+      throw new CloudCommandError(`could not read stack "${stack}"${where}: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
+    } finally {
+      client.destroy();
+    }
+    const values = Object.fromEntries((found?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+    for (const name of names) {
+      if (!values[name]) {
+        throw new CloudCommandError(`stack "${stack}" has no output "${name}": is it an image-migrator stack? Deploy this version with "npx cdk deploy"`, ExitCode.BadInput);
+      }
+    }
+    return values;
+  }
+
+  /** Invokes a function synchronously with a JSON event; its error (a ConfigError of the planner: exit 2) is rethrown. */
+  public async invoke(functionName: string, what: string, event: unknown): Promise<unknown> {
+    this.lambdaClient ??= new LambdaClient(this.config);
+    let response;
+    try {
+      response = await this.lambdaClient.send(new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(event)) }));
+    } catch (error) {
+      throw new CloudCommandError(`could not invoke the ${what} function: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
+    }
+    const text = new TextDecoder().decode(response.Payload ?? new Uint8Array());
+    let payload: any;
+    try {
+      payload = text.length === 0 ? undefined : JSON.parse(text);
+    } catch (error) {
+      throw new CloudCommandError(`the ${what} function answered something other than JSON`, ExitCode.PartialFailure, { cause: error });
+    }
+    if (response.FunctionError !== undefined) {
+      const type = typeof payload?.errorType === 'string' ? payload.errorType : response.FunctionError;
+      const message = typeof payload?.errorMessage === 'string' ? payload.errorMessage : 'no message';
+      const badInput = ['ConfigError', 'InvalidReferenceError', 'UnknownRunError'].includes(type);
+      throw new CloudCommandError(`the ${what} function failed: ${message}`, badInput ? ExitCode.BadInput : ExitCode.PartialFailure);
+    }
+    return payload;
+  }
+}

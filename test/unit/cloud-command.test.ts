@@ -1,0 +1,206 @@
+/**
+ * `image-migrator cloud`: argument and file validation, the errors for a missing stack or output,
+ * a waited run and the stored auth secret. The AWS control plane cannot run here, so a small HTTP
+ * server on 127.0.0.1 answers the three calls the command makes, in AWS's own wire formats:
+ * CloudFormation DescribeStacks (query/XML), Lambda Invoke (REST/JSON), Secrets Manager
+ * PutSecretValue (JSON 1.1). The requests it received are what the assertions read.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { Command } from 'commander';
+import { addCloudCommand } from '../../cli/cloud-command.js';
+
+interface Received { target: string; body: string }
+type FunctionAnswer = { status?: number; error?: string; body: unknown };
+
+const XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+let server: Server;
+let endpoint: string;
+let dir: string;
+let received: Received[] = [];
+let outputs: Record<string, string> | undefined;
+let functions: Record<string, (event: any) => FunctionAnswer> = {};
+
+function stackXml(name: string, values: Record<string, string>): string {
+  const members = Object.entries(values).map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`).join('');
+  return `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName>` +
+    `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${name}/1</StackId><StackStatus>CREATE_COMPLETE</StackStatus>` +
+    `<CreationTime>2026-11-27T10:00:00Z</CreationTime><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
+    `<ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`;
+}
+
+async function answer(request: IncomingMessage, body: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const invocation = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(request.url ?? '');
+  if (invocation) {
+    const name = decodeURIComponent(invocation[1]!);
+    received.push({ target: `lambda:${name}`, body });
+    const result = functions[name]!(JSON.parse(body));
+    return { status: 200, headers: { 'content-type': 'application/json', ...(result.error ? { 'x-amz-function-error': result.error } : {}) }, body: JSON.stringify(result.body) };
+  }
+  const target = request.headers['x-amz-target'];
+  if (target === 'secretsmanager.PutSecretValue') {
+    received.push({ target, body });
+    const secretId = JSON.parse(body).SecretId;
+    return { status: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ ARN: secretId, Name: 'Auth', VersionId: 'v2' }) };
+  }
+  const form = new URLSearchParams(body);
+  received.push({ target: `cloudformation:${form.get('Action')}`, body });
+  if (outputs === undefined) {
+    return { status: 400, headers: { 'content-type': 'text/xml' }, body: `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${form.get('StackName')} does not exist</Message></Error><RequestId>r2</RequestId></ErrorResponse>` };
+  }
+  return { status: 200, headers: { 'content-type': 'text/xml' }, body: stackXml(form.get('StackName') ?? '', outputs) };
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const program = new Command('image-migrator').exitOverride().configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) });
+  addCloudCommand(program, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env,
+    aws: { endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' } },
+    pollMs: 10,
+  });
+  process.exitCode = 0;
+  let code: number;
+  try {
+    await program.parseAsync([...args, '--region', 'us-east-1'], { from: 'user' });
+    code = Number(process.exitCode ?? 0);
+  } catch (error) {
+    code = (error as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  process.exitCode = 0;
+  return { code, stdout, stderr };
+}
+
+const DEPLOYED = { PlannerFunctionName: 'ImageMigrator-Planner', SummaryFunctionName: 'ImageMigrator-Summary', AuthSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Auth-AbCdEf' };
+const IMAGES = '{\n  "quay.io/coreos/etcd:3.5": "",\n  "quay.io/coreos/etcd:3.5": "swr.example.com/other/etcd"\n}\n';
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cloud-command-'));
+  await writeFile(join(dir, 'images.json'), IMAGES);
+  await writeFile(join(dir, 'bad-images.json'), '{ "quay.io": "swr.example.com/test/x" }');
+  await writeFile(join(dir, 'auth.json'), '{ "swr.example.com/test": { "username": "robot", "password": "${SWR_PASSWORD}" }, "quay.io": {} }');
+  server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      void answer(request, body).then((a) => {
+        response.writeHead(a.status, a.headers);
+        response.end(a.body);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  received = [];
+  outputs = DEPLOYED;
+  functions = {};
+});
+
+describe('image-migrator cloud', () => {
+  it('requires --images for run and --auth for auth put, before any AWS call', async () => {
+    const run = await cli(['cloud', 'run']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /required option '--images <file>' not specified/);
+    const auth = await cli(['cloud', 'auth', 'put']);
+    assert.equal(auth.code, 2);
+    assert.match(auth.stderr, /required option '--auth <file>' not specified/);
+    assert.deepEqual(received, []);
+  });
+
+  it('rejects an invalid images.json with exit 2 and the local error, without calling AWS', async () => {
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'bad-images.json')]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /bad-images\.json: "quay\.io": rule 1: the source names a namespace or registry, not a repository/);
+    assert.deepEqual(received, []);
+  });
+
+  it('says how to deploy when the stack does not exist', async () => {
+    outputs = undefined;
+    const result = await cli(['cloud', 'status', 'run-1', '--stack', 'Nope']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, 'image-migrator: stack "Nope" was not found in region us-east-1: deploy it with "npx cdk deploy", or name it with --stack and --region\n');
+  });
+
+  it('names the missing output when the stack is not an image-migrator stack', async () => {
+    outputs = { BucketName: 'x' };
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--registry', 'swr.example.com', '--namespace', 'test']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, 'image-migrator: stack "ImageMigrator" has no output "PlannerFunctionName": is it an image-migrator stack? Deploy this version with "npx cdk deploy"\n');
+    assert.deepEqual(received.map((r) => r.target), ['cloudformation:DescribeStacks']);
+  });
+
+  it('runs with --wait: sends the file text to the planner, polls the summary, prints the seed line and exits 1 on a failed task', async () => {
+    let polls = 0;
+    const summary = (finished: boolean) => ({
+      runId: 'run-1', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished, bytes: 1024, durationMs: 5,
+      tasks: 2, copied: finished ? 1 : 0, upToDate: 0, failed: finished ? 1 : 0, generateFailed: 0,
+      failures: finished ? [{ source: 'quay.io/coreos/etcd:3.5', destination: 'swr.example.com/other/etcd:3.5', error: 'denied' }] : [],
+      generateFailures: [],
+      line: 'Images(2) migration finished, 1 images tasks failed, 0 tasks generate failed',
+    });
+    functions = {
+      'ImageMigrator-Planner': () => ({ body: { runId: 'run-1', tasks: 2, generateFailed: 0, expanding: 0 } }),
+      'ImageMigrator-Summary': () => ({ body: summary(++polls >= 2) }),
+    };
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--wait'], { DEFAULT_REGISTRY: 'swr.example.com', DEFAULT_NAMESPACE: 'test' });
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stdout,
+      'Start to generate images tasks, please wait ...\nStart to handle images tasks, please wait ...\nImages(2) migration finished, 1 images tasks failed, 0 tasks generate failed\n',
+    );
+    assert.match(result.stderr, /0\/2 tasks done: 0 copied, 0 up to date, 0 failed, 0 tasks generate failed\n/);
+    assert.match(result.stderr, /failed: quay\.io\/coreos\/etcd:3\.5 -> swr\.example\.com\/other\/etcd:3\.5: denied\n/);
+    const planned = JSON.parse(received.find((r) => r.target === 'lambda:ImageMigrator-Planner')!.body);
+    assert.deepEqual(planned, { images: IMAGES, trigger: 'manual', registry: 'swr.example.com', namespace: 'test' });
+    assert.equal(polls, 2);
+  });
+
+  it('passes a planner ConfigError through with exit 2', async () => {
+    functions = { 'ImageMigrator-Planner': () => ({ error: 'Unhandled', body: { errorType: 'ConfigError', errorMessage: 'images: "x": rule 3: bad' } }) };
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--registry', 'swr.example.com', '--namespace', 'test']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /image-migrator: the planner function failed: images: "x": rule 3: bad\n$/);
+  });
+
+  it('prints the status of a run in progress and exits 0', async () => {
+    functions = {
+      'ImageMigrator-Summary': () => ({
+        body: { runId: 'run-9', trigger: 'schedule:nightly', startedAt: '2026-11-27T10:00:00Z', finished: false, bytes: 0, tasks: 4, copied: 1, upToDate: 2, failed: 0, generateFailed: 0, failures: [], generateFailures: [], line: '' },
+      }),
+    };
+    const result = await cli(['cloud', 'status', 'run-9']);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, 'Run run-9 (schedule:nightly, started 2026-11-27T10:00:00Z): in progress\n3/4 tasks done: 1 copied, 2 up to date, 0 failed, 0 tasks generate failed, 0 bytes copied\n');
+  });
+
+  it('stores auth.json with ${VAR} resolved (a "$" kept literal) and never prints the password', async () => {
+    const result = await cli(['cloud', 'auth', 'put', '--auth', join(dir, 'auth.json')], { SWR_PASSWORD: 'pa$$word-1' });
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, `Stored 2 registry entries of ${join(dir, 'auth.json')} in the secret of stack "ImageMigrator"\n`);
+    const put = JSON.parse(received.find((r) => r.target === 'secretsmanager.PutSecretValue')!.body);
+    assert.equal(put.SecretId, DEPLOYED.AuthSecretArn);
+    assert.deepEqual(JSON.parse(put.SecretString), { 'swr.example.com/test': { username: 'robot', password: 'pa$$$$word-1' }, 'quay.io': {} });
+    assert.doesNotMatch(result.stdout + result.stderr, /pa\$\$word|robot/);
+  });
+
+  it('refuses an auth.json whose variable is unset, naming the variable, without calling AWS', async () => {
+    const result = await cli(['cloud', 'auth', 'put', '--auth', join(dir, 'auth.json')], {});
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /SWR_PASSWORD/);
+    assert.deepEqual(received, []);
+  });
+});
