@@ -49,8 +49,33 @@ export async function errorFromResponse(method: string, res: HttpResponse, retry
   return new RegistryError({ method, url: res.url, status: res.status, codes: parseErrorCodes(bytes.toString('utf8')), ...(retryable === undefined ? {} : { retryable }) });
 }
 
+const CERTIFICATE_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A certificate the machine does not trust: repeating cannot help, the user must decide. */
+function isCertificateError(err: unknown): boolean {
+  const code = (err as { code?: unknown; cause?: { code?: unknown } }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === 'string' && CERTIFICATE_ERRORS.has(code);
+}
+
 function networkError(method: string, url: URL, err: unknown): RegistryError {
   const e = err as { code?: string; message?: string };
+  if (isCertificateError(err)) {
+    return new RegistryError({
+      method,
+      url,
+      reason: `TLS certificate not trusted (${e.code ?? 'unknown'}); set "insecure": true for this registry in auth.json to skip verification`,
+      retryable: false,
+      cause: err,
+    });
+  }
   return new RegistryError({ method, url, reason: `network error: ${e.code ?? e.message ?? String(err)}`, retryable: true, cause: err });
 }
 
@@ -85,7 +110,7 @@ export class Sender {
         res = await once();
       } catch (err) {
         if (err instanceof ImageMigratorError) throw err;
-        if (last) throw networkError(method, url, err);
+        if (last || isCertificateError(err)) throw networkError(method, url, err);
         await sleep(backoffDelay(this.options.retry, attempt - 1, this.options.random));
         continue;
       }

@@ -3,7 +3,13 @@
  * Faults are injected by a small forwarding proxy in front of a registry.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DigestMismatchError } from '../../shared/errors.js';
@@ -47,7 +53,7 @@ describe('registry client against real registries', () => {
   });
 
   it('returns manifest bytes exactly as pushed for all four media types, by tag and by digest', async () => {
-    const { client, repo } = clientFor(anon);
+    const { client, seen, repo } = clientFor(anon);
     const docker = await pushImage(anon, 'types/img', 'docker', { format: 'docker' });
     const oci = await pushImage(anon, 'types/img', 'oci', { format: 'oci', indent: '\t' });
     const list = (await pushMultiArch(anon, 'types/img', 'list', { format: 'docker' })).index;
@@ -62,6 +68,8 @@ describe('registry client against real registries', () => {
       assert.deepEqual(await client.headManifest(repo('types/img'), tag), { digest: seeded.digest, mediaType: seeded.mediaType, size: seeded.size });
     }
     assert.equal(await client.headManifest(repo('types/img'), 'nope'), undefined);
+    // insecure: https was tried once (no response from a plain-http registry), then plain http, once.
+    assert.deepEqual(seen.filter(([k]) => k === 'ping'), [['ping', 0], ['ping', 200]]);
     await client.close();
   });
 
@@ -275,6 +283,55 @@ describe('registry client against real registries', () => {
       await assert.rejects(client.getManifest(repo('f/tamper'), image.digest), DigestMismatchError);
       proxy.tamperNext('/manifests/', 1);
       await assert.rejects(client.getManifest(repo('f/tamper'), 'v1'), DigestMismatchError);
+      await client.close();
+    });
+  });
+
+  describe('TLS', () => {
+    let server: HttpsServer;
+    let host: string;
+    let dir: string;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'im-tls-'));
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert'), '-days', '1',
+        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      server = createHttpsServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')) }, (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(req.url === '/v2/' ? '{}' : '{"name":"tls/app","tags":["v1"]}');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    after(async () => {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('speaks https without verification to an insecure registry, with no http fallback', async () => {
+      const { client, seen, repo } = clientFor({ host });
+      assert.deepEqual(await client.listTags(repo('tls/app')), ['v1']);
+      assert.deepEqual(seen, [['ping', 200], ['tag-list', 200]]);
+      await client.close();
+    });
+
+    it('verifies certificates by default and says how to skip verification, without retrying', async () => {
+      const seen: [string, number][] = [];
+      const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: false }) }, onRequest: (k, s) => seen.push([k, s]) });
+      const err = await client.listTags({ registry: host, repository: 'tls/app' }).catch((e: unknown) => e);
+      assert.ok(err instanceof RegistryError);
+      assert.equal(err.message, `GET https://${host}/v2/: TLS certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT); set "insecure": true for this registry in auth.json to skip verification`);
+      assert.equal(err.retryable, false);
+      assert.deepEqual(seen, [['ping', 0]]);
+      await client.close();
+    });
+
+    it('does not fall back to plain http for a registry that is not insecure', async () => {
+      const seen: [string, number][] = [];
+      const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: false }) }, onRequest: (k, s) => seen.push([k, s]), retry: { attempts: 2, baseDelayMs: 1 } });
+      const err = await client.listTags({ registry: anon.host, repository: 'types/img' }).catch((e: unknown) => e);
+      assert.ok(err instanceof RegistryError && err.message.startsWith(`GET https://${anon.host}/v2/: network error`), String(err));
+      assert.deepEqual(seen, [['ping', 0], ['ping', 0]]);
       await client.close();
     });
   });
