@@ -136,6 +136,25 @@ describe('registry client against real registries', () => {
     await client.close();
   });
 
+  it('drops a token the registry refuses and retries once with a fresh one', async () => {
+    const ts = token.tokenServer;
+    assert.ok(ts);
+    const proxy = await startForwardingProxy(token.url);
+    try {
+      const image = await pushImage(token, 't/refused', 'v1');
+      const { client, seen, repo } = clientFor(proxy, { username: token.username, password: token.password });
+      await client.headManifest(repo('t/refused'), 'v1');
+      const before = ts.requests;
+      proxy.failNext('/manifests/v1', 401, 1, { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"` });
+      assert.equal((await client.getManifest(repo('t/refused'), 'v1')).digest, image.digest);
+      assert.equal(ts.requests - before, 1);
+      assert.deepEqual(seen.filter(([k]) => k === 'manifest-get').map(([, s]) => s), [401, 200]);
+      await client.close();
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('refreshes a 2 s token before it expires without a 401', async () => {
     const { client, seen, repo } = clientFor(shortToken, { username: shortToken.username, password: shortToken.password });
     await pushImage(shortToken, 's/app', 'v1');

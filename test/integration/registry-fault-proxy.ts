@@ -35,7 +35,6 @@ function listen(server: Server): Promise<number> {
 
 function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
-  delete headers.authorization;
   const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers }, (up) => {
     if (!tamper) {
       res.writeHead(up.statusCode ?? 502, up.headers);
