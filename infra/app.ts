@@ -1,7 +1,8 @@
 /**
  * The CDK app entry point (`cdk.json`: `npx tsx infra/app.ts`).
  * Context: workers (default 7), retries (3), runTtlDays (30), copierTimeoutMinutes (10),
- * stackName (ImageMigrator), schedules ({ NAME: "rate(1 day)" }).
+ * stackName (ImageMigrator), schedules ({ NAME: "rate(1 day)" }), defaultRegistry and
+ * defaultNamespace (for empty destinations of scheduled rules).
  */
 import { App } from 'aws-cdk-lib';
 import { buildApp } from './build-app.js';

@@ -93,6 +93,8 @@ export class ImageMigratorStack extends Stack {
       RUN_TTL_DAYS: String(settings.runTtlDays),
       POWERTOOLS_SERVICE_NAME: 'image-migrator',
       RULES_PARAMETER_PREFIX: rulesParameterPrefix,
+      ...(settings.defaultRegistry === undefined ? {} : { DEFAULT_REGISTRY: settings.defaultRegistry }),
+      ...(settings.defaultNamespace === undefined ? {} : { DEFAULT_NAMESPACE: settings.defaultNamespace }),
     };
     const common = { environment, handlersDir: props.handlersDir };
     const planner = new MigratorFunction(this, 'Planner', {

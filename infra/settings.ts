@@ -35,6 +35,9 @@ export interface StackSettings {
   /** The copier's Lambda timeout, in minutes: one task (one tag, every platform) must fit in it. */
   readonly copierTimeoutMinutes: number;
   readonly schedules: readonly ScheduleSetting[];
+  /** DEFAULT_REGISTRY / DEFAULT_NAMESPACE of the functions: empty destinations of stored (scheduled) rules. */
+  readonly defaultRegistry?: string;
+  readonly defaultNamespace?: string;
 }
 
 export const DEFAULT_SETTINGS = {
@@ -75,6 +78,8 @@ export function readStackSettings(node: Node): StackSettings {
     // 15 minutes is Lambda's limit; the queue's visibility timeout becomes six times this value.
     copierTimeoutMinutes: integer(node, 'copierTimeoutMinutes', DEFAULT_SETTINGS.copierTimeoutMinutes, 1, 15),
     schedules: schedules(node),
+    ...optionalWord(node, 'defaultRegistry'),
+    ...optionalWord(node, 'defaultNamespace'),
   };
 }
 
@@ -86,6 +91,15 @@ function integer(node: Node, key: string, fallback: number, min: number, max: nu
     throw new StackSettingsError(key, `${JSON.stringify(raw)} must be an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+function optionalWord(node: Node, key: 'defaultRegistry' | 'defaultNamespace'): Partial<StackSettings> {
+  const raw: unknown = node.tryGetContext(key);
+  if (raw === undefined || raw === null || raw === '') return {};
+  if (typeof raw !== 'string' || /\s/.test(raw)) {
+    throw new StackSettingsError(key, `${JSON.stringify(raw)} must be a registry or namespace name without spaces`);
+  }
+  return { [key]: raw };
 }
 
 function stackName(node: Node): string {

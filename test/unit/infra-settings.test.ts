@@ -44,6 +44,16 @@ describe('stack settings from CDK context', () => {
     assert.deepEqual(s.schedules, [{ name: 'nightly', expression: 'cron(0 3 * * ? *)' }]);
   });
 
+  it('passes default registry and namespace through, and refuses one with spaces', () => {
+    const s = settings({ defaultRegistry: 'swr.example.com', defaultNamespace: 'mirror' });
+    assert.equal(s.defaultRegistry, 'swr.example.com');
+    assert.equal(s.defaultNamespace, 'mirror');
+    assert.equal(
+      refusal({ defaultNamespace: 'my team' }),
+      'Invalid CDK context value "defaultNamespace": "my team" must be a registry or namespace name without spaces',
+    );
+  });
+
   it('names the key and the accepted range for a value that is not an integer in range', () => {
     assert.equal(refusal({ workers: 'abc' }), 'Invalid CDK context value "workers": "abc" must be an integer from 1 to 1000');
     assert.equal(refusal({ workers: 2.5 }), 'Invalid CDK context value "workers": 2.5 must be an integer from 1 to 1000');

@@ -21,6 +21,7 @@ const app = new App({
     retries: RETRIES,
     copierTimeoutMinutes: 12,
     schedules: { nightly: 'rate(1 day)' },
+    defaultRegistry: 'swr.example.com',
   },
 });
 const stack = buildApp(app);
@@ -72,6 +73,8 @@ describe('image-migrator stack template', () => {
     assert.equal(env.WORKERS, String(WORKERS));
     assert.equal(env.RUN_TTL_DAYS, '30');
     assert.equal(env.RULES_PARAMETER_PREFIX, '/image-migrator/ImageMigrator/rules/');
+    assert.equal(env.DEFAULT_REGISTRY, 'swr.example.com');
+    assert.equal(env.DEFAULT_NAMESPACE, undefined);
     assert.deepEqual(env.TABLE_NAME, { Ref: tableId });
     assert.deepEqual(env.QUEUE_URL, { Ref: tasksQueueId });
     assert.deepEqual(env.DLQ_URL, { Ref: dlqId });
