@@ -1,0 +1,76 @@
+/**
+ * The in-process pieces of the local pipeline: bounded concurrency, one result per task, the seed's
+ * summary line, which failures are retried.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BlobTracker } from '../../shared/copy/blob-tracker.js';
+import { mapLimit } from '../../shared/copy/limit.js';
+import { backoffMs, isRetryable } from '../../shared/copy/retryable.js';
+import { ConfigError, DigestMismatchError } from '../../shared/errors.js';
+import { InProcessQueue } from '../../shared/pipeline/in-process-queue.js';
+import { MemoryResultStore } from '../../shared/pipeline/memory-result-store.js';
+import { exitCodeOf, summaryLine } from '../../shared/pipeline/summary.js';
+import { RegistryError } from '../../shared/registry/registry-error.js';
+
+describe('local pipeline pieces', () => {
+  it('prints the seed\'s summary line', () => {
+    assert.equal(summaryLine({ tasks: 38, failed: 2, generateFailed: 1 }), 'Images(38) migration finished, 2 images tasks failed, 1 tasks generate failed');
+    assert.equal(exitCodeOf({ failed: 0, generateFailed: 0 }), 0);
+    assert.equal(exitCodeOf({ failed: 0, generateFailed: 1 }), 1);
+  });
+
+  it('runs at most `workers` tasks at once and handles every task', async () => {
+    let running = 0;
+    let peak = 0;
+    const done: string[] = [];
+    const queue = new InProcessQueue(3, async (task) => {
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      done.push(task.taskId);
+    });
+    await queue.enqueue(Array.from({ length: 10 }, (_, i) => ({ runId: 'r', taskId: String(i), source: 's', destination: 'd' })));
+    await queue.drained();
+    assert.equal(peak, 3);
+    assert.equal(done.length, 10);
+  });
+
+  it('keeps the first result of a task and ignores a second one', async () => {
+    const store = new MemoryResultStore();
+    const result = { taskId: 't', source: 's', destination: 'd', outcome: 'copied' as const, bytes: 1, attempts: 1, durationMs: 1 };
+    assert.equal(await store.recordResult('r', result), true);
+    assert.equal(await store.recordResult('r', { ...result, outcome: 'failed' }), false);
+    assert.deepEqual((await store.listResults('r')).map((r) => r.outcome), ['copied']);
+  });
+
+  it('mapLimit keeps order and reports the first failure after the others settle', async () => {
+    assert.deepEqual(await mapLimit([3, 1, 2], 2, async (n) => n * 2), [6, 2, 4]);
+    let settled = 0;
+    await assert.rejects(mapLimit([1, 2, 3], 3, async (n) => { if (n === 1) throw new Error('one'); settled++; }), /one/);
+    assert.equal(settled, 2);
+  });
+
+  it('remembers where blobs are, to skip or mount them', () => {
+    const tracker = new BlobTracker();
+    tracker.add('reg', 'a/b', 'sha256:1');
+    assert.equal(tracker.has('reg', 'a/b', 'sha256:1'), true);
+    assert.equal(tracker.has('reg', 'a/c', 'sha256:1'), false);
+    assert.equal(tracker.repositoryWith('reg', 'sha256:1'), 'a/b');
+    assert.equal(tracker.repositoryWith('other', 'sha256:1'), undefined);
+  });
+
+  it('retries transient failures only, never longer than asked', () => {
+    assert.equal(isRetryable(new ConfigError('f', 'k', 'bad')), false);
+    assert.equal(isRetryable(new DigestMismatchError('a', 'b', 'blob')), true);
+    assert.equal(isRetryable(Object.assign(new Error('reset'), { code: 'ECONNRESET' })), true);
+    assert.equal(isRetryable(new Error('plain')), false);
+    for (let attempt = 1; attempt < 10; attempt++) {
+      const delay = backoffMs(attempt, undefined, 100, 1000);
+      assert.ok(delay >= 0 && delay <= 1000);
+    }
+    assert.equal(backoffMs(1, { retryAfterMs: 700 }, 1, 1000), 700);
+    assert.equal(isRetryable(new RegistryError({ method: 'GET', url: 'http://r/v2/', status: 503 })), true);
+    assert.equal(isRetryable(new RegistryError({ method: 'GET', url: 'http://r/v2/', status: 404 })), false);
+  });
+});
