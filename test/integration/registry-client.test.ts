@@ -136,6 +136,16 @@ describe('registry client against real registries', () => {
     await client.close();
   });
 
+  it('reports a refused token request without the password', async () => {
+    const { client, repo } = clientFor(token, { username: token.username, password: 'not-the-token-pw' });
+    const err = await client.listTags(repo('t/src')).catch((e: unknown) => e);
+    assert.ok(err instanceof RegistryError);
+    assert.equal(err.status, 401);
+    assert.match(err.message, new RegExp(`^GET ${token.tokenServer?.realm}\\?service=.*&scope=repository%3At%2Fsrc%3Apull: 401 Unauthorized$`));
+    assert.doesNotMatch(`${err.message} ${JSON.stringify(err)}`, /not-the-token-pw/);
+    await client.close();
+  });
+
   it('drops a token the registry refuses and retries once with a fresh one', async () => {
     const ts = token.tokenServer;
     assert.ok(ts);
