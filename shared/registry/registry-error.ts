@@ -23,6 +23,8 @@ export interface RegistryErrorInit {
   readonly retryable?: boolean;
   /** Replaces the status part of the message, e.g. for network errors. */
   readonly reason?: string;
+  /** The wait the registry asked for with Retry-After, for retries above this client (task, SQS). */
+  readonly retryAfterMs?: number | undefined;
   readonly cause?: unknown;
 }
 
@@ -38,6 +40,7 @@ export class RegistryError extends ImageMigratorError {
   public readonly method: string;
   public readonly url: string;
   public readonly retryable: boolean;
+  public readonly retryAfterMs: number | undefined;
 
   public constructor(init: RegistryErrorInit) {
     const url = redactUrl(init.url);
@@ -51,6 +54,7 @@ export class RegistryError extends ImageMigratorError {
     this.method = init.method;
     this.url = url;
     this.retryable = init.retryable ?? (init.status === undefined || isRetryableStatus(init.status));
+    this.retryAfterMs = init.retryAfterMs;
   }
 
   /** True when the registry answered with this spec error code. */

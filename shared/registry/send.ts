@@ -46,7 +46,12 @@ export interface SenderOptions {
 /** Builds the RegistryError of an unexpected response, reading its error body. */
 export async function errorFromResponse(method: string, res: HttpResponse, retryable?: boolean): Promise<RegistryError> {
   const { bytes } = method === 'HEAD' ? { bytes: Buffer.alloc(0) } : await readBody(res, ERROR_BODY_LIMIT).catch(() => ({ bytes: Buffer.alloc(0) }));
-  return new RegistryError({ method, url: res.url, status: res.status, codes: parseErrorCodes(bytes.toString('utf8')), ...(retryable === undefined ? {} : { retryable }) });
+  // Capped at 5 minutes: beyond that the wait belongs to a later run, not this one.
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after'], 300_000);
+  return new RegistryError({
+    method, url: res.url, status: res.status, codes: parseErrorCodes(bytes.toString('utf8')), retryAfterMs,
+    ...(retryable === undefined ? {} : { retryable }),
+  });
 }
 
 const CERTIFICATE_ERRORS = new Set([
