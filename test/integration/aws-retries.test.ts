@@ -1,0 +1,129 @@
+/**
+ * Retries and failures of the AWS pipeline as SQS delivers them: redelivery with visibility
+ * backoff, the last allowed delivery recording the failure, a crashed batch coming back, and a
+ * task that dies on every delivery reaching the dead-letter queue and being recorded there.
+ * Real handlers, fauxqs, DynamoDB Local and real registries.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSRecord } from 'aws-lambda';
+import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
+import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
+import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
+import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
+import { createCopierHandler } from '../../functions/copier.js';
+import { createDlqRecorderHandler, noResultError } from '../../functions/dlq-recorder.js';
+import { createPlannerHandler } from '../../functions/planner.js';
+import { createSummaryHandler } from '../../functions/summary.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
+import { freePort } from '../support/free-port.js';
+import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { getManifestDigest, pushImage, type SeededImage } from '../support/seed.js';
+import { driveUntilDone, queueDepth } from '../support/sqs-lambda-driver.js';
+
+const silent = new Logger({ logLevel: 'SILENT' });
+
+describe('AWS pipeline retries through SQS', () => {
+  let aws: AwsEmulators;
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  let closedHost: string;
+  let registry: RegistryClient;
+  let store: DynamoResultStore;
+  let image: SeededImage;
+
+  before(async () => {
+    [aws, src, dst] = await Promise.all([startAwsEmulators(), startRegistry(), startRegistry({ auth: 'basic' })]);
+    image = await pushImage(src, 'team/app', '1.0');
+    await pushImage(src, 'team/tool', '2.0');
+    // Nothing listens there: every request fails with ECONNREFUSED, a retryable network error.
+    closedHost = `127.0.0.1:${await freePort()}`;
+    const auth = JSON.stringify({
+      [src.host]: { insecure: true },
+      [dst.host]: { username: dst.username, password: dst.password, insecure: true },
+      [closedHost]: { insecure: true },
+    });
+    const credentials = new SecretCredentials(async () => auth);
+    await credentials.refresh();
+    registry = new RegistryClient({ credentials, retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 50 } });
+    store = new DynamoResultStore(aws.dynamo, await aws.createTable('image-migrator-retries'));
+  });
+
+  after(async () => {
+    await registry?.close();
+    await Promise.all([aws?.stop(), src?.stop(), dst?.stop()]);
+  });
+
+  /** A queue with `retries` + 1 deliveries, its DLQ, and the handlers over them. */
+  async function pipeline(name: string, retries: number, crash?: (records: readonly SQSRecord[], batch: number) => boolean, batchSize = 2) {
+    const maxReceiveCount = retries + 1;
+    const { queueUrl, dlqUrl } = await aws.createQueues(name, { maxReceiveCount, visibilityTimeoutSeconds: 1 });
+    const notifier = new NoRunNotifier();
+    const common = { store, notifier, logger: silent };
+    const queue = new SqsTaskQueue(aws.sqs, queueUrl);
+    const planner = createPlannerHandler({ ...common, queue, readRules: () => Promise.reject(new Error('no stored rules')) });
+    const copier = createCopierHandler({ ...common, registry, queue, sqs: aws.sqs, queueUrl, maxReceiveCount, backoff: { baseMs: 200, maxMs: 1000 } });
+    const recorder = createDlqRecorderHandler({ ...common, maxReceiveCount });
+    const run = async (images: Record<string, string>) => {
+      const { runId } = await planner({ images });
+      const stats = await driveUntilDone({
+        sqs: aws.sqs,
+        main: { queueUrl, handler: copier, batchSize, workers: 2, ...(crash ? { crash } : {}) },
+        dlq: { queueUrl: dlqUrl, handler: recorder, batchSize: 10, workers: 1 },
+        isDone: async () => (await store.getRunState(runId))?.finishedAt !== undefined,
+        timeoutMs: 40_000,
+      });
+      return { runId, stats, summary: await createSummaryHandler({ store })({ runId }) };
+    };
+    return { run, notifier, dlqUrl, queueUrl };
+  }
+
+  it('retries a retryable failure `retries` times, then records it failed once and keeps it out of the DLQ', async () => {
+    const p = await pipeline('always-fails', 2);
+    const { runId, stats, summary } = await p.run({
+      [`${src.host}/team/app:1.0`]: `${closedHost}/mirror/app`,
+      [`${src.host}/team/tool:2.0`]: `${dst.host}/mirror/tool`,
+    });
+    assert.equal(summary.line, 'Images(2) migration finished, 1 images tasks failed, 0 tasks generate failed');
+    const failed = (await store.listResults(runId)).filter((r) => r.outcome === 'failed');
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]?.attempts, 3, 'first delivery + 2 retries');
+    assert.equal(failed[0]?.destination, `${closedHost}/mirror/app:1.0`);
+    assert.match(failed[0]?.error ?? '', /ECONNREFUSED|connect|request failed/i);
+    assert.equal(Math.max(...stats.main.receives.values()), 3);
+    assert.equal(stats.main.itemFailures, 2, 'two deliveries reported failed for redelivery');
+    assert.equal(stats.dlq.deliveries, 0);
+    assert.equal(await queueDepth(aws.sqs, p.dlqUrl), 0);
+    assert.equal(p.notifier.sent.length, 1);
+  });
+
+  it('redelivers a batch dropped by a crashed copier and still completes the run', async () => {
+    const p = await pipeline('crash-once', 3, (_records, batch) => batch === 1);
+    const { stats, summary } = await p.run({
+      [`${src.host}/team/app:1.0`]: `${dst.host}/crash/app`,
+      [`${src.host}/team/tool:2.0`]: `${dst.host}/crash/tool`,
+    });
+    assert.equal(stats.main.crashedBatches, 1);
+    assert.equal(summary.line, 'Images(2) migration finished, 0 images tasks failed, 0 tasks generate failed');
+    assert.equal(summary.copied + summary.upToDate, 2);
+    assert.equal(await getManifestDigest(dst, 'crash/app', '1.0'), image.digest);
+  });
+
+  it('records a task that crashes on every delivery as failed from the DLQ, exactly once', async () => {
+    const doomed = (r: SQSRecord): boolean => r.body.includes('/doomed/');
+    // Batches of one: a crash kills every record of its batch, and only the doomed task should die.
+    const p = await pipeline('crash-always', 1, (records) => records.some(doomed), 1);
+    const { runId, stats, summary } = await p.run({
+      [`${src.host}/team/app:1.0`]: `${dst.host}/doomed/app`,
+      [`${src.host}/team/tool:2.0`]: `${dst.host}/fine/tool`,
+    });
+    assert.equal(summary.line, 'Images(2) migration finished, 1 images tasks failed, 0 tasks generate failed');
+    const failed = (await store.listResults(runId)).filter((r) => r.outcome === 'failed');
+    assert.deepEqual(failed.map((r) => [r.destination, r.error]), [[`${dst.host}/doomed/app:1.0`, noResultError(2)]]);
+    assert.ok(stats.dlq.deliveries >= 1);
+    assert.equal(summary.failed + summary.copied + summary.upToDate, summary.tasks);
+    assert.equal(p.notifier.sent.length, 1);
+  });
+});
