@@ -1,0 +1,72 @@
+/**
+ * A pass-through HTTP proxy in front of one registry that counts every request by kind. Both tools
+ * talk to the registry only through it, so their requests are counted the same way.
+ */
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { classify, emptyCounts, type KindCounts } from './request-kinds.js';
+
+/** A running counting proxy. */
+export interface CountingProxy {
+  /** "127.0.0.1:PORT": the address the tools are given instead of the registry's. */
+  readonly host: string;
+  readonly url: string;
+  /** Counts since the last {@link CountingProxy.take}. */
+  readonly counts: KindCounts;
+  /** Returns the counts so far and starts again from zero. */
+  take(): KindCounts;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a proxy for the registry at `targetUrl`. The client's `Host` header is passed on unchanged:
+ * distribution builds its absolute upload `Location` URLs from it, so uploads stay on the proxy
+ * instead of going around it to the registry.
+ */
+export async function startCountingProxy(targetUrl: string): Promise<CountingProxy> {
+  const target = new URL(targetUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  let counts = emptyCounts();
+
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+    counts[classify(req.method ?? 'GET', req.url ?? '/')] += 1;
+    const upstream = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.rawHeaders);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.on('error', () => upstream.destroy());
+    req.pipe(upstream);
+  };
+
+  const server = createServer({ keepAliveTimeout: 30_000 }, forward);
+  // A client that tries HTTPS first (skopeo with --tls-verify=false) sends a TLS hello to this plain
+  // port; count the refused handshake so the probe is visible, then let Node answer 400 and close.
+  server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
+    // 0x16 opens a TLS handshake record; other client errors are resets of idle keep-alive sockets.
+    if (error.rawPacket?.[0] === 0x16) counts.tlsProbe += 1;
+    socket.destroy();
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}`,
+    get counts() {
+      return counts;
+    },
+    take() {
+      const taken = counts;
+      counts = emptyCounts();
+      return taken;
+    },
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Running one tool as a child process and measuring it the same way for every tool: wall time around
+ * the process, and peak resident memory from GNU time's `%M` (the kernel's maxrss of the child).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const GNU_TIME = '/usr/bin/time';
+
+/** How one measured run ended. */
+export interface Measured {
+  readonly code: number | null;
+  readonly timedOut: boolean;
+  readonly wallSeconds: number;
+  /** Peak RSS in MB (MiB), or undefined when it could not be read. */
+  readonly peakRssMb: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Options of {@link measure}. */
+export interface MeasureOptions {
+  readonly cwd: string;
+  readonly timeoutMs: number;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** True when GNU time is available to report peak RSS. */
+export function canMeasureRss(): boolean {
+  return existsSync(GNU_TIME);
+}
+
+/**
+ * Runs `command args` in its own process group, killed as a group when it outlives the timeout, and
+ * returns its exit, wall time and peak RSS. GNU time's own few hundred KB are not in `%M`: it reports
+ * the child's maxrss.
+ */
+export async function measure(command: string, args: readonly string[], options: MeasureOptions): Promise<Measured> {
+  const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
+  const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M', '-o', rssFile, command, ...args] : [command, ...args];
+  const started = process.hrtime.bigint();
+  const child = spawn(argv[0] ?? command, argv.slice(1), {
+    cwd: options.cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  // Only the tail is kept: a chatty tool must not grow this process.
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout = (stdout + d).slice(-20_000)));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  }, options.timeoutMs);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c) => resolve(c));
+  }).finally(() => clearTimeout(timer));
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { code, timedOut, wallSeconds, peakRssMb: await readRss(rssFile), stdout, stderr };
+}
+
+async function readRss(file: string): Promise<number | undefined> {
+  try {
+    // The file may also hold "Command exited with non-zero status N" before the number.
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    const kb = Number(lines[lines.length - 1]);
+    return Number.isFinite(kb) ? kb / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The two tools under comparison, set up to run as their users run them: image-migrator's CLI (compiled
+ * with tsc, as `bin/image-migrator.js` runs `dist/` once built) and `skopeo sync`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../support/cli-run.js';
+
+/** A command line to measure. */
+export interface ToolCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Registry endpoints and the destination's credentials, as the tools see them (through the proxies). */
+export interface Endpoints {
+  readonly sourceHost: string;
+  readonly destinationHost: string;
+  readonly username: string;
+  readonly password: string;
+  readonly repositories: readonly string[];
+}
+
+/** How the CLI will be started: compiled JavaScript, or TypeScript through tsx when tsc emitted nothing. */
+export interface BuiltCli {
+  readonly mode: 'compiled' | 'tsx';
+  readonly main: string;
+  readonly buildSeconds: number;
+  /** First lines of tsc's complaints, if any (tsc still emits on type errors elsewhere in the tree). */
+  readonly diagnostics: string;
+}
+
+/**
+ * Compiles cli/ and shared/ into `outDir` (not the project's dist/, which would change what
+ * bin/image-migrator.js runs for everyone else working in the tree).
+ */
+export async function buildCli(outDir: string, timeoutMs: number): Promise<BuiltCli> {
+  const started = Date.now();
+  await mkdir(outDir, { recursive: true });
+  const tsconfig = join(outDir, 'tsconfig.json');
+  await writeFile(tsconfig, JSON.stringify({
+    extends: join(PROJECT_ROOT, 'tsconfig.json'),
+    compilerOptions: { outDir: join(outDir, 'out'), rootDir: PROJECT_ROOT, sourceMap: false, incremental: false },
+    include: [join(PROJECT_ROOT, 'cli/**/*.ts'), join(PROJECT_ROOT, 'shared/**/*.ts')],
+  }));
+  const out = await runQuiet(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], timeoutMs);
+  const main = join(outDir, 'out/cli/main.js');
+  const buildSeconds = (Date.now() - started) / 1000;
+  const diagnostics = out.split('\n').slice(0, 5).join('\n').trim();
+  if (!existsSync(main)) return { mode: 'tsx', main: join(PROJECT_ROOT, 'bin/image-migrator.js'), buildSeconds, diagnostics };
+  // The compiled files are ES modules and resolve packages from the project's node_modules.
+  await writeFile(join(outDir, 'out/package.json'), '{"type":"module"}\n');
+  await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'out/node_modules'), 'dir');
+  return { mode: 'compiled', main, buildSeconds, diagnostics };
+}
+
+function runQuiet(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+    child.stderr.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(output);
+    });
+  });
+}
+
+/** Writes auth.json and images.json (one rule per repository, every tag) and returns the command. */
+export async function imageMigratorCommand(cli: BuiltCli, dir: string, e: Endpoints, workers: number): Promise<ToolCommand> {
+  await writeFile(join(dir, 'auth.json'), JSON.stringify({
+    [e.sourceHost]: { insecure: true },
+    [e.destinationHost]: { username: e.username, password: e.password, insecure: true },
+  }, null, 2));
+  const rules = Object.fromEntries(e.repositories.map((r) => [`${e.sourceHost}/${r}`, `${e.destinationHost}/${r}`]));
+  await writeFile(join(dir, 'images.json'), JSON.stringify(rules, null, 2));
+  const args = ['--auth', 'auth.json', '--images', 'images.json', '--workers', String(workers), '--report', 'report.json', '--log', 'run.log'];
+  return { command: process.execPath, args: [cli.main, ...args] };
+}
+
+/**
+ * Writes a sync YAML naming every repository (all tags) and a destination auth file, and returns one
+ * `skopeo sync` invocation for the whole workload: one process, like image-migrator's one process,
+ * rather than a process start per repository.
+ */
+export async function skopeoCommand(dir: string, e: Endpoints): Promise<ToolCommand> {
+  const yaml = [
+    `${e.sourceHost}:`,
+    '  tls-verify: false',
+    '  images:',
+    ...e.repositories.map((r) => `    ${r}: []`),
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'sync.yaml'), yaml);
+  const auth = Buffer.from(`${e.username}:${e.password}`).toString('base64');
+  await writeFile(join(dir, 'dest-auth.json'), JSON.stringify({ auths: { [e.destinationHost]: { auth } } }), { mode: 0o600 });
+  // Without --scoped, skopeo names each copy DEST/<last path segment>, so DEST carries the namespace.
+  const namespace = e.repositories[0]?.split('/').slice(0, -1).join('/') ?? '';
+  const destination = namespace === '' ? e.destinationHost : `${e.destinationHost}/${namespace}`;
+  return {
+    command: 'skopeo',
+    args: [
+      'sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker',
+      '--src-tls-verify=false', '--dest-tls-verify=false', '--dest-authfile', join(dir, 'dest-auth.json'),
+      join(dir, 'sync.yaml'), destination,
+    ],
+    // A private HOME: skopeo must not read or write the machine user's container configuration.
+    env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir },
+  };
+}
