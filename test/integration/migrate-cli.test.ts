@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, workdir } from '../support/cli-run.js';
+import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestBytes, getManifestDigest, listTags, pushImage, pushMultiArch, randomBytes, type SeededImage } from '../support/seed.js';
 
@@ -171,6 +172,33 @@ describe('image-migrator migrate failures', () => {
     const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { generateFailures: { source: string; error: string }[] };
     assert.deepEqual(report.generateFailures.map((f) => f.source).sort(), [`${dst.host}/team/locked`, `${src.host}/team/missing`].sort());
     assert.ok(report.generateFailures.every((f) => !f.error.includes('wrong')));
+  });
+
+  it('retries a failing task, then counts and reports it while the others succeed', async () => {
+    await pushImage(src, 'team/flaky', '1');
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      proxy.failNext('/v2/team/flaky/manifests/1', 503, 1000, { 'retry-after': '0' });
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/ok:1`]: `${dst.host}/r/ok`, [`${proxy.host}/team/flaky:1`]: `${dst.host}/r/flaky` },
+      });
+      const result = await runCli(['--retries', '2', '--report', 'r.json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /Images\(2\) migration finished, 1 images tasks failed, 0 tasks generate failed/);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { source: string; outcome: string; attempts: number; error?: string }[] };
+      const flaky = report.tasks.find((t) => t.source.endsWith('team/flaky:1'));
+      assert.equal(flaky?.outcome, 'failed');
+      assert.equal(flaky?.attempts, 3);
+      assert.match(flaky?.error ?? '', /503 Service Unavailable/);
+      assert.equal(report.tasks.find((t) => t.source.endsWith('team/ok:1'))?.outcome, 'copied');
+      assert.deepEqual(await listTags(dst, 'r/flaky').catch(() => []), [], 'no tag for a failed image');
+      const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+      assert.equal(log.match(/^\S+ retry .*team\/flaky:1/gm)?.length, 2);
+      assert.match(log, /^\S+ failed .*team\/flaky:1 .*attempts=3/m);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('rejects a bad images.json with exit 2, names the file and rule, and copies nothing', async () => {

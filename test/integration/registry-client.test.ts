@@ -18,7 +18,7 @@ import { RegistryError } from '../../shared/registry/registry-error.js';
 import type { RequestKind } from '../../shared/registry/types.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { pushBlob, pushImage, pushMultiArch, randomBytes } from '../support/seed.js';
-import { startForwardingProxy, type ForwardingProxy } from './registry-fault-proxy.js';
+import { startForwardingProxy, type ForwardingProxy } from '../support/forwarding-proxy.js';
 
 type Seen = [RequestKind, number][];
 
