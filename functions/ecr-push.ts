@@ -1,0 +1,59 @@
+/**
+ * ECR push events: EventBridge delivers `ECR Image Action` events (action PUSH, result SUCCESS)
+ * of the account's repositories; a pushed tag that a stored rule covers becomes a run with trigger
+ * `ecr-push`, exactly as a webhook notification would. Untagged pushes are ignored.
+ */
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { lazy, optionalEnv } from './env.js';
+import { createPlannerHandler, plannerDepsFromEnv } from './planner.js';
+import type { PushedTag } from './webhook/payloads.js';
+import { runForPushes, type PushRunDeps, type PushRunResult } from './webhook/push-run.js';
+import { ssmStoredRules } from './webhook/stored-rules.js';
+
+/** The trigger recorded on runs that ECR push events start. */
+export const ECR_PUSH_TRIGGER = 'ecr-push';
+
+/** The detail of an `ECR Image Action` event (the fields used here). */
+export interface EcrImageActionDetail {
+  readonly 'action-type'?: string;
+  readonly result?: string;
+  readonly 'repository-name'?: string;
+  readonly 'image-tag'?: string;
+  readonly 'image-digest'?: string;
+}
+
+/** The registry host of an account's private ECR in a region (China regions use `.com.cn`). */
+export function ecrRegistryHost(account: string, region: string): string {
+  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
+/** The pushed tag of an event; undefined for anything but a successful tagged push. */
+export function pushedTagOfEcrEvent(event: EventBridgeEvent<string, EcrImageActionDetail>): PushedTag | undefined {
+  const d = event.detail ?? {};
+  const repository = d['repository-name'];
+  const tag = d['image-tag'];
+  if (d['action-type'] !== 'PUSH' || d.result !== 'SUCCESS' || !repository || !tag) return undefined;
+  return { registry: ecrRegistryHost(event.account, event.region), repository, tag };
+}
+
+/** The handler over `deps`. */
+export function createEcrPushHandler(deps: PushRunDeps): (event: EventBridgeEvent<string, EcrImageActionDetail>) => Promise<PushRunResult> {
+  return async (event) => {
+    const push = pushedTagOfEcrEvent(event);
+    return push === undefined ? { queued: 0 } : runForPushes(deps, [push], ECR_PUSH_TRIGGER);
+  };
+}
+
+const built = lazy(() => {
+  const plannerDeps = plannerDepsFromEnv();
+  return createEcrPushHandler({
+    logger: plannerDeps.logger,
+    ...(plannerDeps.defaults === undefined ? {} : { defaults: plannerDeps.defaults }),
+    plan: createPlannerHandler(plannerDeps),
+    storedRules: ssmStoredRules(new SSMClient({}), optionalEnv('RULES_PARAMETER_PREFIX') ?? ''),
+  });
+});
+
+/** The Lambda entry point. */
+export const handler = (event: EventBridgeEvent<string, EcrImageActionDetail>): Promise<PushRunResult> => built()(event);
