@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { HarnessError } from './harness-error.js';
 import { htpasswdFile } from './htpasswd.js';
+import { guardChild } from './reaper.js';
 import { startTokenServer, type TokenServer, type Acl } from './token-server.js';
 
 export type { TokenServer } from './token-server.js';
@@ -94,12 +95,16 @@ async function waitUntilReady(url: string, child: ChildProcess, stderr: () => st
   throw new HarnessError(`docker-registry did not answer ${url}/v2/ within ${START_TIMEOUT_MS} ms`);
 }
 
-function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+function kill(child: ChildProcess, release: () => void): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    release();
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill('SIGKILL'), 3000);
     child.once('exit', () => {
       clearTimeout(force);
+      release();
       resolve();
     });
     child.kill('SIGTERM');
@@ -107,7 +112,7 @@ function kill(child: ChildProcess): Promise<void> {
 }
 
 /** Starts a registry process; the port is chosen at run time and retried if another process grabs it. */
-async function spawnRegistry(dir: string, dataDir: string, authBlock: string): Promise<{ child: ChildProcess; port: number }> {
+async function spawnRegistry(dir: string, dataDir: string, authBlock: string): Promise<{ child: ChildProcess; port: number; release: () => void }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt += 1) {
     const port = await freePort();
@@ -123,12 +128,13 @@ async function spawnRegistry(dir: string, dataDir: string, authBlock: string): P
     child.once('error', (cause) => {
       lastError = cause;
     });
+    const release = guardChild(child, dir);
     try {
       await waitUntilReady(`http://127.0.0.1:${port}`, child, () => stderr);
-      return { child, port };
+      return { child, port, release };
     } catch (error) {
       lastError = error;
-      await kill(child);
+      await kill(child, release);
     }
   }
   throw new HarnessError(`docker-registry did not start after ${BIND_ATTEMPTS} attempts`, { cause: lastError });
@@ -160,7 +166,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
         `    rootcertbundle: ${JSON.stringify(bundle)}`,
       ].join('\n');
     }
-    const { child, port } = await spawnRegistry(dir, dataDir, authBlock);
+    const { child, port, release } = await spawnRegistry(dir, dataDir, authBlock);
     const ts = tokenServer;
     let stopped: Promise<void> | undefined;
     return {
@@ -173,7 +179,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       dataDir,
       stop: () => {
         stopped ??= (async () => {
-          await kill(child);
+          await kill(child, release);
           await ts?.stop();
           await rm(dir, { recursive: true, force: true });
         })();
