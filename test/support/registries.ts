@@ -40,7 +40,11 @@ export interface StartRegistryOptions {
   auth?: RegistryAuth;
   /** default { alice: <random password> } */
   users?: Record<string, string>;
-  /** token auth: token lifetime in seconds (default 300) */
+  /**
+   * token auth: token lifetime in seconds (default 300), sent as `expires_in` and the JWT `exp`.
+   * distribution 2.8 still accepts a token up to 60 s past `exp` (clock-skew leeway), so tests of
+   * refresh must count token requests rather than wait for the registry to refuse a stale token.
+   */
   tokenTtlSeconds?: number;
   /** token auth: who may do what; default: users pull+push everywhere, anonymous pull everywhere */
   acl?: Acl;
