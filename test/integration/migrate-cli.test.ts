@@ -3,6 +3,8 @@
  * files, the CLI in its own process. Digests are checked at the destination with an independent client.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +96,11 @@ describe('image-migrator migrate between real registries', () => {
       assert.ok(children.length >= 2);
       for (const child of children) assert.equal(await getManifestDigest(dst, repo, child.digest), child.digest);
     }
+  });
+
+  it('skopeo, an independent client, reads the source\'s digest at the destination', () => {
+    const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `${dst.username}:${dst.password}`, `docker://${dst.host}/mirror/multi:v1`]);
+    assert.equal(`sha256:${createHash('sha256').update(raw).digest('hex')}`, seeded.get('multi:v1')?.digest);
   });
 
   it('fetches each blob at most once per destination registry (shared layers are mounted)', async () => {
