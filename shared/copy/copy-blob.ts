@@ -26,8 +26,9 @@ export interface BlobCopyContext {
 export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<number> {
   const { tracker, destination: dst } = ctx;
   if (tracker.has(dst.registry, dst.repository, blob.digest)) return 0;
-  const pending = tracker.pending(dst.registry, blob.digest);
-  if (pending !== undefined) {
+  // Loop, not a single wait: several waiters wake together when a transfer ends, and the first of
+  // them may start another (a mount into their shared repository) that the others must wait for too.
+  for (let pending = tracker.pending(dst.registry, blob.digest); pending !== undefined; pending = tracker.pending(dst.registry, blob.digest)) {
     await pending.catch(() => undefined);
     if (tracker.has(dst.registry, dst.repository, blob.digest)) return 0;
   }
