@@ -14,6 +14,8 @@ export interface Measured {
   readonly code: number | null;
   readonly timedOut: boolean;
   readonly wallSeconds: number;
+  /** Until the first byte of output: start-up (process, runtime, modules) and option parsing. */
+  readonly firstOutputSeconds: number | undefined;
   /** Peak RSS in MB (MiB), or undefined when it could not be read. */
   readonly peakRssMb: number | undefined;
   readonly stdout: string;
@@ -46,9 +48,17 @@ export async function measure(command: string, args: readonly string[], options:
   });
   let stdout = '';
   let stderr = '';
+  let firstOutput: bigint | undefined;
+  const seen = (): void => void (firstOutput ??= process.hrtime.bigint());
   // Only the tail is kept: a chatty tool must not grow this process.
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout = (stdout + d).slice(-20_000)));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    seen();
+    stdout = (stdout + d).slice(-20_000);
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    seen();
+    stderr = (stderr + d).slice(-20_000);
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -59,7 +69,8 @@ export async function measure(command: string, args: readonly string[], options:
     child.once('close', (c) => resolve(c));
   }).finally(() => clearTimeout(timer));
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { code, timedOut, wallSeconds, peakRssMb: await readRss(rssFile), stdout, stderr };
+  const firstOutputSeconds = firstOutput === undefined ? undefined : Number(firstOutput - started) / 1e9;
+  return { code, timedOut, wallSeconds, firstOutputSeconds, peakRssMb: await readRss(rssFile), stdout, stderr };
 }
 
 async function readRss(file: string): Promise<number | undefined> {

@@ -14,6 +14,8 @@ export interface RunRow {
   readonly tool: ToolName;
   readonly phase: 'cold' | 'warm';
   readonly wallSeconds: number;
+  /** Until the tool's first output line: start-up before any registry work. */
+  readonly firstOutputSeconds: number | undefined;
   readonly peakRssMb: number | undefined;
   readonly counts: KindCounts;
   /** Tags whose destination digest equals the source's after the run. */
@@ -44,13 +46,14 @@ function shownKinds(rows: readonly RunRow[]): RequestKind[] {
 /** The results table, one line per run. */
 export function formatTable(rows: readonly RunRow[], tagCount: number): string {
   const kinds = shownKinds(rows);
-  const head = ['tool'.padEnd(15), 'run '.padEnd(5), pad('wall s', 7), pad('ratio', 6), pad('RSS MB', 7),
+  const head = ['tool'.padEnd(15), 'run '.padEnd(5), pad('wall s', 7), pad('1st out', 7), pad('ratio', 6), pad('RSS MB', 7),
     ...kinds.map((k) => pad(KIND_LABELS[k], Math.max(5, KIND_LABELS[k].length))), pad('req/tag', 8), pad('digests', 8)];
   const lines = [head.join(' ')];
   for (const row of rows) {
     const r = ratio(rows, row);
     lines.push([
       row.tool.padEnd(15), row.phase.padEnd(5), pad(row.wallSeconds.toFixed(2), 7),
+      pad(row.firstOutputSeconds === undefined ? '-' : row.firstOutputSeconds.toFixed(2), 7),
       pad(r === undefined ? '-' : `${r.toFixed(2)}x`, 6),
       pad(row.peakRssMb === undefined ? '?' : row.peakRssMb.toFixed(0), 7),
       ...kinds.map((k) => pad(String(row.counts[k]), Math.max(5, KIND_LABELS[k].length))),
@@ -72,7 +75,9 @@ export function checkTargets(rows: readonly RunRow[], tagCount: number): TargetC
   }
   const warm = find(TOOLS.migrator, 'warm');
   const perTag = warm === undefined ? undefined : perTagTotal(warm.counts) / tagCount;
-  checks.push({ name: 'warm <= 2 registry requests per tag', actual: perTag === undefined ? 'not measured' : perTag.toFixed(2), met: perTag !== undefined && perTag <= 2 });
+  // Pings count: they are registry requests. They are shown apart because they are per registry, not per tag.
+  const pings = warm === undefined ? '' : ` (${warm.counts.ping} of them /v2/ pings: ${((perTagTotal(warm.counts) - warm.counts.ping) / tagCount).toFixed(2)} without)`;
+  checks.push({ name: 'warm <= 2 registry requests per tag', actual: perTag === undefined ? 'not measured' : `${perTag.toFixed(2)}${pings}`, met: perTag !== undefined && perTag <= 2 });
   checks.push({ name: 'warm: 0 blob GETs', actual: warm === undefined ? 'not measured' : String(warm.counts.blobGet), met: warm !== undefined && warm.counts.blobGet === 0 });
   const rss = rows.filter((r) => r.tool === TOOLS.migrator).map((r) => r.peakRssMb);
   const peak = rss.some((m) => m === undefined) || rss.length === 0 ? undefined : Math.max(...(rss as number[]));

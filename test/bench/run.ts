@@ -58,7 +58,7 @@ async function runOnce(lane: Lane, phase: 'cold' | 'warm', source: CountingProxy
     ok = report.tasks.length === workload.tags.length;
   }
   log(`  ${m.wallSeconds.toFixed(2)} s, ${ok ? 'ok' : 'FAILED'}${ok && note !== '' && lane.tool === TOOLS.migrator ? ` (${note})` : ''}`);
-  return { tool: lane.tool, phase, wallSeconds: m.wallSeconds, peakRssMb: m.peakRssMb, counts, verifiedTags: verified, ok, note };
+  return { tool: lane.tool, phase, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb, counts, verifiedTags: verified, ok, note };
 }
 
 async function main(): Promise<void> {
@@ -103,7 +103,9 @@ async function main(): Promise<void> {
 
   log('');
   log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories)`);
-  log('requests: both registries, counted at a proxy in front of each; tokens counted at the destination token server');
+  log('requests: both registries, counted at a proxy in front of each; tokens counted at the destination token server;');
+  log('tls = HTTPS attempts refused by the plain-HTTP port; 1st out = seconds until the tool printed anything;');
+  log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count');
   log(formatTable(rows, workload.tags.length));
   log('');
   log('targets (image-migrator):');

@@ -43,7 +43,11 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   const tsconfig = join(outDir, 'tsconfig.json');
   await writeFile(tsconfig, JSON.stringify({
     extends: join(PROJECT_ROOT, 'tsconfig.json'),
-    compilerOptions: { outDir: join(outDir, 'out'), rootDir: PROJECT_ROOT, sourceMap: false, incremental: false },
+    // typeRoots: type packages are looked up from the tsconfig's folder, which has no node_modules.
+    compilerOptions: {
+      outDir: join(outDir, 'out'), rootDir: PROJECT_ROOT, sourceMap: false, incremental: false,
+      typeRoots: [join(PROJECT_ROOT, 'node_modules/@types')],
+    },
     include: [join(PROJECT_ROOT, 'cli/**/*.ts'), join(PROJECT_ROOT, 'shared/**/*.ts')],
   }));
   const out = await runQuiet(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], timeoutMs);
