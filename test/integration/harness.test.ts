@@ -141,6 +141,32 @@ describe('a token-auth registry', () => {
   });
 });
 
+describe('a token-auth registry with an ACL', () => {
+  let registry: TestRegistry;
+  before(async () => {
+    registry = await startRegistry({
+      auth: 'token',
+      acl: (user, repository, action) => user === 'alice' && (action === 'pull' || !repository.startsWith('readonly/')),
+    });
+  });
+  after(() => registry.stop());
+
+  test('grants only the actions the ACL allows, and the registry refuses the rest', async () => {
+    const ts = registry.tokenServer!;
+    const response = await fetch(`${ts.realm}?service=${ts.service}&scope=repository:readonly/app:pull,push`, {
+      headers: { authorization: basicHeader(registry) },
+    });
+    const { token } = (await response.json()) as { token: string };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access: unknown };
+    assert.deepEqual(claims.access, [{ type: 'repository', name: 'readonly/app', actions: ['pull'] }]);
+    const push = await fetch(`${registry.url}/v2/readonly/app/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(push.status, 401);
+    const anonymous = await fetch(`${ts.realm}?service=${ts.service}&scope=repository:team/app:pull`);
+    const anonymousClaims = JSON.parse(Buffer.from(((await anonymous.json()) as { token: string }).token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access: unknown };
+    assert.deepEqual(anonymousClaims.access, [{ type: 'repository', name: 'team/app', actions: [] }]);
+  });
+});
+
 describe('a fault proxy', () => {
   let registry: TestRegistry;
   let proxy: FaultProxy;

@@ -90,6 +90,10 @@ export async function startFaultProxy(target: TestRegistry): Promise<FaultProxy>
         res.writeHead(502).end();
       } else res.destroy();
     });
+    // A client that gives up mid-request must not leave a half-finished upload hanging at the registry.
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
   };
 
