@@ -6,7 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ImageCopier, type ImageCopierOptions } from '../shared/copy/image-copier.js';
+import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../shared/copy/image-copier.js';
 import { ConfigError } from '../shared/errors.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import type { Registry } from '../shared/registry/types.js';
@@ -76,8 +76,8 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
 }
 
 /** A copier that fails every task with the credential problem (non-retryable). */
-function failingCopier(problem: ConfigError): ImageCopier {
-  return { copy: () => Promise.reject(problem) } as unknown as ImageCopier;
+function failingCopier(problem: ConfigError): ImageCopy {
+  return { copy: () => Promise.reject(problem) };
 }
 
 /** The copier's dependencies from the stack's environment variables. */

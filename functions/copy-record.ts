@@ -7,7 +7,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import type { ImageCopier } from '../shared/copy/image-copier.js';
+import type { ImageCopy } from '../shared/copy/image-copier.js';
 import { isRetryable } from '../shared/copy/retryable.js';
 import { attemptTask, failedResult } from '../shared/pipeline/copy-task.js';
 import type { TaskResult } from '../shared/pipeline/task.js';
@@ -24,7 +24,7 @@ export interface CopyRecordDeps extends CompletionDeps {
 }
 
 /** Copies and records one task; throws RetryLaterError when SQS should deliver it again. */
-export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopier, message: CopyMessage, record: SQSRecord): Promise<void> {
+export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy, message: CopyMessage, record: SQSRecord): Promise<void> {
   const task = taskOf(message);
   const attempt = receiveCountOf(record);
   const log = { runId: task.runId, taskId: task.taskId, source: task.source, destination: task.destination, attempt };

@@ -33,8 +33,13 @@ export interface ImageCopyResult {
   readonly bytes: number;
 }
 
+/** What copies one task's image: the ImageCopier, or anything that fails or answers in its place. */
+export interface ImageCopy {
+  copy(task: { readonly source: string; readonly destination: string }): Promise<ImageCopyResult>;
+}
+
 /** Copies images with one registry client; safe to use for many tasks at once. */
-export class ImageCopier {
+export class ImageCopier implements ImageCopy {
   private readonly tracker: BlobTracker;
   private readonly blobConcurrency: number;
   private readonly manifestConcurrency: number;

@@ -2,7 +2,7 @@
  * One attempt at one task, turned into a TaskResult: the piece the local runner and the AWS copier
  * function share.
  */
-import type { ImageCopier } from '../copy/image-copier.js';
+import type { ImageCopy } from '../copy/image-copier.js';
 import { errorMessage } from './error-message.js';
 import { TaskOutcome, type CopyTask, type TaskResult } from './task.js';
 
@@ -12,7 +12,7 @@ export type AttemptOutcome =
   | { readonly ok: false; readonly error: unknown; readonly durationMs: number };
 
 /** Copies a task once; never throws. */
-export async function attemptTask(copier: ImageCopier, task: CopyTask, attempt: number): Promise<AttemptOutcome> {
+export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: number): Promise<AttemptOutcome> {
   const started = Date.now();
   try {
     const copied = await copier.copy(task);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../config/images-file.js';
-import { ImageCopier } from '../copy/image-copier.js';
+import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable } from '../copy/retryable.js';
 import type { Registry } from '../registry/types.js';
 import { attemptTask, failedResult } from './copy-task.js';
@@ -37,7 +37,7 @@ export interface LocalRunOptions {
   readonly runId?: string;
   readonly trigger?: string;
   readonly store?: ResultStore;
-  readonly copier?: ImageCopier;
+  readonly copier?: ImageCopy;
   /** Called between planning and copying; the seed prints its second line here. */
   readonly onPlanned?: (plan: Plan) => void;
   readonly onEvent?: (event: RunEvent) => void;
@@ -84,7 +84,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   return { run, plan, results, counts: countResults(run, results) };
 }
 
-async function handleWithRetries(task: CopyTask, copier: ImageCopier, options: LocalRunOptions, emit: (e: RunEvent) => void): Promise<TaskResult> {
+async function handleWithRetries(task: CopyTask, copier: ImageCopy, options: LocalRunOptions, emit: (e: RunEvent) => void): Promise<TaskResult> {
   let totalMs = 0;
   for (let attempt = 1; ; attempt++) {
     const outcome = await attemptTask(copier, task, attempt);
