@@ -11,6 +11,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { MigratorFunction } from './constructs/migrator-function.js';
+import { PushTriggers, readPushTriggerSettings } from './constructs/push-triggers.js';
 import { RuleSchedules } from './constructs/rule-schedules.js';
 import { TaskQueues } from './constructs/task-queues.js';
 import type { StackSettings } from './settings.js';
@@ -162,6 +163,15 @@ export class ImageMigratorStack extends Stack {
     new RuleSchedules(this, 'Schedules', {
       schedules: settings.schedules,
       planner: planner.function,
+      rulesParameterPrefix,
+    });
+    new PushTriggers(this, 'Push', {
+      settings: readPushTriggerSettings(this.node),
+      environment,
+      handlersDir: props.handlersDir,
+      queue,
+      table: this.table,
+      bus,
       rulesParameterPrefix,
     });
 

@@ -5,6 +5,9 @@
  */
 import type { Node } from 'constructs';
 import { ImageMigratorError } from '../shared/errors.js';
+import { readSchedules, type ScheduleSetting } from './schedule-settings.js';
+
+export type { ScheduleSetting } from './schedule-settings.js';
 
 /** A context value that cannot be used; thrown while the app is built, so synth fails. */
 export class StackSettingsError extends ImageMigratorError {
@@ -15,12 +18,6 @@ export class StackSettingsError extends ImageMigratorError {
   ) {
     super(`Invalid CDK context value "${key}": ${problem}`, options);
   }
-}
-
-/** A run's rules are started on a schedule: `rate(...)` or `cron(...)` of EventBridge Scheduler. */
-export interface ScheduleSetting {
-  readonly name: string;
-  readonly expression: string;
 }
 
 /** What the stack is built from. */
@@ -70,6 +67,7 @@ export function readStackSettings(node: Node): StackSettings {
         'dead-letter queue. Use workers >= 2, or the local CLI with --workers 1.',
     );
   }
+  const defaults = { ...optionalWord(node, 'defaultRegistry'), ...optionalWord(node, 'defaultNamespace') };
   return {
     stackName: stackName(node),
     workers,
@@ -77,9 +75,8 @@ export function readStackSettings(node: Node): StackSettings {
     runTtlDays: integer(node, 'runTtlDays', DEFAULT_SETTINGS.runTtlDays, 1, 3650),
     // 15 minutes is Lambda's limit; the queue's visibility timeout becomes six times this value.
     copierTimeoutMinutes: integer(node, 'copierTimeoutMinutes', DEFAULT_SETTINGS.copierTimeoutMinutes, 1, 15),
-    schedules: schedules(node),
-    ...optionalWord(node, 'defaultRegistry'),
-    ...optionalWord(node, 'defaultNamespace'),
+    schedules: readSchedules(node, { registry: defaults.defaultRegistry, namespace: defaults.defaultNamespace }),
+    ...defaults,
   };
 }
 
@@ -112,32 +109,4 @@ function stackName(node: Node): string {
     );
   }
   return raw;
-}
-
-/** `schedules`: an object of NAME -> `rate(...)` | `cron(...)`; a JSON string is accepted from `-c`. */
-function schedules(node: Node): ScheduleSetting[] {
-  let raw: unknown = node.tryGetContext('schedules');
-  if (raw === undefined || raw === null || raw === '') return [];
-  if (typeof raw === 'string') {
-    try {
-      raw = JSON.parse(raw);
-    } catch (error) {
-      throw new StackSettingsError('schedules', 'must be a JSON object of NAME -> schedule expression', { cause: error });
-    }
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new StackSettingsError('schedules', 'must be an object of NAME -> schedule expression');
-  }
-  return Object.entries(raw).map(([name, expression]) => {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
-      throw new StackSettingsError('schedules', `name ${JSON.stringify(name)} must be 1-64 letters, digits, '.', '_' or '-'`);
-    }
-    if (typeof expression !== 'string' || !/^(rate|cron)\(.+\)$/.test(expression.trim())) {
-      throw new StackSettingsError(
-        'schedules',
-        `${JSON.stringify(name)}: ${JSON.stringify(expression)} must be a "rate(...)" or "cron(...)" expression`,
-      );
-    }
-    return { name, expression: expression.trim() };
-  });
 }
