@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, listTags, pushImage, pushMultiArch, randomBytes } from '../support/seed.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 const run = promisify(execFile);
 
@@ -164,62 +163,5 @@ describe('a token-auth registry with an ACL', () => {
     const anonymous = await fetch(`${ts.realm}?service=${ts.service}&scope=repository:team/app:pull`);
     const anonymousClaims = JSON.parse(Buffer.from(((await anonymous.json()) as { token: string }).token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access: unknown };
     assert.deepEqual(anonymousClaims.access, [{ type: 'repository', name: 'team/app', actions: [] }]);
-  });
-});
-
-describe('a fault proxy', () => {
-  let registry: TestRegistry;
-  let proxy: FaultProxy;
-  before(async () => {
-    registry = await startRegistry({ auth: 'basic' });
-    proxy = await startFaultProxy(registry);
-  });
-  after(async () => {
-    await proxy.stop();
-    await registry.stop();
-  });
-  const viaProxy = (): { url: string; username?: string; password?: string } => ({ url: proxy.url, username: registry.username, password: registry.password });
-
-  test('answers the next matching requests with the injected status, then forwards again', async () => {
-    proxy.failNext({ method: 'GET', path: /\/tags\/list/ }, 503, 2, { 'retry-after': '1' });
-    const headers = { authorization: basicHeader(registry) };
-    const first = await fetch(`${proxy.url}/v2/team/app/tags/list`, { headers });
-    assert.equal(first.status, 503);
-    assert.equal(first.headers.get('retry-after'), '1');
-    assert.equal((await fetch(`${proxy.url}/v2/team/app/tags/list`, { headers })).status, 503);
-    assert.equal((await fetch(`${proxy.url}/v2/team/app/tags/list`, { headers })).status, 404);
-    assert.deepEqual(proxy.log.slice(-3).map((e) => [e.method, e.status, e.authorization]), [['GET', 503, true], ['GET', 503, true], ['GET', 404, true]]);
-  });
-
-  test('drops the connection for the next matching request', async () => {
-    proxy.resetNext({ path: /^\/v2\/$/ }, 1);
-    await assert.rejects(fetch(`${proxy.url}/v2/`));
-    assert.equal((await fetch(`${proxy.url}/v2/`)).status, 401);
-  });
-
-  test('rewrites upload Locations to itself so seeding through it works', async () => {
-    const image = await pushImage(viaProxy(), 'team/proxied', 'v1');
-    assert.equal(await getManifestDigest(registry, 'team/proxied', 'v1'), image.digest);
-    assert.ok(proxy.log.some((e) => e.method === 'PUT' && e.path.includes('/blobs/uploads/') && e.status === 201));
-  });
-
-  test('redirects blob GETs to 127.0.0.2, which serves the right bytes and records no Authorization', async () => {
-    const layer = randomBytes(4096, 7);
-    assert.deepEqual(layer, randomBytes(4096, 7), 'seeded random bytes are deterministic');
-    const image = await pushImage(registry, 'team/redirect', 'v1', { layers: [layer] });
-    proxy.redirectBlobs(true);
-    const first = await fetch(`${proxy.url}/v2/team/redirect/blobs/${image.layers[0]}`, {
-      headers: { authorization: basicHeader(registry) }, redirect: 'manual',
-    });
-    assert.equal(first.status, 307);
-    const location = first.headers.get('location') ?? '';
-    assert.match(location, /^http:\/\/127\.0\.0\.2:\d+\//);
-    const bytes = Buffer.from(await (await fetch(location)).arrayBuffer());
-    assert.equal(sha256(bytes), image.layers[0]);
-    assert.deepEqual(proxy.redirected.map((r) => r.authorization), [false]);
-    proxy.redirectBlobs(false);
-    const direct = await fetch(`${proxy.url}/v2/team/redirect/blobs/${image.layers[0]}`, { headers: { authorization: basicHeader(registry) } });
-    assert.equal(direct.status, 200);
-    assert.deepEqual(Buffer.from(await direct.arrayBuffer()), layer);
   });
 });
