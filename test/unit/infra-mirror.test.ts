@@ -102,7 +102,7 @@ describe('mirroring triggers in the template', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
     const secretStatements = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
     assert.equal(secretStatements.length, 1);
-    assert.match(JSON.stringify(secretStatements[0].Resource), /WebhookSecret/);
+    assert.match(JSON.stringify(secretStatements[0]!.Resource), /WebhookSecret/);
     const ssm = statements.find((s) => [s.Action].flat().includes('ssm:GetParametersByPath'))!;
     assert.match(JSON.stringify(ssm.Resource), /parameter\/image-migrator\/ImageMigrator\/rules\/\*/);
   });
