@@ -13,7 +13,9 @@ export interface CountingProxy {
   readonly url: string;
   /** Counts since the last {@link CountingProxy.take}. */
   readonly counts: KindCounts;
-  /** Returns the counts so far and starts again from zero. */
+  /** TCP connections accepted since the last {@link CountingProxy.take}: how well keep-alive is used. */
+  readonly connections: number;
+  /** Returns the counts so far and starts again from zero (connections too). */
   take(): KindCounts;
   stop(): Promise<void>;
 }
@@ -27,6 +29,7 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   const target = new URL(targetUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   let counts = emptyCounts();
+  let connections = 0;
 
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     counts[classify(req.method ?? 'GET', req.url ?? '/')] += 1;
@@ -43,6 +46,7 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   };
 
   const server = createServer({ keepAliveTimeout: 30_000 }, forward);
+  server.on('connection', () => void (connections += 1));
   // A client that tries HTTPS first (skopeo with --tls-verify=false) sends a TLS hello to this plain
   // port; count the refused handshake so the probe is visible, then let Node answer 400 and close.
   server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
@@ -58,9 +62,13 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
     get counts() {
       return counts;
     },
+    get connections() {
+      return connections;
+    },
     take() {
       const taken = counts;
       counts = emptyCounts();
+      connections = 0;
       return taken;
     },
     async stop() {

@@ -18,6 +18,8 @@ export interface RunRow {
   readonly firstOutputSeconds: number | undefined;
   readonly peakRssMb: number | undefined;
   readonly counts: KindCounts;
+  /** TCP connections the tool opened to the registries (through the proxies). */
+  readonly connections: number;
   /** Tags whose destination digest equals the source's after the run. */
   readonly verifiedTags: number;
   readonly ok: boolean;
@@ -47,7 +49,7 @@ function shownKinds(rows: readonly RunRow[]): RequestKind[] {
 export function formatTable(rows: readonly RunRow[], tagCount: number): string {
   const kinds = shownKinds(rows);
   const head = ['tool'.padEnd(15), 'run '.padEnd(5), pad('wall s', 7), pad('1st out', 7), pad('ratio', 6), pad('RSS MB', 7),
-    ...kinds.map((k) => pad(KIND_LABELS[k], Math.max(5, KIND_LABELS[k].length))), pad('req/tag', 8), pad('digests', 8)];
+    ...kinds.map((k) => pad(KIND_LABELS[k], Math.max(5, KIND_LABELS[k].length))), pad('req/tag', 8), pad('conns', 6), pad('digests', 8)];
   const lines = [head.join(' ')];
   for (const row of rows) {
     const r = ratio(rows, row);
@@ -58,6 +60,7 @@ export function formatTable(rows: readonly RunRow[], tagCount: number): string {
       pad(row.peakRssMb === undefined ? '?' : row.peakRssMb.toFixed(0), 7),
       ...kinds.map((k) => pad(String(row.counts[k]), Math.max(5, KIND_LABELS[k].length))),
       pad((perTagTotal(row.counts) / tagCount).toFixed(2), 8),
+      pad(String(row.connections), 6),
       pad(`${row.verifiedTags}/${tagCount}`, 8),
     ].join(' ') + (row.ok ? '' : `  FAILED: ${row.note}`));
   }

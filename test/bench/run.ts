@@ -45,6 +45,7 @@ async function runOnce(lane: Lane, phase: 'cold' | 'warm', source: CountingProxy
   const tokensBefore = lane.registry.tokenServer?.requests ?? 0;
   log(`running ${lane.tool} (${phase}) ...`);
   const m = await measure(lane.command.command, lane.command.args, { cwd: lane.dir, timeoutMs: RUN_TIMEOUT_MS, env: lane.command.env });
+  const connections = source.connections + lane.proxy.connections;
   const counts: KindCounts = addCounts(source.take(), lane.proxy.take());
   counts.token += (lane.registry.tokenServer?.requests ?? 0) - tokensBefore;
   const verified = await verifiedTags(lane.registry, workload);
@@ -58,7 +59,7 @@ async function runOnce(lane: Lane, phase: 'cold' | 'warm', source: CountingProxy
     ok = report.tasks.length === workload.tags.length;
   }
   log(`  ${m.wallSeconds.toFixed(2)} s, ${ok ? 'ok' : 'FAILED'}${ok && note !== '' && lane.tool === TOOLS.migrator ? ` (${note})` : ''}`);
-  return { tool: lane.tool, phase, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb, counts, verifiedTags: verified, ok, note };
+  return { tool: lane.tool, phase, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb, counts, connections, verifiedTags: verified, ok, note };
 }
 
 async function main(): Promise<void> {
@@ -105,7 +106,8 @@ async function main(): Promise<void> {
   log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories)`);
   log('requests: both registries, counted at a proxy in front of each; tokens counted at the destination token server;');
   log('tls = HTTPS attempts refused by the plain-HTTP port; 1st out = seconds until the tool printed anything;');
-  log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count');
+  log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count;');
+  log('conns = TCP connections opened to the registries (tls attempts included)');
   log(formatTable(rows, workload.tags.length));
   log('');
   log('targets (image-migrator):');
