@@ -32,13 +32,15 @@ const resources: Record<string, Json> = json.Resources;
 function logicalIdsOf(type: string): string[] {
   return Object.keys(template.findResources(type));
 }
-function only(type: string, predicate: (r: Json) => boolean = () => true): [string, Json] {
-  const found = Object.entries(template.findResources(type)).filter(([, r]) => predicate(r));
+function only(type: string, predicate: (r: Json, logicalId: string) => boolean = () => true): [string, Json] {
+  const found = Object.entries(template.findResources(type)).filter(([id, r]) => predicate(r, id));
   assert.equal(found.length, 1, `exactly one ${type}`);
   return found[0]!;
 }
 const [tasksQueueId, tasksQueue] = only('AWS::SQS::Queue', (r) => r.Properties.RedrivePolicy !== undefined);
-const [dlqId, dlq] = only('AWS::SQS::Queue', (r) => r.Properties.RedrivePolicy === undefined);
+// The schedules keep their own dead-letter queue (Scheduler's failed starts); the pipeline's is the other one.
+const [dlqId, dlq] = only('AWS::SQS::Queue', (r, id) => r.Properties.RedrivePolicy === undefined && !id.startsWith('Schedules'));
+const [schedulesDlqId, schedulesDlq] = only('AWS::SQS::Queue', (_, id) => id.startsWith('Schedules'));
 const [, copierMapping] = only('AWS::Lambda::EventSourceMapping', (r) => r.Properties.EventSourceArn['Fn::GetAtt'][0] === tasksQueueId);
 const [, dlqMapping] = only('AWS::Lambda::EventSourceMapping', (r) => r.Properties.EventSourceArn['Fn::GetAtt'][0] === dlqId);
 const copierFunction = resources[copierMapping.Properties.FunctionName.Ref]!;
@@ -82,14 +84,14 @@ describe('image-migrator stack template', () => {
     for (const key of ['EVENT_BUS_NAME', 'POWERTOOLS_SERVICE_NAME']) assert.ok(env[key], key);
   });
 
-  it('encrypts both queues and denies them to any request without TLS', () => {
-    for (const queue of [tasksQueue, dlq]) assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+  it('encrypts every queue and denies each to any request without TLS', () => {
+    for (const queue of [tasksQueue, dlq, schedulesDlq]) assert.equal(queue.Properties.SqsManagedSseEnabled, true);
     const denied = Object.values(template.findResources('AWS::SQS::QueuePolicy')).flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter(
         (s: Json) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
       ).map((s: Json) => s.Resource['Fn::GetAtt'][0]),
     );
-    assert.deepEqual(denied.sort(), [dlqId, tasksQueueId].sort());
+    assert.deepEqual(denied.sort(), [dlqId, schedulesDlqId, tasksQueueId].sort());
   });
 
   it('keeps runs in an on-demand table with pk/sk, point-in-time recovery and TTL', () => {
@@ -111,7 +113,8 @@ describe('image-migrator stack template', () => {
 
   it('grants only on this stack\'s queues, table and secret, never on "*"', () => {
     const allowed: Record<string, unknown[]> = {
-      sqs: [{ 'Fn::GetAtt': [tasksQueueId, 'Arn'] }, { 'Fn::GetAtt': [dlqId, 'Arn'] }],
+      // The schedules' queue: Scheduler's invoke role sends the starts it gave up on there.
+      sqs: [tasksQueueId, dlqId, schedulesDlqId].map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
       dynamodb: [{ 'Fn::GetAtt': [tableId, 'Arn'] }],
       secretsmanager: [{ Ref: secretId }],
     };
@@ -135,6 +138,9 @@ describe('image-migrator stack template', () => {
     }
     const secretReaders = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
     assert.equal(secretReaders.length, 2, 'only the planner and the copier read the secret');
+    const schedulesDlqArn = JSON.stringify({ 'Fn::GetAtt': [schedulesDlqId, 'Arn'] });
+    const onSchedulesDlq = statements.filter((s) => [s.Resource].flat().some((t) => JSON.stringify(t) === schedulesDlqArn));
+    assert.deepEqual(onSchedulesDlq.map((s) => s.Action), ['sqs:SendMessage'], 'the schedules queue is only sent to');
   });
 
   it('bundles four Node.js functions for ARM64 with their own log groups kept a month', () => {
@@ -151,7 +157,9 @@ describe('image-migrator stack template', () => {
   });
 
   it('alarms when messages wait in the dead-letter queue', () => {
-    const [, alarm] = only('AWS::CloudWatch::Alarm');
+    const [, alarm] = only('AWS::CloudWatch::Alarm', (r) =>
+      JSON.stringify(r.Properties.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }]),
+    );
     assert.equal(alarm.Properties.MetricName, 'ApproximateNumberOfMessagesVisible');
     assert.deepEqual(alarm.Properties.Dimensions[0].Value, { 'Fn::GetAtt': [dlqId, 'QueueName'] });
     assert.equal(alarm.Properties.Threshold, 1);
