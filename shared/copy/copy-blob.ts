@@ -74,10 +74,17 @@ async function streamOnce(ctx: BlobCopyContext, blob: Descriptor): Promise<void>
     throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`);
   }
   const verified = createDigestVerifier(blob.digest);
-  download.body.on('error', (error) => verified.destroy(error));
+  let settled = false;
+  download.body.on('error', (error) => {
+    if (!settled) verified.destroy(error);
+  });
+  // The upload's rejection carries any stream error to the caller. Once it has settled, nothing listens
+  // to the hashing stream any more, and a late error there (a download aborted below) must not escape.
+  verified.on('error', () => undefined);
   try {
     await ctx.registry.uploadBlob(ctx.destination, blob.digest, blob.size, download.body.pipe(verified));
   } finally {
-    download.body.destroy();
+    settled = true;
+    if (!download.body.readableEnded) download.body.destroy();
   }
 }
