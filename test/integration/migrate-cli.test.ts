@@ -208,6 +208,27 @@ describe('image-migrator migrate failures', () => {
     }
   });
 
+  it('catches a corrupted blob while streaming: retried, then failed with a digest mismatch and no tag', async () => {
+    const image = await pushImage(src, 'team/corrupt', '1');
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      for (const layer of image.layers) proxy.tamperNext(`/blobs/${layer}`, 1000);
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/corrupt:1`]: `${dst.host}/r/corrupt` },
+      });
+      const result = await runCli(['--retries', '0', '--report', 'r.json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[]; requests: Record<string, number> };
+      assert.equal(report.tasks[0]?.outcome, 'failed');
+      assert.match(report.tasks[0]?.error ?? '', /digest mismatch/);
+      assert.ok((report.requests['blob-get'] ?? 0) >= 3, 'the blob is fetched again before the task gives up');
+      assert.deepEqual(await listTags(dst, 'r/corrupt').catch(() => []), [], 'no tag for a failed image');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('rejects a bad images.json with exit 2, names the file and rule, and copies nothing', async () => {
     const dir = await workdir({
       'auth.json': {},

@@ -1,7 +1,7 @@
 /**
  * A forwarding proxy in front of a test registry that injects faults the registry client must
  * survive: error statuses, reset connections, tampered bodies, auth challenges and blob redirects to
- * a second origin (like object storage). Used until test/support offers a shared fault proxy.
+ * a second origin (like object storage).
  */
 import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
