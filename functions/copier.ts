@@ -8,6 +8,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../shared/copy/image-copier.js';
 import { ConfigError } from '../shared/errors.js';
+import { countRequest } from '../shared/pipeline/request-count.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import type { Registry } from '../shared/registry/types.js';
 import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
@@ -90,7 +91,7 @@ export function copierDepsFromEnv(): CopierDeps {
     notifier: notifierFromEnv(),
     logger: createLogger(),
     // One client per container: keep-alive connections and bearer tokens outlive the invocation.
-    registry: new RegistryClient({ credentials }),
+    registry: new RegistryClient({ credentials, onRequest: countRequest }),
     queue,
     sqs,
     queueUrl,

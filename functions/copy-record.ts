@@ -44,7 +44,7 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
     deps.logger.warn('task will be retried', { ...log, retryInSeconds: retry.delaySeconds, error: retry.message });
     throw retry;
   } else {
-    result = failedResult(task, outcome.error, attempt, outcome.durationMs);
+    result = failedResult(task, outcome.error, attempt, outcome.durationMs, outcome.requests);
   }
   const counted = await deps.store.recordResult(task.runId, result);
   deps.logger.info(counted ? 'task recorded' : 'task result was already recorded', {

@@ -14,24 +14,13 @@ export interface FailureEntry {
   readonly error: string;
 }
 
-/** What the summary function returns. */
-export interface RunSummary {
-  readonly runId: string;
-  readonly trigger: string;
+/** What the summary function returns: the run-finished detail plus what a person reads next. */
+export interface RunSummary extends RunFinishedDetail {
   readonly startedAt: string;
-  readonly tasks: number;
-  readonly copied: number;
-  readonly upToDate: number;
-  readonly failed: number;
-  readonly generateFailed: number;
-  readonly bytes: number;
-  readonly durationMs: number;
   /** Every task has a result and every all-tags rule was listed. */
   readonly finished: boolean;
   readonly failures: readonly FailureEntry[];
   readonly generateFailures: readonly GenerateFailure[];
-  /** `Images(N) migration finished, X images tasks failed, Y tasks generate failed` */
-  readonly line: string;
 }
 
 /** The counts part of a summary, also the detail of the run-finished event. */
@@ -46,6 +35,7 @@ export function runDetail(state: RunState, now: number = Date.now()): RunFinishe
     failed: state.failed,
     generateFailed: state.generateFailed,
     bytes: state.bytes,
+    requests: state.requests,
     durationMs: Math.max(0, end - Date.parse(state.startedAt)),
     line: summaryLine({ tasks: state.taskCount, failed: state.failed, generateFailed: state.generateFailed }),
   };

@@ -28,6 +28,8 @@ export interface RunState {
   readonly upToDate: number;
   readonly failed: number;
   readonly bytes: number;
+  /** Registry requests of the recorded tasks. */
+  readonly requests: number;
   /** Tasks with a final result: copied + upToDate + failed. */
   readonly recorded: number;
   /** Planner-time generate failures (expansion failures are items of their own). */
@@ -53,6 +55,7 @@ export function runStateOf(item: Record<string, unknown>): RunState {
     upToDate: num(item.upToDate),
     failed: num(item.failed),
     bytes: num(item.bytes),
+    requests: num(item.requests),
     recorded: num(item.recorded),
     generateFailures: Array.isArray(item.generateFailures) ? (item.generateFailures as GenerateFailure[]) : [],
     ...(typeof finishedAt === 'string' ? { finishedAt } : {}),
@@ -71,6 +74,7 @@ export function taskItem(runId: string, result: TaskResult, expiresAt: number): 
     digest: result.digest,
     bytes: result.bytes,
     attempts: result.attempts,
+    requests: result.requests,
     error: result.error,
     durationMs: result.durationMs,
     recordedAt: new Date().toISOString(),
@@ -88,6 +92,7 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
     bytes: num(item.bytes),
     attempts: num(item.attempts),
     durationMs: num(item.durationMs),
+    ...(typeof item.requests === 'number' ? { requests: item.requests } : {}),
     ...(typeof item.digest === 'string' ? { digest: item.digest } : {}),
     ...(typeof item.error === 'string' ? { error: item.error } : {}),
   };

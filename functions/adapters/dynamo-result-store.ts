@@ -68,10 +68,10 @@ export class DynamoResultStore implements ResultStore {
         Update: {
           TableName: this.tableName,
           Key: { pk: runPk(runId), sk: RUN_SK },
-          UpdateExpression: 'ADD #counter :one, recorded :one, bytes :bytes',
+          UpdateExpression: 'ADD #counter :one, recorded :one, bytes :bytes, requests :requests',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#counter': counter },
-          ExpressionAttributeValues: { ':one': 1, ':bytes': result.bytes },
+          ExpressionAttributeValues: { ':one': 1, ':bytes': result.bytes, ':requests': result.requests ?? 0 },
         },
       },
     ]);

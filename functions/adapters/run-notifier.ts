@@ -3,6 +3,7 @@
  * of a pipeline. Put once per run, by whoever recorded the run's last result.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { RunCounts } from '../../shared/pipeline/ports.js';
 
 /** `source` of the events this project puts. */
 export const EVENT_SOURCE = 'image-migrator';
@@ -10,16 +11,11 @@ export const EVENT_SOURCE = 'image-migrator';
 export const RUN_FINISHED = 'Image Migration Run Finished';
 
 /** The detail of a run-finished event: the run's counts and the seed's summary line. */
-export interface RunFinishedDetail {
+export interface RunFinishedDetail extends RunCounts {
   readonly runId: string;
   readonly trigger: string;
-  readonly tasks: number;
-  readonly copied: number;
-  readonly upToDate: number;
-  readonly failed: number;
-  readonly generateFailed: number;
-  readonly bytes: number;
   readonly durationMs: number;
+  /** `Images(N) migration finished, X images tasks failed, Y tasks generate failed` */
   readonly line: string;
 }
 

@@ -90,7 +90,7 @@ async function handleWithRetries(task: CopyTask, copier: ImageCopy, options: Loc
     const outcome = await attemptTask(copier, task, attempt);
     if (outcome.ok) return outcome.result;
     totalMs += outcome.durationMs;
-    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs);
+    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs, outcome.requests);
     const delayMs = backoffMs(attempt, outcome.error, options.retryBaseMs ?? 1000, options.retryMaxMs ?? 30_000);
     emit({ type: 'retry', task, attempt, error: errorMessage(outcome.error), delayMs });
     await sleep(delayMs);

@@ -28,6 +28,8 @@ export interface RunCounts {
   readonly failed: number;
   readonly generateFailed: number;
   readonly bytes: number;
+  /** Registry requests of the tasks' final attempts: near 2 per tag when nothing changed. */
+  readonly requests: number;
 }
 
 /** Keeps runs and task results. Recording a task twice must count it once. */

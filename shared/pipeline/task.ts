@@ -33,6 +33,8 @@ export interface TaskResult {
   /** Blob bytes transferred (streamed) for this task; mounts and skips count 0. */
   readonly bytes: number;
   readonly attempts: number;
+  /** Registry requests of the attempt that gave this result (tokens and retries included). */
+  readonly requests?: number;
   /** A message without secrets, for failed tasks. */
   readonly error?: string;
   readonly durationMs: number;

@@ -19,6 +19,7 @@ import { createWebhookHandler } from '../../functions/webhook.js';
 import { DynamoReplayGuard } from '../../functions/webhook/replay-guard.js';
 import { signBody } from '../../functions/webhook/signature.js';
 import { scheduledPlannerEvent } from '../../infra/constructs/rule-schedules.js';
+import { countRequest } from '../../shared/pipeline/request-count.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
@@ -51,7 +52,7 @@ describe('mirroring on schedule and on push', () => {
       [dst.host]: { username: dst.username, password: dst.password, insecure: true },
     }));
     await credentials.refresh();
-    registry = new RegistryClient({ credentials, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 } });
+    registry = new RegistryClient({ credentials, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 }, onRequest: countRequest });
     store = new DynamoResultStore(aws.dynamo, await aws.createTable('image-migrator-mirror'));
     ({ queueUrl } = await aws.createQueues('mirror', { maxReceiveCount: 3, visibilityTimeoutSeconds: 2 }));
     stored = {
@@ -122,6 +123,9 @@ describe('mirroring on schedule and on push', () => {
     assert.deepEqual({ tasks: two.tasks, copied: two.copied, upToDate: two.upToDate, bytes: two.bytes }, { tasks: 3, copied: 0, upToDate: 3, bytes: 0 });
     const event = notifier.sent.find((d) => d.runId === second.runId);
     assert.deepEqual({ trigger: event?.trigger, copied: event?.copied, upToDate: event?.upToDate, failed: event?.failed }, { trigger: 'schedule:nightly', copied: 0, upToDate: 3, failed: 0 });
+    // A no-op run costs a source GET and a destination HEAD per tag, plus at most a token per repository and side.
+    assert.ok(event !== undefined && event.requests >= 6 && event.requests <= 6 + 4, `requests of the no-op run: ${event?.requests}`);
+    assert.equal(two.requests, event?.requests);
   });
 
   it('copies a tag pushed to a covered repository when the signed notification arrives', async () => {

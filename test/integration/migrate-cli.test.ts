@@ -130,9 +130,18 @@ describe('image-migrator migrate between real registries', () => {
     assert.match(second.stdout, /Images\(9\) migration finished, 0 images tasks failed, 0 tasks generate failed/);
     const report = JSON.parse(await readFile(join(dir, 'report2.json'), 'utf8')) as {
       requests: Record<string, number>;
-      tasks: { outcome: string }[];
+      counts: { requests: number };
+      tasks: { outcome: string; requests: number }[];
     };
     assert.deepEqual(new Set(report.tasks.map((t) => t.outcome)), new Set(['up-to-date']));
+    // An unchanged tag costs a source GET and a destination HEAD (a source pinned by digest only the
+    // HEAD), plus at most two more on each registry's first request: an HTTPS attempt (these
+    // registries are `insecure`, plain HTTP) and the auth challenge.
+    const sources = 2 * 2;
+    const destinations = 1 * 2;
+    assert.ok((report.requests['manifest-get'] ?? 0) <= 8 + sources, `manifest GETs: ${report.requests['manifest-get']}`);
+    assert.ok((report.requests['manifest-head'] ?? 0) <= 9 + destinations, `manifest HEADs: ${report.requests['manifest-head']}`);
+    assert.equal(report.counts.requests, report.tasks.reduce((sum, t) => sum + t.requests, 0));
     for (const kind of ['blob-get', 'blob-put', 'blob-head', 'upload-start', 'blob-mount', 'manifest-put']) {
       assert.equal(report.requests[kind] ?? 0, 0, `${kind} requests in an up-to-date run`);
     }
