@@ -86,20 +86,77 @@ function networkError(method: string, url: URL, err: unknown): RegistryError {
 
 /** Owns auth, retries, backoff, redirects and the scheme decision for every request. */
 export class Sender {
-  private readonly bases = new Map<string, Promise<URL>>();
+  /** The base URL of each registry that has answered once. */
+  private readonly bases = new Map<string, URL>();
+  /** A registry's first request while it is in flight; rejects when no answer came. */
+  private readonly firsts = new Map<string, Promise<void>>();
   public readonly auth: Authenticator;
 
   public constructor(private readonly options: SenderOptions) {
     this.auth = new Authenticator((req) => this.fetchToken(req));
   }
 
-  /** Sends a request; returns any final response (the caller judges its status). */
+  /**
+   * Sends a request; returns any final response (the caller judges its status).
+   *
+   * There is no separate `/v2/` ping: a registry's first real request decides the scheme and its
+   * 401 teaches the auth scheme. Other requests to that registry wait for that first answer, so that
+   * an insecure registry sees one https attempt, not one per request, and the rest go out with
+   * credentials up front instead of each meeting a 401.
+   */
   public async send(req: RegistryRequest): Promise<HttpResponse> {
     const credential = this.options.credentials.lookup(req.registry, req.repository);
-    const base = await this.base(req.registry, credential.insecure);
+    for (;;) {
+      const base = this.bases.get(req.registry);
+      if (base !== undefined) return this.sendVia(req, base, credential, false);
+      const first = this.firsts.get(req.registry);
+      if (first === undefined) return this.sendFirst(req, credential);
+      // A first request that got no answer fails its waiters with its own error, as a failed ping
+      // did; they would only repeat the same futile attempts one after another.
+      await first;
+    }
+  }
+
+  private async sendFirst(req: RegistryRequest, credential: Credential): Promise<HttpResponse> {
+    let settle: (error?: unknown) => void = () => undefined;
+    const gate = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
+    gate.catch(() => undefined);
+    this.firsts.set(req.registry, gate);
+    try {
+      const res = await this.discover(req, credential);
+      settle();
+      return res;
+    } catch (error) {
+      settle(this.bases.has(req.registry) ? undefined : error);
+      throw error;
+    } finally {
+      this.firsts.delete(req.registry);
+    }
+  }
+
+  /**
+   * Sends over https; an insecure registry that does not answer https is tried over plain http (as
+   * Docker does). The https attempt is made once: on a plain-http port it fails at once, and
+   * repeating it would only waste time.
+   */
+  private async discover(req: RegistryRequest, credential: Credential): Promise<HttpResponse> {
+    const host = registryEndpoint(req.registry);
+    const schemes = credential.insecure ? ['https', 'http'] : ['https'];
+    for (let i = 0; ; i++) {
+      const base = new URL(`${schemes[i]}://${host}/`);
+      const fallback = i < schemes.length - 1;
+      try {
+        return await this.sendVia(req, base, credential, fallback);
+      } catch (error) {
+        if (!fallback || this.bases.has(req.registry)) throw error;
+      }
+    }
+  }
+
+  private sendVia(req: RegistryRequest, base: URL, credential: Credential, once: boolean): Promise<HttpResponse> {
     const url = new URL(req.path, base);
     const repeatable = !(req.body instanceof Readable);
-    return this.retrying(req.method, url, repeatable, () => this.authorized(req, url, base, credential, repeatable));
+    return this.retrying(req.method, url, repeatable && !once, () => this.authorized(req, url, base, credential, repeatable));
   }
 
   /**
@@ -163,6 +220,7 @@ export class Sender {
         body,
         insecure: credential.insecure && current.hostname === base.hostname,
       });
+      if (current.origin === base.origin && !this.bases.has(req.registry)) this.bases.set(req.registry, base);
       const location = header(res, 'location');
       if (!REDIRECTS.has(res.status) || location === undefined || body instanceof Readable) return res;
       await discard(res);
@@ -175,44 +233,6 @@ export class Sender {
         body = undefined;
       }
     }
-  }
-
-  /**
-   * The registry's base URL. `/v2/` is pinged once per registry: it decides https or http (an
-   * insecure registry is tried over https without verification first, as Docker does) and its 401
-   * tells the auth scheme, so later requests authenticate up front.
-   */
-  private base(registry: string, insecure: boolean): Promise<URL> {
-    let pending = this.bases.get(registry);
-    if (pending === undefined) {
-      pending = this.probe(registry, insecure);
-      this.bases.set(registry, pending);
-      pending.catch(() => this.bases.delete(registry));
-    }
-    return pending;
-  }
-
-  private async probe(registry: string, insecure: boolean): Promise<URL> {
-    const host = registryEndpoint(registry);
-    const schemes = insecure ? ['https', 'http'] : ['https'];
-    let failure: unknown;
-    for (const scheme of schemes) {
-      const base = new URL(`${scheme}://${host}/`);
-      const url = new URL('/v2/', base);
-      // An https attempt on a plain-http registry fails at once; retrying it would only waste time.
-      const repeatable = !(insecure && scheme === 'https');
-      try {
-        const res = await this.retrying('GET', url, repeatable, () =>
-          this.options.transport.exchange({ kind: RequestKind.Ping, method: 'GET', url, headers: { 'user-agent': this.options.userAgent }, insecure }),
-        );
-        this.auth.learn(registry, res.status, res.headers['www-authenticate']);
-        await discard(res);
-        return base;
-      } catch (err) {
-        failure = err;
-      }
-    }
-    throw failure;
   }
 
   /** GET realm?service=&scope=... with the login as Basic, or anonymously without one. */
