@@ -6,7 +6,9 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { parseAuthFile, type AuthFile } from '../../shared/config/auth-file.js';
+import { VariableExpansionError } from '../../shared/config/env-expand.js';
 import { ANONYMOUS, type Credential, type CredentialSource } from '../../shared/credentials.js';
+import { ConfigError } from '../../shared/errors.js';
 
 /** How the secret appears in error messages: never its ARN's value, never its content. */
 export const SECRET_FILE_NAME = 'auth secret';
@@ -45,7 +47,7 @@ export class SecretCredentials implements CredentialSource {
     const text = await this.read();
     if (this.#loaded && text === this.#text) return;
     const trimmed = text?.trim() ?? '';
-    this.#auth = trimmed.length === 0 ? undefined : parseAuthFile(trimmed, SECRET_FILE_NAME, {});
+    this.#auth = trimmed.length === 0 ? undefined : parseSecret(trimmed);
     this.#text = text;
     this.#loaded = true;
   }
@@ -54,5 +56,25 @@ export class SecretCredentials implements CredentialSource {
   public lookup(registry: string, repository: string): Credential {
     if (!this.#loaded) throw new Error('registry credentials used before the auth secret was loaded');
     return this.#auth?.lookup(registry, repository) ?? ANONYMOUS;
+  }
+}
+
+/**
+ * Parses the secret with an empty environment. A `$` left in a username or password means the
+ * secret was written by hand rather than by `cloud auth put`; the usual message would name the
+ * "variable" after the `$`, which here is a piece of the password, and it would be copied into
+ * every task's error, the table and the logs. So the message names only the key and the field.
+ */
+function parseSecret(text: string): AuthFile {
+  try {
+    return parseAuthFile(text, SECRET_FILE_NAME, {});
+  } catch (error) {
+    if (!(error instanceof ConfigError) || !(error.cause instanceof VariableExpansionError)) throw error;
+    const field = /^"(username|password)"/.exec(error.problem)?.[1] ?? 'username or password';
+    throw new ConfigError(
+      SECRET_FILE_NAME,
+      error.key,
+      `"${field}" holds a "$" reference (such as $NAME or \${NAME}), which the functions do not expand; store auth.json with "image-migrator cloud auth put" (it resolves \${VAR} and keeps a literal "$"), or write "$$" for a literal "$"`,
+    );
   }
 }
