@@ -148,7 +148,7 @@ export class ImageMigratorStack extends Stack {
     this.table.grantReadWriteData(copier.function);
     this.table.grantReadWriteData(dlqRecorder.function);
     this.table.grantReadData(summary.function);
-    this.authSecret.grantRead(planner.function);
+    // Only the copier talks to registries: the planner lists no tags (expansions run on the copiers).
     this.authSecret.grantRead(copier.function);
     for (const fn of [planner, copier, summary, dlqRecorder]) bus.grantPutEventsTo(fn.function);
     // Pseudo parameters rather than the stack's environment, so the ARN (and the finding id below)

@@ -136,8 +136,11 @@ describe('image-migrator stack template', () => {
         }
       }
     }
-    const secretReaders = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-    assert.equal(secretReaders.length, 2, 'only the planner and the copier read the secret');
+    const secretReaders = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.PolicyDocument.Statement as Json[]).some((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue')
+        && [s.Resource].flat().some((r) => JSON.stringify(r) === JSON.stringify({ Ref: secretId }))))
+      .flatMap((p) => p.Properties.Roles as Json[]);
+    assert.deepEqual(secretReaders, [{ Ref: copierFunction.Properties.Role['Fn::GetAtt'][0] }], 'only the copier, which talks to registries, reads the auth secret');
     const schedulesDlqArn = JSON.stringify({ 'Fn::GetAtt': [schedulesDlqId, 'Arn'] });
     const onSchedulesDlq = statements.filter((s) => [s.Resource].flat().some((t) => JSON.stringify(t) === schedulesDlqArn));
     assert.deepEqual(onSchedulesDlq.map((s) => s.Action), ['sqs:SendMessage'], 'the schedules queue is only sent to');
