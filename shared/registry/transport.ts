@@ -82,6 +82,10 @@ export class Transport {
         headers: req.headers,
         body: req.body ?? null,
         dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:'),
+        // undici closes the connection after every HEAD unless told otherwise (a guard against servers
+        // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly
+        // manifest HEADs: a new TCP connection for each costs more than the request itself.
+        ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       this.options.onRequest?.(req.kind, res.statusCode);
       return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
