@@ -11,6 +11,7 @@ import { ConfigError } from '../shared/errors.js';
 import { countRequest } from '../shared/pipeline/request-count.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import type { Registry } from '../shared/registry/types.js';
+import { RunNotFoundError } from './adapters/dynamo-result-store.js';
 import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
 import { powertoolsSecretReader, SecretCredentials } from './adapters/secret-credentials.js';
 import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
@@ -63,11 +64,15 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
         deps.logger.error('dropped a malformed message', { messageId: record.messageId, error: error.message });
         return;
       }
-      if (message.type === MessageType.Expand) {
-        await processExpandMessage(recordDeps, message, record);
-        return;
+      try {
+        if (message.type === MessageType.Expand) await processExpandMessage(recordDeps, message, record);
+        else await processCopyMessage(recordDeps, credentialProblem === undefined ? copier : failingCopier(credentialProblem), message, record);
+      } catch (error) {
+        // No run item (expired, or a message sent by hand): no delivery can ever be recorded, so
+        // retrying would only end in the dead-letter queue, where it could not be recorded either.
+        if (!(error instanceof RunNotFoundError)) throw error;
+        deps.logger.error('dropped a message of an unknown run', { messageId: record.messageId, runId: message.runId });
       }
-      await processCopyMessage(recordDeps, credentialProblem === undefined ? copier : failingCopier(credentialProblem), message, record);
     };
     return processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
       ...(context === undefined ? {} : { context }),

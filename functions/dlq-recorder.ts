@@ -7,6 +7,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { TaskOutcome } from '../shared/pipeline/task.js';
+import { RunNotFoundError } from './adapters/dynamo-result-store.js';
 import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
 import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from './aws-deps.js';
 import { lazy } from './env.js';
@@ -35,16 +36,24 @@ export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEven
       deps.logger.error('dropped a malformed dead letter', { messageId: record.messageId, error: e.message });
       return;
     }
-    if (message.type === MessageType.Expand) {
-      const { rule } = message;
-      const counted = await deps.store.failExpansion(message.runId, rule.index, { source: rule.key, destination: rule.value, error });
-      deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', { runId: message.runId, rule: rule.index });
-    } else {
-      const counted = await deps.store.recordResult(message.runId, {
-        taskId: message.taskId, source: message.source, destination: message.destination,
-        outcome: TaskOutcome.Failed, bytes: 0, attempts: deps.maxReceiveCount, error, durationMs: 0,
-      });
-      deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', { runId: message.runId, taskId: message.taskId });
+    try {
+      if (message.type === MessageType.Expand) {
+        const { rule } = message;
+        const counted = await deps.store.failExpansion(message.runId, rule.index, { source: rule.key, destination: rule.value, error });
+        deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', { runId: message.runId, rule: rule.index });
+      } else {
+        const counted = await deps.store.recordResult(message.runId, {
+          taskId: message.taskId, source: message.source, destination: message.destination,
+          outcome: TaskOutcome.Failed, bytes: 0, attempts: deps.maxReceiveCount, error, durationMs: 0,
+        });
+        deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', { runId: message.runId, taskId: message.taskId });
+      }
+    } catch (e) {
+      // Nothing to count it in: failing the record would keep it in this queue, redelivered to the
+      // end of its retention, with the depth alarm raised for a run that no longer exists.
+      if (!(e instanceof RunNotFoundError)) throw e;
+      deps.logger.error('dropped a dead letter of an unknown run', { messageId: record.messageId, runId: message.runId });
+      return;
     }
     await finishRunIfComplete(deps, message.runId);
   };
