@@ -13,7 +13,7 @@ import { attemptTask, failedResult } from './copy-task.js';
 import { errorMessage } from './error-message.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
-import { planTasks, type Plan } from './planner.js';
+import { copyKey, planTasks, type Plan } from './planner.js';
 import type { ResultStore, RunCounts, RunRecord } from './ports.js';
 import { countResults } from './summary.js';
 import type { CopyTask, TaskResult } from './task.js';
@@ -53,12 +53,35 @@ export interface LocalRunResult {
   readonly counts: RunCounts;
 }
 
-/** Plans and runs a migration; never throws for a failed task (it is counted and reported). */
+/**
+ * Plans and runs a migration; never throws for a failed task (it is counted and reported).
+ *
+ * Copying starts while planning goes on: a rule's tasks are queued as soon as its tags are listed.
+ * What a user sees keeps the order of a plan-then-copy run: results and retries are held back until
+ * the plan is complete, so the seed's second line comes first and progress counts against the total.
+ */
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   const runId = options.runId ?? randomUUID();
   const store = options.store ?? new MemoryResultStore();
   const emit = options.onEvent ?? (() => undefined);
-  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers });
+  const held: RunEvent[] = [];
+  let planned = false;
+  const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
+  const copier = options.copier ?? new ImageCopier(options.registry);
+  const copies = new Map<string, Promise<TaskResult>>();
+  const settle = new Map<string, (result: TaskResult) => void>();
+  const queue = new InProcessQueue(options.workers, async (task) => {
+    const result = await handleWithRetries(task, copier, options, emitRetry).catch((error: unknown) => failedResult(task, error, 1, 0, 0));
+    settle.get(copyKey(task))?.(result);
+  });
+  const start = (tasks: readonly CopyTask[]): void => {
+    if (options.dryRun) return;
+    const fresh = tasks.filter((task) => !copies.has(copyKey(task)));
+    for (const task of fresh) copies.set(copyKey(task), new Promise((resolve) => settle.set(copyKey(task), resolve)));
+    void queue.enqueue(fresh);
+  };
+
+  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers, onExpanded: start });
   const run: RunRecord = {
     runId, startedAt: new Date().toISOString(), trigger: options.trigger ?? 'manual',
     taskCount: plan.tasks.length, generateFailed: plan.generateFailures.length, generateFailures: plan.generateFailures,
@@ -66,17 +89,19 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   await store.putRun(run);
   emit({ type: 'planned', plan });
   options.onPlanned?.(plan);
+  planned = true;
+  for (const event of held.splice(0)) emit(event);
 
   if (!options.dryRun) {
-    const copier = options.copier ?? new ImageCopier(options.registry);
+    // Every planned task has been started through onExpanded; this only makes that certain.
+    start(plan.tasks);
     let finished = 0;
-    const queue = new InProcessQueue(options.workers, async (task) => {
-      const result = await handleWithRetries(task, copier, options, emit);
+    await Promise.all(plan.tasks.map(async (task) => {
+      // Two rules naming one copy share it; the result carries the plan's task id.
+      const result: TaskResult = { ...(await (copies.get(copyKey(task)) as Promise<TaskResult>)), taskId: task.taskId };
       await store.recordResult(runId, result);
       emit({ type: 'done', result, finished: ++finished, total: plan.tasks.length });
-    });
-    await queue.enqueue(plan.tasks);
-    await queue.drained();
+    }));
   }
   const results = await store.listResults(runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));

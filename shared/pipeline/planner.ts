@@ -36,17 +36,25 @@ export interface Plan {
   readonly generateFailures: GenerateFailure[];
 }
 
+/** Options of {@link planTasks}. */
+export interface PlanOptions {
+  /** Tag listings at once (default 7). */
+  readonly concurrency?: number;
+  /**
+   * Called with each rule's tasks as soon as that rule is expanded, before the plan is complete and
+   * before duplicates across rules are removed, so that work can start while other rules are listed.
+   */
+  readonly onExpanded?: (tasks: readonly CopyTask[]) => void;
+}
+
 /** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
-export async function planTasks(
-  rules: readonly MigrationRule[],
-  registry: Registry,
-  runId: string,
-  options: { readonly concurrency?: number } = {},
-): Promise<Plan> {
+export async function planTasks(rules: readonly MigrationRule[], registry: Registry, runId: string, options: PlanOptions = {}): Promise<Plan> {
   const generateFailures: GenerateFailure[] = [];
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
-      return await expandRule(rule, registry, runId);
+      const tasks = await expandRule(rule, registry, runId);
+      options.onExpanded?.(tasks);
+      return tasks;
     } catch (error) {
       generateFailures.push({ source: rule.key, destination: rule.value, error: errorMessage(error) });
       return [];
@@ -55,11 +63,16 @@ export async function planTasks(
   return { tasks: dedupe(perRule.flat()), generateFailures };
 }
 
+/** What makes two tasks the same copy, whichever rules they came from. */
+export function copyKey(task: Pick<CopyTask, 'source' | 'destination'>): string {
+  return `${task.source} ${task.destination}`;
+}
+
 /** Two rules may name the same copy (a tag rule and an all-tags rule); it is done once. */
 function dedupe(tasks: CopyTask[]): CopyTask[] {
   const seen = new Set<string>();
   return tasks.filter((t) => {
-    const key = `${t.source} ${t.destination}`;
+    const key = copyKey(t);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -8,7 +8,10 @@ import { BlobTracker } from '../../shared/copy/blob-tracker.js';
 import { mapLimit } from '../../shared/copy/limit.js';
 import { backoffMs, isRetryable } from '../../shared/copy/retryable.js';
 import { ConfigError, DigestMismatchError } from '../../shared/errors.js';
+import { parseImagesFile } from '../../shared/config/images-file.js';
 import { InProcessQueue } from '../../shared/pipeline/in-process-queue.js';
+import { runLocal, type RunEvent } from '../../shared/pipeline/local-run.js';
+import type { Registry } from '../../shared/registry/types.js';
 import { MemoryResultStore } from '../../shared/pipeline/memory-result-store.js';
 import { exitCodeOf, summaryLine } from '../../shared/pipeline/summary.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
@@ -72,5 +75,40 @@ describe('local pipeline pieces', () => {
     assert.equal(backoffMs(1, { retryAfterMs: 700 }, 1, 1000), 700);
     assert.equal(isRetryable(new RegistryError({ method: 'GET', url: 'http://r/v2/', status: 503 })), true);
     assert.equal(isRetryable(new RegistryError({ method: 'GET', url: 'http://r/v2/', status: 404 })), false);
+  });
+
+  it('starts copying a listed rule while another is still listed, and reports in plan order', { timeout: 5000 }, async () => {
+    // Only the tag listing is stood in for: its timing is what this test controls. Real registries are
+    // exercised by the integration tests.
+    const rules = parseImagesFile(JSON.stringify({
+      'r.example/a/one': 'd.example/a/one',
+      'r.example/a/two': 'd.example/a/two',
+      'r.example/a/one:v1': 'd.example/a/one:v1',
+    }), 'images.json', {});
+    let releaseTwo: () => void = () => undefined;
+    const twoListed = new Promise<void>((resolve) => (releaseTwo = resolve));
+    const registry = {
+      listTags: async (repo: { repository: string }) => {
+        if (repo.repository === 'a/two') await twoListed;
+        return ['v1', 'v2'];
+      },
+    } as unknown as Registry;
+    const copied: string[] = [];
+    const copier = {
+      copy: async (task: { source: string }) => {
+        copied.push(task.source);
+        // The second rule is listed only once the first rule's copies are under way.
+        if (task.source.includes('/a/one:')) releaseTwo();
+        return { outcome: 'up-to-date' as const, digest: 'sha256:x', bytes: 0 };
+      },
+    };
+    const events: RunEvent[] = [];
+    const result = await runLocal({ rules, registry, copier, workers: 2, retries: 0, onEvent: (e) => events.push(e) });
+    assert.deepEqual(copied.slice(0, 2), ['r.example/a/one:v1', 'r.example/a/one:v2']);
+    assert.equal(copied.length, 4, 'the tag rule repeats a copy of the first rule and is done once');
+    assert.equal(events[0]?.type, 'planned');
+    assert.deepEqual(events.slice(1).map((e) => (e.type === 'done' ? `${e.finished}/${e.total}` : e.type)), ['1/4', '2/4', '3/4', '4/4']);
+    assert.deepEqual(result.results.map((r) => r.taskId), ['1:v1', '1:v2', '2:v1', '2:v2']);
+    assert.deepEqual([result.counts.tasks, result.counts.upToDate, result.counts.failed], [4, 4, 0]);
   });
 });
