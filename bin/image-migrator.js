@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when it has been built (npm run build), else the TypeScript sources through tsx.
+// Runs the bundled CLI when it has been built (npm run build), else the compiled one, else the
+// TypeScript sources through tsx.
 import { existsSync } from 'node:fs';
 
+const bundled = new URL('../dist/bundle/main.js', import.meta.url);
 const compiled = new URL('../dist/cli/main.js', import.meta.url);
-if (existsSync(compiled)) {
+if (existsSync(bundled)) {
+  await import(bundled.href);
+} else if (existsSync(compiled)) {
   await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');

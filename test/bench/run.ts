@@ -75,7 +75,8 @@ async function main(): Promise<void> {
     buildCli(join(root, 'build'), BUILD_TIMEOUT_MS),
     seedWorkload(source),
   ]);
-  log(`  image-migrator runs ${cli.mode === 'compiled' ? 'compiled by tsc (as bin/ runs dist/)' : 'through tsx (tsc emitted nothing)'}; build ${cli.buildSeconds.toFixed(1)} s`);
+  const modes = { bundled: 'bundled by esbuild (as bin/ runs dist/bundle/)', compiled: 'compiled by tsc (bundling failed)', tsx: 'through tsx (tsc emitted nothing)' };
+  log(`  image-migrator runs ${modes[cli.mode]}; build ${cli.buildSeconds.toFixed(1)} s`);
   if (cli.diagnostics !== '') log(`  tsc reported (emitted anyway):\n${cli.diagnostics.replace(/^/gm, '    ')}`);
   const mib = (workload.uniqueBytes / 1024 / 1024).toFixed(0);
   log(`  workload: ${workload.repositories.length} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,0 +1,70 @@
+/**
+ * `npm run bench:warm`: a quick look at the nothing-changed run alone, for tuning it. It seeds the
+ * bench's workload without the big layer, fills image-migrator's destination once, then runs the warm
+ * migration several times (and skopeo's once, for the ratio) and prints each run's wall time, time to
+ * first output, requests and connections. `npm run bench` stays the reference measurement.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry } from '../support/registries.js';
+import { startCountingProxy } from './counting-proxy.js';
+import { measure } from './measure.js';
+import { perTagTotal } from './request-kinds.js';
+import { buildCli, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
+import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
+
+const RUNS = Number(process.env.WARM_RUNS ?? 5);
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const root = await mkdtemp(join(tmpdir(), 'im-warm-'));
+const source = await startRegistry();
+const stops: (() => Promise<unknown>)[] = [() => source.stop()];
+try {
+  const [cli, workload] = await Promise.all([
+    buildCli(join(root, 'build'), 180_000),
+    seedWorkload(source, { ...DEFAULT_SHAPE, bigLayerBytes: 1024 * 1024 }),
+  ]);
+  const sourceProxy = await startCountingProxy(source.url);
+  stops.push(() => sourceProxy.stop());
+  const lane = async (tool: 'image-migrator' | 'skopeo'): Promise<ToolCommand & { dir: string; take: () => string }> => {
+    const registry = await startRegistry({ auth: 'token' });
+    const proxy = await startCountingProxy(registry.url);
+    stops.push(() => registry.stop(), () => proxy.stop());
+    const dir = await mkdtemp(join(root, `${tool}-`));
+    const e = { sourceHost: sourceProxy.host, destinationHost: proxy.host, username: registry.username ?? '', password: registry.password ?? '', repositories: workload.repositories };
+    const command = tool === 'image-migrator' ? await imageMigratorCommand(cli, dir, e, 7) : await skopeoCommand(dir, e);
+    let tokens = 0;
+    const take = (): string => {
+      const conns = sourceProxy.connections + proxy.connections;
+      const counts = sourceProxy.take();
+      const dst = proxy.take();
+      for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
+      const t = (registry.tokenServer?.requests ?? 0) - tokens;
+      tokens = registry.tokenServer?.requests ?? 0;
+      const shown = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ');
+      return `${shown} token=${t} req/tag=${(perTagTotal(counts) / workload.tags.length).toFixed(2)} conns=${conns}`;
+    };
+    return { ...command, dir, take };
+  };
+  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<number> => {
+    l.take();
+    const m = await measure(l.command, l.args, { cwd: l.dir, timeoutMs: 120_000, env: l.env });
+    log(`${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`);
+    if (m.code !== 0) log(m.stderr.slice(-2000));
+    return m.wallSeconds;
+  };
+  const migrator = await lane('image-migrator');
+  const skopeo = await lane('skopeo');
+  await run('image-migrator cold', migrator);
+  await run('skopeo cold', skopeo);
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await run(`image-migrator warm ${i + 1}`, migrator));
+  const peer = await run('skopeo warm', skopeo);
+  const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
+  log(`warm median ${median.toFixed(3)} s = ${(median / peer).toFixed(2)}x skopeo`);
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await rm(root, { recursive: true, force: true });
+}
+process.exit(0);
