@@ -15,6 +15,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { isRetryable } from '../shared/copy/retryable.js';
 import { errorMessage } from '../shared/pipeline/error-message.js';
+import { parseReference } from '../shared/reference.js';
 import { expandRule } from '../shared/pipeline/planner.js';
 import type { Registry } from '../shared/registry/types.js';
 import type { ExpandMessage } from './adapters/queue-message.js';
@@ -44,7 +45,8 @@ export async function processExpandMessage(deps: ExpandRecordDeps, message: Expa
   }
   let tasks;
   try {
-    tasks = await expandRule(rule, deps.registry, runId);
+    const skip = new Set(message.skipTags ?? []);
+    tasks = (await expandRule(rule, deps.registry, runId)).filter((t) => !skip.has(parseReference(t.source).tag ?? ''));
   } catch (error) {
     if (isRetryable(error) && attempt < deps.maxReceiveCount) {
       const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, error, deps.backoff);

@@ -10,10 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { parseImagesFile, type Defaults } from '../shared/config/images-file.js';
 import { ConfigError } from '../shared/errors.js';
+import { failedResult } from '../shared/pipeline/copy-task.js';
 import { planTasks } from '../shared/pipeline/planner.js';
+import { resolveOverlaps } from '../shared/pipeline/rule-overlap.js';
 import type { Registry } from '../shared/registry/types.js';
 import { ssmRulesReader, type RulesReader } from './adapters/rules-parameter.js';
-import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { MessageType, taskOf } from './adapters/queue-message.js';
+import { EnqueueError, type SqsTaskQueue } from './adapters/sqs-task-queue.js';
 import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
 import { lazy, optionalEnv } from './env.js';
 import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
@@ -79,8 +82,9 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) =
     });
     const runId = (deps.newRunId ?? randomUUID)();
     const trigger = event.trigger ?? (event.rulesParameter === undefined ? 'manual' : `schedule:${event.rulesParameter.split('/').pop()}`);
-    const fanOut = rules.filter((r) => r.allTags);
-    const { tasks } = await planTasks(rules.filter((r) => !r.allTags), NO_LISTING, runId);
+    const { rules: unique, coveredTags } = resolveOverlaps(rules);
+    const fanOut = unique.filter((r) => r.allTags);
+    const { tasks } = await planTasks(unique.filter((r) => !r.allTags), NO_LISTING, runId);
 
     // The run item exists, with its final counts for this planner, before any message can be
     // consumed: copiers only ever increment it.
@@ -88,12 +92,34 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) =
       { runId, startedAt: new Date().toISOString(), trigger, taskCount: tasks.length, generateFailed: 0, generateFailures: [] },
       fanOut.length,
     );
-    await deps.queue.enqueue(tasks);
-    await deps.queue.enqueueExpansions(runId, fanOut);
+    const sent = await Promise.allSettled([deps.queue.enqueue(tasks), deps.queue.enqueueExpansions(runId, fanOut, coveredTags)]);
+    const errors = sent.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (errors.length > 0) {
+      const unsent = errors.flatMap((e) => (e instanceof EnqueueError ? e.unsent : []));
+      const error = new EnqueueError(unsent, errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; '));
+      await recordUnsent(deps, runId, error);
+      throw error;
+    }
     deps.logger.info('run planned', { runId, trigger, rules: rules.length, tasks: tasks.length, expanding: fanOut.length });
     await finishRunIfComplete(deps, runId);
     return { runId, tasks: tasks.length, generateFailed: 0, expanding: fanOut.length };
   };
+}
+
+/**
+ * The run item already counts every message; one that never reached the queue would leave the run
+ * unfinished for ever. Each is recorded as failed instead, so the counts still add up.
+ */
+async function recordUnsent(deps: PlannerDeps, runId: string, error: EnqueueError): Promise<void> {
+  for (const message of error.unsent) {
+    if (message.type === MessageType.Expand) {
+      await deps.store.failExpansion(runId, message.rule.index, { source: message.rule.key, destination: message.rule.value, error: error.message });
+    } else {
+      await deps.store.recordResult(runId, failedResult(taskOf(message), error, 0, 0));
+    }
+  }
+  deps.logger.error('messages could not be enqueued and were recorded as failed', { runId, count: error.unsent.length, error: error.message });
+  await finishRunIfComplete(deps, runId);
 }
 
 /** The planner's dependencies from the stack's environment variables. */

@@ -26,6 +26,8 @@ export interface ExpandMessage {
   readonly type: typeof MessageType.Expand;
   readonly runId: string;
   readonly rule: MigrationRule;
+  /** Tags another rule of the run copies to the same destination: not enqueued again. */
+  readonly skipTags?: readonly string[];
 }
 
 export type QueueMessage = CopyMessage | ExpandMessage;
@@ -44,8 +46,8 @@ export function copyMessage(task: CopyTask): CopyMessage {
 }
 
 /** The expand message of a rule. */
-export function expandMessage(runId: string, rule: MigrationRule): ExpandMessage {
-  return { type: MessageType.Expand, runId, rule };
+export function expandMessage(runId: string, rule: MigrationRule, skipTags?: readonly string[]): ExpandMessage {
+  return { type: MessageType.Expand, runId, rule, ...(skipTags === undefined || skipTags.length === 0 ? {} : { skipTags }) };
 }
 
 /** The task a copy message stands for. */
@@ -79,7 +81,8 @@ export function parseQueueMessage(body: string): QueueMessage {
     if (rule === null || typeof rule !== 'object' || typeof rule.index !== 'number' || typeof rule.source !== 'object') {
       throw new MalformedMessageError('an expand message needs a rule');
     }
-    return { type: MessageType.Expand, runId: m.runId, rule: rule as MigrationRule };
+    const skipTags = Array.isArray(m.skipTags) ? m.skipTags.filter((t: unknown): t is string => typeof t === 'string') : [];
+    return expandMessage(m.runId, rule as MigrationRule, skipTags);
   }
   throw new MalformedMessageError(`unknown type ${JSON.stringify(m.type)}`);
 }

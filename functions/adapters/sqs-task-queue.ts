@@ -6,6 +6,7 @@ import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSCli
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../../shared/config/images-file.js';
 import { mapLimit } from '../../shared/copy/limit.js';
+import { ImageMigratorError } from '../../shared/errors.js';
 import type { TaskQueue } from '../../shared/pipeline/ports.js';
 import type { CopyTask } from '../../shared/pipeline/task.js';
 import { copyMessage, expandMessage, type QueueMessage } from './queue-message.js';
@@ -13,15 +14,17 @@ import { copyMessage, expandMessage, type QueueMessage } from './queue-message.j
 /** SendMessageBatch takes at most ten entries. */
 const BATCH_SIZE = 10;
 
-/** Entries of a batch that SQS still refused after every resend. */
-export class EnqueueError extends Error {
+/** Messages SQS still refused after every resend; the caller must account for each of them. */
+export class EnqueueError extends ImageMigratorError {
+  public readonly failedCount: number;
+
   public constructor(
-    public readonly failedCount: number,
+    public readonly unsent: readonly QueueMessage[],
     detail: string,
     options?: { cause?: unknown },
   ) {
-    super(`could not enqueue ${failedCount} message(s): ${detail}`, options);
-    this.name = 'EnqueueError';
+    super(`could not enqueue ${unsent.length} message(s): ${detail}`, options);
+    this.failedCount = unsent.length;
   }
 }
 
@@ -56,22 +59,34 @@ export class SqsTaskQueue implements TaskQueue {
   }
 
   /** One expand message per all-tags rule. */
-  public async enqueueExpansions(runId: string, rules: readonly MigrationRule[]): Promise<void> {
-    await this.send(rules.map((rule) => expandMessage(runId, rule)));
+  public async enqueueExpansions(runId: string, rules: readonly MigrationRule[], coveredTags?: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    await this.send(rules.map((rule) => expandMessage(runId, rule, coveredTags?.get(rule.index))));
   }
 
-  /** Sends messages in batches of ten, several batches at once. */
+  /** Sends messages in batches of ten, several batches at once; throws EnqueueError naming every unsent one. */
   public async send(messages: readonly QueueMessage[]): Promise<void> {
     const batches: QueueMessage[][] = [];
     for (let i = 0; i < messages.length; i += BATCH_SIZE) batches.push(messages.slice(i, i + BATCH_SIZE));
-    await mapLimit(batches, this.concurrency, (batch) => this.sendBatch(batch));
+    const unsent: QueueMessage[] = [];
+    let problem = '';
+    await mapLimit(batches, this.concurrency, async (batch) => {
+      try {
+        await this.sendBatch(batch);
+      } catch (error) {
+        // Other batches go on: the caller records what did not go out instead of losing it.
+        unsent.push(...(error instanceof EnqueueError ? error.unsent : batch));
+        problem ||= error instanceof Error ? error.message : String(error);
+      }
+    });
+    if (unsent.length > 0) throw new EnqueueError(unsent, problem);
   }
 
   private async sendBatch(batch: readonly QueueMessage[]): Promise<void> {
     let pending: SendMessageBatchRequestEntry[] = batch.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) }));
+    const unsentOf = (entries: readonly SendMessageBatchRequestEntry[]): QueueMessage[] => entries.map((e) => batch[Number(e.Id)] as QueueMessage);
     let lastProblem = '';
     for (let attempt = 0; pending.length > 0; attempt += 1) {
-      if (attempt > this.resends) throw new EnqueueError(pending.length, lastProblem);
+      if (attempt > this.resends) throw new EnqueueError(unsentOf(pending), lastProblem);
       if (attempt > 0) await sleep(Math.random() * this.backoffBaseMs * 2 ** attempt);
       // A whole-call failure (throttling, network) is retried by the SDK's own retry strategy;
       // what is left here is the per-entry failure list of a call that succeeded.
@@ -80,7 +95,8 @@ export class SqsTaskQueue implements TaskQueue {
       const senderFault = failed.find((f) => f.SenderFault === true);
       if (senderFault !== undefined) {
         // A sender fault (too large, bad characters) will fail the same way every time.
-        throw new EnqueueError(failed.length, `${senderFault.Code ?? 'error'}: ${senderFault.Message ?? ''}`.trim());
+        const ids = new Set(failed.map((f) => f.Id));
+        throw new EnqueueError(unsentOf(pending.filter((e) => ids.has(e.Id))), `${senderFault.Code ?? 'error'}: ${senderFault.Message ?? ''}`.trim());
       }
       const failedIds = new Set(failed.map((f) => f.Id));
       lastProblem = failed.map((f) => f.Code ?? 'error').join(', ');

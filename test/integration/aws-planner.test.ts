@@ -13,7 +13,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import { EventBridgeRunNotifier, EVENT_SOURCE, RUN_FINISHED } from '../../functions/adapters/run-notifier.js';
 import { ssmRulesReader } from '../../functions/adapters/rules-parameter.js';
-import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
+import { EnqueueError, SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
 import { createPlannerHandler } from '../../functions/planner.js';
 import { finishRunIfComplete } from '../../functions/run-completion.js';
 import { createSummaryHandler, UnknownRunError } from '../../functions/summary.js';
@@ -90,6 +90,24 @@ describe('planner, summary and run-finished event', () => {
     assert.equal(body.rule.allTags, true);
     const state = await store.getRunState(result.runId);
     assert.deepEqual({ pending: state?.pendingExpansions, finished: state?.finishedAt }, { pending: 1000, finished: undefined });
+  });
+
+  it('records messages that never reached the queue as failed, so the run still finishes with every task counted', async () => {
+    const { queueUrl } = await aws.createQueues('unsent', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
+    const gone = queueUrl.replace(/unsent[^/]*$/, 'no-such-queue');
+    const notifier = new EventBridgeRunNotifier(new EventBridgeClient({ ...TEST_AWS, endpoint: events.url }), 'image-migrator-bus');
+    const queue = new SqsTaskQueue(aws.sqs, gone, { resends: 1, backoffBaseMs: 1 });
+    const handler = createPlannerHandler({ store, notifier, logger: silent, queue, readRules: () => Promise.reject(new Error('unused')) });
+    let runId = '';
+    await assert.rejects(
+      handler({ images: { '127.0.0.1:9/team/a:1': '127.0.0.1:9/m/a', '127.0.0.1:9/team/b:2': '127.0.0.1:9/m/b', '127.0.0.1:9/team/c': '127.0.0.1:9/m/c' }, trigger: 'test' }),
+      (error: unknown) => error instanceof EnqueueError && error.failedCount === 3,
+    );
+    const runs = putEvents.map((e) => JSON.parse(String((e.Entries as { Detail: string }[])[0]?.Detail)) as { runId: string; trigger: string; tasks: number; failed: number; generateFailed: number });
+    const run = runs.find((r) => r.trigger === 'test');
+    runId = run?.runId ?? '';
+    assert.deepEqual({ tasks: run?.tasks, failed: run?.failed, generateFailed: run?.generateFailed }, { tasks: 2, failed: 2, generateFailed: 1 });
+    assert.equal((await store.getRunState(runId))?.recorded, 2);
   });
 
   it('plans stored rules of a schedule from SSM and names the schedule as the trigger', async () => {

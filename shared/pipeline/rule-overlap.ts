@@ -1,0 +1,39 @@
+/**
+ * Rules that name the same copy. The seed's own example has an all-tags rule and a tag rule for the
+ * same repositories; both would copy that tag. Locally the planner drops the second task after
+ * listing; on AWS each all-tags rule is listed by a different function, so the planner works out up
+ * front which tags another rule already covers.
+ */
+import type { MigrationRule } from '../config/images-file.js';
+import { formatReference, repositoryName } from '../reference.js';
+
+/** Rules without exact duplicates, and for each all-tags rule (by index) the tags other rules copy. */
+export interface ResolvedRules {
+  readonly rules: MigrationRule[];
+  readonly coveredTags: ReadonlyMap<number, readonly string[]>;
+}
+
+/** Drops exact duplicate rules and finds the tags of all-tags rules that tag rules already copy. */
+export function resolveOverlaps(rules: readonly MigrationRule[]): ResolvedRules {
+  const seen = new Set<string>();
+  const unique = rules.filter((rule) => {
+    const key = `${formatReference(rule.source)} ${formatReference(rule.destination)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const tagged = new Map<string, Set<string>>();
+  for (const rule of unique) {
+    const tag = rule.source.tag;
+    if (rule.allTags || rule.source.digest !== undefined || tag === undefined || rule.destination.tag !== tag) continue;
+    const key = `${repositoryName(rule.source)} ${repositoryName(rule.destination)}`;
+    tagged.set(key, (tagged.get(key) ?? new Set()).add(tag));
+  }
+  const coveredTags = new Map<number, string[]>();
+  for (const rule of unique) {
+    if (!rule.allTags) continue;
+    const tags = tagged.get(`${repositoryName(rule.source)} ${repositoryName(rule.destination)}`);
+    if (tags !== undefined) coveredTags.set(rule.index, [...tags].sort());
+  }
+  return { rules: unique, coveredTags };
+}
