@@ -4,9 +4,10 @@
  * Manifest bytes are pushed exactly as fetched, so every digest is preserved.
  */
 import { parseReference, type ImageReference } from '../reference.js';
-import type { FetchedManifest, Registry, RepositoryRef } from '../registry/types.js';
+import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
 import { BlobTracker } from './blob-tracker.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
+import type { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
 import { parseManifest } from './manifest.js';
 
@@ -22,6 +23,8 @@ export interface ImageCopierOptions {
   readonly retryBaseMs?: number;
   /** Shared across the copiers of a run (default: one of its own). */
   readonly tracker?: BlobTracker;
+  /** Destination tag lists of the run: a tag they do not name is copied without a HEAD first. */
+  readonly destinationTags?: DestinationTags;
 }
 
 /** How a copy ended when it did not throw. */
@@ -45,6 +48,7 @@ export class ImageCopier implements ImageCopy {
   private readonly manifestConcurrency: number;
   private readonly streamAttempts: number;
   private readonly retryBaseMs: number;
+  private readonly destinationTags: DestinationTags | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -55,6 +59,7 @@ export class ImageCopier implements ImageCopy {
     this.manifestConcurrency = options.manifestConcurrency ?? 4;
     this.streamAttempts = options.streamAttempts ?? 3;
     this.retryBaseMs = options.retryBaseMs ?? 500;
+    this.destinationTags = options.destinationTags;
   }
 
   /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
@@ -73,12 +78,16 @@ export class ImageCopier implements ImageCopy {
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
-    const [manifest, head] = await Promise.all([
-      this.registry.getManifest(srcRepo, srcTag),
-      this.registry.headManifest(dstRepo, dstTag),
-    ]);
+    const [manifest, head] = await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)]);
     if (head?.digest === manifest.digest) return { outcome: 'up-to-date', digest: manifest.digest, bytes: 0 };
     return this.push(manifest, srcRepo, dstRepo, dstTag);
+  }
+
+  /** HEADs the destination tag, unless the run's listing of the repository shows it is not there. */
+  private async destinationHead(dst: RepositoryRef, tag: string): Promise<ManifestHead | undefined> {
+    const listed = await this.destinationTags?.tags(dst);
+    if (listed !== undefined && !listed.has(tag)) return undefined;
+    return this.registry.headManifest(dst, tag);
   }
 
   private async push(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string): Promise<ImageCopyResult> {

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../config/images-file.js';
+import { DestinationTags } from '../copy/destination-tags.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable } from '../copy/retryable.js';
 import type { Registry } from '../registry/types.js';
@@ -67,7 +68,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const held: RunEvent[] = [];
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
-  const copier = options.copier ?? new ImageCopier(options.registry);
+  const destinationTags = new DestinationTags(options.registry);
+  const copier = options.copier ?? new ImageCopier(options.registry, { destinationTags });
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {
@@ -81,7 +83,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     void queue.enqueue(fresh);
   };
 
-  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers, onExpanded: start });
+  // An all-tags rule's destination is listed while its source is (see DestinationTags).
+  const onExpanding = (rule: MigrationRule): void => {
+    if (rule.allTags && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
+  };
+  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers, onExpanding, onExpanded: start });
   const run: RunRecord = {
     runId, startedAt: new Date().toISOString(), trigger: options.trigger ?? 'manual',
     taskCount: plan.tasks.length, generateFailed: plan.generateFailures.length, generateFailures: plan.generateFailures,

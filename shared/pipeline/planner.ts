@@ -45,6 +45,8 @@ export interface PlanOptions {
    * before duplicates across rules are removed, so that work can start while other rules are listed.
    */
   readonly onExpanded?: (tasks: readonly CopyTask[]) => void;
+  /** Called as a rule's expansion starts (within `concurrency`), for work that can go alongside it. */
+  readonly onExpanding?: (rule: MigrationRule) => void;
 }
 
 /** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
@@ -52,6 +54,7 @@ export async function planTasks(rules: readonly MigrationRule[], registry: Regis
   const generateFailures: GenerateFailure[] = [];
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
+      options.onExpanding?.(rule);
       const tasks = await expandRule(rule, registry, runId);
       options.onExpanded?.(tasks);
       return tasks;

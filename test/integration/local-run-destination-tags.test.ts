@@ -1,0 +1,54 @@
+/**
+ * A local run lists an all-tags rule's destination alongside its source, and HEADs only the tags the
+ * destination already has; real registries on loopback (anonymous source, token-auth destination).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { parseImagesFile } from '../../shared/config/images-file.js';
+import { runLocal } from '../../shared/pipeline/local-run.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { getManifestDigest, pushImage } from '../support/seed.js';
+
+describe('local run with destination tag lists', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  before(async () => {
+    [src, dst] = await Promise.all([startRegistry(), startRegistry({ auth: 'token' })]);
+  });
+  after(async () => {
+    await Promise.all([src, dst].map((r) => r?.stop()));
+  });
+
+  async function migrate(): Promise<{ requests: Record<string, number>; outcomes: string[] }> {
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({
+      credentials: { lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }) },
+      onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
+    });
+    const rules = parseImagesFile(JSON.stringify({ [`${src.host}/team/app`]: `${dst.host}/mirror/app` }), 'images.json', {});
+    const run = await runLocal({ rules, registry: client, workers: 3, retries: 0 });
+    await client.close();
+    return { requests, outcomes: run.results.map((r) => `${r.destination.split('/').pop()} ${r.outcome}`).sort() };
+  }
+
+  it('copies into an empty repository without a single manifest HEAD, with the source digests', async () => {
+    const tags = ['v1', 'v2', 'v3'];
+    const images = await Promise.all(tags.map((tag) => pushImage(src, 'team/app', tag)));
+    const run = await migrate();
+    assert.deepEqual(run.outcomes, ['app:v1 copied', 'app:v2 copied', 'app:v3 copied']);
+    for (const [i, tag] of tags.entries()) assert.equal(await getManifestDigest(dst, 'mirror/app', tag), images[i]?.digest);
+    // The destination's listing (NAME_UNKNOWN: no repository yet) says no tag is there to compare.
+    assert.equal(run.requests['manifest-head'] ?? 0, 0);
+  });
+
+  it('HEADs only the tags the destination lists', async () => {
+    await pushImage(src, 'team/app', 'v4');
+    const run = await migrate();
+    assert.deepEqual(run.outcomes, ['app:v1 up-to-date', 'app:v2 up-to-date', 'app:v3 up-to-date', 'app:v4 copied']);
+    assert.equal(run.requests['manifest-head'], 3);
+    // Source and destination each listed once, plus the destination's first request again after its
+    // challenge, and one https attempt per registry (both are plain-http `insecure` registries).
+    assert.equal(run.requests['tag-list'], 2 + 1 + 2);
+  });
+});
