@@ -25,11 +25,6 @@ const program = new Command('image-migrator')
   .showHelpAfterError()
   .exitOverride();
 configureMigrate(program);
-if (mayReachSubcommand(process.argv.slice(2))) {
-  const [{ addConfigCommand }, { addCloudCommand }] = await Promise.all([import('./config-command.js'), import('./cloud-command.js')]);
-  addConfigCommand(program);
-  addCloudCommand(program);
-}
 
 /**
  * config and cloud load the Kubernetes client and the AWS SDK: about 1.2 s and 70 MB before a
@@ -43,14 +38,27 @@ function mayReachSubcommand(args: readonly string[]): boolean {
   return args.some((a) => a === 'config' || a === 'cloud' || a === 'help' || a === '--help' || a === '-h');
 }
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    // Help and version exit 0; every usage error is bad input.
-    process.exitCode = error.exitCode === 0 ? ExitCode.Success : ExitCode.BadInput;
-  } else {
-    process.stderr.write(`image-migrator: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = ExitCode.PartialFailure;
+/**
+ * Registers the commands the command line can reach and runs it. A function rather than top-level
+ * await, so that the bundle can be CommonJS (see bin/bundle.js).
+ */
+async function main(): Promise<void> {
+  try {
+    if (mayReachSubcommand(process.argv.slice(2))) {
+      const [{ addConfigCommand }, { addCloudCommand }] = await Promise.all([import('./config-command.js'), import('./cloud-command.js')]);
+      addConfigCommand(program);
+      addCloudCommand(program);
+    }
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; every usage error is bad input.
+      process.exitCode = error.exitCode === 0 ? ExitCode.Success : ExitCode.BadInput;
+    } else {
+      process.stderr.write(`image-migrator: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = ExitCode.PartialFailure;
+    }
   }
 }
+
+void main();

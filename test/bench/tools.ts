@@ -64,7 +64,7 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   // The bundle, as `npm run build` makes it and bin/ prefers it; beside node_modules for its externals.
   const bundle = join(outDir, 'out/bundle');
   await runQuiet(process.execPath, [join(PROJECT_ROOT, 'bin/bundle.js'), bundle], timeoutMs);
-  const bundled = join(bundle, 'main.js');
+  const bundled = join(bundle, 'main.cjs');
   const total = (Date.now() - started) / 1000;
   if (existsSync(bundled)) return { mode: 'bundled', main: bundled, buildSeconds: total, diagnostics };
   return { mode: 'compiled', main, buildSeconds: total, diagnostics };
