@@ -8,7 +8,6 @@ import { AuthFile, loadAuthFile, parseAuthFile } from '../shared/config/auth-fil
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
-import { countRequest } from '../shared/pipeline/request-count.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/summary.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { ExitCode } from './exit-code.js';
@@ -84,10 +83,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   const requests: Record<string, number> = {};
   const client = new RegistryClient({
     credentials: auth,
-    onRequest: (kind) => {
-      requests[kind] = (requests[kind] ?? 0) + 1;
-      countRequest();
-    },
+    onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
   });
   const log = new RunLog(options.log);
   const progress = new Progress(err);

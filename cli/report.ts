@@ -24,7 +24,8 @@ export function buildReport(run: LocalRunResult, requests: Record<string, number
     startedAt: run.run.startedAt,
     finishedAt: new Date().toISOString(),
     summary: summaryLine(run.counts),
-    counts: run.counts,
+    // Requests are counted per kind for the whole run here, not per task.
+    counts: { ...run.counts, requests: Object.values(requests).reduce((a, b) => a + b, 0) },
     requests,
     generateFailures: run.plan.generateFailures,
     tasks: run.results,

@@ -35,7 +35,7 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
     await finishRunIfComplete(deps, task.runId);
     return;
   }
-  const outcome = await attemptTask(copier, task, attempt);
+  const outcome = await attemptTask(copier, task, attempt, { countRequests: true });
   let result: TaskResult;
   if (outcome.ok) {
     result = outcome.result;

@@ -2,7 +2,7 @@
  * One attempt at one task, turned into a TaskResult: the piece the local runner and the AWS copier
  * function share.
  */
-import type { ImageCopy } from '../copy/image-copier.js';
+import type { ImageCopy, ImageCopyResult } from '../copy/image-copier.js';
 import { errorMessage } from './error-message.js';
 import { withRequestCount } from './request-count.js';
 import { TaskOutcome, type CopyTask, type TaskResult } from './task.js';
@@ -10,12 +10,17 @@ import { TaskOutcome, type CopyTask, type TaskResult } from './task.js';
 /** The outcome of one attempt: a result, or the error with the time it took. */
 export type AttemptOutcome =
   | { readonly ok: true; readonly result: TaskResult }
-  | { readonly ok: false; readonly error: unknown; readonly durationMs: number; readonly requests: number };
+  | { readonly ok: false; readonly error: unknown; readonly durationMs: number; readonly requests?: number | undefined };
 
-/** Copies a task once; never throws. */
-export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: number): Promise<AttemptOutcome> {
+/**
+ * Copies a task once; never throws. With `countRequests`, the task's registry requests are counted
+ * through its async context: that costs every promise of the copy a little (async hooks), so the
+ * local runner, which counts requests per kind for the whole run instead, leaves it off.
+ */
+export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: number, options: { readonly countRequests?: boolean } = {}): Promise<AttemptOutcome> {
   const started = Date.now();
-  const counted = await withRequestCount(() => copier.copy(task));
+  const copy = (): Promise<ImageCopyResult> => copier.copy(task);
+  const counted = options.countRequests ? await withRequestCount(copy) : await settle(copy);
   if ('error' in counted) return { ok: false, error: counted.error, durationMs: Date.now() - started, requests: counted.requests };
   const copied = counted.value;
   return {
@@ -23,9 +28,17 @@ export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: nu
     result: {
       taskId: task.taskId, source: task.source, destination: task.destination,
       outcome: copied.outcome, digest: copied.digest, bytes: copied.bytes, attempts: attempt,
-      durationMs: Date.now() - started, requests: counted.requests,
+      durationMs: Date.now() - started, ...(counted.requests === undefined ? {} : { requests: counted.requests }),
     },
   };
+}
+
+async function settle<T>(fn: () => Promise<T>): Promise<{ value: T; requests?: number } | { error: unknown; requests?: number }> {
+  try {
+    return { value: await fn() };
+  } catch (error) {
+    return { error };
+  }
 }
 
 /** The result recorded for a task that will not be tried again. */
