@@ -241,7 +241,16 @@ export class Sender {
     if (req.service !== undefined) url.searchParams.set('service', req.service);
     for (const scope of req.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: 'application/json' };
-    if (req.credential.username !== undefined || req.credential.password !== undefined) headers.authorization = basicAuth(req.credential);
+    const hasLogin = req.credential.username !== undefined || req.credential.password !== undefined;
+    // The challenge names the token endpoint; a login must not go there in clear text unless the user
+    // said this registry may be reached without TLS.
+    if (hasLogin && url.protocol !== 'https:' && !req.credential.insecure) {
+      throw new RegistryError({
+        method: 'GET', url, retryable: false,
+        reason: `the registry ${req.registry} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`,
+      });
+    }
+    if (hasLogin) headers.authorization = basicAuth(req.credential);
     const res = await this.retrying('GET', url, true, () =>
       this.options.transport.exchange({ kind: RequestKind.Token, method: 'GET', url, headers, insecure: req.credential.insecure }),
     );

@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { Agent } from 'undici';
 import { DigestMismatchError } from '../../shared/errors.js';
 import { RegistryClient, type RegistryClientOptions } from '../../shared/registry/client.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
@@ -340,6 +342,7 @@ describe('registry client against real registries', () => {
 
   describe('TLS', () => {
     let server: HttpsServer;
+    let plainRealm = '';
     let host: string;
     let dir: string;
     before(async () => {
@@ -347,6 +350,10 @@ describe('registry client against real registries', () => {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert'), '-days', '1',
         '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
       server = createHttpsServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')) }, (req, res) => {
+        if (req.url?.startsWith('/v2/plain-realm/') && req.headers.authorization === undefined) {
+          res.writeHead(401, { 'www-authenticate': `Bearer realm="${plainRealm}",service="tls-test"` }).end();
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(req.url === '/v2/' ? '{}' : '{"name":"tls/app","tags":["v1"]}');
       });
@@ -375,6 +382,26 @@ describe('registry client against real registries', () => {
       assert.equal(err.retryable, false);
       assert.deepEqual(seen, [['tag-list', 0]]);
       await client.close();
+    });
+
+    it('never sends a login to a token endpoint without TLS named by a registry that is not insecure', async () => {
+      const tokenServer = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}'));
+      await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
+      let tokenRequests = 0;
+      tokenServer.on('request', () => tokenRequests++);
+      plainRealm = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
+      const dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'cert')) } });
+      const client = new RegistryClient({ credentials: { lookup: () => ({ username: 'alice', password: 'secret-pw', insecure: false }) }, dispatcher });
+      try {
+        const err = await client.listTags({ registry: host, repository: 'plain-realm/app' }).catch((e: unknown) => e);
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.message, `GET ${plainRealm}?service=tls-test&scope=repository%3Aplain-realm%2Fapp%3Apull: the registry ${host} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`);
+        assert.equal(tokenRequests, 0);
+      } finally {
+        await client.close();
+        await dispatcher.close();
+        await new Promise((r) => tokenServer.close(r));
+      }
     });
 
     it('does not fall back to plain http for a registry that is not insecure', async () => {

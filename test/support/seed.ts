@@ -84,7 +84,8 @@ export async function pushBlob(t: SeedTarget, repository: string, bytes: Buffer)
   upload.searchParams.set('digest', digest);
   const put = await seedFetch(t, repository, upload.toString(), {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) },
+    // fetch sets Content-Length from the Buffer itself (undici 7 refuses a hand-set one next to it).
+    headers: { 'content-type': 'application/octet-stream' },
     body: bytes,
   });
   await expectStatus(put, [201], `PUT blob ${digest} to ${repository}`);
