@@ -12,7 +12,7 @@ import { countRequest } from '../shared/pipeline/request-count.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import type { Registry } from '../shared/registry/types.js';
 import { RunNotFoundError } from './adapters/dynamo-result-store.js';
-import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
+import { MessageType, messageOrDrop } from './adapters/queue-message.js';
 import { powertoolsSecretReader, SecretCredentials } from './adapters/secret-credentials.js';
 import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
 import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
@@ -55,15 +55,8 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
     // is shared, so connections and tokens are reused.
     const copier = new ImageCopier(deps.registry, deps.copierOptions);
     const handleRecord = async (record: SQSRecord): Promise<void> => {
-      let message;
-      try {
-        message = parseQueueMessage(record.body);
-      } catch (error) {
-        // Nothing can ever make it succeed, and it names no task to record: drop it loudly.
-        if (!(error instanceof MalformedMessageError)) throw error;
-        deps.logger.error('dropped a malformed message', { messageId: record.messageId, error: error.message });
-        return;
-      }
+      const message = messageOrDrop(record, deps.logger, 'message');
+      if (message === undefined) return;
       try {
         if (message.type === MessageType.Expand) await processExpandMessage(recordDeps, message, record);
         else await processCopyMessage(recordDeps, credentialProblem === undefined ? copier : failingCopier(credentialProblem), message, record);

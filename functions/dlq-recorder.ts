@@ -8,7 +8,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { TaskOutcome } from '../shared/pipeline/task.js';
 import { RunNotFoundError } from './adapters/dynamo-result-store.js';
-import { MalformedMessageError, MessageType, parseQueueMessage } from './adapters/queue-message.js';
+import { MessageType, messageOrDrop } from './adapters/queue-message.js';
 import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from './aws-deps.js';
 import { lazy } from './env.js';
 import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
@@ -28,14 +28,8 @@ export function noResultError(attempts: number): string {
 export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
   const error = noResultError(deps.maxReceiveCount);
   const handleRecord = async (record: SQSRecord): Promise<void> => {
-    let message;
-    try {
-      message = parseQueueMessage(record.body);
-    } catch (e) {
-      if (!(e instanceof MalformedMessageError)) throw e;
-      deps.logger.error('dropped a malformed dead letter', { messageId: record.messageId, error: e.message });
-      return;
-    }
+    const message = messageOrDrop(record, deps.logger, 'dead letter');
+    if (message === undefined) return;
     try {
       if (message.type === MessageType.Expand) {
         const { rule } = message;

@@ -2,6 +2,8 @@
  * The messages on the work queue. Two kinds share one queue: a copy task (one tag) and an expand
  * request (one all-tags rule whose tags the copier lists). Neither ever carries a credential.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSRecord } from 'aws-lambda';
 import type { CopyTask } from '../../shared/pipeline/task.js';
 import type { MigrationRule } from '../../shared/config/images-file.js';
 
@@ -85,4 +87,18 @@ export function parseQueueMessage(body: string): QueueMessage {
     return expandMessage(m.runId, rule as MigrationRule, skipTags);
   }
   throw new MalformedMessageError(`unknown type ${JSON.stringify(m.type)}`);
+}
+
+/**
+ * The message of a record, or undefined when the body is not one: no delivery of it can ever
+ * succeed and it names no task to record, so it is logged and dropped instead of redriven.
+ */
+export function messageOrDrop(record: SQSRecord, logger: Logger, what: string): QueueMessage | undefined {
+  try {
+    return parseQueueMessage(record.body);
+  } catch (error) {
+    if (!(error instanceof MalformedMessageError)) throw error;
+    logger.error(`dropped a malformed ${what}`, { messageId: record.messageId, error: error.message });
+    return undefined;
+  }
 }
