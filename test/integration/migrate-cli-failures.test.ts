@@ -1,0 +1,133 @@
+/**
+ * The migrate command when things go wrong, as a user meets it: rules that cannot be listed, tasks
+ * that keep failing, corrupted transfers, bad files and flags. Real registries; the CLI in its own
+ * process.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli, workdir } from '../support/cli-run.js';
+import { startForwardingProxy } from '../support/forwarding-proxy.js';
+import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { listTags, pushImage } from '../support/seed.js';
+
+describe('image-migrator migrate failures', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  before(async () => {
+    [src, dst] = await Promise.all([startRegistry(), startRegistry({ auth: 'basic' })]);
+    await pushImage(src, 'team/ok', '1');
+  });
+  after(async () => {
+    await Promise.all([src?.stop(), dst?.stop()]);
+  });
+
+  it('counts rules whose tags cannot be listed as generate failures and copies the rest', async () => {
+    const dir = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+      'images.json': {
+        [`${src.host}/team/ok:1`]: `${dst.host}/m/ok`,
+        [`${src.host}/team/missing`]: `${dst.host}/m/missing`,
+        [`${dst.host}/team/locked`]: `${src.host}/m/locked`,
+      },
+    });
+    // The third rule lists tags on the Basic registry with wrong credentials; the first then cannot push there.
+    const authWrong = { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: 'wrong', insecure: true } };
+    await writeFile(join(dir, 'auth-wrong.json'), JSON.stringify(authWrong));
+    const result = await runCli(['--auth', 'auth-wrong.json', '--images', 'images.json', '--report', 'r.json'], { cwd: dir });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stdout, /Images\(1\) migration finished, 1 images tasks failed, 2 tasks generate failed/);
+    const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { generateFailures: { source: string; error: string }[] };
+    assert.deepEqual(report.generateFailures.map((f) => f.source).sort(), [`${dst.host}/team/locked`, `${src.host}/team/missing`].sort());
+    assert.ok(report.generateFailures.every((f) => !f.error.includes('wrong')));
+  });
+
+  it('retries a failing task, then counts and reports it while the others succeed', async () => {
+    await pushImage(src, 'team/flaky', '1');
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      proxy.failNext('/v2/team/flaky/manifests/1', 503, 1000, { 'retry-after': '0' });
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/ok:1`]: `${dst.host}/r/ok`, [`${proxy.host}/team/flaky:1`]: `${dst.host}/r/flaky` },
+      });
+      const result = await runCli(['--retries', '2', '--report', 'r.json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /Images\(2\) migration finished, 1 images tasks failed, 0 tasks generate failed/);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { source: string; outcome: string; attempts: number; error?: string }[] };
+      const flaky = report.tasks.find((t) => t.source.endsWith('team/flaky:1'));
+      assert.equal(flaky?.outcome, 'failed');
+      assert.equal(flaky?.attempts, 3);
+      assert.match(flaky?.error ?? '', /503 Service Unavailable/);
+      assert.equal(report.tasks.find((t) => t.source.endsWith('team/ok:1'))?.outcome, 'copied');
+      assert.deepEqual(await listTags(dst, 'r/flaky').catch(() => []), [], 'no tag for a failed image');
+      const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+      assert.equal(log.match(/^\S+ retry .*team\/flaky:1/gm)?.length, 2);
+      assert.match(log, /^\S+ failed .*team\/flaky:1 .*attempts=3/m);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('catches a corrupted blob while streaming: retried, then failed with a digest mismatch and no tag', async () => {
+    const image = await pushImage(src, 'team/corrupt', '1');
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      for (const layer of image.layers) proxy.tamperNext(`/blobs/${layer}`, 1000);
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/corrupt:1`]: `${dst.host}/r/corrupt` },
+      });
+      const result = await runCli(['--retries', '0', '--report', 'r.json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[]; requests: Record<string, number> };
+      assert.equal(report.tasks[0]?.outcome, 'failed');
+      assert.match(report.tasks[0]?.error ?? '', /digest mismatch/);
+      assert.ok((report.requests['blob-get'] ?? 0) >= 3, 'the blob is fetched again before the task gives up');
+      assert.deepEqual(await listTags(dst, 'r/corrupt').catch(() => []), [], 'no tag for a failed image');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('rejects a bad images.json with exit 2, names the file and rule, and copies nothing', async () => {
+    const dir = await workdir({
+      'auth.json': {},
+      'images.json': { [`${src.host}/team`]: `${dst.host}/m/x` },
+    });
+    const result = await runCli(['--images', 'images.json'], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^image-migrator: images\.json: ".*\/team": rule 1: /m);
+  });
+
+  it('rejects an auth.json with an unset variable, naming it, with exit 2', async () => {
+    const dir = await workdir({
+      'auth.json': { [dst.host]: { username: 'u', password: '${NOT_SET_ANYWHERE}' } },
+      'images.json': { [`${src.host}/team/ok:1`]: `${dst.host}/m/ok` },
+    });
+    const result = await runCli([], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /auth\.json: .*NOT_SET_ANYWHERE/);
+    assert.deepEqual(await listTags(dst, 'm/ok').catch(() => []), []);
+  });
+
+  it('--dry-run prints the tasks and copies nothing', async () => {
+    const dir = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+      'images.json': { [`${src.host}/team/ok`]: `${dst.host}/dry/ok` },
+    });
+    const result = await runCli(['--dry-run'], { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`${src.host}/team/ok:1 -> ${dst.host}/dry/ok:1`));
+    assert.deepEqual(await listTags(dst, 'dry/ok').catch(() => []), []);
+  });
+
+  it('exits 2 with a clear message for a bad flag value', async () => {
+    const dir = await workdir({});
+    const result = await runCli(['--workers', 'many'], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--workers takes a whole number from 1 to 256, not "many"/);
+  });
+});
