@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
-import { getManifestDigest, listTags, pushImage, pushMultiArch, randomBytes } from '../support/seed.js';
+import { getManifestDigest, listTags, pushImage, pushMultiArch } from '../support/seed.js';
 
 const run = promisify(execFile);
 
