@@ -3,6 +3,7 @@
  * turns the answer into an SQS redelivery).
  */
 import { ConfigError, DigestMismatchError, InvalidReferenceError, UnsupportedManifestError } from '../errors.js';
+import { backoffDelay } from '../registry/retry.js';
 
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -23,8 +24,11 @@ export function retryAfterMs(error: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-/** Exponential backoff with full jitter, at least what the registry asked for. */
+/**
+ * The registry client's full-jitter backoff for the attempt that failed (1 for the first), at least
+ * what the registry asked for, at most `maxMs`.
+ */
 export function backoffMs(attempt: number, error: unknown, baseMs: number, maxMs: number): number {
-  const jittered = Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  const jittered = backoffDelay({ attempts: attempt + 1, baseDelayMs: baseMs, maxDelayMs: maxMs }, Math.max(0, attempt - 1));
   return Math.min(maxMs, Math.max(jittered, retryAfterMs(error) ?? 0));
 }

@@ -1,7 +1,9 @@
 /**
  * The one-line text of an error for logs, reports and table items. Errors of this project never hold
- * secrets; for anything else, URLs lose their query and user info.
+ * secrets; for anything else (a library's error quoting a URL), every URL in the text goes through
+ * the same redaction as the registry client's own errors.
  */
+import { redactUrl } from '../registry/redact.js';
 
 /** A single line: the message, and the cause's message when it adds something. */
 export function errorMessage(error: unknown): string {
@@ -9,10 +11,5 @@ export function errorMessage(error: unknown): string {
   let text = typeof e?.message === 'string' && e.message.length > 0 ? e.message : String(error);
   const cause = (e?.cause as { message?: unknown } | undefined)?.message;
   if (typeof cause === 'string' && cause.length > 0 && !text.includes(cause)) text += `: ${cause}`;
-  return redactUrls(text.replace(/\s+/g, ' ').trim());
-}
-
-/** Drops user info and query strings from URLs in a text. */
-export function redactUrls(text: string): string {
-  return text.replace(/\b(https?:\/\/)(?:[^\s/@]+@)?([^\s?#]+)\?[^\s]*/g, '$1$2').replace(/\b(https?:\/\/)[^\s/@]+@/g, '$1');
+  return text.replace(/\s+/g, ' ').trim().replace(/\bhttps?:\/\/[^\s"'<>]+/g, (url) => redactUrl(url));
 }
