@@ -6,6 +6,7 @@
  */
 import type { MigrationRule } from '../config/images-file.js';
 import { formatReference, repositoryName } from '../reference.js';
+import { copyKey } from './planner.js';
 
 /** Rules without exact duplicates, and for each all-tags rule (by index) the tags other rules copy. */
 export interface ResolvedRules {
@@ -17,7 +18,7 @@ export interface ResolvedRules {
 export function resolveOverlaps(rules: readonly MigrationRule[]): ResolvedRules {
   const seen = new Set<string>();
   const unique = rules.filter((rule) => {
-    const key = `${formatReference(rule.source)} ${formatReference(rule.destination)}`;
+    const key = copyKey({ source: formatReference(rule.source), destination: formatReference(rule.destination) });
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
