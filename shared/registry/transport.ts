@@ -4,7 +4,6 @@
  * off per Agent in undici, so registries marked `insecure` get a second, lazily created Agent.
  */
 import type { Readable } from 'node:stream';
-import './keep-builtin-fetch.js';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { RequestKind } from './types.js';
 
