@@ -9,6 +9,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Command } from 'commander';
 import { loadAuthFile, parseAuthFile, type AuthFile } from '../shared/config/auth-file.js';
+import { literalValue } from '../shared/config/env-expand.js';
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { readConfigFile } from '../shared/config/read-config-file.js';
 import { ConfigError, ImageMigratorError } from '../shared/errors.js';
@@ -151,14 +152,13 @@ export async function cloudAuthPut(options: StackOptions & { auth: string }, io:
  * environment, so a `$` inside a resolved value is written `$$` to stay literal.
  */
 export function resolvedAuthJson(auth: AuthFile): string {
-  const literal = (value: string): string => value.replace(/\$/g, () => '$$');
   const document: Record<string, { username?: string; password?: string; insecure?: boolean }> = {};
   for (const key of auth.keys) {
     const slash = key.indexOf('/');
     const credential = slash < 0 ? auth.lookup(key, '') : auth.lookup(key.slice(0, slash), key.slice(slash + 1));
     document[key] = {
-      ...(credential.username === undefined ? {} : { username: literal(credential.username) }),
-      ...(credential.password === undefined ? {} : { password: literal(credential.password) }),
+      ...(credential.username === undefined ? {} : { username: literalValue(credential.username) }),
+      ...(credential.password === undefined ? {} : { password: literalValue(credential.password) }),
       ...(credential.insecure ? { insecure: true } : {}),
     };
   }

@@ -1,8 +1,10 @@
 /**
- * `${VAR}` and `$VAR` in auth.json's username and password, as the seed documents. Only those two
- * forms are read; `$$` is a literal `$`, and a `$` followed by anything else stays as written, so a
- * password such as `pa$ 1` needs no escaping. An unset or empty variable is an error: a silent empty
- * password would only show up later as a puzzling 401.
+ * Environment references in auth.json's username and password, as the seed documents ("a string of
+ * the ${env} or $env type"). A value that is wholly `$NAME` or `${NAME}` is a reference; `${NAME}`
+ * inside a longer value is expanded; `$$` is a literal `$`; any other `$` stays as written, so Harbor's
+ * robot accounts (`robot$mirror`) and passwords such as `pa$ 1` need no escaping. A referenced
+ * variable that is unset or empty is an error: a silent empty password would only show up later as a
+ * puzzling 401.
  */
 import { ImageMigratorError } from '../errors.js';
 
@@ -16,10 +18,13 @@ export class VariableExpansionError extends ImageMigratorError {
   }
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+const WHOLE = /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$/;
+const BRACED = /^\{([A-Za-z_][A-Za-z0-9_]*)\}/;
 
-/** Replaces `${VAR}`, `$VAR` and `$$` in `text` from `env`. Throws VariableExpansionError. */
+/** Expands `text` from `env` by the rules above. Throws VariableExpansionError. */
 export function expandVariables(text: string, env: Record<string, string | undefined>): string {
+  const whole = WHOLE.exec(text);
+  if (whole !== null) return resolve(whole[1] ?? whole[2] ?? '', env);
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -29,32 +34,26 @@ export function expandVariables(text: string, env: Record<string, string | undef
       break;
     }
     out += text.slice(i, dollar);
-    const next = text[dollar + 1];
-    if (next === '$') {
+    if (text[dollar + 1] === '$') {
       out += '$';
       i = dollar + 2;
-    } else if (next === '{') {
-      const close = text.indexOf('}', dollar + 2);
-      if (close < 0) throw new VariableExpansionError('"${" is not closed by "}" (write "$$" for a literal "$")');
-      const name = text.slice(dollar + 2, close);
-      if (NAME.exec(name)?.[0] !== name) {
-        // The text between the braces is not echoed: it may be part of a literal password.
-        throw new VariableExpansionError('"${...}" holds something other than a variable name (letters, digits and \'_\'; write "$$" for a literal "$")');
-      }
-      out += resolve(name, env);
-      i = close + 1;
+      continue;
+    }
+    const braced = BRACED.exec(text.slice(dollar + 1));
+    if (braced === null) {
+      out += '$';
+      i = dollar + 1;
     } else {
-      const name = NAME.exec(text.slice(dollar + 1))?.[0];
-      if (name === undefined) {
-        out += '$';
-        i = dollar + 1;
-      } else {
-        out += resolve(name, env);
-        i = dollar + 1 + name.length;
-      }
+      out += resolve(braced[1] ?? '', env);
+      i = dollar + 1 + braced[0].length;
     }
   }
   return out;
+}
+
+/** The literal form of `value`: every `$` doubled, so that expanding it gives `value` back. */
+export function literalValue(value: string): string {
+  return value.replace(/\$/g, () => '$$');
 }
 
 function resolve(name: string, env: Record<string, string | undefined>): string {

@@ -8,8 +8,14 @@ import { SecretCredentials } from '../../functions/adapters/secret-credentials.j
 import { ConfigError } from '../../shared/errors.js';
 
 describe('SecretCredentials', () => {
-  it('refuses a hand-written secret whose password holds "$word" without quoting any part of the password', async () => {
-    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com/team': { username: 'ci', password: 'Tr0ub4dor$horse9' } }));
+  it('takes a "$" inside a hand-written password as written', async () => {
+    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com': { username: 'robot$ci', password: 'Tr0ub4dor$horse9' } }));
+    await credentials.refresh();
+    assert.deepEqual(credentials.lookup('reg.example.com', 'team/app'), { username: 'robot$ci', password: 'Tr0ub4dor$horse9', insecure: false });
+  });
+
+  it('refuses a hand-written secret whose password holds a ${NAME} reference without quoting any part of the password', async () => {
+    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com/team': { username: 'ci', password: 'Tr0ub4dor${horse9}' } }));
     await assert.rejects(credentials.refresh(), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.equal(
