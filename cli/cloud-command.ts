@@ -13,7 +13,7 @@ import { literalValue } from '../shared/config/env-expand.js';
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { readConfigFile } from '../shared/config/read-config-file.js';
 import { ConfigError, ImageMigratorError } from '../shared/errors.js';
-import { exitCodeOf } from '../shared/pipeline/summary.js';
+import { exitCodeOf } from '../shared/pipeline/run-counts.js';
 import { ExitCode } from './exit-code.js';
 
 /** The stack name `cdk deploy` uses unless the `stackName` context says otherwise. */
@@ -44,7 +44,7 @@ export class CloudCommandError extends ImageMigratorError {
 interface StackOptions { stack: string; region?: string }
 interface RunOptions extends StackOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
 
-/** The part of the summary function's answer this command reads (functions/run-summary.ts). */
+/** The part of the summary function's answer this command reads (functions/runs/run-summary.ts). */
 interface Summary {
   runId: string; trigger: string; startedAt: string; finished: boolean; line: string;
   tasks: number; copied: number; upToDate: number; failed: number; generateFailed: number; bytes: number;

@@ -8,7 +8,7 @@ import { AuthFile, loadAuthFile, parseAuthFile } from '../shared/config/auth-fil
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
-import { exitCodeOf, summaryLine } from '../shared/pipeline/summary.js';
+import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { ExitCode } from './exit-code.js';
 import { Progress } from './progress.js';

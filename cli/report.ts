@@ -3,7 +3,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { LocalRunResult } from '../shared/pipeline/local-run.js';
-import { summaryLine } from '../shared/pipeline/summary.js';
+import { summaryLine } from '../shared/pipeline/run-counts.js';
 
 /** The JSON document written by --report. */
 export interface RunReport {

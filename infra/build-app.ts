@@ -8,7 +8,7 @@ import { ImageMigratorStack } from './image-migrator-stack.js';
 import { readStackSettings } from './settings.js';
 
 /**
- * Adds the image-migrator stack to `app`. `handlersDir` replaces functions/ (tests only).
+ * Adds the image-migrator stack to `app`. `handlersDir` replaces functions/handlers/ (tests only).
  * @throws StackSettingsError when a context value is invalid, so synth fails with its message.
  */
 export function buildApp(app: App, options: { handlersDir?: string } = {}): ImageMigratorStack {

@@ -18,7 +18,7 @@ import type { StackSettings } from './settings.js';
 
 export interface ImageMigratorStackProps extends StackProps {
   readonly settings: StackSettings;
-  /** Where the handler files are; functions/ of the project unless given. */
+  /** Where the handler files are; functions/handlers/ of the project unless given. */
   readonly handlersDir?: string;
 }
 

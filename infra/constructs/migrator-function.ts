@@ -1,5 +1,5 @@
 /**
- * One Lambda function of the pipeline: a handler in functions/, bundled by the local esbuild (no
+ * One Lambda function of the pipeline: a handler in functions/handlers/, bundled by the local esbuild (no
  * Docker), with its own log group (retention set) and its own role that can write only to that
  * log group. Everything else a function may do is granted by the stack, resource by resource.
  */
@@ -12,7 +12,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
-/** The repository root: handlers are bundled from `<root>/functions/<name>.ts` with its lock file. */
+/** The repository root: handlers are bundled from `<root>/functions/handlers/<name>.ts` with its lock file. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
@@ -22,13 +22,13 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export interface MigratorFunctionProps {
-  /** Handler file name in functions/, without `.ts`: `planner`, `copier`, `summary`, `dlq-recorder`. */
+  /** Handler file name in functions/handlers/, without `.ts`: `planner`, `copier`, `summary`, `dlq-recorder`. */
   readonly handler: string;
   readonly description: string;
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly environment: Record<string, string>;
-  /** Where the handler files are; `<root>/functions` unless a test supplies its own. */
+  /** Where the handler files are; `<root>/functions/handlers` unless a test supplies its own. */
   readonly handlersDir?: string;
 }
 
@@ -58,7 +58,7 @@ export class MigratorFunction extends Construct {
     );
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(props.handlersDir ?? path.join(PROJECT_ROOT, 'functions'), `${props.handler}.ts`),
+      entry: path.join(props.handlersDir ?? path.join(PROJECT_ROOT, 'functions', 'handlers'), `${props.handler}.ts`),
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),

@@ -1,7 +1,7 @@
 /**
  * Runs started by pushes to a source registry:
  * - `webhook: true`: a function URL (auth NONE, so any registry can call it) whose requests must be
- *   signed with HMAC-SHA256 under a generated Secrets Manager secret (functions/webhook.ts);
+ *   signed with HMAC-SHA256 under a generated Secrets Manager secret (functions/handlers/webhook.ts);
  * - `ecrPushEvents: true`: an EventBridge rule on the default bus for successful ECR pushes.
  * Both match the pushed tag against the stored rules under the rules prefix and plan a run.
  */

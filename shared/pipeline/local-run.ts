@@ -16,7 +16,7 @@ import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
 import { copyKey, planTasks, type Plan } from './planner.js';
 import type { ResultStore, RunCounts, RunRecord } from './ports.js';
-import { countResults } from './summary.js';
+import { countResults } from './run-counts.js';
 import type { CopyTask, TaskResult } from './task.js';
 
 /** What happens during a run, for progress displays and logs. */

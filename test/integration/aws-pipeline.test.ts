@@ -13,12 +13,12 @@ import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.
 import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
 import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
-import { createCopierHandler } from '../../functions/copier.js';
-import { createPlannerHandler } from '../../functions/planner.js';
-import { createSummaryHandler } from '../../functions/summary.js';
+import { createCopierHandler } from '../../functions/handlers/copier.js';
+import { createPlannerHandler } from '../../functions/handlers/planner.js';
+import { createSummaryHandler } from '../../functions/handlers/summary.js';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
-import { summaryLine } from '../../shared/pipeline/summary.js';
+import { summaryLine } from '../../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';

@@ -14,9 +14,9 @@ import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.
 import { EventBridgeRunNotifier, EVENT_SOURCE, RUN_FINISHED } from '../../functions/adapters/run-notifier.js';
 import { ssmRulesReader } from '../../functions/adapters/rules-parameter.js';
 import { EnqueueError, SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
-import { createPlannerHandler } from '../../functions/planner.js';
-import { finishRunIfComplete } from '../../functions/run-completion.js';
-import { createSummaryHandler, UnknownRunError } from '../../functions/summary.js';
+import { createPlannerHandler } from '../../functions/handlers/planner.js';
+import { finishRunIfComplete } from '../../functions/runs/run-completion.js';
+import { createSummaryHandler, UnknownRunError } from '../../functions/handlers/summary.js';
 import { ConfigError } from '../../shared/errors.js';
 import { startAwsEmulators, TEST_AWS, type AwsEmulators } from '../support/aws-emulators.js';
 

@@ -12,10 +12,10 @@ import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.
 import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
 import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
-import { createCopierHandler } from '../../functions/copier.js';
-import { createDlqRecorderHandler, noResultError } from '../../functions/dlq-recorder.js';
-import { createPlannerHandler } from '../../functions/planner.js';
-import { createSummaryHandler } from '../../functions/summary.js';
+import { createCopierHandler } from '../../functions/handlers/copier.js';
+import { createDlqRecorderHandler, noResultError } from '../../functions/handlers/dlq-recorder.js';
+import { createPlannerHandler } from '../../functions/handlers/planner.js';
+import { createSummaryHandler } from '../../functions/handlers/summary.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { freePort } from '../support/free-port.js';

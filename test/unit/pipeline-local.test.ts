@@ -13,7 +13,7 @@ import { InProcessQueue } from '../../shared/pipeline/in-process-queue.js';
 import { runLocal, type RunEvent } from '../../shared/pipeline/local-run.js';
 import type { Registry } from '../../shared/registry/types.js';
 import { MemoryResultStore } from '../../shared/pipeline/memory-result-store.js';
-import { exitCodeOf, summaryLine } from '../../shared/pipeline/summary.js';
+import { exitCodeOf, summaryLine } from '../../shared/pipeline/run-counts.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
 
 describe('local pipeline pieces', () => {

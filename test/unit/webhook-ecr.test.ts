@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { createEcrPushHandler, ecrRegistryHost, type EcrImageActionDetail } from '../../functions/ecr-push.js';
-import type { PlannerEvent } from '../../functions/planner.js';
+import { createEcrPushHandler, ecrRegistryHost, type EcrImageActionDetail } from '../../functions/handlers/ecr-push.js';
+import type { PlannerEvent } from '../../functions/handlers/planner.js';
 
 function ecrEvent(detail: EcrImageActionDetail, region = 'eu-west-1'): EventBridgeEvent<'ECR Image Action', EcrImageActionDetail> {
   return {

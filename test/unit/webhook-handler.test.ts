@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
-import type { PlannerEvent } from '../../functions/planner.js';
-import { createWebhookHandler, MAX_BODY_BYTES } from '../../functions/webhook.js';
-import type { ReplayGuard } from '../../functions/webhook/replay-guard.js';
-import { signBody } from '../../functions/webhook/signature.js';
+import type { PlannerEvent } from '../../functions/handlers/planner.js';
+import { createWebhookHandler, MAX_BODY_BYTES } from '../../functions/handlers/webhook.js';
+import type { ReplayGuard } from '../../functions/push/replay-guard.js';
+import { signBody } from '../../functions/push/signature.js';
 
 const SECRET = 'webhook-test-key-0123456789';
 const NOW = 1_800_000_000;

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
-import { parsePushPayload } from '../../functions/webhook/payloads.js';
-import { coveringRules, rulesForPushes } from '../../functions/webhook/rule-match.js';
-import { signBody, verifySignature } from '../../functions/webhook/signature.js';
+import { parsePushPayload } from '../../functions/push/payloads.js';
+import { coveringRules, rulesForPushes } from '../../functions/push/rule-match.js';
+import { signBody, verifySignature } from '../../functions/push/signature.js';
 
 const SECRET = 'k3y-for-tests';
 const NOW = 1_800_000_000;

@@ -7,13 +7,13 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import type { ImageCopy } from '../shared/copy/image-copier.js';
-import { isRetryable } from '../shared/copy/retryable.js';
-import { attemptTask, failedResult } from '../shared/pipeline/copy-task.js';
-import type { TaskResult } from '../shared/pipeline/task.js';
-import { taskOf, type CopyMessage } from './adapters/queue-message.js';
+import type { ImageCopy } from '../../shared/copy/image-copier.js';
+import { isRetryable } from '../../shared/copy/retryable.js';
+import { attemptTask, failedResult } from '../../shared/pipeline/copy-task.js';
+import type { TaskResult } from '../../shared/pipeline/task.js';
+import { taskOf, type CopyMessage } from '../adapters/queue-message.js';
 import { receiveCountOf, scheduleRedelivery, type RedeliveryBackoff } from './retry-later.js';
-import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
 /** What a copy needs besides the copier of the invocation. */
 export interface CopyRecordDeps extends CompletionDeps {

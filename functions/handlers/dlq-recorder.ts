@@ -6,12 +6,12 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { TaskOutcome } from '../shared/pipeline/task.js';
-import { RunNotFoundError } from './adapters/dynamo-result-store.js';
-import { MessageType, messageOrDrop } from './adapters/queue-message.js';
-import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from './aws-deps.js';
-import { lazy } from './env.js';
-import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+import { TaskOutcome } from '../../shared/pipeline/task.js';
+import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
+import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
+import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
+import { lazy } from '../adapters/env.js';
+import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
 /** What the recorder uses. */
 export interface DlqRecorderDeps extends CompletionDeps {

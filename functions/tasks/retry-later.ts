@@ -6,8 +6,8 @@
  */
 import { ChangeMessageVisibilityCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { backoffMs } from '../shared/copy/retryable.js';
-import { errorMessage } from '../shared/pipeline/error-message.js';
+import { backoffMs } from '../../shared/copy/retryable.js';
+import { errorMessage } from '../../shared/pipeline/error-message.js';
 
 /** SQS caps a message's visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;

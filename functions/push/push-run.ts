@@ -7,7 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { parseImagesFile, type Defaults, type MigrationRule } from '../../shared/config/images-file.js';
 import { ImageMigratorError } from '../../shared/errors.js';
 import { formatReference } from '../../shared/reference.js';
-import type { PlannerEvent, PlannerResult } from '../planner.js';
+import type { PlannerEvent, PlannerResult } from '../handlers/planner.js';
 import type { PushedTag } from './payloads.js';
 import { rulesForPushes } from './rule-match.js';
 import type { StoredRules } from './stored-rules.js';

@@ -2,10 +2,10 @@
  * A run's summary from its run item and failed tasks: what the summary function returns and what
  * the run-finished event carries.
  */
-import { summaryLine } from '../shared/pipeline/summary.js';
-import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
-import type { RunState } from './adapters/dynamo-items.js';
-import type { RunFinishedDetail } from './adapters/run-notifier.js';
+import { summaryLine } from '../../shared/pipeline/run-counts.js';
+import type { GenerateFailure, TaskResult } from '../../shared/pipeline/task.js';
+import type { RunState } from '../adapters/dynamo-items.js';
+import type { RunFinishedDetail } from '../adapters/run-notifier.js';
 
 /** One failed task as the summary lists it. */
 export interface FailureEntry {

@@ -4,8 +4,8 @@
  * conditional update lets exactly one of them win, so the event is put once.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { DynamoResultStore } from './adapters/dynamo-result-store.js';
-import type { RunNotifier } from './adapters/run-notifier.js';
+import type { DynamoResultStore } from '../adapters/dynamo-result-store.js';
+import type { RunNotifier } from '../adapters/run-notifier.js';
 import { runDetail } from './run-summary.js';
 
 /** What finishing needs. */

@@ -8,18 +8,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { parseImagesFile, type Defaults } from '../shared/config/images-file.js';
-import { ConfigError } from '../shared/errors.js';
-import { failedResult } from '../shared/pipeline/copy-task.js';
-import { planTasks } from '../shared/pipeline/planner.js';
-import { resolveOverlaps } from '../shared/pipeline/rule-overlap.js';
-import type { Registry } from '../shared/registry/types.js';
-import { ssmRulesReader, type RulesReader } from './adapters/rules-parameter.js';
-import { MessageType, taskOf } from './adapters/queue-message.js';
-import { EnqueueError, type SqsTaskQueue } from './adapters/sqs-task-queue.js';
-import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
-import { lazy, optionalEnv } from './env.js';
-import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+import { parseImagesFile, type Defaults } from '../../shared/config/images-file.js';
+import { ConfigError } from '../../shared/errors.js';
+import { failedResult } from '../../shared/pipeline/copy-task.js';
+import { planTasks } from '../../shared/pipeline/planner.js';
+import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
+import type { Registry } from '../../shared/registry/types.js';
+import { ssmRulesReader, type RulesReader } from '../adapters/rules-parameter.js';
+import { MessageType, taskOf } from '../adapters/queue-message.js';
+import { EnqueueError, type SqsTaskQueue } from '../adapters/sqs-task-queue.js';
+import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
+import { lazy, optionalEnv } from '../adapters/env.js';
+import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
 /** The planner's input: rules inline, or the name of stored rules (schedules). */
 export interface PlannerEvent {

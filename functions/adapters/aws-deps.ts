@@ -6,9 +6,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoResultStore } from './adapters/dynamo-result-store.js';
-import { EventBridgeRunNotifier, NoRunNotifier, type RunNotifier } from './adapters/run-notifier.js';
-import { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { DynamoResultStore } from './dynamo-result-store.js';
+import { EventBridgeRunNotifier, NoRunNotifier, type RunNotifier } from './run-notifier.js';
+import { SqsTaskQueue } from './sqs-task-queue.js';
 import { intEnv, optionalEnv, requireEnv } from './env.js';
 
 /** A logger with the service name the stack sets (POWERTOOLS_SERVICE_NAME). */

@@ -6,21 +6,21 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../shared/copy/image-copier.js';
-import { ConfigError } from '../shared/errors.js';
-import { countRequest } from '../shared/pipeline/request-count.js';
-import { RegistryClient } from '../shared/registry/client.js';
-import type { Registry } from '../shared/registry/types.js';
-import { RunNotFoundError } from './adapters/dynamo-result-store.js';
-import { MessageType, messageOrDrop } from './adapters/queue-message.js';
-import { powertoolsSecretReader, SecretCredentials } from './adapters/secret-credentials.js';
-import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
-import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from './aws-deps.js';
-import { processCopyMessage } from './copy-record.js';
-import { optionalEnv, lazy } from './env.js';
-import { processExpandMessage } from './expand-record.js';
-import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from './retry-later.js';
-import type { CompletionDeps } from './run-completion.js';
+import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
+import { ConfigError } from '../../shared/errors.js';
+import { countRequest } from '../../shared/pipeline/request-count.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import type { Registry } from '../../shared/registry/types.js';
+import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
+import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
+import { powertoolsSecretReader, SecretCredentials } from '../adapters/secret-credentials.js';
+import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
+import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
+import { processCopyMessage } from '../tasks/copy-record.js';
+import { optionalEnv, lazy } from '../adapters/env.js';
+import { processExpandMessage } from '../tasks/expand-record.js';
+import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from '../tasks/retry-later.js';
+import type { CompletionDeps } from '../runs/run-completion.js';
 
 /** Everything the copier uses; `copierDepsFromEnv` builds it from the stack's environment. */
 export interface CopierDeps extends CompletionDeps {

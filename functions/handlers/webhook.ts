@@ -1,6 +1,6 @@
 /**
  * The webhook function behind a Lambda function URL: registries (or a relay in front of them) POST
- * push notifications, signed with the stack's webhook secret (see webhook/signature.ts). A pushed
+ * push notifications, signed with the stack's webhook secret (see functions/push/signature.ts). A pushed
  * tag that a stored rule covers becomes a run with trigger `webhook`; anything else is answered
  * 202 with `{"queued":0}` and ignored, so registries do not retry it.
  *
@@ -11,15 +11,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
-import { powertoolsSecretReader } from './adapters/secret-credentials.js';
-import { lazy, optionalEnv, requireEnv } from './env.js';
+import { powertoolsSecretReader } from '../adapters/secret-credentials.js';
+import { lazy, optionalEnv, requireEnv } from '../adapters/env.js';
 import { createPlannerHandler, plannerDepsFromEnv } from './planner.js';
-import { lowerCaseHeaders, rawBody, refuse, respond, Status, type WebhookResponse } from './webhook/http.js';
-import { parsePushPayload, UnknownPayloadError } from './webhook/payloads.js';
-import { runForPushes, UnknownRuleSetError, type PushRunDeps } from './webhook/push-run.js';
-import { DynamoReplayGuard, type ReplayGuard } from './webhook/replay-guard.js';
-import { MAX_CLOCK_SKEW_SECONDS, SignatureRejectedError, verifySignature } from './webhook/signature.js';
-import { RULE_SET_NAME, ssmStoredRules } from './webhook/stored-rules.js';
+import { lowerCaseHeaders, rawBody, refuse, respond, Status, type WebhookResponse } from '../push/http.js';
+import { parsePushPayload, UnknownPayloadError } from '../push/payloads.js';
+import { runForPushes, UnknownRuleSetError, type PushRunDeps } from '../push/push-run.js';
+import { DynamoReplayGuard, type ReplayGuard } from '../push/replay-guard.js';
+import { MAX_CLOCK_SKEW_SECONDS, SignatureRejectedError, verifySignature } from '../push/signature.js';
+import { RULE_SET_NAME, ssmStoredRules } from '../push/stored-rules.js';
 
 /** Larger bodies are refused before any work: push notifications are a few KiB. */
 export const MAX_BODY_BYTES = 256 * 1024;

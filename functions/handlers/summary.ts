@@ -2,11 +2,11 @@
  * The summary function: a run's counts, its failed tasks with their errors, and the seed's line.
  * Counts come from the run item's atomic counters; only failed tasks are read item by item.
  */
-import { ImageMigratorError } from '../shared/errors.js';
-import type { DynamoResultStore } from './adapters/dynamo-result-store.js';
-import { storeFromEnv } from './aws-deps.js';
-import { lazy } from './env.js';
-import { runSummary, type RunSummary } from './run-summary.js';
+import { ImageMigratorError } from '../../shared/errors.js';
+import type { DynamoResultStore } from '../adapters/dynamo-result-store.js';
+import { storeFromEnv } from '../adapters/aws-deps.js';
+import { lazy } from '../adapters/env.js';
+import { runSummary, type RunSummary } from '../runs/run-summary.js';
 
 /** The summary's input. */
 export interface SummaryEvent {

@@ -13,15 +13,15 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { isRetryable } from '../shared/copy/retryable.js';
-import { errorMessage } from '../shared/pipeline/error-message.js';
-import { parseReference } from '../shared/reference.js';
-import { expandRule } from '../shared/pipeline/planner.js';
-import type { Registry } from '../shared/registry/types.js';
-import type { ExpandMessage } from './adapters/queue-message.js';
-import type { SqsTaskQueue } from './adapters/sqs-task-queue.js';
+import { isRetryable } from '../../shared/copy/retryable.js';
+import { errorMessage } from '../../shared/pipeline/error-message.js';
+import { parseReference } from '../../shared/reference.js';
+import { expandRule } from '../../shared/pipeline/planner.js';
+import type { Registry } from '../../shared/registry/types.js';
+import type { ExpandMessage } from '../adapters/queue-message.js';
+import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
 import { receiveCountOf, scheduleRedelivery, type RedeliveryBackoff } from './retry-later.js';
-import { finishRunIfComplete, type CompletionDeps } from './run-completion.js';
+import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
 /** What an expansion needs. */
 export interface ExpandRecordDeps extends CompletionDeps {

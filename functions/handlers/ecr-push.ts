@@ -5,11 +5,11 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { lazy, optionalEnv } from './env.js';
+import { lazy, optionalEnv } from '../adapters/env.js';
 import { createPlannerHandler, plannerDepsFromEnv } from './planner.js';
-import type { PushedTag } from './webhook/payloads.js';
-import { runForPushes, type PushRunDeps, type PushRunResult } from './webhook/push-run.js';
-import { ssmStoredRules } from './webhook/stored-rules.js';
+import type { PushedTag } from '../push/payloads.js';
+import { runForPushes, type PushRunDeps, type PushRunResult } from '../push/push-run.js';
+import { ssmStoredRules } from '../push/stored-rules.js';
 
 /** The trigger recorded on runs that ECR push events start. */
 export const ECR_PUSH_TRIGGER = 'ecr-push';

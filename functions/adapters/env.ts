@@ -2,7 +2,7 @@
  * The environment the stack gives each function. A missing or malformed variable is a deployment
  * mistake: it fails the first invocation with a message that names the variable.
  */
-import { ImageMigratorError } from '../shared/errors.js';
+import { ImageMigratorError } from '../../shared/errors.js';
 
 /** A variable the function needs is missing or malformed. */
 export class EnvironmentError extends ImageMigratorError {
