@@ -47,7 +47,7 @@ export async function runForPushes(
   const rules: MigrationRule[] = [];
   for (const set of sets) {
     try {
-      rules.push(...parseImagesFile(set.text, `SSM parameter ${set.name}`, deps.defaults ?? {}));
+      for (const rule of parseImagesFile(set.text, `SSM parameter ${set.name}`, deps.defaults ?? {})) rules.push(rule);
     } catch (error) {
       // Stored rules were checked at deploy time; one edited by hand into an invalid document must
       // not stop the other sets from mirroring.

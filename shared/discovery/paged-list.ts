@@ -52,7 +52,7 @@ export async function listAll(
       }
       throw error;
     }
-    items.push(...page.items);
+    for (const item of page.items) items.push(item);
     const next = page.metadata?._continue;
     if (next === undefined || next === '') return items;
     token = next;

@@ -7,7 +7,9 @@ import type { CopyTask } from './task.js';
 
 /** Runs a handler over enqueued tasks with bounded concurrency; `drained()` resolves when all are done. */
 export class InProcessQueue implements TaskQueue {
-  private readonly waiting: CopyTask[] = [];
+  // A list with a read position: shift() on an array of 500,000 tasks moves all of them each time.
+  private waiting: CopyTask[] = [];
+  private next = 0;
   private running = 0;
   private idle: Array<() => void> = [];
 
@@ -17,25 +19,35 @@ export class InProcessQueue implements TaskQueue {
   ) {}
 
   public async enqueue(tasks: readonly CopyTask[]): Promise<void> {
-    this.waiting.push(...tasks);
+    // One push per task: a spread passes every task as an argument, past V8's limit (~125,000).
+    for (const task of tasks) this.waiting.push(task);
     this.pump();
   }
 
   /** Resolves once every enqueued task has been handled. */
   public drained(): Promise<void> {
-    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.pending() === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  private pending(): number {
+    return this.waiting.length - this.next;
+  }
+
   private pump(): void {
-    while (this.running < this.concurrency && this.waiting.length > 0) {
-      const task = this.waiting.shift() as CopyTask;
+    while (this.running < this.concurrency && this.pending() > 0) {
+      const task = this.waiting[this.next] as CopyTask;
+      this.next++;
+      if (this.next === this.waiting.length) {
+        this.waiting = [];
+        this.next = 0;
+      }
       this.running++;
       // The handler records its own failures; a throw here would be a bug, and must not stall the queue.
       void this.handle(task).catch(() => undefined).finally(() => {
         this.running--;
         this.pump();
-        if (this.running === 0 && this.waiting.length === 0) for (const resolve of this.idle.splice(0)) resolve();
+        if (this.running === 0 && this.pending() === 0) for (const resolve of this.idle.splice(0)) resolve();
       });
     }
   }

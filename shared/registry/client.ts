@@ -85,7 +85,8 @@ export class RegistryClient implements Registry {
       const { bytes, truncated } = await readBody(res, TAG_LIST_LIMIT);
       if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
       const body = JSON.parse(bytes.toString('utf8')) as { tags?: string[] | null };
-      tags.push(...(body.tags ?? []));
+      // One push per tag: a spread of a page passes every tag as an argument, past V8's limit (~125,000).
+      for (const tag of body.tags ?? []) tags.push(tag);
       const next = nextLink(res.headers.link, res.url);
       if (next === undefined || seen.has(next.href)) return tags;
       seen.add(next.href);

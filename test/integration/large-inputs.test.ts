@@ -1,0 +1,117 @@
+/**
+ * Inputs of fleet size: an images.json of 100,000 rules, a repository of 500,000 tags in one page and
+ * across pages, and a local run and a CLI run over more tasks than V8 accepts (~125,000) as call arguments.
+ * The tag server is a small loopback HTTP server that speaks the tag-list endpoint with `Link`
+ * pagination the way distribution does (a real registry with 500,000 tags would take hours to seed).
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { parseImagesFile } from '../../shared/config/images-file.js';
+import { LineIndex, lineColumn } from '../../shared/config/json-document.js';
+import { runLocal } from '../../shared/pipeline/local-run.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import { runCli, workdir } from '../support/cli-run.js';
+
+/** Tags `t0` ... of repository `big/N` where N is the count; pages of `?n=` tags linked by `Link`. */
+function tagServer(): Promise<{ server: Server; host: string; requests: () => number }> {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    const match = /^\/v2\/big\/(\d+)\/tags\/list$/.exec(url.pathname);
+    if (match === null) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}');
+    const total = Number(match[1]);
+    const size = Number(url.searchParams.get('n') ?? total);
+    const last = url.searchParams.get('last');
+    const from = last === null ? 0 : Number(last.slice(1)) + 1;
+    const to = Math.min(total, from + size);
+    const tags: string[] = [];
+    for (let i = from; i < to; i++) tags.push(`t${i}`);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (to < total) headers.link = `</v2/big/${total}/tags/list?n=${size}&last=t${to - 1}>; rel="next"`;
+    res.writeHead(200, headers).end(JSON.stringify({ name: `big/${total}`, tags }));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    resolve({ server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests });
+  }));
+}
+
+describe('inputs of fleet size', () => {
+  let tags: Awaited<ReturnType<typeof tagServer>>;
+  before(async () => (tags = await tagServer()));
+  after(() => tags.server.close());
+  const client = (tagPageSize?: number) => new RegistryClient({ credentials: { lookup: () => ({ insecure: true }) }, tagPageSize });
+
+  it('parses an images.json of 100,000 rules in well under 10 s, with the lines of keys right', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 100_000; i++) lines.push(`  "src.example.com/team${i % 100}/app${i}:v${i}": "dst.example.com/mirror/app${i}"`);
+    const text = `{\n${lines.join(',\n')}\n}\n`;
+    const started = performance.now();
+    const rules = parseImagesFile(text, 'images.json', {});
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(rules.length, 100_000);
+    assert.equal(rules[99_999]?.key, 'src.example.com/team99/app99999:v99999');
+    // Measured 1.6-4.1 s on a loaded 2-core machine; the old per-key line scan took 58 s for 20,000 rules.
+    assert.ok(seconds < 10, `parsing took ${seconds.toFixed(1)} s`);
+  });
+
+  it('finds the line and column of any offset once the line starts are known', () => {
+    const text = '{\n  "a": 1,\n\n  "b": 2\n}';
+    const index = new LineIndex(text);
+    assert.deepEqual(index.position(0), { line: 1, column: 1 });
+    assert.deepEqual(index.position(text.indexOf('"a"')), { line: 2, column: 3 });
+    assert.deepEqual(index.position(text.indexOf('"b"')), { line: 4, column: 3 });
+    assert.deepEqual(lineColumn(text, text.length), { line: 5, column: 2 });
+    assert.throws(() => parseImagesFile('{\n  "a/b/c": "d/e/f",\n  "x": 1,\n}', 'images.json', {}), /line 4, column 1/);
+  });
+
+  it('lists 500,000 tags served in one page and across 50 linked pages', async () => {
+    const one = client(1_000_000);
+    const paged = client(10_000);
+    try {
+      const before = tags.requests();
+      const all = await one.listTags({ registry: tags.host, repository: 'big/500000' });
+      assert.equal(all.length, 500_000);
+      assert.equal(all[499_999], 't499999');
+      const pages = await paged.listTags({ registry: tags.host, repository: 'big/500000' });
+      assert.equal(pages.length, 500_000);
+      assert.equal(new Set(pages).size, 500_000);
+      // One page, then 50 pages (the server answers without a challenge, so no token or ping).
+      assert.equal(tags.requests() - before, 1 + 50);
+    } finally {
+      await one.close();
+      await paged.close();
+    }
+  });
+
+  it('runs 130,000 tasks of one rule through the local queue and counts every one', async () => {
+    const registry = client(5_000);
+    try {
+      const rules = parseImagesFile(JSON.stringify({ [`${tags.host}/big/130000`]: `${tags.host}/copy/130000` }), 'images.json', {});
+      let copied = 0;
+      const result = await runLocal({
+        rules, registry, workers: 64, retries: 0,
+        copier: { copy: async () => ({ outcome: 'up-to-date', digest: 'sha256:0', bytes: 0 }) },
+        onEvent: (event) => void (event.type === 'done' && copied++),
+      });
+      assert.equal(result.counts.tasks, 130_000);
+      assert.equal(result.counts.failed, 0);
+      assert.equal(copied, 130_000);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('plans 150,000 tags of a paginating registry from the CLI and prints the summary line', async () => {
+    const dir = await workdir({
+      'auth.json': { [tags.host]: { insecure: true } },
+      'images.json': { [`${tags.host}/big/150000`]: `${tags.host}/copy/big` },
+    });
+    const run = await runCli(['--dry-run'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Images\(150000\) planned \(dry run, nothing copied\), 0 tasks generate failed/);
+  });
+});
