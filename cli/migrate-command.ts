@@ -3,13 +3,16 @@
  * seed's flags and output lines.
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AuthFile, loadAuthFile, parseAuthFile } from '../shared/config/auth-file.js';
 import { loadImagesFile } from '../shared/config/images-file.js';
+import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
+import { defaultStatePath, loadRunState, type RunState } from '../shared/state/run-state.js';
 import { ExitCode } from './exit-code.js';
 import { Progress } from './progress.js';
 import { buildReport, writeReport } from './report.js';
@@ -26,6 +29,9 @@ export interface MigrateOptions {
   workers: number;
   report?: string;
   dryRun?: boolean;
+  /** A path, false for --no-state, undefined for the default file. */
+  state?: string | false;
+  immutableTags?: string[];
 }
 
 const DEFAULT_AUTH = './auth.json';
@@ -41,6 +47,16 @@ export function wholeNumber(name: string, min: number, max: number): (value: str
   };
 }
 
+/** Collects a repeatable --immutable-tags GLOB, checking that it compiles. */
+function collectGlob(value: string, previous: string[] | undefined): string[] {
+  try {
+    globToRegExp(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return [...(previous ?? []), value];
+}
+
 /** Declares the seed's flags (and ours) on the root program; its action runs a migration. */
 export function configureMigrate(program: Command): void {
   program
@@ -53,6 +69,9 @@ export function configureMigrate(program: Command): void {
     .option('-w, --workers <n>', 'images migrated at once', wholeNumber('--workers', 1, 256), 7)
     .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
     .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
+    .option('--state <file>', 'run state file: what earlier runs saw and pushed, to skip unchanged images with fewer requests (default $XDG_CACHE_HOME/image-migrator/state.json)')
+    .option('--no-state', 'neither read nor write a run state file')
+    .option('--immutable-tags <glob>', 'source tags that never change (repeatable, e.g. "v*.*.*"): one already at the destination is up to date without a request', collectGlob)
     .action(async (options: MigrateOptions) => {
       process.exitCode = await migrate(options, process.env);
     });
@@ -87,10 +106,15 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   });
   const log = new RunLog(options.log);
   const progress = new Progress(err);
+  const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
+  const state: RunState | undefined = statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
+  const immutable = options.immutableTags ?? [];
   try {
     out.write('Start to generate images tasks, please wait ...\n');
     const result = await runLocal({
       rules, registry: client, workers: options.workers, retries: options.retries, dryRun: options.dryRun ?? false,
+      ...(state === undefined ? {} : { state }),
+      ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),
       onPlanned: (plan) => {
         for (const f of plan.generateFailures) err.write(`generate failed: ${f.source}: ${f.error}\n`);
         if (options.dryRun) for (const t of plan.tasks) out.write(`${t.source} -> ${t.destination}\n`);
@@ -102,6 +126,10 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       },
     });
     progress.finish();
+    if (state !== undefined && statePath !== undefined && state.changed) {
+      // The state only saves requests: a run whose state cannot be written has still done its copies.
+      await state.save(statePath).catch((error: unknown) => err.write(`image-migrator: warning: cannot write the state file ${statePath}: ${(error as Error).message}\n`));
+    }
     if (options.report !== undefined) await writeReport(options.report, buildReport(result, requests));
     if (options.dryRun) {
       out.write(`Images(${result.counts.tasks}) planned (dry run, nothing copied), ${result.counts.generateFailed} tasks generate failed\n`);

@@ -27,7 +27,7 @@ export class RunLog {
       this.line(`retry ${event.task.source} -> ${event.task.destination} attempt=${event.attempt} in=${Math.round(event.delayMs)}ms: ${event.error}`);
     } else {
       const r = event.result;
-      const detail = r.outcome === 'failed' ? `: ${r.error ?? 'unknown error'}` : ` digest=${r.digest} bytes=${r.bytes}`;
+      const detail = r.outcome === 'failed' ? `: ${r.error ?? 'unknown error'}` : ` digest=${r.digest ?? 'unknown'} bytes=${r.bytes}`;
       this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
     }
   }

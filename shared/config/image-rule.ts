@@ -20,6 +20,8 @@ export interface MigrationRule {
   readonly destination: ImageReference;
   /** The source has neither tag nor digest: every tag is copied. */
   readonly allTags: boolean;
+  /** The rule declares its tags immutable: a tag already at the destination is not compared again. */
+  readonly immutable?: boolean;
 }
 
 /** The default destination registry and namespace: CLI flags already merged with the environment. */

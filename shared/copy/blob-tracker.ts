@@ -3,7 +3,11 @@
  * before, mount one it pushed to another repository of the same registry, and wait for a transfer in
  * flight instead of starting a second one: each blob crosses the network at most once per
  * destination registry in a run.
+ *
+ * With a run state, what earlier runs put where is offered as somewhere to mount from: the registry's
+ * answer to the mount decides, so a wrong state costs a request, never a missing blob.
  */
+import type { CopyState } from '../state/run-state.js';
 
 /** Per-run memory of blobs known to be present at destinations. */
 export class BlobTracker {
@@ -12,15 +16,21 @@ export class BlobTracker {
   /** `${registry} ${digest}` -> the transfer that will put it there */
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
+  public constructor(private readonly state?: Pick<CopyState, 'blobRepositories' | 'recordBlob'>) {}
+
   /** True when the blob is known to be in this repository. */
   public has(registry: string, repository: string, digest: string): boolean {
     return this.present.get(registry)?.get(digest)?.has(repository) ?? false;
   }
 
-  /** A repository of the registry known to hold the blob, to mount from. */
-  public repositoryWith(registry: string, digest: string): string | undefined {
+  /**
+   * A repository of the registry known (this run) or believed (the run state) to hold the blob, to
+   * mount from; never `except`, the repository the blob is wanted in.
+   */
+  public repositoryWith(registry: string, digest: string, except?: string): string | undefined {
     const repos = this.present.get(registry)?.get(digest);
-    return repos === undefined ? undefined : repos.values().next().value;
+    const known = repos === undefined ? undefined : [...repos].find((r) => r !== except);
+    return known ?? this.state?.blobRepositories(registry, digest).find((r) => r !== except);
   }
 
   /** Records that the blob is in the repository. */
@@ -30,6 +40,7 @@ export class BlobTracker {
     let repos = byDigest.get(digest);
     if (repos === undefined) byDigest.set(digest, (repos = new Set()));
     repos.add(repository);
+    this.state?.recordBlob(registry, repository, digest);
   }
 
   /** The transfer of this blob to this registry that is under way, if any. */

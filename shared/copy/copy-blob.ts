@@ -48,7 +48,7 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
  * or when source and destination share a registry. */
 async function mountFromKnownRepository(ctx: BlobCopyContext, blob: Descriptor): Promise<boolean> {
   const { tracker, source: src, destination: dst } = ctx;
-  const from = tracker.repositoryWith(dst.registry, blob.digest) ?? (src.registry === dst.registry ? src.repository : undefined);
+  const from = tracker.repositoryWith(dst.registry, blob.digest, dst.repository) ?? (src.registry === dst.registry ? src.repository : undefined);
   if (from === undefined || from === dst.repository) return false;
   if (!(await ctx.registry.mountBlob(dst, blob.digest, from))) return false;
   tracker.add(dst.registry, dst.repository, blob.digest);

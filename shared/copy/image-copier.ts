@@ -5,8 +5,10 @@
  */
 import { parseReference, type ImageReference } from '../reference.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
+import { tagKey, type CopyState } from '../state/run-state.js';
 import { BlobTracker } from './blob-tracker.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
+import { upToDateByHints } from './copy-hints.js';
 import type { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
 import { parseManifest } from './manifest.js';
@@ -25,20 +27,29 @@ export interface ImageCopierOptions {
   readonly tracker?: BlobTracker;
   /** Destination tag lists of the run: a tag they do not name is copied without a HEAD first. */
   readonly destinationTags?: DestinationTags;
+  /** What earlier runs learnt (see copy-hints.ts); fed with what this run learns. */
+  readonly state?: CopyState;
 }
 
 /** How a copy ended when it did not throw. */
 export interface ImageCopyResult {
   readonly outcome: 'copied' | 'up-to-date';
-  /** Digest of the top manifest. */
-  readonly digest: string;
+  /** Digest of the top manifest (unknown only for an immutable tag found listed). */
+  readonly digest: string | undefined;
   /** Blob bytes streamed; skipped and mounted blobs count 0. */
   readonly bytes: number;
 }
 
+/** One copy: source and destination references; `immutable` when the rule declares its tags never change. */
+export interface ImageCopyRequest {
+  readonly source: string;
+  readonly destination: string;
+  readonly immutable?: boolean;
+}
+
 /** What copies one task's image: the ImageCopier, or anything that fails or answers in its place. */
 export interface ImageCopy {
-  copy(task: { readonly source: string; readonly destination: string }): Promise<ImageCopyResult>;
+  copy(task: ImageCopyRequest): Promise<ImageCopyResult>;
 }
 
 /** Copies images with one registry client; safe to use for many tasks at once. */
@@ -49,6 +60,7 @@ export class ImageCopier implements ImageCopy {
   private readonly streamAttempts: number;
   private readonly retryBaseMs: number;
   private readonly destinationTags: DestinationTags | undefined;
+  private readonly state: CopyState | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -60,10 +72,11 @@ export class ImageCopier implements ImageCopy {
     this.streamAttempts = options.streamAttempts ?? 3;
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.destinationTags = options.destinationTags;
+    this.state = options.state;
   }
 
   /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
-  public async copy(task: { readonly source: string; readonly destination: string }): Promise<ImageCopyResult> {
+  public async copy(task: ImageCopyRequest): Promise<ImageCopyResult> {
     const src = parseReference(task.source);
     const dst = parseReference(task.destination);
     const srcRepo = repositoryOf(src);
@@ -78,9 +91,16 @@ export class ImageCopier implements ImageCopy {
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
+    const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
+      source: srcRepo, sourceTag: srcTag, destination: dstRepo, destinationTag: dstTag, immutable: task.immutable === true,
+    });
+    if (hinted !== undefined) return { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
     const [manifest, head] = await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)]);
-    if (head?.digest === manifest.digest) return { outcome: 'up-to-date', digest: manifest.digest, bytes: 0 };
-    return this.push(manifest, srcRepo, dstRepo, dstTag);
+    const result: ImageCopyResult = head?.digest === manifest.digest
+      ? { outcome: 'up-to-date', digest: manifest.digest, bytes: 0 }
+      : await this.push(manifest, srcRepo, dstRepo, dstTag);
+    this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), manifest.digest);
+    return result;
   }
 
   /** HEADs the destination tag, unless the run's listing of the repository shows it is not there. */
@@ -104,7 +124,9 @@ export class ImageCopier implements ImageCopy {
         registry: this.registry, tracker: this.tracker, source: src, destination: dst,
         streamAttempts: this.streamAttempts, retryBaseMs: this.retryBaseMs,
       };
-      const sizes = await mapLimit([parsed.config, ...parsed.layers], this.blobConcurrency, (blob) => copyBlob(ctx, blob));
+      // The biggest blobs start first, so that a large layer is not the last thing left running.
+      const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);
+      const sizes = await mapLimit(blobs, this.blobConcurrency, (blob) => copyBlob(ctx, blob));
       return sizes.reduce((a, b) => a + b, 0);
     }
     const sizes = await mapLimit(parsed.manifests, this.manifestConcurrency, async (child) => {

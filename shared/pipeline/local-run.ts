@@ -6,15 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../config/images-file.js';
+import { BlobTracker } from '../copy/blob-tracker.js';
 import { DestinationTags } from '../copy/destination-tags.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable } from '../copy/retryable.js';
 import type { Registry } from '../registry/types.js';
+import type { CopyState } from '../state/run-state.js';
 import { attemptTask, failedResult } from './copy-task.js';
 import { errorMessage } from './error-message.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
-import { copyKey, planTasks, type Plan } from './planner.js';
+import { copyKey, planTasks, type ImmutableTags, type Plan } from './planner.js';
 import type { ResultStore, RunCounts, RunRecord } from './ports.js';
 import { countResults } from './run-counts.js';
 import type { CopyTask, TaskResult } from './task.js';
@@ -44,6 +46,10 @@ export interface LocalRunOptions {
   readonly onEvent?: (event: RunEvent) => void;
   /** Plan only: no task is handled. */
   readonly dryRun?: boolean;
+  /** What earlier runs learnt, consulted and fed by the copies (see shared/state/run-state.ts). */
+  readonly state?: CopyState;
+  /** Source tags declared immutable besides those of rules with `immutable` (--immutable-tags). */
+  readonly immutableTags?: ImmutableTags;
 }
 
 /** What a run produced. */
@@ -69,7 +75,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
   const destinationTags = new DestinationTags(options.registry);
-  const copier = options.copier ?? new ImageCopier(options.registry, { destinationTags });
+  const copier = options.copier ?? new ImageCopier(options.registry, {
+    destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }),
+  });
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {
@@ -83,11 +91,15 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     void queue.enqueue(fresh);
   };
 
-  // An all-tags rule's destination is listed while its source is (see DestinationTags).
+  // An all-tags rule's destination is listed while its source is (see DestinationTags); a tag rule's
+  // too when the listing can stand in for per-tag requests (run state, immutable tags).
+  const listsHelp = (rule: MigrationRule): boolean => rule.allTags || options.state !== undefined || rule.immutable === true || options.immutableTags !== undefined;
   const onExpanding = (rule: MigrationRule): void => {
-    if (rule.allTags && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
+    if (listsHelp(rule) && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
   };
-  const plan = await planTasks(options.rules, options.registry, runId, { concurrency: options.workers, onExpanding, onExpanded: start });
+  const plan = await planTasks(options.rules, options.registry, runId, {
+    concurrency: options.workers, onExpanding, onExpanded: start, ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
+  });
   const run: RunRecord = {
     runId, startedAt: new Date().toISOString(), trigger: options.trigger ?? 'manual',
     taskCount: plan.tasks.length, generateFailed: plan.generateFailures.length, generateFailures: plan.generateFailures,

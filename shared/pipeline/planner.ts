@@ -15,11 +15,19 @@ export function taskIdOf(rule: Pick<MigrationRule, 'index'>, tagOrDigest: string
   return `${rule.index}:${tagOrDigest}`;
 }
 
+/** Which source tags are immutable besides those of rules that say so (--immutable-tags). */
+export type ImmutableTags = (tag: string) => boolean;
+
 /** The tasks of one rule; lists tags when the rule copies all of them. Throws when it cannot list. */
-export async function expandRule(rule: MigrationRule, registry: Registry, runId: string): Promise<CopyTask[]> {
+export async function expandRule(rule: MigrationRule, registry: Registry, runId: string, immutableTags?: ImmutableTags): Promise<CopyTask[]> {
+  const immutable = (tag: string | undefined): { immutable?: true } =>
+    tag !== undefined && (rule.immutable === true || immutableTags?.(tag) === true) ? { immutable: true } : {};
   if (!rule.allTags) {
     const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
-    return [{ runId, taskId: taskIdOf(rule, tagOrDigest), source: formatReference(rule.source), destination: formatReference(rule.destination) }];
+    return [{
+      runId, taskId: taskIdOf(rule, tagOrDigest), source: formatReference(rule.source), destination: formatReference(rule.destination),
+      ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined),
+    }];
   }
   const tags = await registry.listTags(rule.source);
   return tags.map((tag) => ({
@@ -27,6 +35,7 @@ export async function expandRule(rule: MigrationRule, registry: Registry, runId:
     taskId: taskIdOf(rule, tag),
     source: formatReference({ ...rule.source, tag }),
     destination: formatReference({ ...rule.destination, tag }),
+    ...immutable(tag),
   }));
 }
 
@@ -47,6 +56,8 @@ export interface PlanOptions {
   readonly onExpanded?: (tasks: readonly CopyTask[]) => void;
   /** Called as a rule's expansion starts (within `concurrency`), for work that can go alongside it. */
   readonly onExpanding?: (rule: MigrationRule) => void;
+  /** Source tags declared immutable by the command line. */
+  readonly immutableTags?: ImmutableTags;
 }
 
 /** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
@@ -55,7 +66,7 @@ export async function planTasks(rules: readonly MigrationRule[], registry: Regis
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
       options.onExpanding?.(rule);
-      const tasks = await expandRule(rule, registry, runId);
+      const tasks = await expandRule(rule, registry, runId, options.immutableTags);
       options.onExpanded?.(tasks);
       return tasks;
     } catch (error) {

@@ -12,6 +12,8 @@ export interface CopyTask {
   readonly source: string;
   /** Fully qualified destination, with a tag (or only a digest when the source has no tag). */
   readonly destination: string;
+  /** The tag is declared immutable (a rule's `immutable`, or --immutable-tags): listed at the destination means up to date. */
+  readonly immutable?: boolean;
 }
 
 /** How a task ended. */

@@ -25,7 +25,8 @@ export function runCli(args: readonly string[], options: { cwd: string; env?: Re
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      // The run state's default file lives in the working folder, not the user's cache.
+      env: { ...process.env, XDG_CACHE_HOME: join(options.cwd, '.cache'), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

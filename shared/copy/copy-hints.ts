@@ -1,0 +1,49 @@
+/**
+ * Finding a tag up to date with fewer requests than a manifest GET and a destination HEAD, from what
+ * the run already knows: the destination's tag list, the run state of earlier runs, and whether the
+ * rule declared its tags immutable. Every shortcut needs the destination's tag list to name the tag.
+ *
+ * - Immutable tag: listed at the destination means up to date, with no request of its own. The risk
+ *   is the user's: a source tag that does change is not copied again.
+ * - Run state: the state says this source tag last had digest D and D was pushed to this destination
+ *   tag. One HEAD of the source tag (a HEAD, not a GET: Docker Hub counts GETs against its pull limit)
+ *   must still answer D. Any other answer, or none, sends the copy down the full path, so a changed
+ *   source is always copied whatever the state says.
+ */
+import type { CopyState } from '../state/run-state.js';
+import { tagKey } from '../state/run-state.js';
+import type { Registry, RepositoryRef } from '../registry/types.js';
+import type { DestinationTags } from './destination-tags.js';
+
+/** What a shortcut found. */
+export interface HintedUpToDate {
+  /** Digest of the top manifest, when known (an immutable tag may be up to date without one). */
+  readonly digest: string | undefined;
+}
+
+/** One tag copy the hints are asked about. */
+export interface HintQuery {
+  readonly source: RepositoryRef;
+  readonly sourceTag: string;
+  readonly destination: RepositoryRef;
+  readonly destinationTag: string;
+  readonly immutable: boolean;
+}
+
+/** Up to date by the hints, or undefined when the full comparison must decide. */
+export async function upToDateByHints(
+  registry: Pick<Registry, 'headManifest'>,
+  destinationTags: DestinationTags | undefined,
+  state: CopyState | undefined,
+  q: HintQuery,
+): Promise<HintedUpToDate | undefined> {
+  if (destinationTags === undefined || (!q.immutable && state === undefined)) return undefined;
+  const listed = await destinationTags.tags(q.destination);
+  if (listed === undefined || !listed.has(q.destinationTag)) return undefined;
+  const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
+  if (q.immutable) return { digest: known?.destinationDigest };
+  if (known === undefined || known.destinationDigest !== known.sourceDigest) return undefined;
+  const head = await registry.headManifest(q.source, q.sourceTag);
+  if (head?.digest === undefined || head.digest !== known.sourceDigest) return undefined;
+  return { digest: head.digest };
+}

@@ -1,0 +1,168 @@
+/**
+ * What earlier runs learnt, kept for the next one: per source tag, the digest seen there and the digest
+ * pushed to each destination tag; per destination registry, which repositories hold which blobs.
+ *
+ * It is a hint, never trusted over the registries. A destination tag the state says holds the source's
+ * digest is confirmed by the destination's tag list and by one HEAD of the source tag (see
+ * shared/copy/copy-hints.ts); a blob the state places in another repository is mounted, and the
+ * registry's answer decides. A file that cannot be read, is not JSON, is not this tool's state or is
+ * of another version is ignored with a warning: the run then works as if it had none.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import * as z from 'zod';
+import { isSha256Digest } from '../reference.js';
+
+/** The marker and version of the file; any other is ignored. */
+export const STATE_FORMAT = 'image-migrator/state';
+export const STATE_VERSION = 1;
+/** Repositories remembered per blob and registry: enough to mount from, without growing the file. */
+const REPOSITORIES_PER_BLOB = 4;
+
+const Digest = z.string().refine(isSha256Digest);
+const StateFile = z.object({
+  format: z.literal(STATE_FORMAT),
+  version: z.number(),
+  savedAt: z.string().optional(),
+  tags: z.record(z.string(), z.object({ digest: Digest, pushed: z.record(z.string(), Digest) })),
+  blobs: z.record(z.string(), z.record(z.string(), z.array(z.string()))),
+});
+type StateFile = z.infer<typeof StateFile>;
+
+/** A tag as the state names it: `registry/repository:tag`. */
+export function tagKey(ref: { readonly registry: string; readonly repository: string }, tag: string): string {
+  return `${ref.registry}/${ref.repository}:${tag}`;
+}
+
+/** What the state knows of one copy. */
+export interface KnownCopy {
+  /** Digest last seen at the source tag. */
+  readonly sourceDigest: string;
+  /** Digest last pushed to (or found at) the destination tag from that source. */
+  readonly destinationDigest: string | undefined;
+}
+
+/** The port the copier reads and feeds; RunState implements it. */
+export interface CopyState {
+  known(source: string, destination: string): KnownCopy | undefined;
+  recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void;
+  /** Repositories of a registry the state believes hold a blob. */
+  blobRepositories(registry: string, digest: string): readonly string[];
+  recordBlob(registry: string, repository: string, digest: string): void;
+}
+
+/** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */
+export class RunState implements CopyState {
+  private dirty = false;
+
+  private constructor(private readonly data: StateFile) {}
+
+  /** A state that knows nothing. */
+  public static empty(): RunState {
+    return new RunState({ format: STATE_FORMAT, version: STATE_VERSION, tags: {}, blobs: {} });
+  }
+
+  /** Reads state from JSON text; throws with a reason when the text is not a usable state. */
+  public static parse(text: string): RunState {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error('not JSON');
+    }
+    const marker = (json as { format?: unknown; version?: unknown } | null) ?? {};
+    if (marker.format !== STATE_FORMAT) throw new Error('not an image-migrator state file');
+    if (marker.version !== STATE_VERSION) throw new Error(`state version ${String(marker.version)}, this image-migrator reads version ${STATE_VERSION}`);
+    const parsed = StateFile.safeParse(json);
+    if (!parsed.success) throw new Error(`malformed (${parsed.error.issues[0]?.path.join('.') || 'document'})`);
+    return new RunState(parsed.data);
+  }
+
+  /** True when something was recorded since it was loaded. */
+  public get changed(): boolean {
+    return this.dirty;
+  }
+
+  /** Number of source tags known. */
+  public get size(): number {
+    return Object.keys(this.data.tags).length;
+  }
+
+  public known(source: string, destination: string): KnownCopy | undefined {
+    const entry = Object.hasOwn(this.data.tags, source) ? this.data.tags[source] : undefined;
+    if (entry === undefined) return undefined;
+    return { sourceDigest: entry.digest, destinationDigest: Object.hasOwn(entry.pushed, destination) ? entry.pushed[destination] : undefined };
+  }
+
+  public recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void {
+    const existing = Object.hasOwn(this.data.tags, source) ? this.data.tags[source] : undefined;
+    // A new source digest makes what other destinations hold unknown again.
+    const pushed = existing !== undefined && existing.digest === sourceDigest ? existing.pushed : {};
+    if (pushed[destination] === destinationDigest && existing?.digest === sourceDigest) return;
+    this.data.tags[source] = { digest: sourceDigest, pushed: { ...pushed, [destination]: destinationDigest } };
+    this.dirty = true;
+  }
+
+  public blobRepositories(registry: string, digest: string): readonly string[] {
+    const byDigest = Object.hasOwn(this.data.blobs, registry) ? this.data.blobs[registry] : undefined;
+    return byDigest !== undefined && Object.hasOwn(byDigest, digest) ? (byDigest[digest] ?? []) : [];
+  }
+
+  public recordBlob(registry: string, repository: string, digest: string): void {
+    const byDigest = (this.data.blobs[registry] ??= {});
+    const repositories = Object.hasOwn(byDigest, digest) ? (byDigest[digest] ?? []) : [];
+    if (repositories.includes(repository)) return;
+    // The most recent first; the oldest falls off.
+    byDigest[digest] = [repository, ...repositories].slice(0, REPOSITORIES_PER_BLOB);
+    this.dirty = true;
+  }
+
+  /** The JSON text of the state. */
+  public serialize(): string {
+    return `${JSON.stringify({ ...this.data, savedAt: new Date().toISOString() })}\n`;
+  }
+
+  /**
+   * Writes the state atomically: a temporary file beside the target, then a rename, so that a reader
+   * (or a run that dies half-way) never sees half a file.
+   */
+  public async save(path: string): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = join(dirname(path), `.${randomBytes(6).toString('hex')}.state.tmp`);
+    try {
+      await writeFile(temporary, this.serialize(), { mode: 0o600 });
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    this.dirty = false;
+  }
+}
+
+/**
+ * Loads the state at `path`. Never throws: a missing file is an empty state, and a file that cannot be
+ * used is reported through `warn` (with its reason) and replaced by an empty state.
+ */
+export async function loadRunState(path: string, warn: (message: string) => void): Promise<RunState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOENT') warn(`cannot read the state file ${path} (${(error as Error).message}); running without it`);
+    return RunState.empty();
+  }
+  try {
+    return RunState.parse(text);
+  } catch (error) {
+    warn(`ignoring the state file ${path}: ${(error as Error).message}; it will be rewritten after this run`);
+    return RunState.empty();
+  }
+}
+
+/** The default state file: `$XDG_CACHE_HOME/image-migrator/state.json`, else `~/.cache/image-migrator/state.json`. */
+export function defaultStatePath(env: NodeJS.ProcessEnv, home: string): string {
+  const cache = env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(home, '.cache');
+  return join(cache, 'image-migrator', 'state.json');
+}

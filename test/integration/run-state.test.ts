@@ -1,0 +1,162 @@
+/**
+ * The run state and immutable tags against real registries (anonymous source, token-auth destination):
+ * an unchanged run costs one source HEAD a tag and the two tag lists, and no state, however wrong,
+ * makes a run skip an image whose source changed.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseImagesFile } from '../../shared/config/images-file.js';
+import { tagMatcher } from '../../shared/config/tag-glob.js';
+import { runLocal } from '../../shared/pipeline/local-run.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import { RunState, tagKey } from '../../shared/state/run-state.js';
+import { runCli, workdir } from '../support/cli-run.js';
+import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { getManifestDigest, pushImage } from '../support/seed.js';
+
+describe('run state and immutable tags', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  const tags = ['v1', 'v2', 'v3'];
+  before(async () => {
+    [src, dst] = await Promise.all([startRegistry(), startRegistry({ auth: 'token' })]);
+    for (const repo of ['team/a', 'team/b']) for (const tag of tags) await pushImage(src, repo, tag);
+  });
+  after(async () => {
+    await Promise.all([src, dst].map((r) => r?.stop()));
+  });
+
+  const credentials = {
+    lookup: (registry: string) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }),
+  };
+  const images = (): string => JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${src.host}/team/${r}`, `${dst.host}/mirror/${r}`])));
+
+  async function migrate(options: { state?: RunState; immutable?: string[] } = {}): Promise<{ requests: Record<string, number>; outcomes: Map<string, string> }> {
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+    const rules = parseImagesFile(images(), 'images.json', {});
+    const run = await runLocal({
+      rules, registry: client, workers: 3, retries: 0,
+      ...(options.state === undefined ? {} : { state: options.state }),
+      ...(options.immutable === undefined ? {} : { immutableTags: tagMatcher(options.immutable) }),
+    });
+    await client.close();
+    return { requests, outcomes: new Map(run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome])) };
+  }
+
+  const manifestRequests = (r: Record<string, number>): number => (r['manifest-get'] ?? 0) + (r['manifest-head'] ?? 0);
+  const blobRequests = (r: Record<string, number>): number =>
+    ['blob-head', 'blob-get', 'blob-mount', 'upload-start', 'blob-put'].reduce((sum, k) => sum + (r[k] ?? 0), 0);
+
+  it('a run with state learns every copy; the next unchanged run costs one source HEAD a tag', async () => {
+    const state = RunState.empty();
+    const cold = await migrate({ state });
+    assert.deepEqual([...cold.outcomes.values()], Array(6).fill('copied'));
+    assert.equal(state.size, 6);
+    const blobs = (JSON.parse(state.serialize()) as { blobs: Record<string, Record<string, string[]>> }).blobs[dst.host] ?? {};
+    assert.ok(Object.values(blobs).some((repos) => repos.includes('mirror/a')), 'the blobs pushed are remembered per registry');
+
+    const warm = await migrate({ state: RunState.parse(state.serialize()) });
+    assert.deepEqual([...warm.outcomes.values()], Array(6).fill('up-to-date'));
+    assert.equal(warm.requests['manifest-get'] ?? 0, 0, 'no manifest GET');
+    assert.equal(warm.requests['manifest-head'], 6, 'one HEAD a tag, at the source');
+    assert.equal(blobRequests(warm.requests), 0);
+    // Two tag lists a repository, plus the destination's first request again after its challenge and
+    // one https attempt on each (plain-http `insecure`) registry.
+    assert.equal(warm.requests['tag-list'], 2 * 2 + 1 + 2);
+  });
+
+  it('a source tag that changed is copied, whatever the state says', async () => {
+    const state = RunState.empty();
+    await migrate({ state });
+    const changed = await pushImage(src, 'team/a', 'v2');
+    const run = await migrate({ state });
+    assert.equal(run.outcomes.get('mirror/a:v2'), 'copied');
+    assert.equal(await getManifestDigest(dst, 'mirror/a', 'v2'), changed.digest);
+    assert.equal(state.known(tagKey({ registry: src.host, repository: 'team/a' }, 'v2'), tagKey({ registry: dst.host, repository: 'mirror/a' }, 'v2'))?.sourceDigest, changed.digest);
+  });
+
+  it('a wrong state never skips a changed image or a tag the destination lacks', async () => {
+    const state = RunState.empty();
+    await migrate({ state });
+    const ref = (registry: string, repository: string, tag: string): string => tagKey({ registry, repository }, tag);
+    const forged = RunState.parse(state.serialize());
+    // Claims for a destination repository nothing was ever copied to: its tag list refutes them.
+    for (const tag of tags) {
+      const seen = forged.known(ref(src.host, 'team/a', tag), ref(dst.host, 'mirror/a', tag));
+      forged.recordCopy(ref(src.host, 'team/a', tag), seen?.sourceDigest ?? '', ref(dst.host, 'elsewhere/a', tag), seen?.sourceDigest ?? '');
+    }
+    // A source digest that is simply wrong: the source HEAD refutes it, the full comparison decides.
+    const bogus = `sha256:${'0'.repeat(64)}`;
+    forged.recordCopy(ref(src.host, 'team/b', 'v1'), bogus, ref(dst.host, 'mirror/b', 'v1'), bogus);
+    // The source moved on after the state was written.
+    const moved = await pushImage(src, 'team/b', 'v2');
+
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+    const rules = parseImagesFile(JSON.stringify({
+      [`${src.host}/team/a`]: `${dst.host}/elsewhere/a`,
+      [`${src.host}/team/b`]: `${dst.host}/mirror/b`,
+    }), 'images.json', {});
+    const run = await runLocal({ rules, registry: client, workers: 3, retries: 0, state: forged });
+    await client.close();
+    const outcomes = new Map(run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome]));
+    for (const tag of tags) {
+      assert.equal(outcomes.get(`elsewhere/a:${tag}`), 'copied');
+      assert.equal(await getManifestDigest(dst, 'elsewhere/a', tag), await getManifestDigest(src, 'team/a', tag));
+    }
+    assert.equal(outcomes.get('mirror/b:v2'), 'copied');
+    assert.equal(await getManifestDigest(dst, 'mirror/b', 'v2'), moved.digest);
+    assert.equal(outcomes.get('mirror/b:v1'), 'up-to-date');
+    // team/b: v1 and v2 are compared in full (a GET each, v2 also pushed); v3 alone is found by the state.
+    assert.equal(requests['manifest-get'], 3 + 2);
+    assert.equal(forged.known(ref(src.host, 'team/b', 'v1'), ref(dst.host, 'mirror/b', 'v1'))?.sourceDigest, await getManifestDigest(src, 'team/b', 'v1'));
+  });
+
+  it('immutable tags listed at the destination cost no request of their own; missing ones are copied', async () => {
+    await migrate();
+    await pushImage(src, 'team/a', 'v9');
+    const changed = await pushImage(src, 'team/a', 'v1');
+    const run = await migrate({ immutable: ['v*'] });
+    assert.equal(run.outcomes.get('mirror/a:v9'), 'copied');
+    // The documented risk: an immutable tag that did change at the source is not copied again.
+    assert.equal(run.outcomes.get('mirror/a:v1'), 'up-to-date');
+    assert.notEqual(await getManifestDigest(dst, 'mirror/a', 'v1'), changed.digest);
+    // Only v9 (copied into a repository that lists it as absent) sends manifest requests: its GET.
+    assert.equal(manifestRequests(run.requests), 1);
+  });
+
+  it('the CLI keeps its state in --state, warns about a corrupt one and still copies a changed image', async () => {
+    const dir = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+      'images.json': { [`${src.host}/team/a`]: `${dst.host}/cli/a` },
+    });
+    const args = ['--report', 'report.json', '--state', 'state.json'];
+    const first = await runCli(args, { cwd: dir });
+    assert.equal(first.code, 0, first.stderr);
+    const saved = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as { format: string; tags: Record<string, unknown> };
+    assert.equal(saved.format, 'image-migrator/state');
+    assert.ok(Object.keys(saved.tags).length >= 4);
+
+    const second = await runCli(args, { cwd: dir });
+    assert.equal(second.code, 0, second.stderr);
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as { requests: Record<string, number> };
+    assert.equal(report.requests['manifest-get'] ?? 0, 0);
+
+    await writeFile(join(dir, 'state.json'), '{"format":"image-migrator/state","version":1,"tags":{"x":');
+    const changed = await pushImage(src, 'team/a', 'v3');
+    const third = await runCli(args, { cwd: dir });
+    assert.equal(third.code, 0, third.stderr);
+    assert.match(third.stderr, /warning: ignoring the state file state\.json: not JSON/);
+    assert.equal(await getManifestDigest(dst, 'cli/a', 'v3'), changed.digest);
+    assert.equal(RunState.parse(await readFile(join(dir, 'state.json'), 'utf8')).size >= 4, true, 'the state is rewritten');
+
+    const none = await mkdtemp(join(tmpdir(), 'im-nostate-'));
+    const off = await runCli([...args.slice(0, 2), '--no-state', '--auth', join(dir, 'auth.json'), '--images', join(dir, 'images.json')], { cwd: none, env: { XDG_CACHE_HOME: none } });
+    assert.equal(off.code, 0, off.stderr);
+    await assert.rejects(readFile(join(none, 'image-migrator', 'state.json')), /ENOENT/);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * The run state file: what is read, what is refused (with the reason the warning gives), how it is
+ * written; and the tag globs of --immutable-tags.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { globToRegExp, tagMatcher } from '../../shared/config/tag-glob.js';
+import { defaultStatePath, loadRunState, RunState } from '../../shared/state/run-state.js';
+
+const D1 = `sha256:${'1'.repeat(64)}`;
+const D2 = `sha256:${'2'.repeat(64)}`;
+
+describe('run state', () => {
+  it('remembers copies per source and destination, and forgets destinations when the source digest changes', () => {
+    const state = RunState.empty();
+    state.recordCopy('s/r:1', D1, 'd/r:1', D1);
+    state.recordCopy('s/r:1', D1, 'e/r:1', D1);
+    assert.deepEqual(state.known('s/r:1', 'e/r:1'), { sourceDigest: D1, destinationDigest: D1 });
+    state.recordCopy('s/r:1', D2, 'd/r:1', D2);
+    assert.deepEqual(state.known('s/r:1', 'e/r:1'), { sourceDigest: D2, destinationDigest: undefined });
+    assert.equal(state.known('s/r:2', 'd/r:2'), undefined);
+    assert.equal(state.known('__proto__', 'x'), undefined);
+  });
+
+  it('keeps a few repositories per blob, the latest first', () => {
+    const state = RunState.empty();
+    for (const repo of ['a', 'b', 'c', 'd', 'e', 'b']) state.recordBlob('reg', repo, D1);
+    assert.deepEqual(state.blobRepositories('reg', D1), ['e', 'd', 'c', 'b']);
+    assert.deepEqual(state.blobRepositories('other', D1), []);
+  });
+
+  it('refuses text that is not JSON, not its format, another version, or malformed, saying which', () => {
+    assert.throws(() => RunState.parse('{"format":'), /not JSON/);
+    assert.throws(() => RunState.parse('{"auths":{}}'), /not an image-migrator state file/);
+    assert.throws(() => RunState.parse('{"format":"image-migrator/state","version":2,"tags":{},"blobs":{}}'), /state version 2/);
+    assert.throws(() => RunState.parse('{"format":"image-migrator/state","version":1,"tags":{"a":{"digest":"md5:x","pushed":{}}},"blobs":{}}'), /malformed \(tags\.a\.digest\)/);
+  });
+
+  it('loads a missing file as empty and an unusable one as empty with a warning', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'im-state-'));
+    const warnings = [] as string[];
+    assert.equal((await loadRunState(join(dir, 'none.json'), (w) => warnings.push(w))).size, 0);
+    assert.equal(warnings.length, 0);
+    await writeFile(join(dir, 'bad.json'), 'garbage');
+    assert.equal((await loadRunState(join(dir, 'bad.json'), (w) => warnings.push(w))).size, 0);
+    assert.match(warnings[0] ?? '', /ignoring the state file .*bad\.json: not JSON/);
+  });
+
+  it('saves through a temporary file and a rename, creating the folder, and reads back what it wrote', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'im-state-'));
+    const path = join(dir, 'nested', 'state.json');
+    const state = RunState.empty();
+    state.recordCopy('s/r:1', D1, 'd/r:1', D1);
+    state.recordBlob('d', 'r', D2);
+    assert.equal(state.changed, true);
+    await state.save(path);
+    assert.equal(state.changed, false);
+    assert.deepEqual(await readdir(join(dir, 'nested')), ['state.json']);
+    const again = RunState.parse(await readFile(path, 'utf8'));
+    assert.deepEqual(again.known('s/r:1', 'd/r:1'), { sourceDigest: D1, destinationDigest: D1 });
+    assert.deepEqual(again.blobRepositories('d', D2), ['r']);
+  });
+
+  it('defaults to the user cache folder', () => {
+    assert.equal(defaultStatePath({ XDG_CACHE_HOME: '/c' }, '/home/u'), '/c/image-migrator/state.json');
+    assert.equal(defaultStatePath({}, '/home/u'), '/home/u/.cache/image-migrator/state.json');
+    assert.equal(defaultStatePath({ XDG_CACHE_HOME: 'relative' }, '/home/u'), '/home/u/.cache/image-migrator/state.json');
+  });
+});
+
+describe('tag globs', () => {
+  it('matches shell style: * ? and classes, anchored, dots literal', () => {
+    const semver = tagMatcher(['v[0-9]*.*.*', '[0-9]*.[0-9]*.[0-9]*']);
+    for (const tag of ['v1.2.3', 'v10.0.1-rc1', '1.25.3']) assert.equal(semver(tag), true, tag);
+    for (const tag of ['latest', 'v1', 'main', 'x1.2.3']) assert.equal(semver(tag), false, tag);
+    assert.equal(globToRegExp('1.?').test('1.x'), true);
+    assert.equal(globToRegExp('1.?').test('1x5'), false);
+    assert.equal(globToRegExp('[!a]*').test('abc'), false);
+    assert.throws(() => globToRegExp('v[0-9'), /opens a \[class\] it does not close/);
+  });
+});
