@@ -4,15 +4,19 @@
  * run's summary; `auth put` stores auth.json (with `${VAR}` resolved here) in the stack's secret.
  * Functions and the secret are found through the stack's outputs (CloudFormation DescribeStacks).
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, CloudFormationServiceException, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Command } from 'commander';
+import type * as z from 'zod';
 import { loadAuthFile, parseAuthFile, type AuthFile } from '../shared/config/auth-file.js';
 import { literalValue } from '../shared/config/env-expand.js';
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { readConfigFile } from '../shared/config/read-config-file.js';
-import { ConfigError, ImageMigratorError } from '../shared/errors.js';
+import { ConfigError, ImageMigratorError, InvalidReferenceError, UnknownRunError } from '../shared/errors.js';
+import {
+  describeIssues, FunctionErrorSchema, PlannerResultSchema, SummaryViewSchema, type PlannerEvent, type SummaryEvent, type SummaryView,
+} from '../shared/pipeline/function-events.js';
 import { exitCodeOf } from '../shared/pipeline/run-counts.js';
 import { ExitCode } from './exit-code.js';
 
@@ -44,14 +48,6 @@ export class CloudCommandError extends ImageMigratorError {
 interface StackOptions { stack: string; region?: string }
 interface RunOptions extends StackOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
 
-/** The part of the summary function's answer this command reads (functions/runs/run-summary.ts). */
-interface Summary {
-  runId: string; trigger: string; startedAt: string; finished: boolean; line: string;
-  tasks: number; copied: number; upToDate: number; failed: number; generateFailed: number; bytes: number;
-  failures: { source: string; destination: string; error: string }[];
-  generateFailures: { source: string; destination: string; error: string }[];
-}
-
 const processIo: CloudCommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
 /** Adds `cloud run`, `cloud status` and `cloud auth put` to `program`. */
@@ -61,7 +57,7 @@ export function addCloudCommand(program: Command, io: CloudCommandIo = processIo
     command
       .option('--stack <name>', 'name of the deployed stack', DEFAULT_STACK)
       .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or the profile\'s region)');
-  const act = (work: (...args: any[]) => Promise<ExitCode>) => async (...args: any[]) => {
+  const act = <A extends unknown[]>(work: (...args: A) => Promise<ExitCode>) => async (...args: A): Promise<void> => {
     process.exitCode = await guard(io, () => work(...args));
   };
 
@@ -100,9 +96,8 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   io.stdout.write('Start to generate images tasks, please wait ...\n');
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('PlannerFunctionName', 'SummaryFunctionName');
-  const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', {
-    images, trigger: 'manual', ...(registry ? { registry } : {}), ...(namespace !== undefined ? { namespace } : {}),
-  }) as { runId: string; tasks: number; generateFailed: number };
+  const event: PlannerEvent = { images, trigger: 'manual', ...(registry ? { registry } : {}), ...(namespace !== undefined ? { namespace } : {}) };
+  const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', event, PlannerResultSchema);
   io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned, ${plan.generateFailed} tasks generate failed\n`);
   if (!options.wait) {
     const flags = `${options.stack === DEFAULT_STACK ? '' : ` --stack ${options.stack}`}${options.region ? ` --region ${options.region}` : ''}`;
@@ -112,7 +107,7 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   io.stdout.write('Start to handle images tasks, please wait ...\n');
   let last = '';
   for (;;) {
-    const summary = (await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId })) as Summary;
+    const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId } satisfies SummaryEvent, SummaryViewSchema);
     const progress = progressLine(summary);
     if (progress !== last) io.stderr.write(`${progress}\n`);
     last = progress;
@@ -125,7 +120,7 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
 export async function cloudStatus(runId: string, options: StackOptions, io: CloudCommandIo): Promise<ExitCode> {
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('SummaryFunctionName');
-  const summary = (await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId })) as Summary;
+  const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId } satisfies SummaryEvent, SummaryViewSchema);
   io.stdout.write(`Run ${summary.runId} (${summary.trigger}, started ${summary.startedAt}): ${summary.finished ? 'finished' : 'in progress'}\n`);
   io.stdout.write(`${progressLine(summary)}, ${summary.bytes} bytes copied\n`);
   if (!summary.finished) return ExitCode.Success;
@@ -167,12 +162,12 @@ export function resolvedAuthJson(auth: AuthFile): string {
   return text;
 }
 
-function progressLine(s: Summary): string {
+function progressLine(s: SummaryView): string {
   const done = s.copied + s.upToDate + s.failed;
   return `${done}/${s.tasks} tasks done: ${s.copied} copied, ${s.upToDate} up to date, ${s.failed} failed, ${s.generateFailed} tasks generate failed`;
 }
 
-function report(summary: Summary, io: CloudCommandIo): ExitCode {
+function report(summary: SummaryView, io: CloudCommandIo): ExitCode {
   for (const f of summary.generateFailures) io.stderr.write(`generate failed: ${f.source}: ${f.error}\n`);
   for (const f of summary.failures) io.stderr.write(`failed: ${f.source} -> ${f.destination}: ${f.error}\n`);
   io.stdout.write(`${summary.line}\n`);
@@ -206,7 +201,8 @@ class CloudClients {
       found = (await client.send(new DescribeStacksCommand({ StackName: stack }))).Stacks?.[0];
     } catch (error) {
       const where = this.options.region ? ` in region ${this.options.region}` : '';
-      if (error instanceof Error && /does not exist/.test(error.message)) {
+      // CloudFormation has no error class of its own for a missing stack: it is a ValidationError.
+      if (error instanceof CloudFormationServiceException && error.name === 'ValidationError' && /does not exist/.test(error.message)) {
         throw new CloudCommandError(`stack "${stack}" was not found${where}: deploy it with "npx cdk deploy", or name it with --stack and --region`, ExitCode.BadInput, { cause: error });
       }
       throw new CloudCommandError(`could not read stack "${stack}"${where}: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
@@ -222,8 +218,11 @@ class CloudClients {
     return values;
   }
 
-  /** Invokes a function synchronously with a JSON event; its error (a ConfigError of the planner: exit 2) is rethrown. */
-  public async invoke(functionName: string, what: string, event: unknown): Promise<unknown> {
+  /**
+   * Invokes a function synchronously with a JSON event and checks its answer against `schema`. A
+   * function's error is rethrown: bad input (a ConfigError of the planner, an unknown run) exits 2.
+   */
+  public async invoke<S extends z.ZodType>(functionName: string, what: string, event: unknown, schema: S): Promise<z.infer<S>> {
     this.lambdaClient ??= new LambdaClient(this.config);
     let response;
     try {
@@ -232,18 +231,32 @@ class CloudClients {
       throw new CloudCommandError(`could not invoke the ${what} function: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
     }
     const text = new TextDecoder().decode(response.Payload ?? new Uint8Array());
-    let payload: any;
+    let payload: unknown;
     try {
       payload = text.length === 0 ? undefined : JSON.parse(text);
     } catch (error) {
       throw new CloudCommandError(`the ${what} function answered something other than JSON`, ExitCode.PartialFailure, { cause: error });
     }
     if (response.FunctionError !== undefined) {
-      const type = typeof payload?.errorType === 'string' ? payload.errorType : response.FunctionError;
-      const message = typeof payload?.errorMessage === 'string' ? payload.errorMessage : 'no message';
-      const badInput = ['ConfigError', 'InvalidReferenceError', 'UnknownRunError'].includes(type);
-      throw new CloudCommandError(`the ${what} function failed: ${message}`, badInput ? ExitCode.BadInput : ExitCode.PartialFailure);
+      const failure = FunctionErrorSchema.safeParse(payload);
+      const type = (failure.success ? failure.data.errorType : undefined) ?? response.FunctionError;
+      const message = (failure.success ? failure.data.errorMessage : undefined) ?? 'no message';
+      throw new CloudCommandError(`the ${what} function failed: ${message}`, isBadInput(type) ? ExitCode.BadInput : ExitCode.PartialFailure);
     }
-    return payload;
+    const answer = schema.safeParse(payload);
+    if (!answer.success) {
+      throw new CloudCommandError(`the ${what} function answered in an unexpected form (${describeIssues(answer.error)}): deploy this version with "npx cdk deploy"`, ExitCode.PartialFailure, { cause: answer.error });
+    }
+    return answer.data;
   }
+}
+
+/**
+ * The errors of the functions that mean bad input. Lambda reports a thrown error by its `name`,
+ * which ImageMigratorError sets from the class (the functions' bundles keep class names).
+ */
+const BAD_INPUT_ERRORS: readonly (abstract new (...args: never[]) => ImageMigratorError)[] = [ConfigError, InvalidReferenceError, UnknownRunError];
+
+function isBadInput(errorType: string): boolean {
+  return BAD_INPUT_ERRORS.some((type) => type.name === errorType);
 }

@@ -64,3 +64,10 @@ export class UnsupportedManifestError extends ImageMigratorError {
     );
   }
 }
+
+/** No pipeline run with this id (never planned, or expired). */
+export class UnknownRunError extends ImageMigratorError {
+  public constructor(public readonly runId: string) {
+    super(`no run ${JSON.stringify(runId)}: it was never planned, or it expired`);
+  }
+}

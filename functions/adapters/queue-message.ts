@@ -1,11 +1,19 @@
 /**
  * The messages on the work queue. Two kinds share one queue: a copy task (one tag) and an expand
  * request (one all-tags rule whose tags the copier lists). Neither ever carries a credential.
+ *
+ * The zod schemas below are the one definition of both: the planner and the copier build messages
+ * with `copyMessage`/`expandMessage` and read them back with `parseQueueMessage`, so a field added
+ * here is checked on both sides. A rule's fields must all be listed in `RuleSchema` (tsc fails
+ * otherwise), so an expand message never silently drops part of a rule.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSRecord } from 'aws-lambda';
-import type { CopyTask } from '../../shared/pipeline/task.js';
+import * as z from 'zod';
 import type { MigrationRule } from '../../shared/config/images-file.js';
+import { ImageMigratorError } from '../../shared/errors.js';
+import { describeIssues } from '../../shared/pipeline/function-events.js';
+import type { CopyTask } from '../../shared/pipeline/task.js';
 
 /** The `type` field of a queue message. */
 export const MessageType = {
@@ -14,31 +22,65 @@ export const MessageType = {
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
+const Text = z.string().min(1);
+
+/** An ImageReference as JSON carries it. */
+const ReferenceSchema = z.object({
+  registry: Text,
+  repository: Text,
+  tag: Text.optional(),
+  digest: Text.optional(),
+});
+
+/** A MigrationRule as an expand message carries it. */
+export const RuleSchema = z.object({
+  index: z.number().int().positive(),
+  key: Text,
+  value: z.string(),
+  source: ReferenceSchema,
+  destination: ReferenceSchema,
+  allTags: z.boolean(),
+}) satisfies z.ZodType<MigrationRule>;
+
+/** Compile-time check: RuleSchema names exactly the fields of MigrationRule. */
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+export type RuleSchemaMatchesMigrationRule = Assert<SameKeys<z.infer<typeof RuleSchema>, MigrationRule>>;
+type Assert<T extends true> = T;
+
 /** Copy one tag: only run id, task id, source and destination. */
-export interface CopyMessage {
-  readonly type: typeof MessageType.Copy;
-  readonly runId: string;
-  readonly taskId: string;
-  readonly source: string;
-  readonly destination: string;
-}
+export const CopyMessageSchema = z.object({
+  type: z.literal(MessageType.Copy),
+  runId: Text,
+  taskId: Text,
+  source: Text,
+  destination: Text,
+});
+export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 
 /** List the tags of one rule and enqueue a copy message per tag. */
-export interface ExpandMessage {
-  readonly type: typeof MessageType.Expand;
-  readonly runId: string;
-  readonly rule: MigrationRule;
+export const ExpandMessageSchema = z.object({
+  type: z.literal(MessageType.Expand),
+  runId: Text,
+  rule: RuleSchema,
   /** Tags another rule of the run copies to the same destination: not enqueued again. */
-  readonly skipTags?: readonly string[];
-}
+  skipTags: z.array(z.string()).optional(),
+});
+export type ExpandMessage = Readonly<z.infer<typeof ExpandMessageSchema>>;
 
+/**
+ * Any message of the queue. A body without `type` is a copy task, so that a task sent by hand in
+ * the shape of CopyTask works.
+ */
+export const QueueMessageSchema = z.preprocess(
+  (value) => (typeof value === 'object' && value !== null && !Array.isArray(value) && !('type' in value) ? { ...value, type: MessageType.Copy } : value),
+  z.discriminatedUnion('type', [CopyMessageSchema, ExpandMessageSchema]),
+);
 export type QueueMessage = CopyMessage | ExpandMessage;
 
 /** A message body that is not one of ours: it can never succeed, so it is not retried. */
-export class MalformedMessageError extends Error {
+export class MalformedMessageError extends ImageMigratorError {
   public constructor(problem: string, options?: { cause?: unknown }) {
     super(`malformed queue message: ${problem}`, options);
-    this.name = 'MalformedMessageError';
   }
 }
 
@@ -49,7 +91,7 @@ export function copyMessage(task: CopyTask): CopyMessage {
 
 /** The expand message of a rule. */
 export function expandMessage(runId: string, rule: MigrationRule, skipTags?: readonly string[]): ExpandMessage {
-  return { type: MessageType.Expand, runId, rule, ...(skipTags === undefined || skipTags.length === 0 ? {} : { skipTags }) };
+  return { type: MessageType.Expand, runId, rule, ...(skipTags === undefined || skipTags.length === 0 ? {} : { skipTags: [...skipTags] }) };
 }
 
 /** The task a copy message stands for. */
@@ -57,11 +99,7 @@ export function taskOf(message: CopyMessage): CopyTask {
   return { runId: message.runId, taskId: message.taskId, source: message.source, destination: message.destination };
 }
 
-function isText(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0;
-}
-
-/** Parses an SQS body; throws MalformedMessageError. */
+/** Parses an SQS body; throws MalformedMessageError naming the first field that is wrong. */
 export function parseQueueMessage(body: string): QueueMessage {
   let value: unknown;
   try {
@@ -69,24 +107,9 @@ export function parseQueueMessage(body: string): QueueMessage {
   } catch (error) {
     throw new MalformedMessageError('not JSON', { cause: error });
   }
-  const m = value as Record<string, unknown> | null;
-  if (m === null || typeof m !== 'object' || !isText(m.runId)) throw new MalformedMessageError('no runId');
-  // Messages without a type are copy tasks, so that a task sent by hand in the shape of CopyTask works.
-  if (m.type === undefined || m.type === MessageType.Copy) {
-    if (!isText(m.taskId) || !isText(m.source) || !isText(m.destination)) {
-      throw new MalformedMessageError('a copy message needs taskId, source and destination');
-    }
-    return { type: MessageType.Copy, runId: m.runId, taskId: m.taskId, source: m.source, destination: m.destination };
-  }
-  if (m.type === MessageType.Expand) {
-    const rule = m.rule as Partial<MigrationRule> | null | undefined;
-    if (rule === null || typeof rule !== 'object' || typeof rule.index !== 'number' || typeof rule.source !== 'object') {
-      throw new MalformedMessageError('an expand message needs a rule');
-    }
-    const skipTags = Array.isArray(m.skipTags) ? m.skipTags.filter((t: unknown): t is string => typeof t === 'string') : [];
-    return expandMessage(m.runId, rule as MigrationRule, skipTags);
-  }
-  throw new MalformedMessageError(`unknown type ${JSON.stringify(m.type)}`);
+  const parsed = QueueMessageSchema.safeParse(value);
+  if (!parsed.success) throw new MalformedMessageError(describeIssues(parsed.error), { cause: parsed.error });
+  return parsed.data;
 }
 
 /**

@@ -5,6 +5,8 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { EventBridgeEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { parseEvent } from '../../shared/pipeline/function-events.js';
 import { lazy, optionalEnv } from '../adapters/env.js';
 import { createPlannerHandler, plannerDepsFromEnv } from './planner.js';
 import type { PushedTag } from '../push/payloads.js';
@@ -15,22 +17,31 @@ import { ssmStoredRules } from '../push/stored-rules.js';
 export const ECR_PUSH_TRIGGER = 'ecr-push';
 
 /** The detail of an `ECR Image Action` event (the fields used here). */
-export interface EcrImageActionDetail {
-  readonly 'action-type'?: string;
-  readonly result?: string;
-  readonly 'repository-name'?: string;
-  readonly 'image-tag'?: string;
-  readonly 'image-digest'?: string;
-}
+export const EcrImageActionDetailSchema = z.object({
+  'action-type': z.string().optional(),
+  result: z.string().optional(),
+  'repository-name': z.string().optional(),
+  'image-tag': z.string().optional(),
+  'image-digest': z.string().optional(),
+});
+export type EcrImageActionDetail = Readonly<z.infer<typeof EcrImageActionDetailSchema>>;
+
+/** The envelope fields of the EventBridge event that are read, around the detail. */
+export const EcrImageActionEventSchema = z.object({
+  account: z.string().regex(/^\d{12}$/),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+  detail: EcrImageActionDetailSchema,
+});
 
 /** The registry host of an account's private ECR in a region (China regions use `.com.cn`). */
 export function ecrRegistryHost(account: string, region: string): string {
   return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
-/** The pushed tag of an event; undefined for anything but a successful tagged push. */
-export function pushedTagOfEcrEvent(event: EventBridgeEvent<string, EcrImageActionDetail>): PushedTag | undefined {
-  const d = event.detail ?? {};
+/** The pushed tag of an event; undefined for anything but a successful tagged push. Throws ConfigError for an event of another shape. */
+export function pushedTagOfEcrEvent(input: EventBridgeEvent<string, EcrImageActionDetail>): PushedTag | undefined {
+  const event = parseEvent(EcrImageActionEventSchema, input, 'ECR Image Action event');
+  const d = event.detail;
   const repository = d['repository-name'];
   const tag = d['image-tag'];
   if (d['action-type'] !== 'PUSH' || d.result !== 'SUCCESS' || !repository || !tag) return undefined;

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { parseImagesFile, type Defaults } from '../../shared/config/images-file.js';
-import { ConfigError } from '../../shared/errors.js';
+import { parseEvent, PlannerEventSchema, type PlannerEvent, type PlannerResult } from '../../shared/pipeline/function-events.js';
 import { failedResult } from '../../shared/pipeline/copy-task.js';
 import { planTasks } from '../../shared/pipeline/planner.js';
 import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
@@ -21,25 +21,7 @@ import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from '../ad
 import { lazy, optionalEnv } from '../adapters/env.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
-/** The planner's input: rules inline, or the name of stored rules (schedules). */
-export interface PlannerEvent {
-  /** images.json rules: an object, or the file's text (which keeps duplicate keys). */
-  readonly images?: Record<string, unknown> | string;
-  readonly rulesParameter?: string;
-  readonly registry?: string;
-  readonly namespace?: string;
-  /** `manual` (default), `schedule:NAME`, `webhook` ... */
-  readonly trigger?: string;
-}
-
-/** The planner's answer. `tasks` counts tag tasks known now; expansions add theirs later. */
-export interface PlannerResult {
-  readonly runId: string;
-  readonly tasks: number;
-  readonly generateFailed: number;
-  /** All-tags rules handed to the copiers for listing. */
-  readonly expanding: number;
-}
+export type { PlannerEvent, PlannerResult } from '../../shared/pipeline/function-events.js';
 
 /** What the planner uses. */
 export interface PlannerDeps extends CompletionDeps {
@@ -58,23 +40,15 @@ const NO_LISTING: Registry = new Proxy({} as Registry, {
 });
 
 async function rulesText(deps: PlannerDeps, event: PlannerEvent): Promise<{ text: string; file: string }> {
-  if (event.images !== undefined && event.rulesParameter !== undefined) {
-    throw new ConfigError(EVENT, undefined, 'give either "images" or "rulesParameter", not both');
-  }
   if (typeof event.images === 'string') return { text: event.images, file: 'images' };
-  if (event.images !== undefined && event.images !== null && typeof event.images === 'object' && !Array.isArray(event.images)) {
-    return { text: JSON.stringify(event.images), file: 'images' };
-  }
-  if (typeof event.rulesParameter === 'string' && event.rulesParameter.length > 0) {
-    return { text: await deps.readRules(event.rulesParameter), file: `SSM parameter ${event.rulesParameter}` };
-  }
-  throw new ConfigError(EVENT, undefined, 'needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)');
+  if (event.images !== undefined) return { text: JSON.stringify(event.images), file: 'images' };
+  return { text: await deps.readRules(event.rulesParameter ?? ''), file: `SSM parameter ${event.rulesParameter}` };
 }
 
 /** The Lambda handler over `deps`. Invalid rules throw ConfigError and nothing is recorded or sent. */
 export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) => Promise<PlannerResult> {
-  return async (event) => {
-    if (event === null || typeof event !== 'object') throw new ConfigError(EVENT, undefined, 'must be a JSON object');
+  return async (input) => {
+    const event = parseEvent(PlannerEventSchema, input, EVENT);
     const { text, file } = await rulesText(deps, event);
     const rules = parseImagesFile(text, file, {
       registry: event.registry ?? deps.defaults?.registry,

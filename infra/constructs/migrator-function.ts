@@ -74,6 +74,8 @@ export class MigratorFunction extends Construct {
         format: nodejs.OutputFormat.ESM,
         target: 'node22',
         minify: true,
+        // Errors are reported to callers by class name (Lambda's errorType), which minifying would mangle.
+        keepNames: true,
         sourceMap: true,
         mainFields: ['module', 'main'],
         // The runtime ships AWS SDK v3; bundling it again would only grow cold starts.

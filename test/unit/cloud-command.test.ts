@@ -176,6 +176,17 @@ describe('image-migrator cloud', () => {
     assert.match(result.stderr, /image-migrator: the planner function failed: images: "x": rule 3: bad\n$/);
   });
 
+  it('exits 2 for an unknown run and 1 for a summary in a form it cannot read', async () => {
+    functions = { 'ImageMigrator-Summary': () => ({ error: 'Unhandled', body: { errorType: 'UnknownRunError', errorMessage: 'no run "run-0": it was never planned, or it expired' } }) };
+    const unknown = await cli(['cloud', 'status', 'run-0']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, 'image-migrator: the summary function failed: no run "run-0": it was never planned, or it expired\n');
+    functions = { 'ImageMigrator-Summary': () => ({ body: { runId: 'run-0', finished: 'yes' } }) };
+    const odd = await cli(['cloud', 'status', 'run-0']);
+    assert.equal(odd.code, 1);
+    assert.match(odd.stderr, /^image-migrator: the summary function answered in an unexpected form \(trigger: .*deploy this version with "npx cdk deploy"\n$/);
+  });
+
   it('prints the status of a run in progress and exits 0', async () => {
     functions = {
       'ImageMigrator-Summary': () => ({

@@ -1,0 +1,86 @@
+/**
+ * The events the pipeline's functions accept and what they answer, as zod schemas shared by the
+ * callers (`image-migrator cloud`, schedules, push events) and the functions themselves: the
+ * planner's event and result, the summary's event and the part of its answer the CLI reads, and
+ * the error payload Lambda returns for a function that threw. A field added here is checked on
+ * both sides.
+ */
+import * as z from 'zod';
+import { ConfigError } from '../errors.js';
+
+const Text = z.string().min(1);
+
+/** The planner's input: rules inline, or the name of stored rules (schedules). */
+export const PlannerEventSchema = z
+  .object({
+    /** images.json rules: an object, or the file's text (which keeps duplicate keys). */
+    images: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    /** The name of an SSM parameter under the stack's rules prefix. */
+    rulesParameter: Text.optional(),
+    registry: z.string().optional(),
+    namespace: z.string().optional(),
+    /** `manual` (default), `schedule:NAME`, `webhook` ... */
+    trigger: Text.optional(),
+  })
+  .refine((e) => !(e.images !== undefined && e.rulesParameter !== undefined), { message: 'give either "images" or "rulesParameter", not both' })
+  .refine((e) => e.images !== undefined || e.rulesParameter !== undefined, {
+    message: 'needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)',
+  });
+export type PlannerEvent = Readonly<z.input<typeof PlannerEventSchema>>;
+
+/** The planner's answer. `tasks` counts tag tasks known now; expansions add theirs later. */
+export const PlannerResultSchema = z.object({
+  runId: Text,
+  tasks: z.number().int().nonnegative(),
+  generateFailed: z.number().int().nonnegative(),
+  /** All-tags rules handed to the copiers for listing. */
+  expanding: z.number().int().nonnegative(),
+});
+export type PlannerResult = Readonly<z.infer<typeof PlannerResultSchema>>;
+
+/** The summary function's input. */
+export const SummaryEventSchema = z.object({ runId: Text });
+export type SummaryEvent = Readonly<z.infer<typeof SummaryEventSchema>>;
+
+const Failure = z.object({ source: z.string(), destination: z.string(), error: z.string() });
+
+/** The part of the summary function's answer (functions/runs/run-summary.ts) that the CLI reads. */
+export const SummaryViewSchema = z.object({
+  runId: Text,
+  trigger: z.string(),
+  startedAt: z.string(),
+  finished: z.boolean(),
+  line: z.string(),
+  tasks: z.number(),
+  copied: z.number(),
+  upToDate: z.number(),
+  failed: z.number(),
+  generateFailed: z.number(),
+  bytes: z.number(),
+  failures: z.array(Failure),
+  generateFailures: z.array(Failure),
+});
+export type SummaryView = z.infer<typeof SummaryViewSchema>;
+
+/** What Lambda returns for a function that threw: the error's `name` and message. */
+export const FunctionErrorSchema = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
+
+/** `path: problem` of a schema failure, for the first few issues. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length === 0 ? '' : `${issue.path.map(String).join('.')}: `}${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * Checks an event against `schema`; a mismatch is a ConfigError naming `what` and the first field
+ * that is wrong, which the CLI reports with exit 2.
+ */
+export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(event);
+  if (parsed.success) return parsed.data;
+  const first = parsed.error.issues[0];
+  const key = first !== undefined && first.path.length > 0 ? first.path.map(String).join('.') : undefined;
+  throw new ConfigError(what, key, key === undefined ? describeIssues(parsed.error) : (first?.message ?? 'invalid'), { cause: parsed.error });
+}

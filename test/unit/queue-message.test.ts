@@ -1,0 +1,54 @@
+/**
+ * The work queue's messages and the planner's event: what the planner sends is what the copier
+ * reads back, and a body of the wrong shape is refused naming the field that is wrong.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseImagesFile } from '../../shared/config/images-file.js';
+import { ConfigError } from '../../shared/errors.js';
+import { parseEvent, PlannerEventSchema } from '../../shared/pipeline/function-events.js';
+import { copyMessage, expandMessage, MalformedMessageError, parseQueueMessage } from '../../functions/adapters/queue-message.js';
+
+const [rule] = parseImagesFile('{"quay.io/coreos/etcd": "swr.example.com/team/etcd"}', 'images.json', {});
+
+describe('queue messages', () => {
+  it('reads back what the planner sends, rule included', () => {
+    const copy = copyMessage({ runId: 'r1', taskId: 't1', source: 'quay.io/coreos/etcd:3.5', destination: 'swr.example.com/team/etcd:3.5' });
+    assert.deepEqual(parseQueueMessage(JSON.stringify(copy)), copy);
+    const expand = expandMessage('r1', rule!, ['3.5']);
+    assert.deepEqual(parseQueueMessage(JSON.stringify(expand)), expand);
+    assert.deepEqual(parseQueueMessage(JSON.stringify(expand)).type, 'expand');
+  });
+
+  it('reads a body without a type as a copy task', () => {
+    const task = { runId: 'r1', taskId: 't1', source: 'a.io/n/r:1', destination: 'b.io/n/r:1' };
+    assert.deepEqual(parseQueueMessage(JSON.stringify(task)), { type: 'copy', ...task });
+  });
+
+  it('refuses bodies of the wrong shape, naming the field', () => {
+    const refused = (body: string, text: RegExp) =>
+      assert.throws(() => parseQueueMessage(body), (e: unknown) => e instanceof MalformedMessageError && text.test(e.message));
+    refused('not json', /^malformed queue message: not JSON$/);
+    refused('{"taskId":"t","source":"s","destination":"d"}', /^malformed queue message: runId: /);
+    refused('{"type":"copy","runId":"r","taskId":"t","source":"s"}', /destination: /);
+    refused('{"type":"ping","runId":"r"}', /type: /);
+    const { source: _source, ...noSource } = rule!;
+    refused(JSON.stringify({ type: 'expand', runId: 'r', rule: noSource }), /rule\.source: /);
+    refused(JSON.stringify({ type: 'expand', runId: 'r', rule: { ...rule, index: 'one' } }), /rule\.index: /);
+  });
+});
+
+describe('planner event', () => {
+  it('accepts rules inline or stored, and refuses anything else as a ConfigError naming the field', () => {
+    assert.deepEqual(parseEvent(PlannerEventSchema, { images: '{}' }, 'planner event'), { images: '{}' });
+    assert.deepEqual(parseEvent(PlannerEventSchema, { rulesParameter: 'nightly', trigger: 'schedule:nightly' }, 'planner event'), {
+      rulesParameter: 'nightly', trigger: 'schedule:nightly',
+    });
+    const refused = (event: unknown, message: string) =>
+      assert.throws(() => parseEvent(PlannerEventSchema, event, 'planner event'), (e: unknown) => e instanceof ConfigError && e.message === message);
+    refused({ images: {}, rulesParameter: 'x' }, 'planner event: give either "images" or "rulesParameter", not both');
+    refused({}, 'planner event: needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)');
+    refused({ images: ['a'] }, 'planner event: "images": Invalid input');
+    refused({ images: '{}', trigger: 7 }, 'planner event: "trigger": Invalid input: expected string, received number');
+  });
+});
