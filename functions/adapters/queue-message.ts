@@ -40,6 +40,7 @@ export const RuleSchema = z.object({
   source: ReferenceSchema,
   destination: ReferenceSchema,
   allTags: z.boolean(),
+  immutable: z.boolean().optional(),
 }) satisfies z.ZodType<MigrationRule>;
 
 /** Compile-time check: RuleSchema names exactly the fields of MigrationRule. */
