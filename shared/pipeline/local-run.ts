@@ -97,6 +97,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const onExpanding = (rule: MigrationRule): void => {
     if (listsHelp(rule) && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
   };
+  // One token per registry serves every repository of the run (where the registry allows it).
+  if (!options.dryRun) {
+    options.registry.announce?.(options.rules.flatMap((r) => [{ ...r.source, push: false }, { ...r.destination, push: true }]));
+  }
   const plan = await planTasks(options.rules, options.registry, runId, {
     concurrency: options.workers, onExpanding, onExpanded: start, ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
   });

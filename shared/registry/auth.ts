@@ -4,6 +4,8 @@
  */
 import type { Credential } from '../credentials.js';
 import { challengeScopes, parseAuthChallenges } from './auth-challenge.js';
+import { RegistryError } from './registry-error.js';
+import { RunScopes } from './run-scopes.js';
 import { tokenKey, TokenCache, type CachedToken } from './token-cache.js';
 
 /** How a registry authenticates. */
@@ -26,6 +28,8 @@ export interface AuthHeader {
   readonly value: string;
   readonly tokenKey?: string;
   readonly token?: string;
+  /** Set when the run's shared token served the request: the registry and the scopes the request needed. */
+  readonly shared?: { readonly registry: string; readonly scopes: readonly string[] };
 }
 
 /** `repository:NAME:pull` or `repository:NAME:pull,push`. */
@@ -46,6 +50,8 @@ export function basicAuth(credential: Credential): string {
 export class Authenticator {
   private readonly schemes = new Map<string, AuthScheme>();
   private readonly tokens: TokenCache;
+  /** Repositories the run announced: one token per registry serves them all (see run-scopes.ts). */
+  public readonly runScopes = new RunScopes();
 
   public constructor(
     private readonly fetchToken: (request: TokenRequest) => Promise<CachedToken>,
@@ -83,6 +89,21 @@ export class Authenticator {
     const scheme = this.schemes.get(registry);
     if (scheme === undefined || scheme.kind === 'none') return undefined;
     if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;
+    const shared = this.runScopes.covering(registry, scopes);
+    if (shared !== undefined) {
+      const key = tokenKey(registry, credential.username, shared);
+      try {
+        const token = await this.tokens.get(key, () =>
+          this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes: shared, credential }),
+        );
+        return { value: `Bearer ${token}`, tokenKey: key, token, shared: { registry, scopes } };
+      } catch (error) {
+        // The endpoint answered and refused the shared request (too many scopes, one it will not
+        // grant...): from now on each repository asks for its own token, as without announcements.
+        if (!(error instanceof RegistryError) || error.status === undefined) throw error;
+        this.runScopes.refuse(registry);
+      }
+    }
     const key = tokenKey(registry, credential.username, scopes);
     const token = await this.tokens.get(key, () =>
       this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes, credential }),
@@ -92,6 +113,9 @@ export class Authenticator {
 
   /** Forgets a token the registry refused. */
   public reject(header: AuthHeader | undefined): void {
-    if (header?.tokenKey !== undefined && header.token !== undefined) this.tokens.drop(header.tokenKey, header.token);
+    // The shared token may lack what the server would grant this repository alone: the repository
+    // gets its own token, and the shared one keeps serving the others.
+    if (header?.shared !== undefined) this.runScopes.exclude(header.shared.registry, header.shared.scopes);
+    else if (header?.tokenKey !== undefined && header.token !== undefined) this.tokens.drop(header.tokenKey, header.token);
   }
 }

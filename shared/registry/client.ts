@@ -15,7 +15,7 @@ import { isRetryableStatus, RegistryError } from './registry-error.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
 import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
-import { RequestKind, type BlobStream, type FetchedManifest, type ManifestHead, type Registry, type RepositoryRef } from './types.js';
+import { RequestKind, type BlobStream, type FetchedManifest, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
 
 /** Settings of a RegistryClient. */
 export interface RegistryClientOptions {
@@ -59,6 +59,10 @@ export class RegistryClient implements Registry {
       transport: this.transport,
     });
     this.tagPageSize = options.tagPageSize ?? 1000;
+  }
+
+  public announce(repositories: readonly RepositoryAccess[]): void {
+    for (const r of repositories) this.sender.auth.runScopes.announce(r.registry, r.repository, r.push);
   }
 
   /** Closes the client's connections. */

@@ -83,4 +83,14 @@ export interface Registry {
    * a failure is not retried here (the caller retries the whole blob with a new stream).
    */
   uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void>;
+  /**
+   * Announces the repositories a run will touch, before it starts, so that a token registry can be
+   * asked for one token for all of them. Optional: a registry that does not need it ignores it.
+   */
+  announce?(repositories: readonly RepositoryAccess[]): void;
+}
+
+/** A repository a run will read from, or push to. */
+export interface RepositoryAccess extends RepositoryRef {
+  readonly push: boolean;
 }

@@ -48,6 +48,8 @@ export interface StartRegistryOptions {
   tokenTtlSeconds?: number;
   /** token auth: who may do what; default: users pull+push everywhere, anonymous pull everywhere */
   acl?: Acl;
+  /** token auth: refuse (400) a token request with more scopes than this, as some servers do */
+  maxScopesPerToken?: number;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -159,7 +161,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await writeFile(path, await htpasswdFile(users), { mode: 0o600 });
       authBlock = ['auth:', '  htpasswd:', '    realm: image-migrator-test', `    path: ${JSON.stringify(path)}`].join('\n');
     } else if (auth === 'token') {
-      tokenServer = await startTokenServer({ users, ttlSeconds: options.tokenTtlSeconds, acl: options.acl });
+      tokenServer = await startTokenServer({ users, ttlSeconds: options.tokenTtlSeconds, acl: options.acl, maxScopes: options.maxScopesPerToken });
       const bundle = join(dir, 'token-ca.pem');
       await writeFile(bundle, tokenServer.certificatePem);
       authBlock = [

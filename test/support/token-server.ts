@@ -42,6 +42,8 @@ export interface StartTokenServerOptions {
   ttlSeconds?: number;
   /** default: users pull and push everywhere, anonymous pulls everywhere */
   acl?: Acl;
+  /** refuse (400) a request with more scopes than this; default: no limit */
+  maxScopes?: number | undefined;
 }
 
 /** The default ACL: authenticated users may pull and push everywhere, anonymous requests may pull. */
@@ -121,6 +123,11 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
     if (user === null) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ details: 'incorrect username or password' }));
+      return;
+    }
+    if (options.maxScopes !== undefined && scopes.length > options.maxScopes) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ details: `at most ${options.maxScopes} scopes per token` }));
       return;
     }
     if (url.searchParams.get('service') !== service) {
