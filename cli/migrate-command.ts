@@ -10,6 +10,7 @@ import { loadImagesFile } from '../shared/config/images-file.js';
 import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
+import type { RuleSelection } from '../shared/pipeline/planner.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { defaultStatePath, loadRunState, type RunState } from '../shared/state/run-state.js';
@@ -117,8 +118,10 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),
       onPlanned: (plan) => {
         for (const f of plan.generateFailures) err.write(`generate failed: ${f.source}: ${f.error}\n`);
-        if (options.dryRun) for (const t of plan.tasks) out.write(`${t.source} -> ${t.destination}\n`);
-        else out.write('Start to handle images tasks, please wait ...\n');
+        if (options.dryRun) {
+          for (const line of selectionLines(plan.selections ?? [])) out.write(`${line}\n`);
+          for (const t of plan.tasks) out.write(`${t.source} -> ${t.destination}${t.platforms === undefined ? '' : ` (platforms ${t.platforms.join(', ')})`}\n`);
+        } else out.write('Start to handle images tasks, please wait ...\n');
       },
       onEvent: (event) => {
         log.event(event);
@@ -143,4 +146,14 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     await log.close();
     await client.close();
   }
+}
+
+/** What `--dry-run` prints about each filtered rule: the tags it chose and why the others were left. */
+export function selectionLines(selections: readonly RuleSelection[]): string[] {
+  // Registries list tags in no promised order; the lines are sorted so that two runs read alike.
+  const byTag = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return selections.flatMap((s) => [
+    `rule ${s.rule} ${JSON.stringify(s.key)}: ${s.selected.length} of ${s.listed} tags selected${s.selected.length === 0 ? '' : `: ${[...s.selected].sort(byTag).join(', ')}`}`,
+    ...[...s.rejected].sort((a, b) => byTag(a.tag, b.tag)).map((r) => `  not selected: ${r.tag} (${r.reason})`),
+  ]);
 }

@@ -5,6 +5,8 @@
 import { InvalidReferenceError } from '../errors.js';
 import { DOCKER_HUB, type ImageReference, formatReference, looksLikeRegistry, parseReference } from '../reference.js';
 import { defaultDestination } from './default-destination.js';
+import type { RuleOptions } from './rule-object.js';
+import type { TagFilter } from './tag-filter.js';
 
 /** A rule of images.json, normalised. */
 export interface MigrationRule {
@@ -20,8 +22,22 @@ export interface MigrationRule {
   readonly destination: ImageReference;
   /** The source has neither tag nor digest: every tag is copied. */
   readonly allTags: boolean;
+  /** Object form: which tags an all-tags rule copies (see tag-filter.ts). */
+  readonly tags?: TagFilter;
+  /** Object form: the platforms (`os/arch[/variant]`) of an index that are copied; all when absent. */
+  readonly platforms?: readonly string[];
+  /** Object form: whether each copied manifest's referrers (signatures, SBOMs, attestations) go with it. */
+  readonly referrers?: boolean;
   /** The rule declares its tags immutable: a tag already at the destination is not compared again. */
   readonly immutable?: boolean;
+}
+
+/**
+ * Whether a rule copies referrers: as written, else true for tag and digest rules and for filtered
+ * all-tags rules. An unfiltered all-tags rule already copies the fallback tags (`sha256-...`) as tags.
+ */
+export function copiesReferrers(rule: Pick<MigrationRule, 'allTags' | 'tags' | 'referrers'>): boolean {
+  return rule.referrers ?? (!rule.allTags || rule.tags !== undefined);
 }
 
 /** The default destination registry and namespace: CLI flags already merged with the environment. */
@@ -43,8 +59,8 @@ export class RuleProblem extends Error {
 
 const WRITE_REPOSITORY = 'write registry/namespace/repository';
 
-/** Builds rule `index` from `key` and `value`. Throws RuleProblem. */
-export function buildRule(index: number, key: string, value: string, defaults: Defaults): MigrationRule {
+/** Builds rule `index` from `key` and `value` (and the object form's options). Throws RuleProblem. */
+export function buildRule(index: number, key: string, value: string, defaults: Defaults, options: RuleOptions = {}): MigrationRule {
   if (key.length === 0) throw new RuleProblem('rule 4: the source is empty');
   const source = parse(key, 'the source');
   const allTags = source.tag === undefined && source.digest === undefined;
@@ -55,7 +71,13 @@ export function buildRule(index: number, key: string, value: string, defaults: D
   if (destination.registry === source.registry && destination.repository === source.repository && destination.tag === source.tag) {
     throw new RuleProblem(`the destination ${JSON.stringify(value || formatReference(destination))} is the source itself; nothing would be copied`);
   }
-  return { index, key, value, source, destination, allTags };
+  if (options.tags !== undefined && !allTags) {
+    const untagged = key.split('@')[0]?.slice(0, source.tag === undefined ? undefined : -(source.tag.length + 1));
+    throw new RuleProblem(
+      `tags: rule 6: a tag filter chooses among every tag of a source without a tag, but this source names ${source.tag === undefined ? 'a digest' : `the tag ${JSON.stringify(source.tag)}`} (write ${JSON.stringify(untagged)})`,
+    );
+  }
+  return { index, key, value, source, destination, allTags, ...options };
 }
 
 function writtenDestination(value: string, source: ImageReference, allTags: boolean): ImageReference {

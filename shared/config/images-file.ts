@@ -4,13 +4,15 @@
  *
  * A key may repeat: the seed asks for "several rules" to send one source to several destinations,
  * and JSON.parse would keep only the last, so every duplicate is kept as its own rule. A list of
- * destinations as the value does the same in one entry.
+ * destinations as the value does the same in one entry. A value may also be an object,
+ * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts).
  */
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { type Defaults, type MigrationRule, RuleProblem, buildRule } from './image-rule.js';
 import { describeNode, nodeValue, parseJsonObject } from './json-document.js';
 import { readConfigFile } from './read-config-file.js';
+import { RuleObjectProblem, parseRuleObject, type RuleOptions } from './rule-object.js';
 import { findConflict } from './rule-conflicts.js';
 
 export type { Defaults, MigrationRule } from './image-rule.js';
@@ -29,24 +31,29 @@ export function parseImagesFile(text: string, file: string, defaults: Defaults):
   }
   const rules: MigrationRule[] = [];
   for (const { key, value } of members) {
+    let destinations: string[];
+    let options: RuleOptions = {};
+    if (value.type === 'object') {
+      try {
+        ({ destinations, options } = parseRuleObject(nodeValue(value)));
+      } catch (error) {
+        if (!(error instanceof RuleObjectProblem)) throw error;
+        throw new ConfigError(file, key, error.message);
+      }
+      pushRules(rules, file, key, destinations, defaults, options);
+      continue;
+    }
     const parsed = Destinations.safeParse(nodeValue(value));
     if (!parsed.success) {
       const problem =
         value.type === 'array'
           ? `every destination in the list must be a string, but element ${firstNonString(nodeValue(value) as unknown[]) + 1} is not`
-          : `the destination must be a string (or a list of strings), not ${describeNode(value)}`;
+          : `the destination must be a string, a list of strings, or an object {"to": ...}, not ${describeNode(value)}`;
       throw new ConfigError(file, key, problem);
     }
-    const destinations = typeof parsed.data === 'string' ? [parsed.data] : parsed.data;
+    destinations = typeof parsed.data === 'string' ? [parsed.data] : parsed.data;
     if (destinations.length === 0) throw new ConfigError(file, key, 'the list of destinations is empty');
-    for (const destination of destinations) {
-      try {
-        rules.push(buildRule(rules.length + 1, key, destination, defaults));
-      } catch (error) {
-        if (!(error instanceof RuleProblem)) throw error;
-        throw new ConfigError(file, key, error.problem, { cause: error.cause });
-      }
-    }
+    pushRules(rules, file, key, destinations, defaults, options);
   }
   const conflict = findConflict(rules);
   if (conflict !== undefined) throw new ConfigError(file, conflict.later.key, conflict.problem);
@@ -56,6 +63,17 @@ export function parseImagesFile(text: string, file: string, defaults: Defaults):
 /** Reads and parses images.json at `path`; a missing file is a ConfigError. */
 export async function loadImagesFile(path: string, defaults: Defaults): Promise<MigrationRule[]> {
   return parseImagesFile(await readConfigFile(path), path, defaults);
+}
+
+function pushRules(rules: MigrationRule[], file: string, key: string, destinations: readonly string[], defaults: Defaults, options: RuleOptions): void {
+  for (const destination of destinations) {
+    try {
+      rules.push(buildRule(rules.length + 1, key, destination, defaults, options));
+    } catch (error) {
+      if (!(error instanceof RuleProblem)) throw error;
+      throw new ConfigError(file, key, error.problem, { cause: error.cause });
+    }
+  }
 }
 
 function firstNonString(values: unknown[]): number {

@@ -1,10 +1,14 @@
 /**
  * Expanding rules into tasks: one task per tag. A rule with a tag or digest is one task; a rule
  * without one lists the source's tags. A rule that cannot be listed is a "generate" failure and
- * does not stop the others.
+ * does not stop the others. A rule's tag filter (tag-filter.ts) is applied here, so that the CLI,
+ * the AWS planner and expansions, schedules and push events all choose the same tags, and each task
+ * carries the rule's platforms and referrers setting to the copier.
  */
 import { formatReference } from '../reference.js';
+import { copiesReferrers } from '../config/image-rule.js';
 import type { MigrationRule } from '../config/images-file.js';
+import { selectTags, type RejectedTag } from '../config/tag-filter.js';
 import { mapLimit } from '../copy/limit.js';
 import type { Registry } from '../registry/types.js';
 import { errorMessage } from './error-message.js';
@@ -18,24 +22,58 @@ export function taskIdOf(rule: Pick<MigrationRule, 'index'>, tagOrDigest: string
 /** Which source tags are immutable besides those of rules that say so (--immutable-tags). */
 export type ImmutableTags = (tag: string) => boolean;
 
-/** The tasks of one rule; lists tags when the rule copies all of them. Throws when it cannot list. */
-export async function expandRule(rule: MigrationRule, registry: Registry, runId: string, immutableTags?: ImmutableTags): Promise<CopyTask[]> {
+/** How a rule's tag filter chose among the tags listed, for `--dry-run`. */
+export interface RuleSelection {
+  readonly rule: number;
+  readonly key: string;
+  readonly listed: number;
+  readonly selected: readonly string[];
+  readonly rejected: readonly RejectedTag[];
+}
+
+/** What a task carries from its rule to the copier: only what differs from the default. */
+export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | 'referrers'> {
+  return {
+    ...(rule.platforms === undefined ? {} : { platforms: rule.platforms }),
+    ...(copiesReferrers(rule) ? { referrers: true } : {}),
+  };
+}
+
+/**
+ * The tasks of one rule; lists tags when the rule copies all of them and applies its tag filter
+ * (`onSelection` hears how it chose). Throws when it cannot list.
+ */
+export async function expandRule(
+  rule: MigrationRule,
+  registry: Registry,
+  runId: string,
+  immutableTags?: ImmutableTags,
+  onSelection?: (selection: RuleSelection) => void,
+): Promise<CopyTask[]> {
   const immutable = (tag: string | undefined): { immutable?: true } =>
     tag !== undefined && (rule.immutable === true || immutableTags?.(tag) === true) ? { immutable: true } : {};
+  const options = taskOptions(rule);
   if (!rule.allTags) {
     const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
     return [{
       runId, taskId: taskIdOf(rule, tagOrDigest), source: formatReference(rule.source), destination: formatReference(rule.destination),
-      ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined),
+      ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined), ...options,
     }];
   }
-  const tags = await registry.listTags(rule.source);
+  const listed = await registry.listTags(rule.source);
+  let tags = listed;
+  if (rule.tags !== undefined) {
+    const { selected, rejected } = selectTags(listed, rule.tags);
+    onSelection?.({ rule: rule.index, key: rule.key, listed: listed.length, selected, rejected });
+    tags = selected;
+  }
   return tags.map((tag) => ({
     runId,
     taskId: taskIdOf(rule, tag),
     source: formatReference({ ...rule.source, tag }),
     destination: formatReference({ ...rule.destination, tag }),
     ...immutable(tag),
+    ...options,
   }));
 }
 
@@ -43,6 +81,8 @@ export async function expandRule(rule: MigrationRule, registry: Registry, runId:
 export interface Plan {
   readonly tasks: CopyTask[];
   readonly generateFailures: GenerateFailure[];
+  /** How each filtered rule chose its tags, in rule order. */
+  readonly selections?: RuleSelection[];
 }
 
 /** Options of {@link planTasks}. */
@@ -63,10 +103,11 @@ export interface PlanOptions {
 /** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
 export async function planTasks(rules: readonly MigrationRule[], registry: Registry, runId: string, options: PlanOptions = {}): Promise<Plan> {
   const generateFailures: GenerateFailure[] = [];
+  const selections: RuleSelection[] = [];
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
       options.onExpanding?.(rule);
-      const tasks = await expandRule(rule, registry, runId, options.immutableTags);
+      const tasks = await expandRule(rule, registry, runId, options.immutableTags, (selection) => selections.push(selection));
       options.onExpanded?.(tasks);
       return tasks;
     } catch (error) {
@@ -74,7 +115,8 @@ export async function planTasks(rules: readonly MigrationRule[], registry: Regis
       return [];
     }
   });
-  return { tasks: dedupe(perRule.flat()), generateFailures };
+  selections.sort((a, b) => a.rule - b.rule);
+  return { tasks: dedupe(perRule.flat()), generateFailures, ...(selections.length === 0 ? {} : { selections }) };
 }
 
 /** What makes two tasks the same copy, whichever rules they came from. */

@@ -14,6 +14,10 @@ export interface CopyTask {
   readonly destination: string;
   /** The tag is declared immutable (a rule's `immutable`, or --immutable-tags): listed at the destination means up to date. */
   readonly immutable?: boolean;
+  /** Only these platforms (`os/arch[/variant]`) of an index are copied; every platform when absent. */
+  readonly platforms?: readonly string[];
+  /** The referrers (signatures, SBOMs, attestations) of each copied manifest go with it. */
+  readonly referrers?: boolean;
 }
 
 /** How a task ended. */

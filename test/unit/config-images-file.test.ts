@@ -126,9 +126,9 @@ describe('images.json: rule 4, the source is never empty, and duplicate sources'
   });
 
   it('names the key of a value that is not a string', () => {
-    rejects({ 'nginx:1.25': 42 }, 'images.json: "nginx:1.25": the destination must be a string (or a list of strings), not a number');
-    rejects({ 'nginx:1.25': { to: 'a.io/x/y' } }, 'images.json: "nginx:1.25": the destination must be a string (or a list of strings), not an object');
-    rejects({ 'nginx:1.25': null }, 'images.json: "nginx:1.25": the destination must be a string (or a list of strings), not null');
+    rejects({ 'nginx:1.25': 42 }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a number');
+    rejects({ 'nginx:1.25': true }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a boolean');
+    rejects({ 'nginx:1.25': null }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not null');
   });
 });
 
