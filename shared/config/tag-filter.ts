@@ -1,11 +1,12 @@
 /**
- * Which tags of an all-tags rule are copied: `include` and `exclude` patterns (globs with `*` and
- * `?`, or `/regex/`), a `semver` range and `latest: N`, applied in that order. Tags that are not
+ * Which tags of an all-tags rule are copied: `include` and `exclude` patterns (globs as tag-glob.ts
+ * reads them: `*`, `?`, `[0-9]`; or `/regex/`), a `semver` range and `latest: N`, applied in that order. Tags that are not
  * semantic versions drop out where `semver` or `latest` is given. The filter travels as plain data
  * (in rules and queue messages) and is compiled where it is used; {@link checkTagFilter} is what
  * images.json parsing runs, so every selection works on a filter that compiles.
  */
 import semver from 'semver';
+import { globToRegExp } from './tag-glob.js';
 
 /** The `tags` object of a rule, as written. */
 export interface TagFilter {
@@ -38,7 +39,8 @@ export class TagFilterProblem extends Error {
   }
 }
 
-const GLOB = /^[A-Za-z0-9_.*?-]+$/;
+/** Tag characters and the glob's own: anything else can never match a tag, so it is a mistake. */
+const GLOB = /^[A-Za-z0-9_.*?[\]!^-]+$/;
 
 /** Compiles one pattern; throws TagFilterProblem naming `key`. */
 export function compilePattern(pattern: string, key: string): (tag: string) => boolean {
@@ -54,13 +56,14 @@ export function compilePattern(pattern: string, key: string): (tag: string) => b
   if (pattern.startsWith('/')) {
     throw new TagFilterProblem(key, `${JSON.stringify(pattern)} starts with / but does not end with one; write a regular expression as /.../`);
   }
-  if (!GLOB.test(pattern)) {
-    throw new TagFilterProblem(
-      key,
-      `${JSON.stringify(pattern)} is not a valid glob: a glob holds tag characters (letters, digits, _ . -) and the wildcards * and ?; write anything else as /regex/`,
-    );
+  const problem = `${JSON.stringify(pattern)} is not a valid glob: a glob holds tag characters (letters, digits, _ . -) and the wildcards *, ? and [...]; write anything else as /regex/`;
+  if (!GLOB.test(pattern)) throw new TagFilterProblem(key, problem);
+  let regex: RegExp;
+  try {
+    regex = globToRegExp(pattern);
+  } catch {
+    throw new TagFilterProblem(key, problem);
   }
-  const regex = new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return (tag) => regex.test(tag);
 }
 

@@ -9,6 +9,7 @@ describe('tag filters', () => {
     assert.deepEqual(selectTags(TAGS, { include: ['v3.5.?'] }).selected, ['v3.5.0', 'v3.5.1']);
     assert.deepEqual(selectTags(TAGS, { include: ['v3.*'] }).selected, ['v3.4.9', 'v3.5.0', 'v3.5.1-rc.1', 'v3.5.1', 'v3.6.0', 'v3.x']);
     assert.deepEqual(selectTags(TAGS, { include: ['3.*', 'latest'] }).selected, ['latest', '3.5.2']);
+    assert.deepEqual(selectTags(TAGS, { include: ['v[34].[05].0'] }).selected, ['v3.5.0', 'v4.0.0']);
   });
 
   it('excludes by glob and by /regex/ (a regex matches anywhere unless anchored)', () => {
