@@ -40,6 +40,11 @@ export const RuleSchema = z.object({
   source: ReferenceSchema,
   destination: ReferenceSchema,
   allTags: z.boolean(),
+  tags: z
+    .object({ include: z.array(z.string()).readonly().optional(), exclude: z.array(z.string()).readonly().optional(), semver: z.string().optional(), latest: z.number().int().positive().optional() })
+    .optional(),
+  platforms: z.array(Text).readonly().optional(),
+  referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
 }) satisfies z.ZodType<MigrationRule>;
 
@@ -48,13 +53,16 @@ type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A]
 export type RuleSchemaMatchesMigrationRule = Assert<SameKeys<z.infer<typeof RuleSchema>, MigrationRule>>;
 type Assert<T extends true> = T;
 
-/** Copy one tag: only run id, task id, source and destination. */
+/** Copy one tag: run id, task id, source and destination, and what the rule says to copy of it. */
 export const CopyMessageSchema = z.object({
   type: z.literal(MessageType.Copy),
   runId: Text,
   taskId: Text,
   source: Text,
   destination: Text,
+  platforms: z.array(Text).optional(),
+  referrers: z.boolean().optional(),
+  immutable: z.boolean().optional(),
 });
 export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 
@@ -85,9 +93,18 @@ export class MalformedMessageError extends ImageMigratorError {
   }
 }
 
-/** The copy message of a task; extra fields of the task are dropped on purpose. */
+/** The copy options of a task or message that are set (platforms, referrers, immutable). */
+function copyOptions(from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable'>): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable'> {
+  return {
+    ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
+    ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
+    ...(from.immutable === undefined ? {} : { immutable: from.immutable }),
+  };
+}
+
+/** The copy message of a task; fields of the task beyond these are dropped on purpose. */
 export function copyMessage(task: CopyTask): CopyMessage {
-  return { type: MessageType.Copy, runId: task.runId, taskId: task.taskId, source: task.source, destination: task.destination };
+  return { type: MessageType.Copy, runId: task.runId, taskId: task.taskId, source: task.source, destination: task.destination, ...copyOptions(task) };
 }
 
 /** The expand message of a rule. */
@@ -97,7 +114,7 @@ export function expandMessage(runId: string, rule: MigrationRule, skipTags?: rea
 
 /** The task a copy message stands for. */
 export function taskOf(message: CopyMessage): CopyTask {
-  return { runId: message.runId, taskId: message.taskId, source: message.source, destination: message.destination };
+  return { runId: message.runId, taskId: message.taskId, source: message.source, destination: message.destination, ...copyOptions(message) };
 }
 
 /** Parses an SQS body; throws MalformedMessageError naming the first field that is wrong. */
