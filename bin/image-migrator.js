@@ -2,8 +2,12 @@
 // Runs the bundled CLI when it has been built (npm run build), else the compiled one, else the
 // TypeScript sources through tsx.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import module, { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+// Node 22.1 and later keep V8's compiled code of the modules they load on disk (in the OS temporary
+// folder), so that the next start skips compiling the bundle's functions again. Older Node lacks it.
+module.enableCompileCache?.();
 
 const bundled = new URL('../dist/bundle/main.cjs', import.meta.url);
 const compiled = new URL('../dist/cli/main.js', import.meta.url);

@@ -15,7 +15,11 @@ export interface CountingProxy {
   readonly counts: KindCounts;
   /** TCP connections accepted since the last {@link CountingProxy.take}: how well keep-alive is used. */
   readonly connections: number;
-  /** Returns the counts so far and starts again from zero (connections too). */
+  /** Body bytes through the proxy (uploads and downloads) since the last {@link CountingProxy.take}. */
+  readonly bytes: number;
+  /** 401 answers (auth challenges) since the last {@link CountingProxy.take}. */
+  readonly challenges: number;
+  /** Returns the counts so far and starts again from zero (connections, bytes and challenges too). */
   take(): KindCounts;
   stop(): Promise<void>;
 }
@@ -30,18 +34,23 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   let counts = emptyCounts();
   let connections = 0;
+  let bytes = 0;
+  let challenges = 0;
 
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     counts[classify(req.method ?? 'GET', req.url ?? '/')] += 1;
     const upstream = request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
+        if (up.statusCode === 401) challenges += 1;
         res.writeHead(up.statusCode ?? 502, up.rawHeaders);
+        up.on('data', (chunk: Buffer) => void (bytes += chunk.length));
         up.pipe(res);
       },
     );
     upstream.on('error', () => res.destroy());
     req.on('error', () => upstream.destroy());
+    req.on('data', (chunk: Buffer) => void (bytes += chunk.length));
     req.pipe(upstream);
   };
 
@@ -65,10 +74,18 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
     get connections() {
       return connections;
     },
+    get bytes() {
+      return bytes;
+    },
+    get challenges() {
+      return challenges;
+    },
     take() {
       const taken = counts;
       counts = emptyCounts();
       connections = 0;
+      bytes = 0;
+      challenges = 0;
       return taken;
     },
     async stop() {

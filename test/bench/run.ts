@@ -1,26 +1,29 @@
 /**
- * `npm run bench`: image-migrator against `skopeo sync --all --preserve-digests`, cold (empty
- * destination) and warm (nothing changed), on one workload in a local registry. Each tool has its own
- * fresh destination so neither run helps the other; a counting proxy in front of every registry counts
- * both tools' requests the same way. It is a measurement, not a test: it exits 0 even when a target is
- * missed, and prints MISSED.
+ * `npm run bench`: image-migrator against `skopeo sync --all --preserve-digests` on one workload in a
+ * local registry, in rounds (default 3, alternating which tool goes first; medians reported): cold
+ * (empty destination), warm (nothing changed, no run state), and for image-migrator warm with the run
+ * state and warm with every tag immutable; then one image with a 1 GiB layer for the memory check.
+ * Each tool has its own fresh destination (token auth) per round so neither helps the other; a
+ * counting proxy in front of every registry counts both tools' requests and bytes the same way.
+ * `--scale 100x20` seeds many small images instead, to show how the cost grows with the tag count.
+ * It is a measurement, not a test: it exits 0 even when a target is missed, and prints MISSED.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest } from '../support/seed.js';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.js';
 import { canMeasureRss, measure } from './measure.js';
 import { addCounts, type KindCounts } from './request-kinds.js';
-import { TOOLS, checkTargets, formatTable, formatTargets, type RunRow, type ToolName } from './report-table.js';
-import { buildCli, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
-import { seedWorkload, type Workload } from './workload.js';
+import { TOOLS, checkTargets, formatRounds, formatTable, formatTargets, medianRows, type Phase, type RunRow, type ToolName } from './report-table.js';
+import { buildCli, imageMigratorCommand, skopeoCommand, type BuiltCli, type ToolCommand } from './tools.js';
+import { DEFAULT_SHAPE, scaleShape, seedBigLayer, seedWorkload, type WorkloadShape, type WorkloadTag } from './workload.js';
 
 const WORKERS = 7;
 const RUN_TIMEOUT_MS = 300_000;
 const BUILD_TIMEOUT_MS = 180_000;
-const WHOLE_BENCH_MS = 20 * 60_000;
+const WHOLE_BENCH_MS = 60 * 60_000;
 
 const cleanups: (() => Promise<unknown>)[] = [];
 async function cleanUp(): Promise<void> {
@@ -34,21 +37,68 @@ const log = (line: string): void => void process.stdout.write(`${line}\n`);
 /** One tool's destination: its own registry behind its own counting proxy. */
 interface Lane { tool: ToolName; registry: TestRegistry; proxy: CountingProxy; command: ToolCommand; dir: string }
 
-async function verifiedTags(registry: TestRegistry, workload: Workload): Promise<number> {
-  const found = await Promise.all(workload.tags.map(async (t) => (await getManifestDigest(registry, t.repository, t.tag)) === t.digest));
-  return found.filter(Boolean).length;
+/** Command-line options of the bench. */
+interface BenchOptions {
+  readonly rounds: number;
+  readonly shape: WorkloadShape;
+  readonly scaled: boolean;
+  readonly bigLayerMib: number;
 }
 
-async function runOnce(lane: Lane, phase: 'cold' | 'warm', source: CountingProxy, workload: Workload): Promise<RunRow> {
+function parseOptions(argv: readonly string[]): BenchOptions {
+  let rounds = 3;
+  let shape = DEFAULT_SHAPE;
+  let scaled = false;
+  let bigLayerMib = 1024;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = argv[i + 1] ?? '';
+    if (arg === '--rounds' && /^\d+$/.test(value)) rounds = Math.max(1, Number(value));
+    else if (arg === '--scale' && /^\d+x\d+$/.test(value)) {
+      const [r, t] = value.split('x').map(Number);
+      shape = scaleShape(r ?? 100, t ?? 20);
+      scaled = true;
+    } else if (arg === '--big-layer-mib' && /^\d+$/.test(value)) bigLayerMib = Number(value);
+    else {
+      process.stderr.write('usage: npm run bench -- [--rounds N] [--scale REPOSxTAGS] [--big-layer-mib N (0: no memory check)]\n');
+      process.exit(2);
+    }
+    i++;
+  }
+  return { rounds, shape, scaled, bigLayerMib };
+}
+
+async function verifiedTags(registry: TestRegistry, tags: readonly WorkloadTag[]): Promise<number> {
+  let found = 0;
+  // A few at a time: a scaled workload has thousands of tags.
+  for (let i = 0; i < tags.length; i += 32) {
+    const batch = await Promise.all(tags.slice(i, i + 32).map(async (t) => (await getManifestDigest(registry, t.repository, t.tag)) === t.digest));
+    found += batch.filter(Boolean).length;
+  }
+  return found;
+}
+
+const PHASE_ARGS: Record<Phase, readonly string[]> = {
+  cold: [],
+  warm: ['--no-state'],
+  'warm-state': [],
+  immutable: ['--no-state', '--immutable-tags', '*'],
+  big: ['--no-state'],
+};
+
+async function runOnce(lane: Lane, phase: Phase, round: number, source: CountingProxy, tags: readonly WorkloadTag[], repositories: number): Promise<RunRow> {
   source.take();
   lane.proxy.take();
   const tokensBefore = lane.registry.tokenServer?.requests ?? 0;
-  log(`running ${lane.tool} (${phase}) ...`);
-  const m = await measure(lane.command.command, lane.command.args, { cwd: lane.dir, timeoutMs: RUN_TIMEOUT_MS, env: lane.command.env });
+  log(`round ${round}: ${lane.tool} ${phase} ...`);
+  const args = lane.tool === TOOLS.migrator ? [...lane.command.args, ...PHASE_ARGS[phase]] : lane.command.args;
+  const m = await measure(lane.command.command, args, { cwd: lane.dir, timeoutMs: RUN_TIMEOUT_MS, env: lane.command.env });
   const connections = source.connections + lane.proxy.connections;
+  const bytes = source.bytes + lane.proxy.bytes;
+  const challenges = source.challenges + lane.proxy.challenges;
   const counts: KindCounts = addCounts(source.take(), lane.proxy.take());
   counts.token += (lane.registry.tokenServer?.requests ?? 0) - tokensBefore;
-  const verified = await verifiedTags(lane.registry, workload);
+  const verified = await verifiedTags(lane.registry, tags);
   let ok = m.code === 0 && !m.timedOut;
   let note = m.timedOut ? `timed out after ${RUN_TIMEOUT_MS / 1000} s` : `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`;
   if (lane.tool === TOOLS.migrator && ok) {
@@ -56,13 +106,32 @@ async function runOnce(lane: Lane, phase: 'cold' | 'warm', source: CountingProxy
     const outcomes = new Map<string, number>();
     for (const t of report.tasks) outcomes.set(t.outcome, (outcomes.get(t.outcome) ?? 0) + 1);
     note = [...outcomes].map(([o, n]) => `${n} ${o}`).join(', ');
-    ok = report.tasks.length === workload.tags.length;
+    ok = report.tasks.length === tags.length;
   }
   log(`  ${m.wallSeconds.toFixed(2)} s, ${ok ? 'ok' : 'FAILED'}${ok && note !== '' && lane.tool === TOOLS.migrator ? ` (${note})` : ''}`);
-  return { tool: lane.tool, phase, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb, counts, connections, verifiedTags: verified, ok, note };
+  return {
+    tool: lane.tool, phase, round, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb,
+    counts, challenges, bytes, connections, verifiedTags: verified, tagCount: tags.length, repositories, ok, note,
+  };
+}
+
+/** A fresh destination (token auth, behind its own proxy) and the tool's command line for it. */
+async function startLane(tool: ToolName, root: string, cli: BuiltCli, sourceHost: string, repositories: readonly string[]): Promise<{ lane: Lane; stop: () => Promise<void> }> {
+  const registry = await startRegistry({ auth: 'token' });
+  const proxy = await startCountingProxy(registry.url);
+  const dir = await mkdtemp(join(root, `${tool}-`));
+  const endpoints = { sourceHost, destinationHost: proxy.host, username: registry.username ?? '', password: registry.password ?? '', repositories };
+  const command = tool === TOOLS.migrator ? await imageMigratorCommand(cli, dir, endpoints, WORKERS) : await skopeoCommand(dir, endpoints);
+  const stop = async (): Promise<void> => {
+    await proxy.stop().catch(() => undefined);
+    await registry.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { lane: { tool, registry, proxy, command, dir }, stop };
 }
 
 async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
   const root = await mkdtemp(join(tmpdir(), 'im-bench-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
   if (!canMeasureRss()) log('note: /usr/bin/time is missing, peak RSS is not measured');
@@ -73,47 +142,75 @@ async function main(): Promise<void> {
   cleanups.push(() => source.stop());
   const [cli, workload] = await Promise.all([
     buildCli(join(root, 'build'), BUILD_TIMEOUT_MS),
-    seedWorkload(source),
+    seedWorkload(source, options.shape),
   ]);
-  const modes = { bundled: 'bundled by esbuild (as bin/ runs dist/bundle/)', compiled: 'compiled by tsc (bundling failed)', tsx: 'through tsx (tsc emitted nothing)' };
-  log(`  image-migrator runs ${modes[cli.mode]}; build ${cli.buildSeconds.toFixed(1)} s`);
+  const modes = { bundled: 'bundled by esbuild, started by bin/image-migrator.js', compiled: 'compiled by tsc (bundling failed)', tsx: 'through tsx (tsc emitted nothing)' };
+  log(`  image-migrator runs ${modes[cli.mode]}; build ${cli.buildSeconds.toFixed(1)} s; Node ${process.version}`);
   if (cli.diagnostics !== '') log(`  tsc reported (emitted anyway):\n${cli.diagnostics.replace(/^/gm, '    ')}`);
   const mib = (workload.uniqueBytes / 1024 / 1024).toFixed(0);
-  log(`  workload: ${workload.repositories.length} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const repositories = workload.repositories.length;
+  log(`  workload: ${repositories} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`  load before the runs: ${loadAverage()}`);
 
   const sourceProxy = await startCountingProxy(source.url);
   cleanups.push(() => sourceProxy.stop());
-  const lanes: Lane[] = [];
-  for (const tool of [TOOLS.migrator, TOOLS.skopeo]) {
-    const registry = await startRegistry({ auth: 'token' });
-    cleanups.push(() => registry.stop());
-    const proxy = await startCountingProxy(registry.url);
-    cleanups.push(() => proxy.stop());
-    const dir = await mkdtemp(join(root, `${tool}-`));
-    const endpoints = {
-      sourceHost: sourceProxy.host, destinationHost: proxy.host,
-      username: registry.username ?? '', password: registry.password ?? '', repositories: workload.repositories,
-    };
-    const command = tool === TOOLS.migrator ? await imageMigratorCommand(cli, dir, endpoints, WORKERS) : await skopeoCommand(dir, endpoints);
-    lanes.push({ tool, registry, proxy, command, dir });
-  }
-
   const rows: RunRow[] = [];
-  for (const phase of ['cold', 'warm'] as const) {
-    for (const lane of lanes) rows.push(await runOnce(lane, phase, sourceProxy, workload));
+  for (let round = 1; round <= options.rounds; round++) {
+    // Each round starts from empty destinations; the tools take turns going first.
+    const tools = round % 2 === 1 ? [TOOLS.migrator, TOOLS.skopeo] : [TOOLS.skopeo, TOOLS.migrator];
+    const lanes = new Map<ToolName, Lane>();
+    const stops: (() => Promise<void>)[] = [];
+    for (const tool of tools) {
+      const { lane, stop } = await startLane(tool, root, cli, sourceProxy.host, workload.repositories);
+      lanes.set(tool, lane);
+      stops.push(stop);
+    }
+    try {
+      for (const phase of ['cold', 'warm'] as const) {
+        for (const tool of tools) rows.push(await runOnce(lanes.get(tool) as Lane, phase, round, sourceProxy, workload.tags, repositories));
+      }
+      const migrator = lanes.get(TOOLS.migrator) as Lane;
+      for (const phase of ['warm-state', 'immutable'] as const) rows.push(await runOnce(migrator, phase, round, sourceProxy, workload.tags, repositories));
+    } finally {
+      for (const stop of stops) await stop();
+    }
+  }
+  const loadAfterRounds = loadAverage();
+
+  if (options.bigLayerMib > 0) {
+    log(`seeding one image with a ${options.bigLayerMib} MiB layer ...`);
+    const big = await seedBigLayer(source, options.bigLayerMib * 1024 * 1024);
+    const { lane, stop } = await startLane(TOOLS.migrator, root, cli, sourceProxy.host, [big.repository]);
+    try {
+      rows.push(await runOnce(lane, 'big', 1, sourceProxy, [big], 1));
+    } finally {
+      await stop();
+    }
   }
 
+  const medians = medianRows(rows);
   log('');
-  log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories)`);
-  log('requests: both registries, counted at a proxy in front of each; tokens counted at the destination token server;');
-  log('tls = HTTPS attempts refused by the plain-HTTP port; 1st out = seconds until the tool printed anything;');
-  log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count;');
+  log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories);`);
+  log(`${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} rounds (alternating which tool goes first)`);
+  log('requests: both registries, counted at a proxy in front of each; tokens at the destination token server;');
+  log('warm: nothing changed, --no-state; warm-state: nothing changed, with the state the cold run left; immutable: --immutable-tags "*";');
+  log('big: one image with the big layer into an empty destination (memory); ratios of warm-state and immutable are to skopeo warm;');
+  log('401 = auth challenges; tls = HTTPS attempts refused by the plain-HTTP port; 1st out = seconds until the tool printed anything;');
+  log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count; MB = body bytes through the proxies;');
   log('conns = TCP connections opened to the registries (tls attempts included)');
-  log(formatTable(rows, workload.tags.length));
+  log(formatTable(medians));
+  log('');
+  log('wall time of every round:');
+  log(formatRounds(rows));
+  log(`load: ${loadAfterRounds} after the rounds`);
   log('');
   log('targets (image-migrator):');
-  log(formatTargets(checkTargets(rows, workload.tags.length)));
-  for (const row of rows.filter((r) => !r.ok)) log(`\n${row.tool} ${row.phase} failed: ${row.note}`);
+  log(formatTargets(checkTargets(medians, rows)));
+  for (const row of rows.filter((r) => !r.ok)) log(`\n${row.tool} ${row.phase} round ${row.round} failed: ${row.note}`);
+}
+
+function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(', ');
 }
 
 const deadline = setTimeout(() => {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../support/cli-run.js';
 
@@ -30,6 +30,7 @@ export interface Endpoints {
  */
 export interface BuiltCli {
   readonly mode: 'bundled' | 'compiled' | 'tsx';
+  /** The script node runs: a copy of bin/image-migrator.js beside the bundle, or the compiled main. */
   readonly main: string;
   readonly buildSeconds: number;
   /** First lines of tsc's complaints, if any (tsc still emits on type errors elsewhere in the tree). */
@@ -61,12 +62,19 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   // The compiled files are ES modules and resolve packages from the project's node_modules.
   await writeFile(join(outDir, 'out/package.json'), '{"type":"module"}\n');
   await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'out/node_modules'), 'dir');
-  // The bundle, as `npm run build` makes it and bin/ prefers it; beside node_modules for its externals.
-  const bundle = join(outDir, 'out/bundle');
+  // The bundle, as `npm run build` makes it, started by a copy of bin/image-migrator.js as a user's
+  // `image-migrator` starts it (with V8's compile cache where Node has one); beside node_modules for
+  // the bundle's externals.
+  const bundle = join(outDir, 'out/dist/bundle');
   await runQuiet(process.execPath, [join(PROJECT_ROOT, 'bin/bundle.js'), bundle], timeoutMs);
   const bundled = join(bundle, 'main.cjs');
   const total = (Date.now() - started) / 1000;
-  if (existsSync(bundled)) return { mode: 'bundled', main: bundled, buildSeconds: total, diagnostics };
+  if (existsSync(bundled)) {
+    await mkdir(join(outDir, 'out/bin'), { recursive: true });
+    const launcher = join(outDir, 'out/bin/image-migrator.js');
+    await copyFile(join(PROJECT_ROOT, 'bin/image-migrator.js'), launcher);
+    return { mode: 'bundled', main: launcher, buildSeconds: total, diagnostics };
+  }
   return { mode: 'compiled', main, buildSeconds: total, diagnostics };
 }
 
@@ -93,7 +101,8 @@ export async function imageMigratorCommand(cli: BuiltCli, dir: string, e: Endpoi
   const rules = Object.fromEntries(e.repositories.map((r) => [`${e.sourceHost}/${r}`, `${e.destinationHost}/${r}`]));
   await writeFile(join(dir, 'images.json'), JSON.stringify(rules, null, 2));
   const args = ['--auth', 'auth.json', '--images', 'images.json', '--workers', String(workers), '--report', 'report.json', '--log', 'run.log'];
-  return { command: process.execPath, args: [cli.main, ...args] };
+  // The default state file goes into the lane's folder, never the user's cache.
+  return { command: process.execPath, args: [cli.main, ...args], env: { ...process.env, XDG_CACHE_HOME: join(dir, 'cache') } };
 }
 
 /**

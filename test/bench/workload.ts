@@ -43,6 +43,24 @@ export const DEFAULT_SHAPE: WorkloadShape = {
   ownLayerBytes: 512 * 1024,
 };
 
+/**
+ * The --scale shape: many repositories and tags of small images, to show how the cost grows with the
+ * number of tags rather than bytes.
+ */
+export function scaleShape(repositories: number, tagsPerRepository: number): WorkloadShape {
+  return {
+    repositories, tagsPerRepository, multiArchRepositories: Math.min(6, repositories), bigLayerBytes: 0,
+    baseLayerBytes: [256 * 1024], ownLayerBytes: 4 * 1024,
+  };
+}
+
+/** One repository with one image whose last layer is `bytes` long: the memory check of the bench. */
+export async function seedBigLayer(target: SeedTarget, bytes: number): Promise<WorkloadTag> {
+  const repository = 'bench/big';
+  const image = await pushImage(target, repository, 'v1', { layers: [randomBytes(64 * 1024, 7), cryptoRandomBytes(bytes)] });
+  return { repository, tag: 'v1', digest: image.digest, kind: 'big' };
+}
+
 const MULTI_ARCH_CHILDREN = 2;
 
 /** Seeds the workload into `target` (the registry itself, so seeding is not counted by any proxy). */
@@ -61,7 +79,7 @@ export async function seedWorkload(target: SeedTarget, shape: WorkloadShape = DE
         const format = r % 2 === 0 ? 'docker' : 'oci';
         const { index } = await pushMultiArch(target, repository, tag, { format, sharedLayers: base });
         tags.push({ repository, tag, digest: index.digest, kind: format === 'docker' ? 'docker-list' : 'oci-index' });
-      } else if (r === last && t === shape.tagsPerRepository - 1) {
+      } else if (shape.bigLayerBytes > 0 && r === last && t === shape.tagsPerRepository - 1) {
         // One buffer of the big layer exists only here, in the seeding process; the tools stream it.
         const big = cryptoRandomBytes(shape.bigLayerBytes);
         const image = await pushImage(target, repository, tag, { layers: [...base, big] });
