@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the bundled CLI when it has been built (npm run build), else the compiled one, else the
-// TypeScript sources through tsx.
+// Runs the bundled CLI (dist/bundle/main.cjs: what the npm package ships). In a clone where
+// `npm run build` has not run, it runs the TypeScript sources through tsx (a development dependency).
 import { existsSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +10,8 @@ import { fileURLToPath } from 'node:url';
 module.enableCompileCache?.();
 
 const bundled = new URL('../dist/bundle/main.cjs', import.meta.url);
-const compiled = new URL('../dist/cli/main.js', import.meta.url);
 if (existsSync(bundled)) {
   createRequire(import.meta.url)(fileURLToPath(bundled));
-} else if (existsSync(compiled)) {
-  await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -20,10 +20,22 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `image-migrator ARGS` in `cwd` with extra environment variables. */
-export function runCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
+/** How a command is run: its working folder, extra environment variables, a time limit. */
+export interface RunOptions {
+  readonly cwd: string;
+  readonly env?: Record<string, string>;
+  readonly timeoutMs?: number;
+}
+
+/** Runs `image-migrator ARGS` from the sources in `cwd` with extra environment variables. */
+export function runCli(args: readonly string[], options: RunOptions): Promise<CliResult> {
+  return runProgram(process.execPath, ['--import', TSX, MAIN, ...args], options);
+}
+
+/** Runs any program (an installed image-migrator, the single executable) the same way. */
+export function runProgram(file: string, args: readonly string[], options: RunOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       // The run state's default file lives in the working folder, not the user's cache.
       env: { ...process.env, XDG_CACHE_HOME: join(options.cwd, '.cache'), ...options.env },

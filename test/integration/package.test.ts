@@ -1,0 +1,54 @@
+/**
+ * The npm package: the tarball holds the bundled CLI, the README and the license and no TypeScript,
+ * and once installed with --omit=dev it starts from the bundle (tsx is not installed) and migrates
+ * images between real registries. The smoke test runs on the Node that runs the tests, and on every
+ * Node binary listed in IMAGE_MIGRATOR_SMOKE_NODES (comma-separated paths; .ci/run passes 22 and 24).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runProgram } from '../support/cli-run.js';
+import { packAndInstall, type InstalledPackage } from '../support/packed-cli.js';
+import { smokeTest } from '../support/smoke.js';
+
+const extraNodes = (process.env.IMAGE_MIGRATOR_SMOKE_NODES ?? '').split(',').filter((p) => p.length > 0);
+
+describe('the npm package', () => {
+  let installed: InstalledPackage;
+
+  before(async () => {
+    installed = await packAndInstall();
+  });
+  after(() => installed?.remove());
+
+  it('ships the bundle, the bin script, README and LICENSE, and no TypeScript source or test', () => {
+    const paths = installed.tarball.files.map((f) => f.path).sort();
+    assert.deepEqual(paths, ['LICENSE', 'README.md', 'bin/image-migrator.js', 'dist/bundle/main.cjs', 'package.json']);
+    process.stderr.write(`tarball ${installed.tarball.filename}: ${installed.tarball.size} bytes, ${paths.length} files, ${installed.tarball.unpackedSize} bytes unpacked\n`);
+  });
+
+  it('installs without development dependencies: no tsx, esbuild, CDK or Powertools', () => {
+    for (const name of ['tsx', 'esbuild', 'aws-cdk-lib', 'typescript', '@aws-lambda-powertools/logger', 'undici', 'zod']) {
+      assert.equal(existsSync(join(installed.packageDir, 'node_modules', name)), false, `${name} is installed`);
+    }
+    for (const name of ['@aws-sdk/client-cloudformation', '@kubernetes/client-node']) {
+      assert.equal(existsSync(join(installed.packageDir, 'node_modules', name)), true, `${name} is missing`);
+    }
+  });
+
+  it('migrates with the installed command (the Node on PATH)', async () => {
+    const times = await smokeTest((args, options) => runProgram(installed.bin, args, options));
+    process.stderr.write(`smoke on ${process.version}: ${JSON.stringify(times)}\n`);
+  });
+
+  for (const node of extraNodes) {
+    const version = existsSync(node) ? execFileSync(node, ['--version'], { encoding: 'utf8' }).trim() : `missing ${node}`;
+    it(`migrates with the installed command on Node ${version}`, async () => {
+      const entry = join(installed.packageDir, 'bin', 'image-migrator.js');
+      const times = await smokeTest((args, options) => runProgram(node, [entry, ...args], options));
+      process.stderr.write(`smoke on ${version}: ${JSON.stringify(times)}\n`);
+    });
+  }
+});
