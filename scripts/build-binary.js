@@ -23,13 +23,17 @@ const out = join(root, 'dist', 'bin');
 mkdirSync(out, { recursive: true });
 
 execFileSync(process.execPath, [join(root, 'bin', 'bundle.js'), '--standalone', work], { stdio: 'inherit' });
-// The blob is made by the same Node version as the binaries it goes into. Without a code cache it
-// is the same for every platform (the cache is specific to one V8 build and CPU).
+// A blob is made by the same Node version as the binaries it goes into. This machine's platform
+// gets one with V8's code cache (start-up compiles nothing); other platforms one without, since the
+// cache is specific to one V8 build and CPU.
 const hostNode = nodeBinary(EMBEDDED_NODE);
-const config = join(work, 'sea-config.json');
-const blob = join(work, 'sea-prep.blob');
-writeFileSync(config, JSON.stringify({ main: join(work, 'main.cjs'), output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }));
-execFileSync(hostNode, ['--experimental-sea-config', config], { stdio: 'inherit' });
+function seaBlob(name, useCodeCache) {
+  const config = join(work, `sea-config-${name}.json`);
+  const blob = join(work, `sea-${name}.blob`);
+  writeFileSync(config, JSON.stringify({ main: join(work, 'main.cjs'), output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }));
+  execFileSync(hostNode, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return readFileSync(blob);
+}
 
 for (const platform of platforms) {
   const windows = platform.startsWith('win');
@@ -37,7 +41,7 @@ for (const platform of platforms) {
   rmSync(target, { force: true });
   copyFileSync(nodeBinary(EMBEDDED_NODE, platform), target);
   chmodSync(target, 0o755);
-  await postject.inject(target, 'NODE_SEA_BLOB', readFileSync(blob), {
+  await postject.inject(target, 'NODE_SEA_BLOB', seaBlob(platform, platform === HOST_PLATFORM), {
     sentinelFuse: SENTINEL_FUSE,
     ...(platform.startsWith('darwin') ? { machoSegmentName: 'NODE_SEA' } : {}),
   });
