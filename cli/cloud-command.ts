@@ -147,7 +147,7 @@ export async function cloudAuthPut(options: StackOptions & { auth: string }, io:
  * environment, so a `$` inside a resolved value is written `$$` to stay literal.
  */
 export function resolvedAuthJson(auth: AuthFile): string {
-  const document: Record<string, { username?: string; password?: string; insecure?: boolean }> = {};
+  const document: Record<string, Record<string, unknown>> = {};
   for (const key of auth.keys) {
     const slash = key.indexOf('/');
     const credential = slash < 0 ? auth.lookup(key, '') : auth.lookup(key.slice(0, slash), key.slice(slash + 1));
@@ -155,6 +155,8 @@ export function resolvedAuthJson(auth: AuthFile): string {
       ...(credential.username === undefined ? {} : { username: literalValue(credential.username) }),
       ...(credential.password === undefined ? {} : { password: literalValue(credential.password) }),
       ...(credential.insecure ? { insecure: true } : {}),
+      ...(credential.ecr === undefined ? {} : { ecr: credential.ecr }),
+      ...(credential.createRepositories === undefined ? {} : { createRepositories: credential.createRepositories }),
     };
   }
   const text = JSON.stringify(document);

@@ -2,10 +2,8 @@
  * The default command: migrate the images of images.json with the credentials of auth.json, with the
  * seed's flags and output lines.
  */
-import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { AuthFile, loadAuthFile, parseAuthFile } from '../shared/config/auth-file.js';
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
 import { ConfigError } from '../shared/errors.js';
@@ -14,7 +12,9 @@ import type { RuleSelection } from '../shared/pipeline/planner.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { defaultStatePath, loadRunState, type RunState } from '../shared/state/run-state.js';
+import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
 import { ExitCode } from './exit-code.js';
+import { loginChain } from './login-files.js';
 import { Progress } from './progress.js';
 import { buildReport, writeReport } from './report.js';
 import { RunLog } from './run-log.js';
@@ -61,7 +61,7 @@ function collectGlob(value: string, previous: string[] | undefined): string[] {
 /** Declares the seed's flags (and ours) on the root program; its action runs a migration. */
 export function configureMigrate(program: Command): void {
   program
-    .option('--auth <file>', 'auth file path: credentials per registry or registry/namespace; pair it with --images', DEFAULT_AUTH)
+    .option('--auth <file>', 'auth file path: auth.json (credentials per registry or registry/namespace) or Docker\'s config.json; pair it with --images', DEFAULT_AUTH)
     .option('--images <file>', 'images file path: the migration rules, source to destination; pair it with --auth', './images.json')
     .option('--log <file>', 'log file path: one line per task outcome', './image-migrator.log')
     .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
@@ -82,12 +82,18 @@ export function configureMigrate(program: Command): void {
 export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const out = process.stdout;
   const err = process.stderr;
-  let auth: AuthFile;
+  let log: RunLog | undefined;
+  let auth: CredentialChain;
   let rules;
   try {
     const registry = options.registry ?? env.DEFAULT_REGISTRY;
     const namespace = options.namespace ?? env.DEFAULT_NAMESPACE;
-    auth = options.auth === DEFAULT_AUTH && !existsSync(options.auth) ? parseAuthFile('{}', options.auth, env) : await loadAuthFile(options.auth, env);
+    auth = await loginChain({
+      auth: options.auth === DEFAULT_AUTH ? undefined : options.auth,
+      env,
+      onServed: (registry, via) => log?.line(`credentials ${registry}: ${via}`),
+      onCreated: (registry, repository) => log?.line(`created repository ${registry}/${repository}`),
+    });
     rules = await loadImagesFile(options.images, {
       ...(registry ? { registry } : {}),
       ...(namespace !== undefined ? { namespace } : {}),
@@ -105,7 +111,8 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     credentials: auth,
     onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
   });
-  const log = new RunLog(options.log);
+  const runLog = new RunLog(options.log);
+  log = runLog;
   const progress = new Progress(err);
   const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
   const state: RunState | undefined = statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
@@ -124,7 +131,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
         } else out.write('Start to handle images tasks, please wait ...\n');
       },
       onEvent: (event) => {
-        log.event(event);
+        runLog.event(event);
         progress.event(event);
       },
     });
@@ -139,11 +146,11 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       return result.counts.generateFailed > 0 ? ExitCode.PartialFailure : ExitCode.Success;
     }
     const line = summaryLine(result.counts);
-    log.line(line);
+    runLog.line(line);
     out.write(`${line}\n`);
     return exitCodeOf(result.counts);
   } finally {
-    await log.close();
+    await runLog.close();
     await client.close();
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import { parseAuthFile, type AuthFile } from '../../shared/config/auth-file.js';
+import { parseAuthFile, type AuthFile, type AuthMatch } from '../../shared/config/auth-file.js';
 import { VariableExpansionError } from '../../shared/config/env-expand.js';
 import { ANONYMOUS, type Credential, type CredentialSource } from '../../shared/credentials.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -50,6 +50,12 @@ export class SecretCredentials implements CredentialSource {
     this.#auth = trimmed.length === 0 ? undefined : parseSecret(trimmed);
     this.#text = text;
     this.#loaded = true;
+  }
+
+  /** The matching entry and its key, for the credential chain; undefined when none matches. */
+  public find(registry: string, repository: string): AuthMatch | undefined {
+    if (!this.#loaded) throw new Error('registry credentials used before the auth secret was loaded');
+    return this.#auth?.find(registry, repository);
   }
 
   /** The credential for `registry/repository`; anonymous when the secret has no matching entry. */

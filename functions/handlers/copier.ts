@@ -7,13 +7,16 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
+import { CredentialChain } from '../../shared/credential-sources/credential-chain.js';
+import { EcrAccess } from '../../shared/credential-sources/ecr-access.js';
+import { authFileSource } from '../../shared/credential-sources/login-sources.js';
 import { ConfigError } from '../../shared/errors.js';
 import { countRequest } from '../../shared/pipeline/request-count.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import type { Registry } from '../../shared/registry/types.js';
 import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
-import { powertoolsSecretReader, SecretCredentials } from '../adapters/secret-credentials.js';
+import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
 import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
 import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
 import { processCopyMessage } from '../tasks/copy-record.js';
@@ -89,7 +92,11 @@ export function copierDepsFromEnv(): CopierDeps {
     notifier: notifierFromEnv(),
     logger: createLogger(),
     // One client per container: keep-alive connections and bearer tokens outlive the invocation.
-    registry: new RegistryClient({ credentials, onRequest: countRequest }),
+    // ECR registries named in the secret without a login, and ECR hosts, get the role's IAM logins.
+    registry: new RegistryClient({
+      credentials: new CredentialChain({ sources: [authFileSource(credentials, SECRET_FILE_NAME)], ecr: new EcrAccess() }),
+      onRequest: countRequest,
+    }),
     queue,
     sqs,
     queueUrl,

@@ -1,7 +1,9 @@
 /**
- * auth.json: registry (or registry/namespace) to `{username?, password?, insecure?}`. Read from a
- * file by the CLI and from a Secrets Manager secret on AWS, so parsing works on text.
+ * auth.json: registry (or registry/namespace) to `{username?, password?, insecure?, ca?, cert?, key?,
+ * ecr?, createRepositories?}`. Read from a file by the CLI and from a Secrets Manager secret on AWS,
+ * so parsing works on text; the TLS files an entry names are read later, by the credential chain.
  */
+import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { canonicalRegistry } from '../reference.js';
@@ -11,12 +13,41 @@ import { VariableExpansionError, expandVariables } from './env-expand.js';
 import { describeNode, nodeValue, parseJsonObject, repeatedKey } from './json-document.js';
 import { readConfigFile } from './read-config-file.js';
 
-const FIELDS = ['username', 'password', 'insecure'] as const;
+const FIELDS = ['username', 'password', 'insecure', 'ca', 'cert', 'key', 'ecr', 'createRepositories'] as const;
+const CreateRepositoriesSchema = z.strictObject({
+  imageTagMutability: z.enum(['MUTABLE', 'IMMUTABLE']).optional(),
+  scanOnPush: z.boolean().optional(),
+  encryption: z.strictObject({ kms: z.string().min(1).optional() }).optional(),
+  tags: z.record(z.string().min(1), z.string()).optional(),
+});
 const EntrySchema = z.strictObject({
   username: z.string().optional(),
   password: z.string().optional(),
   insecure: z.boolean().optional(),
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  ecr: z.strictObject({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1').optional() }).optional(),
+  createRepositories: z.union([z.literal(false), CreateRepositoriesSchema]).optional(),
 });
+
+/** How missing repositories of a registry that can create them (ECR) are created; false: never. */
+export type CreateRepositories = z.infer<typeof CreateRepositoriesSchema>;
+
+/** An auth.json entry: the credential, plus what the credential chain does with it. */
+export interface AuthEntry extends Credential {
+  /** Files of PEM text, absolute paths. */
+  readonly tlsFiles?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  /** Logins come from ECR's GetAuthorizationToken (set for `ecr`; ECR hosts use it without a login). */
+  readonly ecr?: { readonly region?: string };
+  readonly createRepositories?: CreateRepositories | false;
+}
+
+/** What matched a lookup, for the log: the entry and its key. */
+export interface AuthMatch {
+  readonly key: string;
+  readonly entry: AuthEntry;
+}
 const SHAPE = 'an object of registries, e.g. {"quay.io/coreos": {}, "swr.example.com": {"username": "...", "password": "..."}}';
 
 /**
@@ -27,10 +58,10 @@ const SHAPE = 'an object of registries, e.g. {"quay.io/coreos": {}, "swr.example
 export class AuthFile implements CredentialSource {
   /** Canonical keys in file order. */
   public readonly keys: string[];
-  readonly #entries: ReadonlyMap<string, Credential>;
+  readonly #entries: ReadonlyMap<string, AuthEntry>;
   readonly #byLength: readonly string[];
 
-  public constructor(entries: ReadonlyMap<string, Credential>) {
+  public constructor(entries: ReadonlyMap<string, AuthEntry>) {
     this.#entries = entries;
     this.keys = [...entries.keys()];
     this.#byLength = [...this.keys].sort((a, b) => b.length - a.length);
@@ -43,19 +74,26 @@ export class AuthFile implements CredentialSource {
   }
 
   /** The credential for `registry/repository`; ANONYMOUS when no key matches. */
-  public lookup(registry: string, repository: string): Credential {
+  public lookup(registry: string, repository: string): AuthEntry {
+    return this.find(registry, repository)?.entry ?? ANONYMOUS;
+  }
+
+  /** The matching key and its entry, or undefined. */
+  public find(registry: string, repository: string): AuthMatch | undefined {
     const key = this.matchingKey(registry, repository);
-    return (key === undefined ? undefined : this.#entries.get(key)) ?? ANONYMOUS;
+    const entry = key === undefined ? undefined : this.#entries.get(key);
+    return key === undefined || entry === undefined ? undefined : { key, entry };
   }
 }
 
 /**
- * Parses auth.json text. `file` names the document in messages; `env` supplies `${VAR}` and `$VAR`.
+ * Parses auth.json text. `file` names the document in messages; `env` supplies `${VAR}` and `$VAR`;
+ * relative `ca`, `cert` and `key` paths are taken from `baseDir` (default: the working directory).
  * Throws ConfigError; no message ever holds a username, password or resolved variable.
  */
-export function parseAuthFile(text: string, file: string, env: Record<string, string | undefined> = process.env): AuthFile {
+export function parseAuthFile(text: string, file: string, env: Record<string, string | undefined> = process.env, baseDir = '.'): AuthFile {
   const members = parseJsonObject(text, file, SHAPE);
-  const entries = new Map<string, Credential>();
+  const entries = new Map<string, AuthEntry>();
   const lineOf = new Map<string, number>();
   const writtenAs = new Map<string, string>();
   for (const { key, value, line } of members) {
@@ -76,29 +114,41 @@ export function parseAuthFile(text: string, file: string, env: Record<string, st
     }
     const repeated = repeatedKey(value);
     if (repeated !== undefined) throw new ConfigError(file, key, `the field ${JSON.stringify(repeated)} appears more than once`);
-    entries.set(parsed.key, credentialOf(nodeValue(value) as Record<string, unknown>, file, key, env));
+    entries.set(parsed.key, entryOf(nodeValue(value) as Record<string, unknown>, file, key, env, baseDir));
   }
   return new AuthFile(entries);
 }
 
 /** Reads and parses auth.json at `path`; a missing file is a ConfigError. */
 export async function loadAuthFile(path: string, env: Record<string, string | undefined> = process.env): Promise<AuthFile> {
-  return parseAuthFile(await readConfigFile(path), path, env);
+  return parseAuthFile(await readConfigFile(path), path, env, dirname(path));
 }
 
-function credentialOf(raw: Record<string, unknown>, file: string, key: string, env: Record<string, string | undefined>): Credential {
+function entryOf(raw: Record<string, unknown>, file: string, key: string, env: Record<string, string | undefined>, baseDir: string): AuthEntry {
   const result = EntrySchema.safeParse(raw);
   if (!result.success) throw new ConfigError(file, key, shapeProblem(result.error, raw));
-  const { username, password, insecure = false } = result.data;
+  const { username, password, insecure = false, ca, cert, key: keyFile, ecr, createRepositories } = result.data;
   if ((username === undefined) !== (password === undefined)) {
     const [set, missing] = username === undefined ? ['password', 'username'] : ['username', 'password'];
     throw new ConfigError(file, key, `"${set}" is set but "${missing}" is not (give both, or neither for anonymous access)`);
   }
-  if (username === undefined || password === undefined) return Object.freeze({ insecure });
+  if ((cert === undefined) !== (keyFile === undefined)) {
+    const [set, missing] = cert === undefined ? ['key', 'cert'] : ['cert', 'key'];
+    throw new ConfigError(file, key, `"${set}" is set but "${missing}" is not (a client certificate needs both files)`);
+  }
+  if (ecr !== undefined && username !== undefined) {
+    throw new ConfigError(file, key, '"ecr" and "username"/"password" exclude each other (ECR logins come from GetAuthorizationToken)');
+  }
+  const path = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
+  const tlsFiles = ca === undefined && cert === undefined ? undefined : { ...(ca ? { ca: path(ca) } : {}), ...(cert ? { cert: path(cert), key: path(keyFile) } : {}) };
   return Object.freeze({
-    username: expandField('username', username, file, key, env),
-    password: expandField('password', password, file, key, env),
+    ...(username === undefined || password === undefined
+      ? {}
+      : { username: expandField('username', username, file, key, env), password: expandField('password', password, file, key, env) }),
     insecure,
+    ...(tlsFiles === undefined ? {} : { tlsFiles }),
+    ...(ecr === undefined ? {} : { ecr }),
+    ...(createRepositories === undefined ? {} : { createRepositories }),
   });
 }
 
@@ -121,11 +171,17 @@ function shapeProblem(error: z.ZodError, raw: Record<string, unknown>): string {
   const unknown = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
   if (unknown.length > 0) {
     const names = unknown.map((name) => JSON.stringify(name)).join(', ');
-    return `unknown field${unknown.length > 1 ? 's' : ''} ${names} (the fields are username, password and insecure)`;
+    const where = error.issues.find((issue) => issue.code === 'unrecognized_keys')?.path.join('.') ?? '';
+    return where === ''
+      ? `unknown field${unknown.length > 1 ? 's' : ''} ${names} (the fields are ${FIELDS.join(', ')})`
+      : `"${where}" has unknown field${unknown.length > 1 ? 's' : ''} ${names}`;
   }
   const issue = error.issues[0];
   const field = String(issue?.path[0] ?? '');
+  if (issue !== undefined && issue.path.length > 1) return `"${issue.path.join('.')}": ${issue.message}`;
   const actual = raw[field] === null ? 'null' : Array.isArray(raw[field]) ? 'an array' : `a ${typeof raw[field]}`;
-  const expected = field === 'insecure' ? 'true or false' : 'a string';
+  const expected = field === 'insecure' ? 'true or false' : field === 'ecr' ? 'an object such as {"region": "eu-west-1"}'
+    : field === 'createRepositories' ? 'false or an object such as {"imageTagMutability": "IMMUTABLE"}'
+    : field === 'username' || field === 'password' ? 'a string' : 'the path of a PEM file';
   return FIELDS.includes(field as (typeof FIELDS)[number]) ? `"${field}" must be ${expected}, not ${actual}` : 'the entry is not valid';
 }

@@ -14,7 +14,7 @@ import { bareContentType, MANIFEST_ACCEPT, manifestMediaType } from './manifest-
 import { isRetryableStatus, RegistryError } from './registry-error.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
-import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
+import { discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
 import { RequestKind, type BlobStream, type FetchedManifest, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
 
 /** Settings of a RegistryClient. */
@@ -31,6 +31,10 @@ export interface RegistryClientOptions {
   dispatcher?: Dispatcher;
   /** Tags per page of a tag list (`?n=`); default 1000. */
   tagPageSize?: number;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read from here; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Tests only: where a host name is really reached. */
+  connectHook?: ConnectHook;
 }
 
 /** Options of one listTags call. */
@@ -51,7 +55,7 @@ export class RegistryClient implements Registry {
   private readonly tagPageSize: number;
 
   public constructor(options: RegistryClientOptions) {
-    this.transport = new Transport({ dispatcher: options.dispatcher, onRequest: options.onRequest });
+    this.transport = new Transport({ dispatcher: options.dispatcher, onRequest: options.onRequest, env: options.env, connectHook: options.connectHook });
     this.sender = new Sender({
       credentials: options.credentials,
       retry: retryPolicy(options.retry),

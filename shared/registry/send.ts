@@ -31,6 +31,7 @@ export interface RegistryRequest {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const WRITES = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
 const MAX_REDIRECTS = 5;
 const ERROR_BODY_LIMIT = 64 * 1024;
 
@@ -105,7 +106,8 @@ export class Sender {
    * credentials up front instead of each meeting a 401.
    */
   public async send(req: RegistryRequest): Promise<HttpResponse> {
-    const credential = this.options.credentials.lookup(req.registry, req.repository);
+    const access = WRITES.has(req.method) ? 'write' : req.scopes.some((scope) => scope.endsWith('push')) ? 'push' : 'pull';
+    const credential = await this.options.credentials.lookup(req.registry, req.repository, access);
     for (;;) {
       const base = this.bases.get(req.registry);
       if (base !== undefined) return this.sendVia(req, base, credential, false);
@@ -195,7 +197,13 @@ export class Sender {
     const after = this.auth.scheme(req.registry);
     // Retry only when something changed: a new scheme was learnt, or a cached token was refused.
     const worthRetry = repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
-    if (!worthRetry) return res;
+    if (!worthRetry) {
+      // A login that expires (an ECR token) may have been replaced since it was looked up.
+      const renewed = repeatable && after?.kind === 'basic' ? await this.options.credentials.renew?.(req.registry, req.repository, credential) : undefined;
+      if (renewed === undefined) return res;
+      await discard(res);
+      return this.redirecting(req, url, base, renewed, await this.auth.header(req.registry, renewed, req.scopes));
+    }
     if (after.kind === 'basic' && credential.username === undefined && credential.password === undefined) return res;
     await discard(res);
     const scopes = [...new Set([...req.scopes, ...extra])];
@@ -219,6 +227,7 @@ export class Sender {
         headers,
         body,
         insecure: credential.insecure && current.hostname === base.hostname,
+        tls: current.hostname === base.hostname ? credential.tls : undefined,
       });
       if (current.origin === base.origin && !this.bases.has(req.registry)) this.bases.set(req.registry, base);
       const location = header(res, 'location');
@@ -241,7 +250,8 @@ export class Sender {
     if (req.service !== undefined) url.searchParams.set('service', req.service);
     for (const scope of req.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: 'application/json' };
-    const hasLogin = req.credential.username !== undefined || req.credential.password !== undefined;
+    const refreshToken = req.credential.identityToken;
+    const hasLogin = req.credential.username !== undefined || req.credential.password !== undefined || refreshToken !== undefined;
     // The challenge names the token endpoint; a login must not go there in clear text unless the user
     // said this registry may be reached without TLS.
     if (hasLogin && url.protocol !== 'https:' && !req.credential.insecure) {
@@ -250,11 +260,16 @@ export class Sender {
         reason: `the registry ${req.registry} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`,
       });
     }
-    if (hasLogin) headers.authorization = basicAuth(req.credential);
-    const res = await this.retrying('GET', url, true, () =>
-      this.options.transport.exchange({ kind: RequestKind.Token, method: 'GET', url, headers, insecure: req.credential.insecure }),
+    // Docker's identity token is an OAuth2 refresh token: POSTed to the realm instead of a Basic login.
+    const form = refreshToken === undefined ? undefined : oauthForm(req, refreshToken);
+    const method = form === undefined ? 'GET' : 'POST';
+    const target = form === undefined ? url : new URL(req.realm);
+    if (form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+    else if (hasLogin) headers.authorization = basicAuth(req.credential);
+    const res = await this.retrying(method, target, true, () =>
+      this.options.transport.exchange({ kind: RequestKind.Token, method, url: target, headers, body: form, insecure: req.credential.insecure, tls: req.credential.tls }),
     );
-    if (res.status !== 200) throw await errorFromResponse('GET', res);
+    if (res.status !== 200) throw await errorFromResponse(method, res);
     const { bytes } = await readBody(res, 1024 * 1024);
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -269,4 +284,12 @@ export class Sender {
     }
     return { token, refreshAt: refreshTime(typeof parsed.expires_in === 'number' ? parsed.expires_in : undefined) };
   }
+}
+
+/** The OAuth2 refresh-token grant of Docker's token spec. */
+function oauthForm(req: TokenRequest, refreshToken: string): Buffer {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'image-migrator' });
+  if (req.service !== undefined) form.set('service', req.service);
+  if (req.scopes.length > 0) form.set('scope', req.scopes.join(' '));
+  return Buffer.from(form.toString());
 }

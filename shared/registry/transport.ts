@@ -1,10 +1,14 @@
 /**
  * The bottom layer: one HTTP exchange over undici, counted. Connections are pooled per origin by
- * one keep-alive Agent, sized for parallel blob streams. Certificate checks can only be switched
- * off per Agent in undici, so registries marked `insecure` get a second, lazily created Agent.
+ * one keep-alive Agent, sized for parallel blob streams. TLS settings can only be chosen per Agent in
+ * undici, so registries marked `insecure`, and registries with their own CAs or client certificate,
+ * get their own lazily created Agents. With HTTPS_PROXY, HTTP_PROXY or NO_PROXY in the environment,
+ * every Agent is undici's EnvHttpProxyAgent, which tunnels through the proxy with CONNECT.
  */
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { TlsMaterial } from '../credentials.js';
 import type { RequestKind } from './types.js';
 
 /** Connections per origin: a copy streams several layers at once, each needing its own socket. */
@@ -19,6 +23,8 @@ export interface HttpRequest {
   readonly body?: Buffer | Readable | undefined;
   /** Skip TLS certificate verification. */
   readonly insecure: boolean;
+  /** Extra CAs and a client certificate for this host (certificates are still verified). */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 /** The response; `body` must be consumed, dumped or destroyed. */
@@ -29,48 +35,82 @@ export interface HttpResponse {
   readonly url: URL;
 }
 
+/** Where a host:port is really reached; only tests use it (Docker Hub's names on loopback). */
+export type ConnectHook = (hostname: string, port: number) => { host: string; port: number } | undefined;
+
 /** Transport settings. */
 export interface TransportOptions {
   readonly dispatcher?: Dispatcher | undefined;
   readonly onRequest?: ((kind: RequestKind, status: number) => void) | undefined;
+  /** Proxy variables are read from here (default process.env). */
+  readonly env?: Record<string, string | undefined> | undefined;
+  readonly connectHook?: ConnectHook | undefined;
 }
 
-function newAgent(insecure: boolean): Agent {
-  return new Agent({
+/** The proxy settings of an environment, or undefined when none is set. */
+export function proxySettings(env: Record<string, string | undefined>): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
+  const httpProxy = env.http_proxy || env.HTTP_PROXY;
+  const httpsProxy = env.https_proxy || env.HTTPS_PROXY;
+  const noProxy = env.no_proxy || env.NO_PROXY;
+  if (!httpProxy && !httpsProxy) return undefined;
+  // Empty strings, not undefined: EnvHttpProxyAgent would otherwise read process.env itself.
+  return { httpProxy: httpProxy ?? '', httpsProxy: httpsProxy ?? httpProxy ?? '', noProxy: noProxy ?? '' };
+}
+
+function newAgent(tls: ConnectionOptions, env: Record<string, string | undefined>, hook: ConnectHook | undefined): Dispatcher {
+  const base = {
     connections: CONNECTIONS_PER_ORIGIN,
     keepAliveTimeout: 30_000,
     headersTimeout: 120_000,
     // A slow object store may pause between chunks; a stalled stream must still fail eventually.
     bodyTimeout: 300_000,
-    ...(insecure ? { connect: { rejectUnauthorized: false } } : {}),
+  };
+  const proxy = proxySettings(env);
+  if (proxy !== undefined) return new EnvHttpProxyAgent({ ...base, ...proxy, connect: tls, requestTls: tls });
+  if (hook === undefined) return new Agent({ ...base, connect: tls });
+  const connector = buildConnector(tls);
+  return new Agent({
+    ...base,
+    connect: (options, callback) => {
+      const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
+      const target = hook(options.hostname, port);
+      if (target === undefined) return connector(options, callback);
+      return connector({ ...options, hostname: target.host, port: String(target.port), servername: options.servername ?? options.hostname }, callback);
+    },
   });
+}
+
+function tlsOptions(insecure: boolean, material: TlsMaterial | undefined): ConnectionOptions {
+  if (insecure) return { rejectUnauthorized: false };
+  if (material === undefined) return {};
+  // Extra CAs add to the machine's trust store: a registry behind a private CA may still redirect
+  // blob downloads to a public object store.
+  return {
+    ...(material.ca === undefined ? {} : { ca: [...rootCertificates, ...material.ca] }),
+    ...(material.cert === undefined ? {} : { cert: material.cert, key: material.key }),
+  };
 }
 
 /** Sends single HTTP exchanges; knows nothing of registries, auth or retries. */
 export class Transport {
-  private readonly secure: Dispatcher;
-  private insecureAgent: Dispatcher | undefined;
-  private readonly owned: Agent[] = [];
+  private readonly given: Dispatcher | undefined;
+  private readonly agents = new Map<string | TlsMaterial, Dispatcher>();
+  private readonly env: Record<string, string | undefined>;
 
   public constructor(private readonly options: TransportOptions) {
-    if (options.dispatcher !== undefined) {
-      this.secure = options.dispatcher;
-      this.insecureAgent = options.dispatcher;
-    } else {
-      const agent = newAgent(false);
-      this.owned.push(agent);
-      this.secure = agent;
-    }
+    this.given = options.dispatcher;
+    this.env = options.env ?? process.env;
   }
 
-  private dispatcherFor(insecure: boolean): Dispatcher {
-    if (!insecure) return this.secure;
-    if (this.insecureAgent === undefined) {
-      const agent = newAgent(true);
-      this.owned.push(agent);
-      this.insecureAgent = agent;
+  private dispatcherFor(insecure: boolean, tls: TlsMaterial | undefined): Dispatcher {
+    if (this.given !== undefined) return this.given;
+    const key = insecure ? 'insecure' : (tls ?? 'secure');
+    let agent = this.agents.get(key);
+    if (agent === undefined) {
+      agent = newAgent(tlsOptions(insecure, tls), this.env, this.options.connectHook);
+      this.agents.set(key, agent);
     }
-    return this.insecureAgent;
+    return agent;
   }
 
   /** One exchange. Network failures reject; every outcome is reported to `onRequest` (0 = no response). */
@@ -80,7 +120,7 @@ export class Transport {
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body ?? null,
-        dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:'),
+        dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls),
         // undici closes the connection after every HEAD unless told otherwise (a guard against servers
         // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly
         // manifest HEADs: a new TCP connection for each costs more than the request itself.
@@ -96,7 +136,7 @@ export class Transport {
 
   /** Closes the Agents this transport created (not a dispatcher passed in). */
   public async close(): Promise<void> {
-    await Promise.all(this.owned.map((a) => a.close()));
+    await Promise.all([...this.agents.values()].map((a) => a.close()));
   }
 }
 

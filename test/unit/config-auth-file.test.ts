@@ -140,7 +140,7 @@ describe('auth.json: entry shapes', () => {
   it('names an unknown field such as a misspelt password', () => {
     rejects(
       '{"a.io": {"username": "u", "pasword": "secret"}}',
-      'auth.json: "a.io": unknown field "pasword" (the fields are username, password and insecure)',
+      'auth.json: "a.io": unknown field "pasword" (the fields are username, password, insecure, ca, cert, key, ecr, createRepositories)',
     );
   });
 
