@@ -38,7 +38,7 @@ export function credentialHelperRunner(options: { env?: NodeJS.ProcessEnv; timeo
         if (settled) return;
         settled = true;
         child.kill('SIGKILL');
-        fail(`no answer within ${Math.round(timeoutMs / 1000)} s`);
+        fail(`no answer within ${timeoutMs} ms`);
       }, timeoutMs);
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout = (stdout + chunk).slice(0, OUTPUT_LIMIT)));
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(0, 4096)));

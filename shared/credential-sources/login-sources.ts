@@ -40,7 +40,7 @@ export function dockerConfigSource(config: DockerConfig, name: string, runHelper
     let pending = asked.get(key);
     if (pending === undefined) {
       pending = runHelper(helper, helperServerUrl(registry)).then((login) =>
-        login === undefined ? undefined : { entry: entryOf(login), via: `credential helper docker-credential-${helper} (${name})` },
+        login === undefined ? undefined : { entry: entryOf(login, registry), via: `credential helper docker-credential-${helper} (${name})` },
       );
       asked.set(key, pending);
     }
@@ -51,12 +51,21 @@ export function dockerConfigSource(config: DockerConfig, name: string, runHelper
       const helper = config.credHelpers.get(registry);
       if (helper !== undefined) return viaHelper(helper, registry);
       const stored = config.auths.get(registry);
-      if (stored !== undefined) return { entry: entryOf(stored), via: name };
+      if (stored !== undefined) return { entry: entryOf(stored, registry), via: name };
       return config.credsStore === undefined ? undefined : viaHelper(config.credsStore, registry);
     },
   };
 }
 
-function entryOf(login: DockerLogin): AuthEntry {
-  return Object.freeze({ ...login, insecure: false });
+/**
+ * Docker's config has no per-registry TLS switch: Docker treats registries on loopback addresses as
+ * insecure (its default `insecure-registries` is 127.0.0.0/8), and so do its logins here.
+ */
+function entryOf(login: DockerLogin, registry: string): AuthEntry {
+  return Object.freeze({ ...login, insecure: isLoopback(registry) });
+}
+
+function isLoopback(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, '');
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
