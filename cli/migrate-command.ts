@@ -109,6 +109,9 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   const requests: Record<string, number> = {};
   const client = new RegistryClient({
     credentials: auth,
+    // --workers images at once, each with up to 4 blobs or child manifests: the cap below which the
+    // client adapts to each registry.
+    maxConcurrency: options.workers * 4,
     onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
   });
   const runLog = new RunLog(options.log);

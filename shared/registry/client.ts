@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import pkg from '../../package.json' with { type: 'json' };
 import type { CredentialSource } from '../credentials.js';
 import { DigestMismatchError } from '../errors.js';
+import { AdaptiveLimiter } from './adaptive-limit.js';
 import { repositoryScope } from './auth.js';
 import { assertSha256, sha256Digest, verifyBytes } from './digest.js';
 import { nextLink } from './link-header.js';
@@ -35,6 +36,11 @@ export interface RegistryClientOptions {
   env?: Record<string, string | undefined>;
   /** Tests only: where a host name is really reached. */
   connectHook?: ConnectHook;
+  /**
+   * The most requests in flight per registry host and kind; below it, the client adapts to 429/503
+   * answers and rising latency (see adaptive-limit.ts). Default: no limit of the client's own.
+   */
+  maxConcurrency?: number;
 }
 
 /** Options of one listTags call. */
@@ -55,7 +61,10 @@ export class RegistryClient implements Registry {
   private readonly tagPageSize: number;
 
   public constructor(options: RegistryClientOptions) {
-    this.transport = new Transport({ dispatcher: options.dispatcher, onRequest: options.onRequest, env: options.env, connectHook: options.connectHook });
+    this.transport = new Transport({
+      dispatcher: options.dispatcher, onRequest: options.onRequest, env: options.env, connectHook: options.connectHook,
+      limiter: options.maxConcurrency === undefined ? undefined : new AdaptiveLimiter({ max: options.maxConcurrency }),
+    });
     this.sender = new Sender({
       credentials: options.credentials,
       retry: retryPolicy(options.retry),

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { TlsMaterial } from '../credentials.js';
+import type { AdaptiveLimiter } from './adaptive-limit.js';
 import type { RequestKind } from './types.js';
 
 /** Connections per origin: a copy streams several layers at once, each needing its own socket. */
@@ -45,6 +46,8 @@ export interface TransportOptions {
   /** Proxy variables are read from here (default process.env). */
   readonly env?: Record<string, string | undefined> | undefined;
   readonly connectHook?: ConnectHook | undefined;
+  /** Requests in flight per host and kind, adapted to how the registry copes (see adaptive-limit.ts). */
+  readonly limiter?: AdaptiveLimiter | undefined;
 }
 
 /** The proxy settings of an environment, or undefined when none is set. */
@@ -115,6 +118,7 @@ export class Transport {
 
   /** One exchange. Network failures reject; every outcome is reported to `onRequest` (0 = no response). */
   public async exchange(req: HttpRequest): Promise<HttpResponse> {
+    const permit = await this.options.limiter?.acquire(req.url.host, req.kind);
     try {
       const res = await request(req.url, {
         method: req.method as Dispatcher.HttpMethod,
@@ -127,8 +131,11 @@ export class Transport {
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       this.options.onRequest?.(req.kind, res.statusCode);
+      // The slot is held until the body is consumed (a HEAD has none to wait for).
+      permit?.settle(res.statusCode, req.method === 'HEAD' ? undefined : res.body);
       return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
     } catch (err) {
+      permit?.settle(0);
       this.options.onRequest?.(req.kind, 0);
       throw err;
     }
