@@ -7,7 +7,7 @@
 import { CloudFormationClient, CloudFormationServiceException, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type * as z from 'zod';
 import { loadAuthFile, parseAuthFile, type AuthFile } from '../shared/config/auth-file.js';
 import { literalValue } from '../shared/config/env-expand.js';
@@ -15,10 +15,11 @@ import { loadImagesFile } from '../shared/config/images-file.js';
 import { readConfigFile } from '../shared/config/read-config-file.js';
 import { ConfigError, ImageMigratorError, InvalidReferenceError, UnknownRunError } from '../shared/errors.js';
 import {
-  describeIssues, FunctionErrorSchema, PlannerResultSchema, SummaryViewSchema, type PlannerEvent, type SummaryEvent, type SummaryView,
+  describeIssues, FunctionErrorSchema, MAX_SUMMARY_FAILURES, PlannerResultSchema, SummaryViewSchema, type PlannerEvent, type SummaryEvent, type SummaryView,
 } from '../shared/pipeline/function-events.js';
 import { exitCodeOf } from '../shared/pipeline/run-counts.js';
 import { ExitCode } from './exit-code.js';
+import { costLines, LIST_PRICES, parsePrices } from './run-cost.js';
 
 /** The stack name `cdk deploy` uses unless the `stackName` context says otherwise. */
 export const DEFAULT_STACK = 'ImageMigrator';
@@ -46,7 +47,11 @@ export class CloudCommandError extends ImageMigratorError {
 }
 
 interface StackOptions { stack: string; region?: string }
-interface RunOptions extends StackOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
+interface ReportOptions { failures?: number; prices?: string }
+interface RunOptions extends StackOptions, ReportOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
+
+/** Failed tasks printed unless --failures says otherwise; the summary function returns at most 1,000 a call. */
+const DEFAULT_FAILURES = 20;
 
 const processIo: CloudCommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
@@ -66,10 +71,14 @@ export function addCloudCommand(program: Command, io: CloudCommandIo = processIo
     .option('--registry <registry>', 'default target registry for empty destinations (or DEFAULT_REGISTRY)')
     .option('--namespace <namespace>', 'default target namespace for empty destinations (or DEFAULT_NAMESPACE)')
     .option('--wait', 'show progress until the run finishes, print the summary line and exit 0/1 like a local run')
+    .option('--failures <n>', `failed tasks to print at the end (default ${DEFAULT_FAILURES}; 0 for none)`, wholeNumber('--failures'))
+    .option('--prices <list>', `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`)
     .action(act((options: RunOptions) => cloudRun(options, io)));
 
-  stackOptions(cloud.command('status').argument('<runId>', 'the run id that "cloud run" printed').description('print the counts and failures of a run'))
-    .action(act((runId: string, options: StackOptions) => cloudStatus(runId, options, io)));
+  stackOptions(cloud.command('status').argument('<runId>', 'the run id that "cloud run" printed').description('print the counts, requests, estimated cost and failures of a run'))
+    .option('--failures <n>', `failed tasks to print (default ${DEFAULT_FAILURES}; 0 for none)`, wholeNumber('--failures'))
+    .option('--prices <list>', `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`)
+    .action(act((runId: string, options: StackOptions & ReportOptions) => cloudStatus(runId, options, io)));
 
   stackOptions(cloud.command('auth').description('registry credentials of the stack').command('put').description('store auth.json in the stack\'s secret, with ${VAR} resolved from this environment'))
     .requiredOption('--auth <file>', 'auth file path: credentials per registry or registry/namespace')
@@ -88,6 +97,7 @@ async function guard(io: CloudCommandIo, work: () => Promise<ExitCode>): Promise
 
 /** `cloud run`: local validation first, so a bad file fails here with exit 2 and no AWS call. */
 export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise<ExitCode> {
+  const prices = parsePrices(options.prices);
   const registry = options.registry ?? io.env.DEFAULT_REGISTRY;
   const namespace = options.namespace ?? io.env.DEFAULT_NAMESPACE;
   await loadImagesFile(options.images, { registry, namespace });
@@ -107,22 +117,41 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   io.stdout.write('Start to handle images tasks, please wait ...\n');
   let last = '';
   for (;;) {
-    const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId } satisfies SummaryEvent, SummaryViewSchema);
+    // Polls read the counters only; the failures are read once, when the run has finished.
+    const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId, failures: 0 } satisfies SummaryEvent, SummaryViewSchema);
     const progress = progressLine(summary);
     if (progress !== last) io.stderr.write(`${progress}\n`);
     last = progress;
-    if (summary.finished) return report(summary, io);
+    if (summary.finished) {
+      const final = await summaryWithFailures(aws, outputs.SummaryFunctionName!, plan.runId, options.failures ?? DEFAULT_FAILURES);
+      for (const line of costLines(final.usage, final.tasks, prices)) io.stderr.write(`${line}\n`);
+      return report(final, io);
+    }
     await new Promise((resolve) => setTimeout(resolve, io.pollMs ?? 5000));
   }
 }
 
+/** The summary with up to `wanted` failures, paged from the summary function. */
+async function summaryWithFailures(aws: CloudClients, functionName: string, runId: string, wanted: number): Promise<SummaryView> {
+  const page = (failures: number, after?: string): SummaryEvent => ({ runId, failures: Math.min(failures, MAX_SUMMARY_FAILURES), ...(after === undefined ? {} : { after }) });
+  let summary = await aws.invoke(functionName, 'summary', page(wanted), SummaryViewSchema);
+  const failures = [...summary.failures];
+  while (failures.length < wanted && summary.nextFailures !== undefined) {
+    summary = await aws.invoke(functionName, 'summary', page(wanted - failures.length, summary.nextFailures), SummaryViewSchema);
+    for (const failure of summary.failures) failures.push(failure);
+  }
+  return { ...summary, failures };
+}
+
 /** `cloud status`: the run's counts and failures; the exit code of a finished run is the local one. */
-export async function cloudStatus(runId: string, options: StackOptions, io: CloudCommandIo): Promise<ExitCode> {
+export async function cloudStatus(runId: string, options: StackOptions & ReportOptions, io: CloudCommandIo): Promise<ExitCode> {
+  const prices = parsePrices(options.prices);
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('SummaryFunctionName');
-  const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId } satisfies SummaryEvent, SummaryViewSchema);
+  const summary = await summaryWithFailures(aws, outputs.SummaryFunctionName!, runId, options.failures ?? DEFAULT_FAILURES);
   io.stdout.write(`Run ${summary.runId} (${summary.trigger}, started ${summary.startedAt}): ${summary.finished ? 'finished' : 'in progress'}\n`);
-  io.stdout.write(`${progressLine(summary)}, ${summary.bytes} bytes copied\n`);
+  io.stdout.write(`${progressLine(summary)}, ${summary.bytes} bytes copied${summary.requests === undefined ? '' : `, ${summary.requests} registry requests`}\n`);
+  for (const line of costLines(summary.usage, summary.tasks, prices)) io.stdout.write(`${line}\n`);
   if (!summary.finished) return ExitCode.Success;
   return report(summary, io);
 }
@@ -172,8 +201,18 @@ function progressLine(s: SummaryView): string {
 function report(summary: SummaryView, io: CloudCommandIo): ExitCode {
   for (const f of summary.generateFailures) io.stderr.write(`generate failed: ${f.source}: ${f.error}\n`);
   for (const f of summary.failures) io.stderr.write(`failed: ${f.source} -> ${f.destination}: ${f.error}\n`);
+  const unshown = summary.failed - summary.failures.length;
+  if (unshown > 0) io.stderr.write(`... and ${unshown} more failed tasks (show them with --failures ${summary.failed})\n`);
   io.stdout.write(`${summary.line}\n`);
   return exitCodeOf(summary);
+}
+
+function wholeNumber(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a whole number, not ${JSON.stringify(value)}`);
+    return n;
+  };
 }
 
 function awsMessage(error: unknown): string {

@@ -15,6 +15,7 @@ import { PushTriggers, readPushTriggerSettings } from './constructs/push-trigger
 import { RuleSchedules } from './constructs/rule-schedules.js';
 import { TaskQueues } from './constructs/task-queues.js';
 import type { StackSettings } from './settings.js';
+import { acknowledgeTableIndexes } from './table-index-finding.js';
 
 export interface ImageMigratorStackProps extends StackProps {
   readonly settings: StackSettings;
@@ -66,6 +67,14 @@ export class ImageMigratorStack extends Stack {
       timeToLiveAttribute: 'expiresAt',
       // Run records are working state that TTL expires anyway; teardown should not leave them.
       removalPolicy: RemovalPolicy.DESTROY,
+      // Sparse: only failed task items carry `failedRun`, so a run's failures page without a scan.
+      globalSecondaryIndexes: [{
+        indexName: 'failures',
+        partitionKey: { name: 'failedRun', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: ['taskId', 'source', 'destination', 'status', 'error', 'attempts', 'bytes', 'durationMs'],
+      }],
     });
 
     // The template holds only an empty auth.json ("{}": every registry anonymous). `cloud auth put`
@@ -148,6 +157,7 @@ export class ImageMigratorStack extends Stack {
     this.table.grantReadWriteData(copier.function);
     this.table.grantReadWriteData(dlqRecorder.function);
     this.table.grantReadData(summary.function);
+    for (const fn of [planner, copier, dlqRecorder, summary]) acknowledgeTableIndexes(fn.role, this.table);
     // Only the copier talks to registries: the planner lists no tags (expansions run on the copiers).
     this.authSecret.grantRead(copier.function);
     for (const fn of [planner, copier, summary, dlqRecorder]) bus.grantPutEventsTo(fn.function);

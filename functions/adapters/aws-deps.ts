@@ -16,9 +16,15 @@ export function createLogger(): Logger {
   return new Logger({ serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME') ?? 'image-migrator' });
 }
 
-/** The result store on TABLE_NAME, with RUN_TTL_DAYS. */
-export function storeFromEnv(): DynamoResultStore {
-  return new DynamoResultStore(new DynamoDBClient({}), requireEnv('TABLE_NAME'), { ttlDays: intEnv('RUN_TTL_DAYS', 30, 1) });
+/**
+ * The result store on TABLE_NAME, with RUN_TTL_DAYS. The SDK retries throttles itself (adaptive
+ * mode, up to 6 attempts); the store retries lost transaction races on top, each retry logged.
+ */
+export function storeFromEnv(logger: Logger = createLogger()): DynamoResultStore {
+  return new DynamoResultStore(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
+    ttlDays: intEnv('RUN_TTL_DAYS', 30, 1),
+    retry: { onRetry: (retry) => logger.warn('table write retried', { ...retry }) },
+  });
 }
 
 /** The work queue client and its URL (QUEUE_URL). */

@@ -1,13 +1,53 @@
 /**
  * The single-table layout of the pipeline's state and the mapping between items and the pipeline's
- * types. Run item: pk `RUN#<runId>`, sk `RUN`. Task result: sk `TASK#<taskId>`. Expansion of an
- * all-tags rule: sk `EXPAND#<ruleIndex>`. Every item carries `expiresAt` (epoch seconds) for TTL.
+ * types. Every item carries `expiresAt` (epoch seconds) for TTL.
+ * - Run item: pk `RUN#<runId>`, sk `RUN`: the plan's counts, pending expansions, the finish mark
+ *   (and the final counts once finished). Written by the planner, expansions and the finisher only.
+ * - Expansion of an all-tags rule: pk `RUN#<runId>`, sk `EXPAND#<ruleIndex>`.
+ * - Counter shard k of a run: pk `RUN#<runId>#S<k>`, sk `COUNT`: copied, up to date, failed, bytes,
+ *   requests, recorded, and the run's usage (function time, queue and table requests).
+ * - Task result: pk `RUN#<runId>#S<k>` (k from the task id), sk `TASK#<taskId>`. A failed one also
+ *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan.
+ * Tasks spread over COUNTER_SHARDS partition keys, so no item or partition takes every task's write.
  */
 import type { GenerateFailure, TaskOutcome, TaskResult } from '../../shared/pipeline/task.js';
 
 export const RUN_SK = 'RUN';
 export const TASK_PREFIX = 'TASK#';
 export const EXPAND_PREFIX = 'EXPAND#';
+export const COUNT_SK = 'COUNT';
+/** Name and key attribute of the sparse index of failed tasks. */
+export const FAILURES_INDEX = 'failures';
+export const FAILED_RUN = 'failedRun';
+
+/**
+ * Counter shards per run. Each shard's partition takes up to 1,000 write units a second; a task's
+ * result is one transaction of two small items in its shard (4 write units), so 16 shards bound a
+ * run at about 16 x 250 = 4,000 recorded tasks a second, and two copiers meet on one counter item
+ * 1/16 as often as on a single one. Part of the table layout: a run item records the count it used.
+ */
+export const COUNTER_SHARDS = 16;
+
+/** The shard of a task: FNV-1a of its id, so a task's redeliveries always meet their first result. */
+export function shardOf(taskId: string, shards: number = COUNTER_SHARDS): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < taskId.length; i++) {
+    hash ^= taskId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/** Partition key of counter shard `shard` of a run, and of the task results counted there. */
+export function shardPk(runId: string, shard: number): string {
+  return `RUN#${runId}#S${shard}`;
+}
+
+/** The counters every shard holds; the run's values are their sums. */
+export const COUNTERS = ['copied', 'upToDate', 'failed', 'bytes', 'requests', 'recorded'] as const;
+/** What a run cost, as measured by the functions: summed across shards like the counters. */
+export const USAGE = ['functionMs', 'functionMbMs', 'invocations', 'sqsRequests', 'dynamoRequests', 'readUnits', 'writeUnits'] as const;
+export type Usage = Record<(typeof USAGE)[number], number>;
 
 /** Partition key of everything that belongs to a run. */
 export function runPk(runId: string): string {
@@ -35,6 +75,15 @@ export interface RunState {
   /** Planner-time generate failures (expansion failures are items of their own). */
   readonly generateFailures: readonly GenerateFailure[];
   readonly finishedAt?: string;
+  /** Counter shards of the run (COUNTER_SHARDS when it was planned). */
+  readonly shards: number;
+  /** Function time and requests the run's functions reported. */
+  readonly usage: Usage;
+}
+
+/** Usage with every figure 0. */
+export function emptyUsage(): Usage {
+  return Object.fromEntries(USAGE.map((k) => [k, 0])) as Usage;
 }
 
 function num(value: unknown): number {
@@ -59,13 +108,23 @@ export function runStateOf(item: Record<string, unknown>): RunState {
     recorded: num(item.recorded),
     generateFailures: Array.isArray(item.generateFailures) ? (item.generateFailures as GenerateFailure[]) : [],
     ...(typeof finishedAt === 'string' ? { finishedAt } : {}),
+    shards: num(item.shards) || COUNTER_SHARDS,
+    usage: Object.fromEntries(USAGE.map((k) => [k, num(item[k])])) as Usage,
   };
 }
 
+/** A run item with the sums of its counter shards in place of its own counters. */
+export function withShardSums(run: RunState, shards: readonly Record<string, unknown>[]): RunState {
+  const sum = (key: string): number => shards.reduce((total, item) => total + num(item[key]), 0);
+  const counters = Object.fromEntries(COUNTERS.map((k) => [k, sum(k)])) as Record<(typeof COUNTERS)[number], number>;
+  // A finished run's usage keeps growing a little (the last invocations report after the finish).
+  return { ...run, ...counters, usage: Object.fromEntries(USAGE.map((k) => [k, sum(k)])) as Usage };
+}
+
 /** The task item of a result. */
-export function taskItem(runId: string, result: TaskResult, expiresAt: number): Record<string, unknown> {
+export function taskItem(runId: string, result: TaskResult, expiresAt: number, shards: number = COUNTER_SHARDS): Record<string, unknown> {
   return {
-    pk: runPk(runId),
+    pk: shardPk(runId, shardOf(result.taskId, shards)),
     sk: `${TASK_PREFIX}${result.taskId}`,
     taskId: result.taskId,
     source: result.source,
@@ -78,6 +137,7 @@ export function taskItem(runId: string, result: TaskResult, expiresAt: number): 
     error: result.error,
     durationMs: result.durationMs,
     recordedAt: new Date().toISOString(),
+    ...(result.outcome === 'failed' ? { [FAILED_RUN]: runId } : {}),
     expiresAt,
   };
 }

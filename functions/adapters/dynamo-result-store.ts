@@ -1,18 +1,24 @@
 /**
- * The ResultStore port on DynamoDB. A run item holds atomic counters; each task result is an item of
- * its own, written in one transaction with the counter update and a condition that the task has no
- * result yet, so a message delivered twice (SQS is at-least-once) counts once.
+ * The ResultStore port on DynamoDB. Each task result is an item of its own, written in one
+ * transaction with an increment of one of the run's counter shards (see dynamo-items.ts) and a
+ * condition that the task has no result yet, so a message delivered twice (SQS is at-least-once)
+ * counts once, and no single item takes every task's write. Lost races and throttles are retried
+ * with backoff (dynamo-retry.ts). The run is finished by one conditional write on the run item once
+ * the shards' sums reach its task count, so exactly one caller wins and sends the finish event.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException, type ConsumedCapacity, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
+  BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ResultStore, RunRecord } from '../../shared/pipeline/ports.js';
 import type { GenerateFailure, TaskResult } from '../../shared/pipeline/task.js';
 import {
-  EXPAND_PREFIX, RUN_SK, TASK_PREFIX, counterOf, runPk, runStateOf, taskItem, taskResultOf, type RunState,
+  COUNT_SK, COUNTER_SHARDS, EXPAND_PREFIX, FAILED_RUN, FAILURES_INDEX, RUN_SK, TASK_PREFIX, USAGE, counterOf, runPk, runStateOf, shardOf,
+  shardPk, taskItem, taskResultOf, withShardSums, type RunState, type Usage,
 } from './dynamo-items.js';
+import { DEFAULT_TABLE_RETRY, withTableRetry, type TableRetryPolicy } from './dynamo-retry.js';
+import { UsageMeter } from './usage-meter.js';
 
 /** A result or expansion for a run that has no run item (never planned, or expired by TTL). */
 export class RunNotFoundError extends Error {
@@ -24,50 +30,91 @@ export class RunNotFoundError extends Error {
 
 type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
+/** Settings of a DynamoResultStore. */
+export interface DynamoResultStoreOptions {
+  readonly ttlDays?: number;
+  /** How lost races and throttles are retried; `onRetry` reaches the log. */
+  readonly retry?: Partial<TableRetryPolicy>;
+  /** Tallies the table requests and capacity of each run (for `cloud status`'s cost). */
+  readonly meter?: UsageMeter;
+}
+
+/** One page of a run's failed tasks. */
+export interface FailurePage {
+  readonly failures: TaskResult[];
+  /** Pass back as `after` for the next page; absent on the last page. */
+  readonly next?: string;
+}
+
 /** Runs, task results and expansions of the pipeline in one table. */
 export class DynamoResultStore implements ResultStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly ttlSeconds: number;
+  private readonly retry: TableRetryPolicy;
+  public readonly meter: UsageMeter;
 
   public constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
-    options: { readonly ttlDays?: number } = {},
+    options: DynamoResultStoreOptions = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.ttlSeconds = Math.round((options.ttlDays ?? 30) * 86_400);
+    this.retry = { ...DEFAULT_TABLE_RETRY, ...options.retry };
+    this.meter = options.meter ?? new UsageMeter();
   }
 
   private expiresAt(): number {
     return Math.floor(Date.now() / 1000) + this.ttlSeconds;
   }
 
-  /** Creates the run item with zeroed counters; `pendingExpansions` all-tags rules are still to be listed. */
+  /** Sends a command for a run, asking for and tallying the capacity it consumed. */
+  private async send<T extends object = object>(runId: string, command: { input: object }): Promise<T> {
+    (command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
+    let out: T & { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] };
+    try {
+      out = (await this.doc.send(command as never)) as unknown as typeof out;
+    } catch (error) {
+      this.meter.dynamo(runId, 0, 1);
+      throw error;
+    }
+    const consumed = out.ConsumedCapacity === undefined ? [] : Array.isArray(out.ConsumedCapacity) ? out.ConsumedCapacity : [out.ConsumedCapacity];
+    this.meter.dynamo(runId, consumed.reduce((n, c) => n + (c.ReadCapacityUnits ?? 0), 0), consumed.reduce((n, c) => n + (c.WriteCapacityUnits ?? 0), 0));
+    return out;
+  }
+
+  /** Creates the run item and its zeroed counter shards; `pendingExpansions` all-tags rules are still to be listed. */
   public async createRun(run: RunRecord, pendingExpansions: number): Promise<void> {
-    await this.doc.send(new PutCommand({
+    const expiresAt = this.expiresAt();
+    await this.send(run.runId, new PutCommand({
       TableName: this.tableName,
       Item: {
         pk: runPk(run.runId), sk: RUN_SK, runId: run.runId, startedAt: run.startedAt, trigger: run.trigger,
         taskCount: run.taskCount, generateFailed: run.generateFailed, generateFailures: run.generateFailures,
-        pendingExpansions, copied: 0, upToDate: 0, failed: 0, bytes: 0, recorded: 0, expiresAt: this.expiresAt(),
+        pendingExpansions, shards: COUNTER_SHARDS, expiresAt,
       },
       ConditionExpression: 'attribute_not_exists(pk)',
     }));
+    // A result can only be counted in a shard that exists: a run that expired takes no more results.
+    const shards = Array.from({ length: COUNTER_SHARDS }, (_, k) => ({
+      PutRequest: { Item: { pk: shardPk(run.runId, k), sk: COUNT_SK, runId: run.runId, shard: k, expiresAt } },
+    }));
+    for (let i = 0; i < shards.length; i += 25) await this.batchWrite(run.runId, shards.slice(i, i + 25));
   }
 
   public async putRun(run: RunRecord): Promise<void> {
     await this.createRun(run, 0);
   }
 
-  /** Writes the task item and bumps the run's counters atomically; false when the task already had a result. */
+  /** Writes the task item and bumps its counter shard atomically; false when the task already had a result. */
   public async recordResult(runId: string, result: TaskResult): Promise<boolean> {
     const counter = counterOf(result.outcome);
-    return this.transact(runId, [
+    return this.transact(runId, 'record result', [
       { Put: { TableName: this.tableName, Item: taskItem(runId, result, this.expiresAt()), ConditionExpression: 'attribute_not_exists(pk)' } },
       {
         Update: {
           TableName: this.tableName,
-          Key: { pk: runPk(runId), sk: RUN_SK },
+          Key: { pk: shardPk(runId, shardOf(result.taskId)), sk: COUNT_SK },
           UpdateExpression: 'ADD #counter :one, recorded :one, bytes :bytes, requests :requests',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#counter': counter },
@@ -77,17 +124,44 @@ export class DynamoResultStore implements ResultStore {
     ]);
   }
 
+  /** Adds what the functions measured to one counter shard of the run (plain ADD: no condition, no race). */
+  public async addUsage(runId: string, usage: Usage): Promise<void> {
+    const names = USAGE.filter((k) => usage[k] !== 0);
+    if (names.length === 0) return;
+    const shard = Math.floor(Math.random() * COUNTER_SHARDS);
+    await withTableRetry('add usage', this.retry, () => this.doc.send(new UpdateCommand({
+      TableName: this.tableName,
+      Key: { pk: shardPk(runId, shard), sk: COUNT_SK },
+      UpdateExpression: `ADD ${names.map((k) => `#${k} :${k}`).join(', ')}`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: Object.fromEntries(names.map((k) => [`#${k}`, k])),
+      ExpressionAttributeValues: Object.fromEntries(names.map((k) => [`:${k}`, Math.round(usage[k] * 1000) / 1000])),
+    }))).catch((error: unknown) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+  }
+
+  /** Writes every tally of the store's meter (and whatever the caller added to it) to the table. */
+  public async flushUsage(): Promise<void> {
+    for (const [runId, usage] of this.meter.drain()) {
+      // The flush is itself a request of the run.
+      usage.dynamoRequests += 1;
+      usage.writeUnits += 1;
+      await this.addUsage(runId, usage);
+    }
+  }
+
   /** Whether a task already has its final result (so a redelivery need not copy again). */
   public async hasResult(runId: string, taskId: string): Promise<boolean> {
-    const out = await this.doc.send(new GetCommand({
-      TableName: this.tableName, Key: { pk: runPk(runId), sk: `${TASK_PREFIX}${taskId}` }, ProjectionExpression: 'pk',
+    const out = await this.send<{ Item?: unknown }>(runId, new GetCommand({
+      TableName: this.tableName, Key: { pk: shardPk(runId, shardOf(taskId)), sk: `${TASK_PREFIX}${taskId}` }, ProjectionExpression: 'pk',
     }));
     return out.Item !== undefined;
   }
 
   /** Whether an all-tags rule of the run has been listed (or failed to be). */
   public async isExpansionDone(runId: string, ruleIndex: number): Promise<boolean> {
-    const out = await this.doc.send(new GetCommand({
+    const out = await this.send<{ Item?: unknown }>(runId, new GetCommand({
       TableName: this.tableName, Key: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${ruleIndex}` }, ProjectionExpression: 'pk',
     }));
     return out.Item !== undefined;
@@ -95,7 +169,7 @@ export class DynamoResultStore implements ResultStore {
 
   /** Adds a listed rule's tasks to the run's count once; false when this rule was already counted. */
   public async completeExpansion(runId: string, ruleIndex: number, taskCount: number): Promise<boolean> {
-    return this.transact(runId, [
+    return this.transact(runId, 'complete expansion', [
       this.expansionPut(runId, ruleIndex, { status: 'expanded', taskCount }),
       this.runUpdate(runId, 'ADD taskCount :n, pendingExpansions :minusOne', { ':n': taskCount, ':minusOne': -1 }),
     ]);
@@ -103,37 +177,54 @@ export class DynamoResultStore implements ResultStore {
 
   /** Counts a rule whose tags could not be listed as "generate failed" once. */
   public async failExpansion(runId: string, ruleIndex: number, failure: GenerateFailure): Promise<boolean> {
-    return this.transact(runId, [
+    return this.transact(runId, 'fail expansion', [
       this.expansionPut(runId, ruleIndex, { status: 'failed', ...failure }),
       this.runUpdate(runId, 'ADD generateFailed :one, pendingExpansions :minusOne', { ':one': 1, ':minusOne': -1 }),
     ]);
   }
 
   /**
-   * Marks the run finished when every expansion is done and every task has a result. The condition
-   * makes exactly one caller win, so the run-finished event is sent once however many copiers race.
+   * Marks the run finished when every expansion is done and the shards have recorded every task.
+   * The read is strongly consistent, so whoever committed the last result sees it; the write's
+   * condition (not finished, task count unchanged) makes exactly one caller win, so the run-finished
+   * event is sent once however many copiers race.
    */
   public async finishIfComplete(runId: string): Promise<RunState | undefined> {
+    const state = await this.getRunState(runId);
+    if (state === undefined || state.finishedAt !== undefined || state.pendingExpansions !== 0 || state.recorded < state.taskCount) return undefined;
+    const finishedAt = new Date().toISOString();
     try {
-      const out = await this.doc.send(new UpdateCommand({
+      await this.send(runId, new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: runPk(runId), sk: RUN_SK },
         UpdateExpression: 'SET finishedAt = :now',
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(finishedAt) AND pendingExpansions = :zero AND recorded = taskCount',
-        ExpressionAttributeValues: { ':now': new Date().toISOString(), ':zero': 0 },
-        ReturnValues: 'ALL_NEW',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(finishedAt) AND pendingExpansions = :zero AND taskCount = :tasks',
+        ExpressionAttributeValues: { ':now': finishedAt, ':zero': 0, ':tasks': state.taskCount },
       }));
-      return out.Attributes === undefined ? undefined : runStateOf(out.Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
+    return { ...state, finishedAt };
   }
 
-  /** The run item, read strongly consistent. */
+  /** The run item with its counter shards summed: one strongly consistent batch read of 17 small items. */
   public async getRunState(runId: string): Promise<RunState | undefined> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: runPk(runId), sk: RUN_SK }, ConsistentRead: true }));
-    return out.Item === undefined ? undefined : runStateOf(out.Item);
+    const keys = [{ pk: runPk(runId), sk: RUN_SK }, ...Array.from({ length: COUNTER_SHARDS }, (_, k) => ({ pk: shardPk(runId, k), sk: COUNT_SK }))];
+    const items: Record<string, unknown>[] = [];
+    let pending: Record<string, unknown>[] = keys;
+    for (let round = 0; pending.length > 0; round++) {
+      const out = await this.send<{ Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> }>(
+        runId,
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of out.Responses?.[this.tableName] ?? []) items.push(item);
+      pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      if (pending.length > 0) await backoff(round);
+    }
+    const run = items.find((item) => item.sk === RUN_SK);
+    if (run === undefined) return undefined;
+    return withShardSums(runStateOf(run), items.filter((item) => item.sk === COUNT_SK));
   }
 
   public async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -143,18 +234,42 @@ export class DynamoResultStore implements ResultStore {
     return { runId, startedAt: state.startedAt, trigger: state.trigger, taskCount: state.taskCount, generateFailed: state.generateFailed, generateFailures };
   }
 
+  /** Every task result of the run, shard by shard (for tests and reports; the summary never reads them all). */
   public async listResults(runId: string): Promise<TaskResult[]> {
-    return (await this.query(runId, TASK_PREFIX)).map(taskResultOf);
+    const shards = await Promise.all(Array.from({ length: COUNTER_SHARDS }, (_, k) => this.query(runId, shardPk(runId, k), TASK_PREFIX)));
+    return shards.flat().map(taskResultOf);
   }
 
-  /** Failed task results only, filtered on the server. */
+  /** Every failed task of the run. */
   public async listFailures(runId: string): Promise<TaskResult[]> {
-    return (await this.query(runId, TASK_PREFIX, 'failed')).map(taskResultOf);
+    const failures: TaskResult[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.failurePage(runId, 1000, after);
+      for (const failure of page.failures) failures.push(failure);
+      after = page.next;
+    } while (after !== undefined);
+    return failures;
+  }
+
+  /** Up to `limit` failed tasks from the sparse failures index, after the page token `after`. */
+  public async failurePage(runId: string, limit: number, after?: string): Promise<FailurePage> {
+    const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(runId, new QueryCommand({
+      TableName: this.tableName,
+      IndexName: FAILURES_INDEX,
+      KeyConditionExpression: '#run = :run',
+      ExpressionAttributeNames: { '#run': FAILED_RUN },
+      ExpressionAttributeValues: { ':run': runId },
+      Limit: limit,
+      ...(after === undefined ? {} : { ExclusiveStartKey: pageKey(after) }),
+    }));
+    const next = out.LastEvaluatedKey === undefined ? undefined : Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url');
+    return { failures: (out.Items ?? []).map(taskResultOf), ...(next === undefined ? {} : { next }) };
   }
 
   /** All-tags rules whose tags could not be listed. */
   public async listGenerateFailures(runId: string): Promise<GenerateFailure[]> {
-    return (await this.query(runId, EXPAND_PREFIX, 'failed')).map((item) => ({
+    return (await this.query(runId, runPk(runId), EXPAND_PREFIX, 'failed')).map((item) => ({
       source: String(item.source), destination: String(item.destination), error: String(item.error),
     }));
   }
@@ -178,34 +293,63 @@ export class DynamoResultStore implements ResultStore {
     };
   }
 
-  /** Runs a [conditional put, run update] transaction: false when the put's condition failed. */
-  private async transact(runId: string, items: TransactItems): Promise<boolean> {
+  /**
+   * Runs a [conditional put, counter update] transaction, retrying lost races and throttles: false
+   * when the put's condition failed (already recorded), RunNotFoundError when the counter is gone.
+   */
+  private async transact(runId: string, operation: string, items: TransactItems): Promise<boolean> {
     try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      await withTableRetry(operation, this.retry, () => this.send(runId, new TransactWriteCommand({ TransactItems: items })));
       return true;
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const [put, run] = error.CancellationReasons ?? [];
+      const [put, counter] = error.CancellationReasons ?? [];
       if (put?.Code === 'ConditionalCheckFailed') return false;
-      if (run?.Code === 'ConditionalCheckFailed') throw new RunNotFoundError(runId);
+      if (counter?.Code === 'ConditionalCheckFailed') throw new RunNotFoundError(runId);
       throw error;
     }
   }
 
-  private async query(runId: string, prefix: string, status?: string): Promise<Record<string, unknown>[]> {
+  private async batchWrite(runId: string, requests: Record<string, unknown>[]): Promise<void> {
+    let pending = requests;
+    for (let round = 0; pending.length > 0; round++) {
+      const out = await withTableRetry('create counters', this.retry, () =>
+        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(runId, new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } })));
+      pending = out.UnprocessedItems?.[this.tableName] ?? [];
+      if (pending.length > 0) await backoff(round);
+    }
+  }
+
+  private async query(runId: string, pk: string, prefix: string, status?: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const out = await this.doc.send(new QueryCommand({
+      const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(runId, new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': runPk(runId), ':prefix': prefix, ...(status === undefined ? {} : { ':status': status }) },
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix, ...(status === undefined ? {} : { ':status': status }) },
         ...(status === undefined ? {} : { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }),
         ExclusiveStartKey: startKey,
       }));
-      items.push(...(out.Items ?? []));
+      for (const item of out.Items ?? []) items.push(item);
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined);
     return items;
   }
+}
+
+/** A page token back into the index's key; a token that is not one is a bad request. */
+function pageKey(token: string): Record<string, unknown> {
+  try {
+    const key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (key !== null && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new RangeError('the page token of failures is not one this store wrote');
+}
+
+/** A short wait before sending a batch's unprocessed part again. */
+function backoff(round: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round) * Math.random()));
 }

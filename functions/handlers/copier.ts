@@ -70,11 +70,49 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
         deps.logger.error('dropped a message of an unknown run', { messageId: record.messageId, runId: message.runId });
       }
     };
-    return processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
-      ...(context === undefined ? {} : { context }),
-      throwOnFullBatchFailure: false,
-    });
+    const started = Date.now();
+    try {
+      return await processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+        ...(context === undefined ? {} : { context }),
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      await recordUsage(deps, event, Date.now() - started, Number(context?.memoryLimitInMB ?? 0));
+    }
   };
+}
+
+/**
+ * The invocation's share of each run's cost: its time at its memory size, and the event source's
+ * receive and delete of the batch (two queue requests), split over the runs by their records.
+ * Failing to write it loses a cost estimate, never a result.
+ */
+async function recordUsage(deps: CopierDeps, event: SQSEvent, ms: number, memoryMb: number): Promise<void> {
+  const records = event.Records.length;
+  if (records === 0) return;
+  const perRun = new Map<string, number>();
+  for (const record of event.Records) {
+    const runId = runIdOf(record.body);
+    if (runId !== undefined) perRun.set(runId, (perRun.get(runId) ?? 0) + 1);
+  }
+  for (const [runId, count] of perRun) {
+    deps.store.meter.invocation(runId, ms, memoryMb, count / records);
+    deps.store.meter.sqs(runId, (2 * count) / records);
+  }
+  try {
+    await deps.store.flushUsage();
+  } catch (error) {
+    deps.logger.warn('run usage not recorded', { error: error as Error });
+  }
+}
+
+function runIdOf(body: string): string | undefined {
+  try {
+    const runId = (JSON.parse(body) as { runId?: unknown }).runId;
+    return typeof runId === 'string' && runId.length > 0 ? runId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A copier that fails every task with the credential problem (non-retryable). */
@@ -87,10 +125,11 @@ export function copierDepsFromEnv(): CopierDeps {
   const { sqs, queueUrl, queue } = queueFromEnv();
   const secretArn = optionalEnv('AUTH_SECRET_ARN');
   const credentials = new SecretCredentials(secretArn === undefined ? undefined : powertoolsSecretReader(secretArn));
+  const logger = createLogger();
   return {
-    store: storeFromEnv(),
+    store: storeFromEnv(logger),
     notifier: notifierFromEnv(),
-    logger: createLogger(),
+    logger,
     // One client per container: keep-alive connections and bearer tokens outlive the invocation.
     // ECR registries named in the secret without a login, and ECR hosts, get the role's IAM logins.
     registry: new RegistryClient({

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import type { Context } from 'aws-lambda';
 import { parseImagesFile, type Defaults } from '../../shared/config/images-file.js';
 import { parseEvent, PlannerEventSchema, type PlannerEvent, type PlannerResult } from '../../shared/pipeline/function-events.js';
 import { failedResult } from '../../shared/pipeline/copy-task.js';
@@ -46,8 +47,9 @@ async function rulesText(deps: PlannerDeps, event: PlannerEvent): Promise<{ text
 }
 
 /** The Lambda handler over `deps`. Invalid rules throw ConfigError and nothing is recorded or sent. */
-export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) => Promise<PlannerResult> {
-  return async (input) => {
+export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent, context?: Context) => Promise<PlannerResult> {
+  return async (input, context) => {
+    const started = Date.now();
     const event = parseEvent(PlannerEventSchema, input, EVENT);
     const { text, file } = await rulesText(deps, event);
     const rules = parseImagesFile(text, file, {
@@ -75,7 +77,10 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent) =
       throw error;
     }
     deps.logger.info('run planned', { runId, trigger, rules: rules.length, tasks: tasks.length, expanding: fanOut.length });
+    deps.store.meter.sqs(runId, Math.ceil(tasks.length / 10) + Math.ceil(fanOut.length / 10));
+    deps.store.meter.invocation(runId, Date.now() - started, memoryMb(context));
     await finishRunIfComplete(deps, runId);
+    await deps.store.flushUsage().catch((error: unknown) => deps.logger.warn('run usage not recorded', { error: error as Error }));
     return { runId, tasks: tasks.length, generateFailed: 0, expanding: fanOut.length };
   };
 }
@@ -100,10 +105,11 @@ async function recordUnsent(deps: PlannerDeps, runId: string, error: EnqueueErro
 export function plannerDepsFromEnv(): PlannerDeps {
   const registry = optionalEnv('DEFAULT_REGISTRY');
   const namespace = optionalEnv('DEFAULT_NAMESPACE');
+  const logger = createLogger();
   return {
-    store: storeFromEnv(),
+    store: storeFromEnv(logger),
     notifier: notifierFromEnv(),
-    logger: createLogger(),
+    logger,
     queue: queueFromEnv().queue,
     readRules: ssmRulesReader(new SSMClient({}), optionalEnv('RULES_PARAMETER_PREFIX') ?? ''),
     defaults: { ...(registry === undefined ? {} : { registry }), ...(namespace === undefined ? {} : { namespace }) },
@@ -113,4 +119,8 @@ export function plannerDepsFromEnv(): PlannerDeps {
 const built = lazy(() => createPlannerHandler(plannerDepsFromEnv()));
 
 /** The Lambda entry point. */
-export const handler = (event: PlannerEvent): Promise<PlannerResult> => built()(event);
+export const handler = (event: PlannerEvent, context: Context): Promise<PlannerResult> => built()(event, context);
+
+function memoryMb(context: Context | undefined): number {
+  return Number(context?.memoryLimitInMB ?? 0);
+}

@@ -1,10 +1,12 @@
 /**
- * The summary function: a run's counts, its failed tasks with their errors, and the seed's line.
- * Counts come from the run item's atomic counters; only failed tasks are read item by item.
+ * The summary function: a run's counts, a page of its failed tasks with their errors, and the seed's
+ * line. Counts come from the run's counter shards (one batch read, whatever the run's size); failed
+ * tasks come a page at a time from the sparse failures index, so the answer stays far below
+ * Lambda's 6 MB response limit however many tasks failed.
  */
 import { UnknownRunError } from '../../shared/errors.js';
-import { parseEvent, SummaryEventSchema, type SummaryEvent } from '../../shared/pipeline/function-events.js';
-import type { DynamoResultStore } from '../adapters/dynamo-result-store.js';
+import { DEFAULT_SUMMARY_FAILURES, parseEvent, SummaryEventSchema, type SummaryEvent } from '../../shared/pipeline/function-events.js';
+import type { DynamoResultStore, FailurePage } from '../adapters/dynamo-result-store.js';
 import { storeFromEnv } from '../adapters/aws-deps.js';
 import { lazy } from '../adapters/env.js';
 import { runSummary, type RunSummary } from '../runs/run-summary.js';
@@ -15,11 +17,14 @@ export { UnknownRunError } from '../../shared/errors.js';
 /** The Lambda handler over a store. */
 export function createSummaryHandler(deps: { readonly store: DynamoResultStore }): (event: SummaryEvent) => Promise<RunSummary> {
   return async (event) => {
-    const { runId } = parseEvent(SummaryEventSchema, event, 'summary event');
+    const { runId, failures: limit = DEFAULT_SUMMARY_FAILURES, after } = parseEvent(SummaryEventSchema, event, 'summary event');
     const state = await deps.store.getRunState(runId);
     if (state === undefined) throw new UnknownRunError(runId);
-    const [failures, generateFailures] = await Promise.all([deps.store.listFailures(runId), deps.store.listGenerateFailures(runId)]);
-    return runSummary(state, failures, [...state.generateFailures, ...generateFailures]);
+    const [page, generateFailures] = await Promise.all([
+      limit === 0 || state.failed === 0 ? ({ failures: [] } as FailurePage) : deps.store.failurePage(runId, limit, after),
+      state.generateFailed === 0 ? [] : deps.store.listGenerateFailures(runId),
+    ]);
+    return runSummary(state, page.failures, [...state.generateFailures, ...generateFailures], undefined, page.next);
   };
 }
 

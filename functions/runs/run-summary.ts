@@ -4,7 +4,7 @@
  */
 import { summaryLine } from '../../shared/pipeline/run-counts.js';
 import type { GenerateFailure, TaskResult } from '../../shared/pipeline/task.js';
-import type { RunState } from '../adapters/dynamo-items.js';
+import type { RunState, Usage } from '../adapters/dynamo-items.js';
 import type { RunFinishedDetail } from '../adapters/run-notifier.js';
 
 /** One failed task as the summary lists it. */
@@ -19,8 +19,12 @@ export interface RunSummary extends RunFinishedDetail {
   readonly startedAt: string;
   /** Every task has a result and every all-tags rule was listed. */
   readonly finished: boolean;
+  /** One page of the failed tasks (the summary's `failures` limit); `nextFailures` asks for the next. */
   readonly failures: readonly FailureEntry[];
+  readonly nextFailures?: string;
   readonly generateFailures: readonly GenerateFailure[];
+  /** Function time and queue and table requests the run's functions measured, for a cost estimate. */
+  readonly usage: Usage;
 }
 
 /** The counts part of a summary, also the detail of the run-finished event. */
@@ -42,13 +46,17 @@ export function runDetail(state: RunState, now: number = Date.now()): RunFinishe
 }
 
 /** The full summary. */
-export function runSummary(state: RunState, failures: readonly TaskResult[], generateFailures: readonly GenerateFailure[], now?: number): RunSummary {
+export function runSummary(
+  state: RunState, failures: readonly TaskResult[], generateFailures: readonly GenerateFailure[], now?: number, nextFailures?: string,
+): RunSummary {
   const detail = runDetail(state, now);
   return {
     ...detail,
     startedAt: state.startedAt,
     finished: state.finishedAt !== undefined,
     failures: failures.map((f) => ({ source: f.source, destination: f.destination, error: f.error ?? 'failed' })),
+    ...(nextFailures === undefined ? {} : { nextFailures }),
     generateFailures,
+    usage: state.usage,
   };
 }

@@ -41,6 +41,7 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
     result = outcome.result;
   } else if (isRetryable(outcome.error) && attempt < deps.maxReceiveCount) {
     const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, outcome.error, deps.backoff);
+    deps.store.meter.sqs(task.runId, 1);
     deps.logger.warn('task will be retried', { ...log, retryInSeconds: retry.delaySeconds, error: retry.message });
     throw retry;
   } else {

@@ -50,6 +50,7 @@ export async function processExpandMessage(deps: ExpandRecordDeps, message: Expa
   } catch (error) {
     if (isRetryable(error) && attempt < deps.maxReceiveCount) {
       const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, error, deps.backoff);
+      deps.store.meter.sqs(runId, 1);
       deps.logger.warn('tag listing will be retried', { ...log, retryInSeconds: retry.delaySeconds, error: retry.message });
       throw retry;
     }
@@ -60,6 +61,7 @@ export async function processExpandMessage(deps: ExpandRecordDeps, message: Expa
     return;
   }
   await deps.queue.enqueue(tasks);
+  deps.store.meter.sqs(runId, Math.ceil(tasks.length / 10));
   await deps.store.completeExpansion(runId, rule.index, tasks.length);
   deps.logger.info('rule expanded', { ...log, tasks: tasks.length });
   await finishRunIfComplete(deps, runId);

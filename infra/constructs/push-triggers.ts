@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type Node } from 'constructs';
 import { StackSettingsError } from '../settings.js';
+import { acknowledgeTableIndexes } from '../table-index-finding.js';
 import { MigratorFunction } from './migrator-function.js';
 
 /** Which push triggers the stack has (context `webhook` and `ecrPushEvents`, both off by default). */
@@ -111,6 +112,7 @@ export class PushTriggers extends Construct {
     });
     props.queue.grantSendMessages(fn.function);
     props.table.grantReadWriteData(fn.function);
+    acknowledgeTableIndexes(fn.role, props.table);
     props.bus.grantPutEventsTo(fn.function);
     const prefix = props.rulesParameterPrefix;
     const parameterArn = (path: string): string => `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${path}`;

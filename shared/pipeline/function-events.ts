@@ -38,8 +38,18 @@ export const PlannerResultSchema = z.object({
 });
 export type PlannerResult = Readonly<z.infer<typeof PlannerResultSchema>>;
 
-/** The summary function's input. */
-export const SummaryEventSchema = z.object({ runId: Text });
+/** Failed tasks a summary answer holds unless the event asks otherwise, and the most it may ask. */
+export const DEFAULT_SUMMARY_FAILURES = 100;
+export const MAX_SUMMARY_FAILURES = 1000;
+
+/** The summary function's input: a run, and which page of its failed tasks. */
+export const SummaryEventSchema = z.object({
+  runId: Text,
+  /** Failed tasks to return (default 100, at most 1,000; 0 for counts only). */
+  failures: z.number().int().min(0).max(MAX_SUMMARY_FAILURES).optional(),
+  /** The `nextFailures` of the previous answer, for the next page. */
+  after: Text.optional(),
+});
 export type SummaryEvent = Readonly<z.infer<typeof SummaryEventSchema>>;
 
 const Failure = z.object({ source: z.string(), destination: z.string(), error: z.string() });
@@ -57,8 +67,17 @@ export const SummaryViewSchema = z.object({
   failed: z.number(),
   generateFailed: z.number(),
   bytes: z.number(),
+  /** Registry requests of the tasks. */
+  requests: z.number().optional(),
   failures: z.array(Failure),
+  /** Page token of the next failures, when there are more. */
+  nextFailures: z.string().optional(),
   generateFailures: z.array(Failure),
+  /** What the run's functions measured, for the cost estimate (cli/run-cost.ts). */
+  usage: z.object({
+    functionMs: z.number(), functionMbMs: z.number(), invocations: z.number(), sqsRequests: z.number(),
+    dynamoRequests: z.number(), readUnits: z.number(), writeUnits: z.number(),
+  }).optional(),
 });
 export type SummaryView = z.infer<typeof SummaryViewSchema>;
 

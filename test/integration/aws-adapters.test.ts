@@ -101,6 +101,63 @@ describe('DynamoResultStore', () => {
     assert.deepEqual((await store.getRun('r-gen'))?.generateFailures, [failure]);
   });
 
+  it('records 200 results written 50 at a time: every one counted once, lost races retried, one finish', async () => {
+    const retries: string[] = [];
+    const store = new DynamoResultStore(aws.dynamo, await aws.createTable('load-test'), { ttlDays: 7, retry: { onRetry: (r) => retries.push(r.reason) } });
+    await store.createRun(run('r-load', 200), 0);
+    const ids = Array.from({ length: 200 }, (_, i) => `1:t${i}`);
+    const finishes: unknown[] = [];
+    for (let i = 0; i < ids.length; i += 50) {
+      await Promise.all(ids.slice(i, i + 50).flatMap((id, j) => [
+        // Every task twice at once, as two deliveries of one message would be.
+        store.recordResult('r-load', result(id, j % 10 === 0 ? 'failed' : 'copied', 10, j % 10 === 0 ? `boom ${id}` : undefined)),
+        store.recordResult('r-load', result(id, 'copied', 10)),
+      ]).map(async (recorded) => {
+        await recorded;
+        const finished = await store.finishIfComplete('r-load');
+        if (finished !== undefined) finishes.push(finished);
+      }));
+    }
+    const state = await store.getRunState('r-load');
+    assert.equal(state?.recorded, 200);
+    assert.equal((state?.copied ?? 0) + (state?.failed ?? 0), 200);
+    assert.equal(state?.bytes, 2000);
+    assert.equal(finishes.length, 1, 'the run finished once');
+    assert.ok(retries.every((reason) => reason === 'TransactionConflict'), retries.join(','));
+    // Failures page from the sparse index, none twice, none lost.
+    const seen: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.failurePage('r-load', 7, after);
+      for (const f of page.failures) seen.push(f.taskId);
+      after = page.next;
+      pages++;
+    } while (after !== undefined);
+    assert.equal(seen.length, state?.failed);
+    assert.equal(new Set(seen).size, seen.length);
+    assert.ok(pages >= Math.ceil(seen.length / 7));
+    // Every request the store made was tallied for the run.
+    const usage = store.meter.drain().get('r-load');
+    assert.ok((usage?.dynamoRequests ?? 0) >= 400, `requests ${usage?.dynamoRequests}`);
+    assert.ok((usage?.writeUnits ?? 0) > 0, 'DynamoDB reports consumed capacity');
+  });
+
+  it('adds measured usage to the run, summed across shards', async () => {
+    const store = await newStore('usage-test');
+    await store.createRun(run('r-use', 1), 0);
+    store.meter.invocation('r-use', 1500, 1024, 0.5);
+    store.meter.sqs('r-use', 3);
+    await store.flushUsage();
+    store.meter.invocation('r-use', 500, 1024);
+    await store.flushUsage();
+    const usage = (await store.getRunState('r-use'))?.usage;
+    assert.equal(usage?.functionMs, 1250);
+    assert.equal(usage?.functionMbMs, 1250 * 1024);
+    assert.equal(usage?.sqsRequests, 3);
+    assert.ok((usage?.dynamoRequests ?? 0) >= 2);
+  });
+
   it('refuses a result for a run that does not exist', async () => {
     const store = await newStore('missing-test');
     await assert.rejects(store.recordResult('r-none', result('1:a', 'copied')), RunNotFoundError);

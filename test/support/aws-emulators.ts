@@ -32,7 +32,7 @@ export interface AwsEmulators {
   readonly dynamo: DynamoDBClient;
   /** A queue with a redrive policy to a fresh DLQ, as the stack creates it. */
   createQueues(name: string, options: { maxReceiveCount: number; visibilityTimeoutSeconds: number }): Promise<TestQueues>;
-  /** The single table of the stack: pk/sk strings, TTL on `expiresAt`. */
+  /** The single table of the stack: pk/sk strings, TTL on `expiresAt`, the sparse `failures` index. */
   createTable(name: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -117,11 +117,17 @@ export async function startAwsEmulators(): Promise<AwsEmulators> {
           AttributeDefinitions: [
             { AttributeName: 'pk', AttributeType: 'S' },
             { AttributeName: 'sk', AttributeType: 'S' },
+            { AttributeName: 'failedRun', AttributeType: 'S' },
           ],
           KeySchema: [
             { AttributeName: 'pk', KeyType: 'HASH' },
             { AttributeName: 'sk', KeyType: 'RANGE' },
           ],
+          GlobalSecondaryIndexes: [{
+            IndexName: 'failures',
+            KeySchema: [{ AttributeName: 'failedRun', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+            Projection: { ProjectionType: 'ALL' },
+          }],
         }),
       );
       await dynamo.send(

@@ -166,7 +166,43 @@ describe('image-migrator cloud', () => {
     assert.match(result.stderr, /failed: quay\.io\/coreos\/etcd:3\.5 -> swr\.example\.com\/other\/etcd:3\.5: denied\n/);
     const planned = JSON.parse(received.find((r) => r.target === 'lambda:ImageMigrator-Planner')!.body);
     assert.deepEqual(planned, { images: IMAGES, trigger: 'manual', registry: 'swr.example.com', namespace: 'test' });
-    assert.equal(polls, 2);
+    // Two polls that read counters only, then one read of the failures of the finished run.
+    const asked = received.filter((r) => r.target === 'lambda:ImageMigrator-Summary').map((r) => JSON.parse(r.body).failures);
+    assert.deepEqual(asked, [0, 0, 20]);
+    assert.equal(polls, 3);
+  });
+
+  it('prints requests and estimated cost, and pages failures up to --failures', async () => {
+    const usage = { functionMs: 60_000, functionMbMs: 60_000 * 1024, invocations: 100, sqsRequests: 2300, dynamoRequests: 3000, readUnits: 17_000, writeUnits: 4000 };
+    const failure = (i: number) => ({ source: `quay.io/a/b:${i}`, destination: `swr.example.com/a/b:${i}`, error: `boom ${i}` });
+    functions = {
+      'ImageMigrator-Summary': (event) => {
+        const from = event.after === undefined ? 0 : Number(event.after);
+        const page = Array.from({ length: Math.min(event.failures, 5 - from) }, (_, i) => failure(from + i));
+        return {
+          body: {
+            runId: 'run-7', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished: true, bytes: 10, tasks: 1000, copied: 995, upToDate: 0,
+            failed: 5, generateFailed: 0, requests: 2400, usage, failures: page, generateFailures: [],
+            ...(from + page.length < 5 ? { nextFailures: String(from + page.length) } : {}),
+            line: 'Images(1000) migration finished, 5 images tasks failed, 0 tasks generate failed',
+          },
+        };
+      },
+    };
+    const result = await cli(['cloud', 'status', 'run-7', '--failures', '3']);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /995 copied, 0 up to date, 5 failed, 0 tasks generate failed, 10 bytes copied, 2400 registry requests\n/);
+    // 60 GB-s at $0.0000166667, 100 invocations, 2,300 SQS requests, 4,000 WRU and 17,000 RRU at list prices.
+    assert.match(result.stdout, /Requests: 2300 SQS, 3000 DynamoDB \(4000 write units, 17000 read units\), 100 function invocations, 60\.0 GB-s\n/);
+    assert.match(result.stdout, /Estimated cost: \$0\.006565 \(\$0\.006565 per 1,000 tasks\): Lambda \$0\.001020, SQS \$0\.000920, DynamoDB \$0\.004625\n/);
+    assert.equal((result.stderr.match(/^failed: /gm) ?? []).length, 3);
+    assert.match(result.stderr, /\.\.\. and 2 more failed tasks \(show them with --failures 5\)\n/);
+    const all = await cli(['cloud', 'status', 'run-7', '--failures', '5', '--prices', 'gbSecond=0']);
+    assert.equal((all.stderr.match(/^failed: /gm) ?? []).length, 5);
+    assert.match(all.stdout, /Lambda \$0\.000020,/);
+    const bad = await cli(['cloud', 'status', 'run-7', '--prices', 'lambda=1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--prices: "lambda": is not a price; use gbSecond, invocations, sqs, writes, reads/);
   });
 
   it('passes a planner ConfigError through with exit 2', async () => {
