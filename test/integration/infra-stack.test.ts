@@ -111,11 +111,18 @@ describe('image-migrator stack template', () => {
     assert.doesNotMatch(JSON.stringify(json), /password|username/i);
   });
 
+  it('keeps failed tasks in a sparse index that the summary pages through', () => {
+    const table = Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))[0] ?? Object.values(template.findResources('AWS::DynamoDB::Table'))[0];
+    const indexes = (table?.Properties.GlobalSecondaryIndexes ?? []) as Json[];
+    assert.deepEqual(indexes.map((i) => [i.IndexName, i.KeySchema.map((k: Json) => k.AttributeName)]), [['failures', ['failedRun', 'sk']]]);
+  });
+
   it('grants only on this stack\'s queues, table and secret, never on "*"', () => {
     const allowed: Record<string, unknown[]> = {
       // The schedules' queue: Scheduler's invoke role sends the starts it gave up on there.
       sqs: [tasksQueueId, dlqId, schedulesDlqId].map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
-      dynamodb: [{ 'Fn::GetAtt': [tableId, 'Arn'] }],
+      // The table and its sparse failures index.
+      dynamodb: [{ 'Fn::GetAtt': [tableId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/*']] }],
       secretsmanager: [{ Ref: secretId }],
     };
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
