@@ -78,6 +78,8 @@ export class EcrAccess {
   private readonly clients: EcrClients;
   private readonly now: () => number;
   private readonly logins = new Map<string, Promise<Login>>();
+  /** The login each fetch in `logins` gave, once it has settled. */
+  private readonly settled = new WeakMap<Promise<Login>, Login>();
   private readonly repositories = new Map<string, Promise<void>>();
 
   public constructor(private readonly options: EcrAccessOptions = {}) {
@@ -89,27 +91,34 @@ export class EcrAccess {
   public async login(registry: string, target: EcrTarget): Promise<{ username: string; password: string }> {
     const key = loginKey(registry, target);
     const cached = this.logins.get(key);
-    if (cached !== undefined) {
-      const login = await cached.catch(() => undefined);
-      if (login !== undefined && this.now() < login.refreshAt) return login;
-      // A failed or stale fetch is replaced, once, by whoever notices first.
-      if (this.logins.get(key) !== cached) return this.login(registry, target);
-    }
-    const fetching = this.fetchLogin(target);
-    this.logins.set(key, fetching);
-    fetching.catch(() => {
-      if (this.logins.get(key) === fetching) this.logins.delete(key);
-    });
-    return fetching;
+    const known = cached === undefined ? undefined : this.settled.get(cached);
+    // A fetch in flight is shared; a settled login is used until its refresh time.
+    const pending = cached !== undefined && (known === undefined || this.now() < known.refreshAt) ? cached : this.fetch(key, target);
+    const { username, password } = await pending;
+    return { username, password };
   }
 
   /** The registry refused `password`: a new login, unless another request already replaced it. */
   public async renew(registry: string, target: EcrTarget, password: string): Promise<{ username: string; password: string }> {
     const key = loginKey(registry, target);
-    const current = await this.logins.get(key)?.catch(() => undefined);
-    if (current !== undefined && current.password !== password) return current;
-    this.logins.delete(key);
-    return this.login(registry, target);
+    const cached = this.logins.get(key);
+    const known = cached === undefined ? undefined : this.settled.get(cached);
+    const pending = cached !== undefined && (known === undefined || known.password !== password) ? cached : this.fetch(key, target);
+    const login = await pending;
+    return { username: login.username, password: login.password };
+  }
+
+  private fetch(key: string, target: EcrTarget): Promise<Login> {
+    const fetching = this.fetchLogin(target);
+    this.logins.set(key, fetching);
+    fetching.then(
+      (login) => this.settled.set(fetching, login),
+      // A failure is not cached: the next request asks again.
+      () => {
+        if (this.logins.get(key) === fetching) this.logins.delete(key);
+      },
+    );
+    return fetching;
   }
 
   /** Makes sure the repository exists before a push; once per repository per run. */
