@@ -1,19 +1,69 @@
 #!/usr/bin/env node
 // Runs the bundled CLI (dist/bundle/main.cjs: what the npm package ships). In a clone where
 // `npm run build` has not run, it runs the TypeScript sources through tsx (a development dependency).
-import { existsSync } from 'node:fs';
-import module, { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
-// Node 22.1 and later keep V8's compiled code of the modules they load on disk (in the OS temporary
-// folder), so that the next start skips compiling the bundle's functions again. Older Node lacks it.
-module.enableCompileCache?.();
-
-const bundled = new URL('../dist/bundle/main.cjs', import.meta.url);
+const bundled = fileURLToPath(new URL('../dist/bundle/main.cjs', import.meta.url));
 if (existsSync(bundled)) {
-  createRequire(import.meta.url)(fileURLToPath(bundled));
+  if (typeof Module.enableCompileCache === 'function') {
+    // Node 22.1 and later keep V8's compiled code of the modules they load on disk (in the OS
+    // temporary folder), so that the next start skips compiling the bundle's functions again.
+    Module.enableCompileCache();
+    createRequire(import.meta.url)(bundled);
+  } else {
+    requireWithCodeCache(bundled);
+  }
 } else {
   const { register } = await import('tsx/esm/api');
   register();
   await import(new URL('../cli/main.ts', import.meta.url).href);
+}
+
+/**
+ * Older Node: the same through V8's code cache in node:vm. The bundle is compiled with the cached
+ * data of an earlier run; after a run whose cache was missing or refused, the code V8 compiled during
+ * the run (the functions a migration used, compiled lazily) is kept for the next one. The cache is in
+ * the OS temporary folder, keyed by the bundle's path, size and time and the Node version; anything
+ * wrong with it only means compiling as usual.
+ */
+function requireWithCodeCache(file) {
+  const stat = statSync(file);
+  const key = createHash('sha256').update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}`).digest('hex').slice(0, 32);
+  const cacheFile = join(tmpdir(), `image-migrator-compile-cache-${process.getuid?.() ?? 'user'}`, `${key}.bin`);
+  let cachedData;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+  // Help and version compile next to nothing: a cache made by them would serve a migration poorly.
+  const brief = process.argv.slice(2).some((a) => ['-h', '--help', '-V', '--version'].includes(a));
+  if ((cachedData === undefined || script.cachedDataRejected) && !brief) {
+    process.once('exit', () => {
+      try {
+        mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
+        const temporary = `${cacheFile}.${process.pid}.tmp`;
+        writeFileSync(temporary, script.createCachedData());
+        renameSync(temporary, cacheFile);
+      } catch {
+        // No cache next time; nothing else changes.
+      }
+    });
+  }
+  const bundle = new Module(file);
+  bundle.filename = file;
+  bundle.paths = Module._nodeModulePaths(dirname(file));
+  createRequire(file).cache[file] = bundle;
+  const require = (id) => bundle.require(id);
+  require.resolve = (id, options) => Module._resolveFilename(id, bundle, false, options);
+  require.cache = createRequire(file).cache;
+  script.runInThisContext().call(bundle.exports, bundle.exports, require, bundle, file, dirname(file));
+  bundle.loaded = true;
 }

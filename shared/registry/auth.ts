@@ -52,6 +52,8 @@ export class Authenticator {
   private readonly tokens: TokenCache;
   /** Repositories the run announced: one token per registry serves them all (see run-scopes.ts). */
   public readonly runScopes = new RunScopes();
+  /** Cache keys of the shared scope lists (the same array until the run's scopes change), per login. */
+  private readonly sharedKeys = new WeakMap<readonly string[], Map<string, string>>();
 
   public constructor(
     private readonly fetchToken: (request: TokenRequest) => Promise<CachedToken>,
@@ -91,7 +93,10 @@ export class Authenticator {
     if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;
     const shared = this.runScopes.covering(registry, scopes);
     if (shared !== undefined) {
-      const key = tokenKey(registry, credential.username, shared);
+      let keys = this.sharedKeys.get(shared);
+      if (keys === undefined) this.sharedKeys.set(shared, (keys = new Map()));
+      let key = keys.get(credential.username ?? '');
+      if (key === undefined) keys.set(credential.username ?? '', (key = tokenKey(registry, credential.username, shared)));
       try {
         const token = await this.tokens.get(key, () =>
           this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes: shared, credential }),

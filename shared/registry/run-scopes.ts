@@ -15,6 +15,8 @@ const MAX_SCOPE_CHARS = 6000;
 interface Group {
   readonly repositories: Map<string, Set<string>>;
   chars: number;
+  /** The scope list, kept until the group changes: the same array for every request it serves. */
+  scopes?: string[] | undefined;
 }
 
 /** `repository:NAME:a,b` parsed; undefined for other scope types. */
@@ -26,7 +28,8 @@ function parseRepositoryScope(scope: string): { name: string; actions: string[] 
 }
 
 function scopesOf(group: Group): string[] {
-  return [...group.repositories].map(([name, actions]) => `repository:${name}:${[...actions].sort().join(',')}`);
+  group.scopes ??= [...group.repositories].map(([name, actions]) => `repository:${name}:${[...actions].sort().join(',')}`);
+  return group.scopes;
 }
 
 /** Announced scopes per registry, and which requests they can serve. */
@@ -44,6 +47,7 @@ export class RunScopes {
     const holder = groups.find((g) => g.repositories.has(repository));
     if (holder !== undefined) {
       for (const a of actions) holder.repositories.get(repository)?.add(a);
+      holder.scopes = undefined;
       return;
     }
     const cost = repository.length + 40;
@@ -51,6 +55,7 @@ export class RunScopes {
     if (group === undefined || group.chars + cost > MAX_SCOPE_CHARS) groups.push((group = { repositories: new Map(), chars: 0 }));
     group.repositories.set(repository, new Set(actions));
     group.chars += cost;
+    group.scopes = undefined;
   }
 
   /**

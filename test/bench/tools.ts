@@ -63,8 +63,7 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   await writeFile(join(outDir, 'out/package.json'), '{"type":"module"}\n');
   await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'out/node_modules'), 'dir');
   // The bundle, as `npm run build` makes it, started by a copy of bin/image-migrator.js as a user's
-  // `image-migrator` starts it (with V8's compile cache where Node has one); beside node_modules for
-  // the bundle's externals.
+  // `image-migrator` starts it (with V8's code cache); beside node_modules for the bundle's externals.
   const bundle = join(outDir, 'out/dist/bundle');
   await runQuiet(process.execPath, [join(PROJECT_ROOT, 'bin/bundle.js'), bundle], timeoutMs);
   const bundled = join(bundle, 'main.cjs');
