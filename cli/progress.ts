@@ -34,7 +34,7 @@ export class Progress {
     }
     const r = event.result;
     if (r.outcome === 'copied') this.copied++;
-    else if (r.outcome === 'up-to-date') this.upToDate++;
+    else if (r.outcome === 'up-to-date' || r.outcome === 'skipped') this.upToDate++;
     else this.failed++;
     this.bytes += r.bytes;
     const counter = `[${event.finished}/${event.total}]`;
@@ -45,7 +45,11 @@ export class Progress {
       this.drawn = true;
       if (r.outcome === 'failed') this.out.write(`\r\x1b[2Kfailed ${r.source} -> ${r.destination}: ${r.error}\n`);
     } else {
-      const tail = r.outcome === 'failed' ? `: ${r.error}` : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''})`;
+      const tail = r.outcome === 'failed'
+        ? `: ${r.error}`
+        : r.outcome === 'skipped'
+          ? `: ${r.reason ?? 'not selected'}`
+          : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''})`;
       this.out.write(`${counter} ${r.outcome} ${r.source} -> ${r.destination}${tail}\n`);
     }
   }

@@ -27,7 +27,11 @@ export class RunLog {
       this.line(`retry ${event.task.source} -> ${event.task.destination} attempt=${event.attempt} in=${Math.round(event.delayMs)}ms: ${event.error}`);
     } else {
       const r = event.result;
-      const detail = r.outcome === 'failed' ? `: ${r.error ?? 'unknown error'}` : ` digest=${r.digest ?? 'unknown'} bytes=${r.bytes}`;
+      const detail = r.outcome === 'failed'
+        ? `: ${r.error ?? 'unknown error'}`
+        : r.outcome === 'skipped'
+          ? `: ${r.reason ?? 'not selected'}`
+          : ` digest=${r.digest ?? 'unknown'}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
       this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
     }
   }

@@ -160,5 +160,6 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
 
 /** The counter of the run item that an outcome increments. */
 export function counterOf(outcome: TaskOutcome): 'copied' | 'upToDate' | 'failed' {
-  return outcome === 'copied' ? 'copied' : outcome === 'up-to-date' ? 'upToDate' : 'failed';
+  // A skipped image (a platform the rule does not ask for) has nothing to copy: counted with the up to date.
+  return outcome === 'copied' ? 'copied' : outcome === 'up-to-date' || outcome === 'skipped' ? 'upToDate' : 'failed';
 }

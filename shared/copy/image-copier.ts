@@ -1,7 +1,9 @@
 /**
  * Copying one image: a tag or digest of a source to a destination. An index's children go first, each
  * image's blobs before its manifest, and the tag last, so a tag never points at missing content.
- * Manifest bytes are pushed exactly as fetched, so every digest is preserved.
+ * Manifest bytes are pushed exactly as fetched, so every digest is preserved; the one exception is an
+ * index narrowed to some platforms (platform-filter.ts), which gets an index of its own. With
+ * `referrers`, each copied image's signatures, SBOMs and attestations follow it (referrers.ts).
  */
 import { parseReference, type ImageReference } from '../reference.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
@@ -9,9 +11,12 @@ import { tagKey, type CopyState } from '../state/run-state.js';
 import { BlobTracker } from './blob-tracker.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
 import { upToDateByHints } from './copy-hints.js';
-import type { DestinationTags } from './destination-tags.js';
+import { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
 import { parseManifest } from './manifest.js';
+import { configPlatform, filterIndex } from './platform-filter.js';
+import { copyReferrers, ReferrersApi, type ReferrerCopyContext } from './referrers.js';
+import { formatPlatform, platformMatches } from '../platform.js';
 
 /** Tuning of one copier; one copier (and its tracker) serves a whole run. */
 export interface ImageCopierOptions {
@@ -33,19 +38,34 @@ export interface ImageCopierOptions {
 
 /** How a copy ended when it did not throw. */
 export interface ImageCopyResult {
-  readonly outcome: 'copied' | 'up-to-date';
-  /** Digest of the top manifest (unknown only for an immutable tag found listed). */
+  /** `skipped`: a single-platform image of a platform the rule does not ask for. */
+  readonly outcome: 'copied' | 'up-to-date' | 'skipped';
+  /** Digest of the top manifest at the destination (unknown only for an immutable tag found listed). */
   readonly digest: string | undefined;
+  /** The source's digest, when the destination's differs (an index narrowed to some platforms). */
+  readonly sourceDigest?: string;
   /** Blob bytes streamed; skipped and mounted blobs count 0. */
   readonly bytes: number;
+  /** Referrers (signatures, SBOMs, attestations) of the image, all at the destination now. */
+  readonly referrers?: number;
+  /** Why the image was skipped. */
+  readonly reason?: string;
 }
 
-/** One copy: source and destination references; `immutable` when the rule declares its tags never change. */
+/**
+ * One copy: source and destination references; `immutable` when the rule declares its tags never
+ * change; `platforms` to copy only those of an index; `referrers` to bring each image's referrers.
+ */
 export interface ImageCopyRequest {
   readonly source: string;
   readonly destination: string;
   readonly immutable?: boolean;
+  readonly platforms?: readonly string[];
+  readonly referrers?: boolean;
 }
+
+/** Largest image config read to learn a single-platform image's platform. */
+const CONFIG_LIMIT = 4 * 1024 * 1024;
 
 /** What copies one task's image: the ImageCopier, or anything that fails or answers in its place. */
 export interface ImageCopy {
@@ -61,6 +81,9 @@ export class ImageCopier implements ImageCopy {
   private readonly retryBaseMs: number;
   private readonly destinationTags: DestinationTags | undefined;
   private readonly state: CopyState | undefined;
+  private readonly referrersApi = new ReferrersApi();
+  /** Source tag lists, for fallback and cosign tags; one listing per repository and run. */
+  private readonly sourceTags: DestinationTags;
 
   public constructor(
     private readonly registry: Registry,
@@ -73,6 +96,7 @@ export class ImageCopier implements ImageCopy {
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.destinationTags = options.destinationTags;
     this.state = options.state;
+    this.sourceTags = new DestinationTags(registry);
   }
 
   /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
@@ -81,26 +105,117 @@ export class ImageCopier implements ImageCopy {
     const dst = parseReference(task.destination);
     const srcRepo = repositoryOf(src);
     const dstRepo = repositoryOf(dst);
+    const withReferrers = async (result: ImageCopyResult, subjects: readonly string[]): Promise<ImageCopyResult> => {
+      if (task.referrers !== true || result.outcome === 'skipped' || subjects.length === 0) return result;
+      const found = await this.referrers(srcRepo, dstRepo, subjects);
+      return { ...result, bytes: result.bytes + found.bytes, referrers: found.count };
+    };
 
     // A source pinned by digest needs only the destination HEAD to be found up to date.
-    if (src.digest !== undefined) {
+    if (src.digest !== undefined && task.platforms === undefined) {
       const head = await this.registry.headManifest(dstRepo, dst.tag ?? src.digest);
-      if (head?.digest === src.digest) return { outcome: 'up-to-date', digest: src.digest, bytes: 0 };
+      if (head?.digest === src.digest) return withReferrers({ outcome: 'up-to-date', digest: src.digest, bytes: 0 }, [src.digest]);
       const manifest = await this.registry.getManifest(srcRepo, src.digest);
-      return this.push(manifest, srcRepo, dstRepo, dst.tag ?? src.digest);
+      return withReferrers(await this.push(manifest, srcRepo, dstRepo, dst.tag ?? src.digest), [src.digest]);
+    }
+    if (src.digest !== undefined) {
+      // Narrowed to some platforms, the destination's digest is known only from the source's bytes.
+      const manifest = await this.registry.getManifest(srcRepo, src.digest);
+      const target = this.narrow(manifest, task.platforms, `${srcRepo.registry}/${srcRepo.repository}@${src.digest}`);
+      const head = await this.registry.headManifest(dstRepo, dst.tag ?? target.manifest.digest);
+      const result = head?.digest === target.manifest.digest
+        ? this.upToDate(target.manifest.digest, manifest.digest)
+        : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dst.tag ?? target.manifest.digest, task.platforms);
+      return withReferrers(result, target.subjects);
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
     const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
       source: srcRepo, sourceTag: srcTag, destination: dstRepo, destinationTag: dstTag, immutable: task.immutable === true,
     });
-    if (hinted !== undefined) return { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+    if (hinted !== undefined) {
+      const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+      return task.platforms === undefined && hinted.digest !== undefined ? withReferrers(result, [hinted.digest]) : result;
+    }
     const [manifest, head] = await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)]);
-    const result: ImageCopyResult = head?.digest === manifest.digest
-      ? { outcome: 'up-to-date', digest: manifest.digest, bytes: 0 }
-      : await this.push(manifest, srcRepo, dstRepo, dstTag);
-    this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), manifest.digest);
-    return result;
+    const target = this.narrow(manifest, task.platforms, `${srcRepo.registry}/${srcRepo.repository}:${srcTag}`);
+    const result: ImageCopyResult = head?.digest === target.manifest.digest
+      ? this.upToDate(target.manifest.digest, manifest.digest)
+      : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dstTag, task.platforms);
+    if (result.outcome !== 'skipped') this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), target.manifest.digest);
+    return withReferrers(result, target.subjects);
+  }
+
+  private upToDate(digest: string, sourceDigest: string): ImageCopyResult {
+    return { outcome: 'up-to-date', digest, bytes: 0, ...(digest === sourceDigest ? {} : { sourceDigest }) };
+  }
+
+  /**
+   * What is pushed for `manifest` under a platform filter, and whose referrers follow it: an index
+   * narrowed to the platforms (its own referrers then refer to a digest the destination does not
+   * get, so those of the kept images follow instead), or the manifest as fetched.
+   */
+  private narrow(manifest: FetchedManifest, platforms: readonly string[] | undefined, what: string): { manifest: FetchedManifest; subjects: readonly string[] } {
+    if (platforms === undefined || parseManifest(manifest, what).kind !== 'index') return { manifest, subjects: [manifest.digest] };
+    const filtered = filterIndex(manifest, platforms, what);
+    return { manifest: filtered.manifest, subjects: filtered.narrowed ? filtered.images : [manifest.digest] };
+  }
+
+  /** Pushes `target` (the source manifest, or its narrowed index); a single image of another platform is skipped. */
+  private async pushSelected(
+    source: FetchedManifest, target: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string, platforms: readonly string[] | undefined,
+  ): Promise<ImageCopyResult> {
+    if (platforms !== undefined && target === source) {
+      const parsed = parseManifest(source, `${src.registry}/${src.repository}:${reference}`);
+      if (parsed.kind === 'image') {
+        const platform = configPlatform(await this.readConfig(src, parsed.config.digest));
+        if (!platformMatches(platform, platforms)) {
+          const has = platform === undefined ? 'no platform in its config' : formatPlatform(platform);
+          return { outcome: 'skipped', digest: source.digest, bytes: 0, reason: `a single-platform image of ${has}, not of ${platforms.join(', ')}` };
+        }
+      }
+    }
+    const result = await this.push(target, src, dst, reference);
+    return target.digest === source.digest ? result : { ...result, sourceDigest: source.digest };
+  }
+
+  private async readConfig(src: RepositoryRef, digest: string): Promise<Buffer> {
+    const blob = await this.registry.getBlob(src, digest);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of blob.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > CONFIG_LIMIT) {
+        blob.body.destroy();
+        return Buffer.alloc(0);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** Brings the referrers of each subject to the destination; counts and bytes summed. */
+  private async referrers(src: RepositoryRef, dst: RepositoryRef, subjects: readonly string[]): Promise<{ count: number; bytes: number }> {
+    const ctx: ReferrerCopyContext = {
+      registry: this.registry, source: src, destination: dst, api: this.referrersApi,
+      sourceTags: (repo) => {
+        this.sourceTags.prefetch(repo);
+        return this.sourceTags.tags(repo);
+      },
+      push: async (manifest, reference) => {
+        const bytes = await this.copyContent(manifest, src, dst, reference);
+        await this.registry.putManifest(dst, reference, manifest.mediaType, manifest.bytes);
+        return bytes;
+      },
+    };
+    let count = 0;
+    let bytes = 0;
+    for (const subject of subjects) {
+      const found = await copyReferrers(ctx, subject);
+      count += found.count;
+      bytes += found.bytes;
+    }
+    return { count, bytes };
   }
 
   /** HEADs the destination tag, unless the run's listing of the repository shows it is not there. */

@@ -28,6 +28,9 @@ export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: nu
     result: {
       taskId: task.taskId, source: task.source, destination: task.destination,
       outcome: copied.outcome, digest: copied.digest, bytes: copied.bytes, attempts: attempt,
+      ...(copied.sourceDigest === undefined ? {} : { sourceDigest: copied.sourceDigest }),
+      ...(copied.referrers === undefined ? {} : { referrers: copied.referrers }),
+      ...(copied.reason === undefined ? {} : { reason: copied.reason }),
       durationMs: Date.now() - started, ...(counted.requests === undefined ? {} : { requests: counted.requests }),
     },
   };

@@ -26,6 +26,8 @@ export interface RunCounts {
   readonly copied: number;
   readonly upToDate: number;
   readonly failed: number;
+  /** Tasks with nothing to copy: single-platform images of a platform the rule does not ask for (local runs). */
+  readonly skipped?: number;
   readonly generateFailed: number;
   readonly bytes: number;
   /** Registry requests of the tasks' final attempts: near 2 per tag when nothing changed. */

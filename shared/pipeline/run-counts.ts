@@ -14,16 +14,18 @@ export function countResults(run: Pick<RunRecord, 'taskCount' | 'generateFailed'
   let copied = 0;
   let upToDate = 0;
   let failed = 0;
+  let skipped = 0;
   let bytes = 0;
   let requests = 0;
   for (const r of results) {
     if (r.outcome === TaskOutcome.Copied) copied++;
     else if (r.outcome === TaskOutcome.UpToDate) upToDate++;
+    else if (r.outcome === TaskOutcome.Skipped) skipped++;
     else failed++;
     bytes += r.bytes;
     requests += r.requests ?? 0;
   }
-  return { tasks: run.taskCount, copied, upToDate, failed, generateFailed: run.generateFailed, bytes, requests };
+  return { tasks: run.taskCount, copied, upToDate, failed, ...(skipped === 0 ? {} : { skipped }), generateFailed: run.generateFailed, bytes, requests };
 }
 
 /** 0 when every task copied or was up to date, 1 when any task or rule failed. (2, bad input, is decided earlier.) */

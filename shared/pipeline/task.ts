@@ -24,6 +24,8 @@ export interface CopyTask {
 export const TaskOutcome = {
   Copied: 'copied',
   UpToDate: 'up-to-date',
+  /** A single-platform image of a platform the rule does not ask for: nothing to copy. */
+  Skipped: 'skipped',
   Failed: 'failed',
 } as const;
 export type TaskOutcome = (typeof TaskOutcome)[keyof typeof TaskOutcome];
@@ -34,8 +36,14 @@ export interface TaskResult {
   readonly source: string;
   readonly destination: string;
   readonly outcome: TaskOutcome;
-  /** Digest of the top manifest, when it was fetched. */
+  /** Digest of the top manifest at the destination, when it was fetched. */
   readonly digest?: string;
+  /** The source's digest, when the destination's differs (an index narrowed to some platforms). */
+  readonly sourceDigest?: string;
+  /** Referrers (signatures, SBOMs, attestations) of the image, all at the destination after the task. */
+  readonly referrers?: number;
+  /** Why a task was skipped. */
+  readonly reason?: string;
   /** Blob bytes transferred (streamed) for this task; mounts and skips count 0. */
   readonly bytes: number;
   readonly attempts: number;

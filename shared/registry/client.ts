@@ -16,7 +16,7 @@ import { isRetryableStatus, RegistryError } from './registry-error.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
 import { discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
-import { RequestKind, type BlobStream, type FetchedManifest, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
+import { MediaType, RequestKind, type BlobStream, type FetchedManifest, type IndexEntry, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
 
 /** Settings of a RegistryClient. */
 export interface RegistryClientOptions {
@@ -166,6 +166,26 @@ export class RegistryClient implements Registry {
     await this.expect(res, 'PUT', 201, 200);
     await discard(res);
     return header(res, 'docker-content-digest') ?? sha256Digest(bytes);
+  }
+
+  public async listReferrers(repo: RepositoryRef, digest: string): Promise<IndexEntry[] | undefined> {
+    assertSha256(digest);
+    const res = await this.send(repo, false, {
+      kind: RequestKind.Referrers,
+      method: 'GET',
+      path: `/v2/${repo.repository}/referrers/${digest}`,
+      headers: { accept: MediaType.OciIndex },
+    });
+    // A registry without the API answers as for any unknown route; one with it never answers 404.
+    if ([400, 404, 405, 501].includes(res.status)) {
+      await discard(res);
+      return undefined;
+    }
+    await this.expect(res, 'GET', 200);
+    const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
+    if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'referrers index larger than 8 MiB', retryable: false });
+    const body = JSON.parse(bytes.toString('utf8')) as { manifests?: IndexEntry[] | null };
+    return (body.manifests ?? []).filter((m) => typeof m?.digest === 'string' && typeof m.mediaType === 'string');
   }
 
   public async headBlob(repo: RepositoryRef, digest: string): Promise<number | undefined> {

@@ -56,8 +56,19 @@ export const RequestKind = {
   BlobPut: 'blob-put',
   /** DELETE of an upload the registry started instead of a mount. */
   UploadCancel: 'upload-cancel',
+  /** GET of the OCI 1.1 referrers API. */
+  Referrers: 'referrers',
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
+
+/** An entry of an index as the referrers API and the fallback tag list them. */
+export interface IndexEntry {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
 
 /**
  * The registry operations the copier and planner use. One implementation (RegistryClient) sends them
@@ -88,6 +99,11 @@ export interface Registry {
    * asked for one token for all of them. Optional: a registry that does not need it ignores it.
    */
   announce?(repositories: readonly RepositoryAccess[]): void;
+  /**
+   * The OCI 1.1 referrers of a manifest (`GET /v2/<name>/referrers/<digest>`), or undefined when the
+   * registry has no referrers API; then the fallback tag `sha256-<hex>` stands in for it.
+   */
+  listReferrers?(repo: RepositoryRef, digest: string): Promise<IndexEntry[] | undefined>;
 }
 
 /** A repository a run will read from, or push to. */
