@@ -10,7 +10,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { grantEcr } from './constructs/ecr-grants.js';
 import { MigratorFunction } from './constructs/migrator-function.js';
+import { readEcrSettings } from './ecr-settings.js';
 import { PushTriggers, readPushTriggerSettings } from './constructs/push-triggers.js';
 import { RuleSchedules } from './constructs/rule-schedules.js';
 import { TaskQueues } from './constructs/task-queues.js';
@@ -160,6 +162,8 @@ export class ImageMigratorStack extends Stack {
     for (const fn of [planner, copier, dlqRecorder, summary]) acknowledgeTableIndexes(fn.role, this.table);
     // Only the copier talks to registries: the planner lists no tags (expansions run on the copiers).
     this.authSecret.grantRead(copier.function);
+    // ECR hosts without a login in the secret are reached with the copier's role: only the named repositories.
+    grantEcr(copier.role, readEcrSettings(this.node));
     for (const fn of [planner, copier, summary, dlqRecorder]) bus.grantPutEventsTo(fn.function);
     // Pseudo parameters rather than the stack's environment, so the ARN (and the finding id below)
     // is the same whether or not synth knows the account.

@@ -22,6 +22,8 @@ const app = new App({
     copierTimeoutMinutes: 12,
     schedules: { nightly: 'rate(1 day)' },
     defaultRegistry: 'swr.example.com',
+    ecrDestinations: '["team/*", "mirror/app"]', // as `-c ecrDestinations='[...]'` passes it
+    ecrSources: ['arn:aws:ecr:us-west-2:111122223333:repository/base/*'],
   },
 });
 const stack = buildApp(app);
@@ -132,7 +134,8 @@ describe('image-migrator stack template', () => {
     for (const statement of statements) {
       const actions: string[] = [statement.Action].flat();
       const targets: unknown[] = [statement.Resource].flat();
-      assert.ok(!targets.includes('*'), `no "*" resource for ${actions.join(', ')}`);
+      // ECR's token is the one action without resource-level permissions.
+      if (actions.join() !== 'ecr:GetAuthorizationToken') assert.ok(!targets.includes('*'), `no "*" resource for ${actions.join(', ')}`);
       for (const service of new Set(actions.map((a) => a.split(':')[0]!))) {
         if (allowed[service] === undefined) continue;
         for (const target of targets) {
@@ -151,6 +154,27 @@ describe('image-migrator stack template', () => {
     const schedulesDlqArn = JSON.stringify({ 'Fn::GetAtt': [schedulesDlqId, 'Arn'] });
     const onSchedulesDlq = statements.filter((s) => [s.Resource].flat().some((t) => JSON.stringify(t) === schedulesDlqArn));
     assert.deepEqual(onSchedulesDlq.map((s) => s.Action), ['sqs:SendMessage'], 'the schedules queue is only sent to');
+  });
+
+  it('lets only the copier reach ECR, and only the repositories named in context', () => {
+    const copierRole = copierFunction.Properties.Role['Fn::GetAtt'][0];
+    const ecrStatements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as Json[])
+        .filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ecr')))
+        .map((s) => ({ roles: p.Properties.Roles as Json[], actions: [s.Action].flat() as string[], resources: [s.Resource].flat() })),
+    );
+    for (const s of ecrStatements) assert.deepEqual(s.roles, [{ Ref: copierRole }]);
+    const own = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`]] });
+    const grants = new Map(ecrStatements.map((s) => [JSON.stringify(s.resources), s.actions]));
+    assert.deepEqual(grants.get(JSON.stringify(['*'])), ['ecr:GetAuthorizationToken']);
+    const pushed = grants.get(JSON.stringify([own('team/*'), own('mirror/app')]));
+    for (const action of ['ecr:PutImage', 'ecr:InitiateLayerUpload', 'ecr:CompleteLayerUpload', 'ecr:CreateRepository', 'ecr:DescribeRepositories', 'ecr:BatchGetImage']) {
+      assert.ok(pushed?.includes(action), action);
+    }
+    const pulled = grants.get(JSON.stringify(['arn:aws:ecr:us-west-2:111122223333:repository/base/*']));
+    assert.ok(pulled?.includes('ecr:BatchGetImage') && pulled.includes('ecr:GetDownloadUrlForLayer'));
+    assert.ok(!pulled?.some((a) => a === 'ecr:PutImage' || a === 'ecr:CreateRepository'), 'sources are only pulled from');
+    assert.equal(grants.size, 3);
   });
 
   it('bundles four Node.js functions for ARM64 with their own log groups kept a month', () => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
+import { readEcrSettings } from '../../infra/ecr-settings.js';
 import { readStackSettings, StackSettingsError } from '../../infra/settings.js';
 
 function settings(context: Record<string, unknown>) {
@@ -74,5 +75,25 @@ describe('stack settings from CDK context', () => {
       'Invalid CDK context value "schedules": "nightly": "every day" must be a "rate(...)" or "cron(...)" expression',
     );
     assert.match(refusal({ stackName: 'my_stack' }), /^Invalid CDK context value "stackName": "my_stack" must start with a letter/);
+  });
+});
+
+describe('ECR repositories from context', () => {
+  const ecr = (context: Record<string, unknown>) => readEcrSettings(new App({ context }).node);
+
+  it('takes lists of names, patterns and ARNs, also as JSON text from -c', () => {
+    assert.deepEqual(ecr({}), { destinations: [], sources: [] });
+    assert.deepEqual(ecr({ ecrDestinations: '["team/*", "app"]', ecrSources: ['arn:aws:ecr:us-west-2:111122223333:repository/base/*'] }), {
+      destinations: ['team/*', 'app'],
+      sources: ['arn:aws:ecr:us-west-2:111122223333:repository/base/*'],
+    });
+    assert.deepEqual(ecr({ ecrDestinations: 'team/*' }), { destinations: ['team/*'], sources: [] });
+  });
+
+  it('names the key and the entry it cannot use', () => {
+    assert.throws(() => ecr({ ecrDestinations: ['Team/App'] }), {
+      message: 'Invalid CDK context value "ecrDestinations": "Team/App" is neither a repository name or pattern (lower case, such as "team/*") nor an ECR repository ARN',
+    });
+    assert.throws(() => ecr({ ecrSources: '["x"' }), { message: 'Invalid CDK context value "ecrSources": is not a JSON list such as ["team/*"]' });
   });
 });
