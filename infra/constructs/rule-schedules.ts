@@ -47,7 +47,7 @@ export class RuleSchedules extends Construct {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
       description: 'Lets image-migrator schedules start the planner, and nothing else',
     });
-    const plannerLogicalId = Stack.of(this).resolve((props.planner.node.defaultChild as lambda.CfnFunction).logicalId);
+    const plannerLogicalId = String(Stack.of(this).resolve((props.planner.node.defaultChild as lambda.CfnFunction).logicalId));
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${plannerLogicalId}.Arn>:*]`,
       reason: 'Scheduler may invoke any version or alias of this stack\'s planner function, and no other function.',

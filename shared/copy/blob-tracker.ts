@@ -36,7 +36,7 @@ export class BlobTracker {
   /** Records that the blob is in the repository. */
   public add(registry: string, repository: string, digest: string): void {
     let byDigest = this.present.get(registry);
-    if (byDigest === undefined) this.present.set(registry, (byDigest = new Map()));
+    if (byDigest === undefined) this.present.set(registry, (byDigest = new Map<string, Set<string>>()));
     let repos = byDigest.get(digest);
     if (repos === undefined) byDigest.set(digest, (repos = new Set()));
     repos.add(repository);

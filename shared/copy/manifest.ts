@@ -34,7 +34,7 @@ function isNonDistributable(d: Descriptor): boolean {
 export function parseManifest(fetched: FetchedManifest, what: string): ParsedManifest {
   let json: { schemaVersion?: number; mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
   try {
-    json = JSON.parse(fetched.bytes.toString('utf8'));
+    json = JSON.parse(fetched.bytes.toString('utf8')) as typeof json;
   } catch (error) {
     throw new UnsupportedManifestError(fetched.mediaType, `${what} (not valid JSON)`, { cause: error });
   }

@@ -65,7 +65,7 @@ export class TlsFilesLoader {
 }
 
 async function fromEntry(files: TlsFiles, describe: string): Promise<TlsMaterial> {
-  const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => (p === undefined ? undefined : readPem(p, describe))));
+  const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => (p === undefined ? Promise.resolve(undefined) : readPem(p, describe))));
   return { ...(ca === undefined ? {} : { ca: [ca] }), ...(cert === undefined ? {} : { cert, key }) };
 }
 

@@ -34,7 +34,7 @@ interface KubeStatus {
 export function statusOf(body: unknown): KubeStatus | undefined {
   try {
     const value: unknown = typeof body === 'string' ? JSON.parse(body) : body;
-    return typeof value === 'object' && value !== null ? (value as KubeStatus) : undefined;
+    return typeof value === 'object' && value !== null ? value : undefined;
   } catch {
     return undefined;
   }

@@ -22,7 +22,9 @@ export const PlannerEventSchema = z
     /** `manual` (default), `schedule:NAME`, `webhook` ... */
     trigger: Text.optional(),
   })
-  .refine((e) => !(e.images !== undefined && e.rulesParameter !== undefined), { message: 'give either "images" or "rulesParameter", not both' })
+  .refine((e) => !(e.images !== undefined && e.rulesParameter !== undefined), {
+    message: 'give either "images" or "rulesParameter", not both',
+  })
   .refine((e) => e.images !== undefined || e.rulesParameter !== undefined, {
     message: 'needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)',
   });
@@ -101,5 +103,7 @@ export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, what:
   if (parsed.success) return parsed.data;
   const first = parsed.error.issues[0];
   const key = first !== undefined && first.path.length > 0 ? first.path.map(String).join('.') : undefined;
-  throw new ConfigError(what, key, key === undefined ? describeIssues(parsed.error) : (first?.message ?? 'invalid'), { cause: parsed.error });
+  throw new ConfigError(what, key, key === undefined ? describeIssues(parsed.error) : (first?.message ?? 'invalid'), {
+    cause: parsed.error,
+  });
 }

@@ -15,7 +15,7 @@ export class MemoryResultStore implements ResultStore {
 
   public async recordResult(runId: string, result: TaskResult): Promise<boolean> {
     let byTask = this.results.get(runId);
-    if (byTask === undefined) this.results.set(runId, (byTask = new Map()));
+    if (byTask === undefined) this.results.set(runId, (byTask = new Map<string, TaskResult>()));
     if (byTask.has(result.taskId)) return false;
     byTask.set(result.taskId, result);
     return true;

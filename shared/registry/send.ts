@@ -121,6 +121,7 @@ export class Sender {
 
   private async sendFirst(req: RegistryRequest, credential: Credential): Promise<HttpResponse> {
     let settle: (error?: unknown) => void = () => undefined;
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caught error is passed on as it came
     const gate = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
     gate.catch(() => undefined);
     this.firsts.set(req.registry, gate);

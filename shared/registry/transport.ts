@@ -121,7 +121,7 @@ export class Transport {
     const permit = await this.options.limiter?.acquire(req.url.host, req.kind);
     try {
       const res = await request(req.url, {
-        method: req.method as Dispatcher.HttpMethod,
+        method: req.method,
         headers: req.headers,
         body: req.body ?? null,
         dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls),
