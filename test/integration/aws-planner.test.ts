@@ -98,14 +98,13 @@ describe('planner, summary and run-finished event', () => {
     const notifier = new EventBridgeRunNotifier(new EventBridgeClient({ ...TEST_AWS, endpoint: events.url }), 'image-migrator-bus');
     const queue = new SqsTaskQueue(aws.sqs, gone, { resends: 1, backoffBaseMs: 1 });
     const handler = createPlannerHandler({ store, notifier, logger: silent, queue, readRules: () => Promise.reject(new Error('unused')) });
-    let runId = '';
     await assert.rejects(
       handler({ images: { '127.0.0.1:9/team/a:1': '127.0.0.1:9/m/a', '127.0.0.1:9/team/b:2': '127.0.0.1:9/m/b', '127.0.0.1:9/team/c': '127.0.0.1:9/m/c' }, trigger: 'test' }),
       (error: unknown) => error instanceof EnqueueError && error.failedCount === 3,
     );
     const runs = putEvents.map((e) => JSON.parse(String((e.Entries as { Detail: string }[])[0]?.Detail)) as { runId: string; trigger: string; tasks: number; failed: number; generateFailed: number });
     const run = runs.find((r) => r.trigger === 'test');
-    runId = run?.runId ?? '';
+    const runId = run?.runId ?? '';
     assert.deepEqual({ tasks: run?.tasks, failed: run?.failed, generateFailed: run?.generateFailed }, { tasks: 2, failed: 2, generateFailed: 1 });
     assert.equal((await store.getRunState(runId))?.recorded, 2);
   });

@@ -15,6 +15,7 @@ import { buildApp } from '../../infra/build-app.js';
 import { AwsSolutionsChecks } from '../../infra/nag.js';
 import { readSchedules } from '../../infra/schedule-settings.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- template JSON, walked field by field
 type Json = Record<string, any>;
 
 const dir = mkdtempSync(join(tmpdir(), 'mirror-infra-'));

@@ -10,6 +10,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../infra/build-app.js';
 import { AwsSolutionsChecks } from '../../infra/nag.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- template JSON, walked field by field
 type Json = Record<string, any>;
 
 const WORKERS = 5;

@@ -92,7 +92,10 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
       res.writeHead(307, { location: `http://127.0.0.1:${storagePort}${path}?X-Amz-Signature=secret` });
       return res.end();
     }
-    if (paginate && /\/tags\/list/.test(path)) return paginated(req, res);
+    if (paginate && /\/tags\/list/.test(path)) {
+      paginated(req, res).catch((error: unknown) => res.destroy(error instanceof Error ? error : new Error(String(error))));
+      return;
+    }
     forward(target, req, res, take(tampers, path) !== undefined);
   });
 

@@ -35,7 +35,9 @@ describe('progress display', () => {
     progress.event(done('failed', 2));
     progress.finish();
     const text = out.text();
+    // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is tested
     assert.match(text, /\r\x1b\[2K\[1\/2\] 1 copied, 0 up to date, 0 failed, 3\.0 MiB/);
+    // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is tested
     assert.match(text, /\r\x1b\[2Kfailed src\/app:2 -> dst\/app:2: GET x: 503 Service Unavailable\n/);
     assert.ok(text.endsWith('\n'));
   });

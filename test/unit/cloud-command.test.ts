@@ -24,7 +24,7 @@ let endpoint: string;
 let dir: string;
 let received: Received[] = [];
 let outputs: Record<string, string> | undefined;
-let functions: Record<string, (event: any) => FunctionAnswer> = {};
+let functions: Record<string, (event: unknown) => FunctionAnswer> = {};
 
 function stackXml(name: string, values: Record<string, string>): string {
   const members = Object.entries(values).map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`).join('');

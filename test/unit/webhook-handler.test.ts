@@ -64,7 +64,7 @@ describe('webhook handler', () => {
       storedRules: async (name) =>
         name === undefined
           ? Object.entries(STORED).map(([n, text]) => ({ name: `${PREFIX}${n}`, text }))
-          : STORED[name] === undefined ? undefined : [{ name: `${PREFIX}${name}`, text: STORED[name]! }],
+          : STORED[name] === undefined ? undefined : [{ name: `${PREFIX}${name}`, text: STORED[name] }],
       plan: async (event) => {
         planned.push(event);
         return { runId: `run-${planned.length}`, tasks: Object.values(event.images as Record<string, string[]>).flat().length, generateFailed: 0, expanding: 0 };
