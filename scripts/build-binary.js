@@ -30,7 +30,10 @@ const hostNode = nodeBinary(EMBEDDED_NODE);
 function seaBlob(name, useCodeCache) {
   const config = join(work, `sea-config-${name}.json`);
   const blob = join(work, `sea-${name}.blob`);
-  writeFileSync(config, JSON.stringify({ main: join(work, 'main.cjs'), output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }));
+  writeFileSync(
+    config,
+    JSON.stringify({ main: join(work, 'main.cjs'), output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }),
+  );
   execFileSync(hostNode, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   return readFileSync(blob);
 }

@@ -18,17 +18,22 @@ export const HOST_PLATFORM = `${process.platform === 'win32' ? 'win' : process.p
 /** The cached binary of Node `major` for `platform`; installed on first use. */
 export function nodeBinary(major, platform = HOST_PLATFORM) {
   if (!/^\d+$/.test(String(major))) throw new Error(`a Node major version is a number, not ${JSON.stringify(major)}`);
-  const cache = process.env.IMAGE_MIGRATOR_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'image-migrator', 'node');
+  const cache =
+    process.env.IMAGE_MIGRATOR_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'image-migrator', 'node');
   const prefix = join(cache, `${platform}-${major}`);
   const name = `node-${platform}`;
   const binary = join(prefix, 'node_modules', name, 'bin', platform.startsWith('win') ? 'node.exe' : 'node');
   if (!existsSync(binary)) {
     mkdirSync(prefix, { recursive: true });
     // --force: a package for another platform than this one installs all the same (its os/cpu differ).
-    execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', '--force', '--loglevel=error', `${name}@${major}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      timeout: 600_000,
-    });
+    execFileSync(
+      'npm',
+      ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', '--force', '--loglevel=error', `${name}@${major}`],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        timeout: 600_000,
+      },
+    );
     if (!existsSync(binary)) throw new Error(`${name}@${major} holds no ${binary}`);
   }
   return binary;

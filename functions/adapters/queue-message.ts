@@ -41,7 +41,12 @@ export const RuleSchema = z.object({
   destination: ReferenceSchema,
   allTags: z.boolean(),
   tags: z
-    .object({ include: z.array(z.string()).readonly().optional(), exclude: z.array(z.string()).readonly().optional(), semver: z.string().optional(), latest: z.number().int().positive().optional() })
+    .object({
+      include: z.array(z.string()).readonly().optional(),
+      exclude: z.array(z.string()).readonly().optional(),
+      semver: z.string().optional(),
+      latest: z.number().int().positive().optional(),
+    })
     .optional(),
   platforms: z.array(Text).readonly().optional(),
   referrers: z.boolean().optional(),
@@ -81,7 +86,10 @@ export type ExpandMessage = Readonly<z.infer<typeof ExpandMessageSchema>>;
  * the shape of CopyTask works.
  */
 export const QueueMessageSchema = z.preprocess(
-  (value) => (typeof value === 'object' && value !== null && !Array.isArray(value) && !('type' in value) ? { ...value, type: MessageType.Copy } : value),
+  (value) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !('type' in value)
+      ? { ...value, type: MessageType.Copy }
+      : value,
   z.discriminatedUnion('type', [CopyMessageSchema, ExpandMessageSchema]),
 );
 export type QueueMessage = CopyMessage | ExpandMessage;
@@ -94,7 +102,9 @@ export class MalformedMessageError extends ImageMigratorError {
 }
 
 /** The copy options of a task or message that are set (platforms, referrers, immutable). */
-function copyOptions(from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable'>): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable'> {
+function copyOptions(
+  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable'>,
+): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable'> {
   return {
     ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
     ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
@@ -104,7 +114,14 @@ function copyOptions(from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable
 
 /** The copy message of a task; fields of the task beyond these are dropped on purpose. */
 export function copyMessage(task: CopyTask): CopyMessage {
-  return { type: MessageType.Copy, runId: task.runId, taskId: task.taskId, source: task.source, destination: task.destination, ...copyOptions(task) };
+  return {
+    type: MessageType.Copy,
+    runId: task.runId,
+    taskId: task.taskId,
+    source: task.source,
+    destination: task.destination,
+    ...copyOptions(task),
+  };
 }
 
 /** The expand message of a rule. */
@@ -114,7 +131,13 @@ export function expandMessage(runId: string, rule: MigrationRule, skipTags?: rea
 
 /** The task a copy message stands for. */
 export function taskOf(message: CopyMessage): CopyTask {
-  return { runId: message.runId, taskId: message.taskId, source: message.source, destination: message.destination, ...copyOptions(message) };
+  return {
+    runId: message.runId,
+    taskId: message.taskId,
+    source: message.source,
+    destination: message.destination,
+    ...copyOptions(message),
+  };
 }
 
 /** Parses an SQS body; throws MalformedMessageError naming the first field that is wrong. */

@@ -20,7 +20,11 @@ describe('the single-file executable', () => {
   let emptyPath: string;
 
   before(async () => {
-    await promisify(execFile)(process.execPath, [join(PROJECT_ROOT, 'scripts', 'build-binary.js')], { cwd: PROJECT_ROOT, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
+    await promisify(execFile)(process.execPath, [join(PROJECT_ROOT, 'scripts', 'build-binary.js')], {
+      cwd: PROJECT_ROOT,
+      timeout: 600_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     emptyPath = await mkdtemp(join(tmpdir(), 'image-migrator-no-node-'));
   });
   after(() => rm(emptyPath, { recursive: true, force: true }));

@@ -26,7 +26,9 @@ describe('the npm package', () => {
   it('ships the bundle, the bin script, README and LICENSE, and no TypeScript source or test', () => {
     const paths = installed.tarball.files.map((f) => f.path).sort();
     assert.deepEqual(paths, ['LICENSE', 'README.md', 'bin/image-migrator.js', 'dist/bundle/main.cjs', 'package.json']);
-    process.stderr.write(`tarball ${installed.tarball.filename}: ${installed.tarball.size} bytes, ${paths.length} files, ${installed.tarball.unpackedSize} bytes unpacked\n`);
+    process.stderr.write(
+      `tarball ${installed.tarball.filename}: ${installed.tarball.size} bytes, ${paths.length} files, ${installed.tarball.unpackedSize} bytes unpacked\n`,
+    );
   });
 
   it('installs without development dependencies: no tsx, esbuild, CDK or Powertools', () => {

@@ -41,11 +41,15 @@ export async function packAndInstall(): Promise<InstalledPackage> {
     if (tarball === undefined) throw new Error(`npm pack said nothing about its tarball: ${packed.stdout}`);
     const prefix = join(dir, 'prefix');
     // The dependencies come from the npm cache when they are there.
-    await run(NPM, ['install', '--global', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball.filename)], {
-      cwd: dir,
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 300_000,
-    });
+    await run(
+      NPM,
+      ['install', '--global', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball.filename)],
+      {
+        cwd: dir,
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 300_000,
+      },
+    );
     return {
       tarball,
       prefix,

@@ -48,7 +48,8 @@ export async function smokeTest(run: RunShipped, env: Record<string, string> = {
 
     const dry = await timed(() => run(['--auth', 'auth.json', '--images', 'images.json', '--dry-run'], options));
     assert.equal(dry.result.code, 0, `--dry-run: ${dry.result.stderr}`);
-    for (const line of [`${src.host}/team/app:1.0`, `${src.host}/team/app:2.0`, `${src.host}/team/multi:v1`]) assert.ok(dry.result.stdout.includes(line), line);
+    for (const line of [`${src.host}/team/app:1.0`, `${src.host}/team/app:2.0`, `${src.host}/team/multi:v1`])
+      assert.ok(dry.result.stdout.includes(line), line);
     assert.deepEqual(await listTags(dst, 'mirror/app'), []);
 
     const migrate = await timed(() => run(['--auth', 'auth.json', '--images', 'images.json', '--workers', '3'], options));

@@ -13,7 +13,12 @@ const [rule] = parseImagesFile('{"quay.io/coreos/etcd": "swr.example.com/team/et
 
 describe('queue messages', () => {
   it('reads back what the planner sends, rule included', () => {
-    const copy = copyMessage({ runId: 'r1', taskId: 't1', source: 'quay.io/coreos/etcd:3.5', destination: 'swr.example.com/team/etcd:3.5' });
+    const copy = copyMessage({
+      runId: 'r1',
+      taskId: 't1',
+      source: 'quay.io/coreos/etcd:3.5',
+      destination: 'swr.example.com/team/etcd:3.5',
+    });
     assert.deepEqual(parseQueueMessage(JSON.stringify(copy)), copy);
     const expand = expandMessage('r1', rule!, ['3.5']);
     assert.deepEqual(parseQueueMessage(JSON.stringify(expand)), expand);
@@ -27,7 +32,10 @@ describe('queue messages', () => {
 
   it('refuses bodies of the wrong shape, naming the field', () => {
     const refused = (body: string, text: RegExp) =>
-      assert.throws(() => parseQueueMessage(body), (e: unknown) => e instanceof MalformedMessageError && text.test(e.message));
+      assert.throws(
+        () => parseQueueMessage(body),
+        (e: unknown) => e instanceof MalformedMessageError && text.test(e.message),
+      );
     refused('not json', /^malformed queue message: not JSON$/);
     refused('{"taskId":"t","source":"s","destination":"d"}', /^malformed queue message: runId: /);
     refused('{"type":"copy","runId":"r","taskId":"t","source":"s"}', /destination: /);
@@ -42,12 +50,19 @@ describe('planner event', () => {
   it('accepts rules inline or stored, and refuses anything else as a ConfigError naming the field', () => {
     assert.deepEqual(parseEvent(PlannerEventSchema, { images: '{}' }, 'planner event'), { images: '{}' });
     assert.deepEqual(parseEvent(PlannerEventSchema, { rulesParameter: 'nightly', trigger: 'schedule:nightly' }, 'planner event'), {
-      rulesParameter: 'nightly', trigger: 'schedule:nightly',
+      rulesParameter: 'nightly',
+      trigger: 'schedule:nightly',
     });
     const refused = (event: unknown, message: string) =>
-      assert.throws(() => parseEvent(PlannerEventSchema, event, 'planner event'), (e: unknown) => e instanceof ConfigError && e.message === message);
+      assert.throws(
+        () => parseEvent(PlannerEventSchema, event, 'planner event'),
+        (e: unknown) => e instanceof ConfigError && e.message === message,
+      );
     refused({ images: {}, rulesParameter: 'x' }, 'planner event: give either "images" or "rulesParameter", not both');
-    refused({}, 'planner event: needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)');
+    refused(
+      {},
+      'planner event: needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)',
+    );
     refused({ images: ['a'] }, 'planner event: "images": Invalid input');
     refused({ images: '{}', trigger: 7 }, 'planner event: "trigger": Invalid input: expected string, received number');
   });
