@@ -24,7 +24,7 @@ let endpoint: string;
 let dir: string;
 let received: Received[] = [];
 let outputs: Record<string, string> | undefined;
-let functions: Record<string, (event: unknown) => FunctionAnswer> = {};
+let functions: Record<string, (event: Record<string, unknown>) => FunctionAnswer> = {};
 
 function stackXml(name: string, values: Record<string, string>): string {
   const members = Object.entries(values).map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`).join('');
@@ -178,7 +178,7 @@ describe('image-migrator cloud', () => {
     functions = {
       'ImageMigrator-Summary': (event) => {
         const from = event.after === undefined ? 0 : Number(event.after);
-        const page = Array.from({ length: Math.min(event.failures, 5 - from) }, (_, i) => failure(from + i));
+        const page = Array.from({ length: Math.min(Number(event.failures), 5 - from) }, (_, i) => failure(from + i));
         return {
           body: {
             runId: 'run-7', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished: true, bytes: 10, tasks: 1000, copied: 995, upToDate: 0,
