@@ -5,7 +5,8 @@
  * A key may repeat: the seed asks for "several rules" to send one source to several destinations,
  * and JSON.parse would keep only the last, so every duplicate is kept as its own rule. A list of
  * destinations as the value does the same in one entry. A value may also be an object,
- * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts).
+ * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts),
+ * and a list may hold such objects beside destination strings.
  */
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
@@ -18,7 +19,7 @@ import { findConflict } from './rule-conflicts.js';
 export type { Defaults, MigrationRule } from './image-rule.js';
 
 const SHAPE = 'an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}';
-const Destinations = z.union([z.string(), z.array(z.string())]);
+const Destination = z.string();
 
 /**
  * Parses images.json text into rules, in file order. `file` names the document in messages;
@@ -31,29 +32,31 @@ export function parseImagesFile(text: string, file: string, defaults: Defaults):
   }
   const rules: MigrationRule[] = [];
   for (const { key, value } of members) {
-    let destinations: string[];
-    let options: RuleOptions = {};
-    if (value.type === 'object') {
-      try {
-        ({ destinations, options } = parseRuleObject(nodeValue(value)));
-      } catch (error) {
-        if (!(error instanceof RuleObjectProblem)) throw error;
-        throw new ConfigError(file, key, error.message);
+    // A list may mix destinations and object-form rules: each element is its own rule (or rules).
+    const elements = value.type === 'array' ? (value.children ?? []) : [value];
+    if (value.type === 'array' && elements.length === 0) throw new ConfigError(file, key, 'the list of destinations is empty');
+    elements.forEach((element, i) => {
+      if (element.type === 'object') {
+        let parsed;
+        try {
+          parsed = parseRuleObject(nodeValue(element));
+        } catch (error) {
+          if (!(error instanceof RuleObjectProblem)) throw error;
+          throw new ConfigError(file, key, value.type === 'array' ? `element ${i + 1}: ${error.message}` : error.message);
+        }
+        pushRules(rules, file, key, parsed.destinations, defaults, parsed.options);
+        return;
       }
-      pushRules(rules, file, key, destinations, defaults, options);
-      continue;
-    }
-    const parsed = Destinations.safeParse(nodeValue(value));
-    if (!parsed.success) {
-      const problem =
-        value.type === 'array'
-          ? `every destination in the list must be a string, but element ${firstNonString(nodeValue(value) as unknown[]) + 1} is not`
-          : `the destination must be a string, a list of strings, or an object {"to": ...}, not ${describeNode(value)}`;
-      throw new ConfigError(file, key, problem);
-    }
-    destinations = typeof parsed.data === 'string' ? [parsed.data] : parsed.data;
-    if (destinations.length === 0) throw new ConfigError(file, key, 'the list of destinations is empty');
-    pushRules(rules, file, key, destinations, defaults, options);
+      const destination = Destination.safeParse(nodeValue(element));
+      if (!destination.success) {
+        const problem =
+          value.type === 'array'
+            ? `every destination in the list must be a string or an object {"to": ...}, but element ${i + 1} is not`
+            : `the destination must be a string, a list of strings, or an object {"to": ...}, not ${describeNode(value)}`;
+        throw new ConfigError(file, key, problem);
+      }
+      pushRules(rules, file, key, [destination.data], defaults, {});
+    });
   }
   const conflict = findConflict(rules);
   if (conflict !== undefined) throw new ConfigError(file, conflict.later.key, conflict.problem);
@@ -76,6 +79,3 @@ function pushRules(rules: MigrationRule[], file: string, key: string, destinatio
   }
 }
 
-function firstNonString(values: unknown[]): number {
-  return values.findIndex((element) => typeof element !== 'string');
-}

@@ -122,7 +122,7 @@ describe('images.json: rule 4, the source is never empty, and duplicate sources'
 
   it('rejects an empty list and a list with a value that is not a string', () => {
     rejects({ 'nginx:1.25': [] }, 'images.json: "nginx:1.25": the list of destinations is empty');
-    rejects({ 'nginx:1.25': ['a.io/one/nginx', 7] }, 'images.json: "nginx:1.25": every destination in the list must be a string, but element 2 is not');
+    rejects({ 'nginx:1.25': ['a.io/one/nginx', 7] }, 'images.json: "nginx:1.25": every destination in the list must be a string or an object {"to": ...}, but element 2 is not');
   });
 
   it('names the key of a value that is not a string', () => {

@@ -54,6 +54,15 @@ describe('images.json: the object form of a rule', () => {
     ]);
   });
 
+  it('takes objects beside destinations in a list, each its own rule', () => {
+    const rules = parse({ 'quay.io/coreos/etcd:3.5': ['a.example.com/x/etcd', { to: 'b.example.com/y/etcd', platforms: ['linux/amd64'] }] });
+    assert.deepEqual(rules.map((r) => `${formatReference(r.destination)} ${r.platforms?.join(',') ?? 'all'}`), [
+      'a.example.com/x/etcd:3.5 all',
+      'b.example.com/y/etcd:3.5 linux/amd64',
+    ]);
+    rejects(['a.example.com/x/etcd', { to: 'b.example.com/y/etcd', platforms: ['amd64'] }], 'element 2: platforms[0]: "amd64" is not os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8")');
+  });
+
   it('accepts one pattern written as a string', () => {
     const [rule] = parse({ [SOURCE]: { to: 'a.example.com/x/etcd', tags: { include: 'v*', exclude: '/-rc/' } } });
     assert.deepEqual(rule?.tags, { include: ['v*'], exclude: ['/-rc/'] });

@@ -123,3 +123,29 @@ describe('rules that cover a pushed tag', () => {
     assert.deepEqual(rulesForPushes([push('team/tool', '2.1')], rules), {});
   });
 });
+
+describe('pushed tags and the object form', () => {
+  const rules = parseImagesFile(JSON.stringify({
+    'quay.io/team/app': { to: 'swr.example.com/mirror/app', tags: { include: ['v*'], exclude: ['*-rc*'] }, platforms: ['linux/amd64'] },
+    'quay.io/team/svc': { to: 'swr.example.com/mirror/svc', tags: { semver: '^2', latest: 3 }, referrers: false },
+  }), 'images.json', {});
+  const push = (repository: string, tag: string) => ({ registry: 'quay.io', repository, tag });
+
+  it('queues nothing for a tag the filter excludes', () => {
+    for (const tag of ['latest', 'v2.0-rc1']) assert.deepEqual(rulesForPushes([push('team/app', tag)], rules), {});
+    for (const tag of ['1.9.0', 'nightly']) assert.deepEqual(rulesForPushes([push('team/svc', tag)], rules), {});
+  });
+
+  it('carries the platforms of a selected tag, and replans a latest-N rule as a whole', () => {
+    const images = rulesForPushes([push('team/app', 'v1.2'), push('team/svc', '2.4.0'), push('team/svc', '2.5.0')], rules);
+    assert.deepEqual(images, {
+      'quay.io/team/app:v1.2': [{ to: 'swr.example.com/mirror/app:v1.2', platforms: ['linux/amd64'] }],
+      'quay.io/team/svc': [{ to: 'swr.example.com/mirror/svc', tags: { semver: '^2', latest: 3 }, referrers: false }],
+    });
+    const replanned = parseImagesFile(JSON.stringify(images), 'images', {});
+    assert.deepEqual(replanned.map((r) => [r.key, r.allTags, r.platforms, r.tags, r.referrers]), [
+      ['quay.io/team/app:v1.2', false, ['linux/amd64'], undefined, undefined],
+      ['quay.io/team/svc', true, undefined, { semver: '^2', latest: 3 }, false],
+    ]);
+  });
+});
