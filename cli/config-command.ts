@@ -12,6 +12,7 @@ import { formatImagesJson, mapImages, parseTarget } from '../shared/discovery/im
 import { defaultKubeconfigPath, loadKubeConfig } from '../shared/discovery/kubeconfig.js';
 import { DEFAULT_PAGING } from '../shared/discovery/paged-list.js';
 import { ConfigError, ImageMigratorError } from '../shared/errors.js';
+import { parsePlatform } from '../shared/platform.js';
 import { ExitCode } from './exit-code.js';
 
 /** Where the command reads its environment and writes its output; tests pass their own. */
@@ -32,6 +33,20 @@ interface ConfigOptions {
   stdout?: boolean;
   keepPath?: boolean;
   chunkSize: string;
+  platform?: string;
+}
+
+/** `--platform linux/amd64,linux/arm64`: each checked as os/arch[/variant], in the order given. */
+function parsePlatforms(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const platforms = [...new Set(text.split(',').map((p) => p.trim()).filter((p) => p.length > 0))];
+  if (platforms.length === 0) throw new ConfigError('--platform', text, 'needs at least one platform os/arch[/variant], e.g. linux/amd64,linux/arm64');
+  for (const platform of platforms) {
+    if (parsePlatform(platform) === undefined) {
+      throw new ConfigError('--platform', text, `${JSON.stringify(platform)} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)`);
+    }
+  }
+  return platforms;
 }
 
 const PREFIX = 'image-migrator config: ';
@@ -47,6 +62,7 @@ async function run(options: ConfigOptions, io: ConfigCommandIo): Promise<void> {
   const target = parseTarget(options.repo);
   const chunkSize = Number(options.chunkSize);
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ConfigError('--chunk-size', options.chunkSize, 'must be a positive integer');
+  const platforms = parsePlatforms(options.platform);
   const namespaces = options.namespaces.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
 
   const kubeconfig = resolve(io.cwd, options.kubeconfig ?? defaultKubeconfigPath(io.env, io.home));
@@ -61,7 +77,7 @@ async function run(options: ConfigOptions, io: ConfigCommandIo): Promise<void> {
     const scope = namespaces.length === 0 ? 'any namespace' : `namespaces ${namespaces.join(', ')}`;
     throw new ConfigError(kubeconfig, kc.getCurrentContext(), `found no workload images in ${scope}; nothing written`);
   }
-  const text = formatImagesJson(rules);
+  const text = formatImagesJson(rules, platforms === undefined ? {} : { platforms });
   let where = 'standard output';
   if (options.stdout === true) {
     io.stdout.write(text);
@@ -97,6 +113,7 @@ export function addConfigCommand(program: Command, io: Partial<ConfigCommandIo> 
     .option('-o, --output <file>', 'where to write images.json', './images.json')
     .option('--stdout', 'print images.json to standard output instead of writing a file')
     .option('--keep-path', 'keep the full source repository path under the target (target/coreos/etcd) to keep images apart')
+    .option('--platform <list>', 'copy only these platforms of multi-arch images, comma separated os/arch[/variant] (e.g. linux/amd64,linux/arm64)')
     .option('--chunk-size <n>', 'objects per list request (pages with limit/continue)', String(DEFAULT_PAGING.pageSize))
     .action(async (options: ConfigOptions) => {
       try {

@@ -109,8 +109,12 @@ function collisionHint(a: ImageReference, b: ImageReference, options: MappingOpt
 }
 
 /** images.json text: keys sorted, four-space indent, trailing newline. */
-export function formatImagesJson(rules: Readonly<Record<string, string>>): string {
-  const sorted: Record<string, string> = {};
-  for (const key of Object.keys(rules).sort()) sorted[key] = rules[key] as string;
+export function formatImagesJson(rules: Readonly<Record<string, string>>, options: { readonly platforms?: readonly string[] } = {}): string {
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(rules).sort()) {
+    const to = rules[key] as string;
+    // With platforms, each rule takes the object form: only the cluster's own architectures are copied.
+    sorted[key] = options.platforms === undefined ? to : { to, platforms: options.platforms };
+  }
   return `${JSON.stringify(sorted, null, 4)}\n`;
 }

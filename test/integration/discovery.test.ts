@@ -58,6 +58,21 @@ describe('image-migrator config', () => {
     assert.equal(podRequests.length, 5);
   });
 
+  it('--platform writes every rule in the object form with those platforms', async () => {
+    const run = await runConfigCommand(['-k', kube.kubeconfigPath, '-t', 'registry.example.com/team', '--platform', 'linux/amd64, linux/arm64', '--stdout'], { cwd: work });
+    assert.equal(run.code, 0, run.stderr);
+    const plain = JSON.parse(EXPECTED_IMAGES_JSON) as Record<string, string>;
+    const written = JSON.parse(run.stdout) as Record<string, unknown>;
+    assert.deepEqual(written, Object.fromEntries(Object.entries(plain).map(([k, to]) => [k, { to, platforms: ['linux/amd64', 'linux/arm64'] }])));
+    const rules = parseImagesFile(run.stdout, 'images.json', {});
+    assert.ok(rules.length > 0 && rules.every((r) => r.platforms?.join(',') === 'linux/amd64,linux/arm64'));
+
+    const bad = await runConfigCommand(['-k', kube.kubeconfigPath, '-t', 'registry.example.com/team', '--platform', 'linux/amd64,arm64', '--stdout'], { cwd: work });
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+    assert.equal(bad.stderr, 'image-migrator config: --platform: "linux/amd64,arm64": "arm64" is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)\n');
+  });
+
   it('reads only the namespaces asked for, with a client certificate and another context', async () => {
     kube.requests.length = 0;
     const run = await runConfigCommand(
