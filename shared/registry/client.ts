@@ -13,6 +13,7 @@ import { assertSha256, sha256Digest, verifyBytes } from './digest.js';
 import { nextLink } from './link-header.js';
 import { bareContentType, MANIFEST_ACCEPT, manifestMediaType } from './manifest-media.js';
 import { isRetryableStatus, RegistryError } from './registry-error.js';
+import { RateLimitPacer } from './rate-limit.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
 import { discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
@@ -41,6 +42,8 @@ export interface RegistryClientOptions {
    * answers and rising latency (see adaptive-limit.ts). Default: no limit of the client's own.
    */
   maxConcurrency?: number;
+  /** Pacing of registries that announce a pull budget; default: one pacer for this client. */
+  pacer?: RateLimitPacer;
 }
 
 /** Options of one listTags call. */
@@ -70,6 +73,7 @@ export class RegistryClient implements Registry {
       retry: retryPolicy(options.retry),
       userAgent: options.userAgent ?? `image-migrator/${pkg.version}`,
       transport: this.transport,
+      pacer: options.pacer ?? new RateLimitPacer(),
     });
     this.tagPageSize = options.tagPageSize ?? 1000;
   }

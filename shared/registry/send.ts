@@ -9,6 +9,7 @@ import { registryEndpoint } from '../reference.js';
 import { Authenticator, basicAuth, type AuthHeader, type TokenRequest } from './auth.js';
 import { isRetryableStatus, parseErrorCodes, RegistryError } from './registry-error.js';
 import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
+import { type RateLimitPacer } from './rate-limit.js';
 import { refreshTime, type CachedToken } from './token-cache.js';
 import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
 import { RequestKind } from './types.js';
@@ -42,6 +43,8 @@ export interface SenderOptions {
   readonly userAgent: string;
   readonly transport: Transport;
   readonly random?: () => number;
+  /** Paces manifest GETs of registries that announce a low pull budget (Docker Hub). */
+  readonly pacer?: RateLimitPacer;
 }
 
 /** Builds the RegistryError of an unexpected response, reading its error body. */
@@ -221,6 +224,8 @@ export class Sender {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...req.headers };
       if (auth !== undefined && current.origin === base.origin) headers.authorization = auth.value;
+      const counted = req.kind === RequestKind.ManifestGet && current.origin === base.origin;
+      if (counted) await this.options.pacer?.wait(req.registry);
       const res = await this.options.transport.exchange({
         kind: req.kind,
         method,
@@ -231,6 +236,7 @@ export class Sender {
         tls: current.hostname === base.hostname ? credential.tls : undefined,
       });
       if (current.origin === base.origin && !this.bases.has(req.registry)) this.bases.set(req.registry, base);
+      if (counted) this.options.pacer?.observe(req.registry, res.headers);
       const location = header(res, 'location');
       if (!REDIRECTS.has(res.status) || location === undefined || body instanceof Readable) return res;
       await discard(res);
