@@ -80,7 +80,7 @@ function networkError(method: string, url: URL, err: unknown): RegistryError {
     return new RegistryError({
       method,
       url,
-      reason: `TLS certificate not trusted (${e.code ?? 'unknown'}); set "insecure": true for this registry in auth.json to skip verification`,
+      reason: `TLS certificate not trusted (${e.code ?? 'unknown'}); give its CA as "ca" for this registry in auth.json, or set "insecure": true to skip verification`,
       retryable: false,
       cause: err,
     });

@@ -67,7 +67,7 @@ describe('registry client over TLS', () => {
       const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: false }) }, onRequest: (k, s) => seen.push([k, s]) });
       const err = await client.listTags({ registry: host, repository: 'tls/app' }).catch((e: unknown) => e);
       assert.ok(err instanceof RegistryError);
-      assert.equal(err.message, `GET https://${host}/v2/tls/app/tags/list?n=1000: TLS certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT); set "insecure": true for this registry in auth.json to skip verification`);
+      assert.equal(err.message, `GET https://${host}/v2/tls/app/tags/list?n=1000: TLS certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT); give its CA as "ca" for this registry in auth.json, or set "insecure": true to skip verification`);
       assert.equal(err.retryable, false);
       assert.deepEqual(seen, [['tag-list', 0]]);
       await client.close();

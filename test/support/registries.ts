@@ -48,6 +48,9 @@ export interface StartRegistryOptions {
   tokenTtlSeconds?: number;
   /** token auth: who may do what; default: users pull+push everywhere, anonymous pull everywhere */
   acl?: Acl;
+  /** token auth: the realm and service the registry's challenge names (default: the token server's own) */
+  tokenRealm?: string;
+  tokenService?: string;
   /** token auth: refuse (400) a token request with more scopes than this, as some servers do */
   maxScopesPerToken?: number;
 }
@@ -161,12 +164,12 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await writeFile(path, await htpasswdFile(users), { mode: 0o600 });
       authBlock = ['auth:', '  htpasswd:', '    realm: image-migrator-test', `    path: ${JSON.stringify(path)}`].join('\n');
     } else if (auth === 'token') {
-      tokenServer = await startTokenServer({ users, ttlSeconds: options.tokenTtlSeconds, acl: options.acl, maxScopes: options.maxScopesPerToken });
+      tokenServer = await startTokenServer({ users, ttlSeconds: options.tokenTtlSeconds, acl: options.acl, maxScopes: options.maxScopesPerToken, service: options.tokenService });
       const bundle = join(dir, 'token-ca.pem');
       await writeFile(bundle, tokenServer.certificatePem);
       authBlock = [
         'auth:', '  token:',
-        `    realm: ${JSON.stringify(tokenServer.realm)}`,
+        `    realm: ${JSON.stringify(options.tokenRealm ?? tokenServer.realm)}`,
         `    service: ${JSON.stringify(tokenServer.service)}`,
         `    issuer: ${JSON.stringify(tokenServer.issuer)}`,
         `    rootcertbundle: ${JSON.stringify(bundle)}`,

@@ -44,6 +44,8 @@ export interface StartTokenServerOptions {
   acl?: Acl;
   /** refuse (400) a request with more scopes than this; default: no limit */
   maxScopes?: number | undefined;
+  /** the `service` it issues tokens for (Docker Hub's is registry.docker.io) */
+  service?: string | undefined;
 }
 
 /** The default ACL: authenticated users may pull and push everywhere, anonymous requests may pull. */
@@ -94,7 +96,7 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
   const ttl = options.ttlSeconds ?? 300;
   const acl = options.acl ?? defaultAcl;
   const issuer = 'image-migrator-test-token-issuer';
-  const service = 'image-migrator-test-registry';
+  const service = options.service ?? 'image-migrator-test-registry';
 
   const issue = (user: string | undefined, scopes: readonly string[]): { token: string; issuedAt: Date } => {
     const now = Math.floor(Date.now() / 1000);
