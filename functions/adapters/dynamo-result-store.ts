@@ -19,12 +19,15 @@ import {
 } from './dynamo-items.js';
 import { DEFAULT_TABLE_RETRY, withTableRetry, type TableRetryPolicy } from './dynamo-retry.js';
 import { UsageMeter } from './usage-meter.js';
+import { ImageMigratorError } from '../../shared/errors.js';
 
 /** A result or expansion for a run that has no run item (never planned, or expired by TTL). */
-export class RunNotFoundError extends Error {
-  public constructor(public readonly runId: string) {
-    super(`run ${runId} not found`);
-    this.name = 'RunNotFoundError';
+export class RunNotFoundError extends ImageMigratorError {
+  public constructor(
+    public readonly runId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`run ${runId} not found`, options);
   }
 }
 

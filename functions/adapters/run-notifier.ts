@@ -4,6 +4,7 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { RunCounts } from '../../shared/pipeline/ports.js';
+import { ImageMigratorError } from '../../shared/errors.js';
 
 /** `source` of the events this project puts. */
 export const EVENT_SOURCE = 'image-migrator';
@@ -25,10 +26,9 @@ export interface RunNotifier {
 }
 
 /** The event could not be put. */
-export class NotifyError extends Error {
+export class NotifyError extends ImageMigratorError {
   public constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'NotifyError';
   }
 }
 

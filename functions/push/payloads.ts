@@ -8,7 +8,7 @@
  * A known format that reports no tag push (a pull, a blob upload, a Harbor deletion) gives an
  * empty list; a body in none of these formats is an error.
  */
-import { InvalidReferenceError } from '../../shared/errors.js';
+import { ImageMigratorError, InvalidReferenceError } from '../../shared/errors.js';
 import { parseReference } from '../../shared/reference.js';
 
 /** One pushed tag, with the registry in canonical form (Docker Hub is `docker.io`). */
@@ -27,10 +27,9 @@ export const PayloadFormat = {
 export type PayloadFormat = (typeof PayloadFormat)[keyof typeof PayloadFormat];
 
 /** The body is not JSON, or not one of the formats. */
-export class UnknownPayloadError extends Error {
+export class UnknownPayloadError extends ImageMigratorError {
   public constructor(reason: string, options?: { cause?: unknown }) {
     super(`unrecognised payload: ${reason}; expected a distribution notification envelope, a Harbor PUSH_ARTIFACT webhook or {"repository":"host/namespace/repository","tag":"..."}`, options);
-    this.name = 'UnknownPayloadError';
   }
 }
 

@@ -6,6 +6,7 @@
  * (which remembers signatures for longer than the window) refuses every replay.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ImageMigratorError } from '../../shared/errors.js';
 
 /** Header names as Lambda function URLs deliver them (lower case). */
 export const SIGNATURE_HEADER = 'x-image-migrator-signature';
@@ -25,10 +26,12 @@ export function signBody(secret: string, timestamp: string | number, body: strin
 }
 
 /** Why a request was refused; `reason` is safe to return to the caller. */
-export class SignatureRejectedError extends Error {
-  public constructor(public readonly reason: string) {
-    super(`webhook request refused: ${reason}`);
-    this.name = 'SignatureRejectedError';
+export class SignatureRejectedError extends ImageMigratorError {
+  public constructor(
+    public readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`webhook request refused: ${reason}`, options);
   }
 }
 

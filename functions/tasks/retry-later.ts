@@ -8,6 +8,7 @@ import { ChangeMessageVisibilityCommand, type SQSClient } from '@aws-sdk/client-
 import type { SQSRecord } from 'aws-lambda';
 import { backoffMs } from '../../shared/copy/retryable.js';
 import { errorMessage } from '../../shared/pipeline/error-message.js';
+import { ImageMigratorError } from '../../shared/errors.js';
 
 /** SQS caps a message's visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;
@@ -21,13 +22,12 @@ export interface RedeliveryBackoff {
 export const DEFAULT_REDELIVERY_BACKOFF: RedeliveryBackoff = { baseMs: 10_000, maxMs: 900_000 };
 
 /** Thrown for a record that should come back later; the batch processor reports it as failed. */
-export class RetryLaterError extends Error {
+export class RetryLaterError extends ImageMigratorError {
   public constructor(
     public readonly delaySeconds: number,
     cause: unknown,
   ) {
     super(`retry in ${delaySeconds}s: ${errorMessage(cause)}`, { cause });
-    this.name = 'RetryLaterError';
   }
 }
 

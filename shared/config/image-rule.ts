@@ -2,7 +2,7 @@
  * One images.json rule, source to destination, checked against the seed's eight rules. The
  * problems name the seed's rule number so that a user can look it up in the documentation.
  */
-import { InvalidReferenceError } from '../errors.js';
+import { ImageMigratorError, InvalidReferenceError } from '../errors.js';
 import { DOCKER_HUB, type ImageReference, formatReference, looksLikeRegistry, parseReference } from '../reference.js';
 import { defaultDestination } from './default-destination.js';
 import type { RuleOptions } from './rule-object.js';
@@ -47,13 +47,12 @@ export interface Defaults {
 }
 
 /** A rule that breaks the seed's rules; `problem` is the text after the file and key. */
-export class RuleProblem extends Error {
+export class RuleProblem extends ImageMigratorError {
   public constructor(
     public readonly problem: string,
     options?: { cause?: unknown },
   ) {
     super(problem, options);
-    this.name = 'RuleProblem';
   }
 }
 

@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { parsePlatform } from '../platform.js';
 import { TagFilterProblem, checkTagFilter, type TagFilter } from './tag-filter.js';
+import { ImageMigratorError } from '../errors.js';
 
 /** What the object form adds to a rule; every key is optional. */
 export interface RuleOptions {
@@ -17,13 +18,13 @@ export interface RuleOptions {
 }
 
 /** A problem in the object form: `key` is the path of the offending key, e.g. `tags.latest`. */
-export class RuleObjectProblem extends Error {
+export class RuleObjectProblem extends ImageMigratorError {
   public constructor(
     public readonly key: string,
     problem: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${key}: ${problem}`);
-    this.name = 'RuleObjectProblem';
+    super(`${key}: ${problem}`, options);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import semver from 'semver';
 import { globToRegExp } from './tag-glob.js';
+import { ImageMigratorError } from '../errors.js';
 
 /** The `tags` object of a rule, as written. */
 export interface TagFilter {
@@ -29,13 +30,13 @@ export interface TagSelection {
 }
 
 /** A pattern that does not compile; `key` is `include` or `exclude`. */
-export class TagFilterProblem extends Error {
+export class TagFilterProblem extends ImageMigratorError {
   public constructor(
     public readonly key: string,
     problem: string,
+    options?: { cause?: unknown },
   ) {
-    super(problem);
-    this.name = 'TagFilterProblem';
+    super(problem, options);
   }
 }
 
