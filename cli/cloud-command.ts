@@ -101,7 +101,7 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   const registry = options.registry ?? io.env.DEFAULT_REGISTRY;
   const namespace = options.namespace ?? io.env.DEFAULT_NAMESPACE;
   await loadImagesFile(options.images, { registry, namespace });
-  // The file's text, not a parsed object: duplicate keys are rules of their own (seed rule 4).
+  // The file's text, not a parsed object: duplicate keys are rules of their own (rule 4 of Huawei's image-migrator).
   const images = await readConfigFile(options.images);
   io.stdout.write('Start to generate images tasks, please wait ...\n');
   const aws = new CloudClients(options, io);

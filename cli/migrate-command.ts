@@ -1,6 +1,6 @@
 /**
  * The default command: migrate the images of images.json with the credentials of auth.json, with the
- * seed's flags and output lines.
+ * flags and output lines of Huawei's image-migrator.
  */
 import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -58,7 +58,7 @@ function collectGlob(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-/** Declares the seed's flags (and ours) on the root program; its action runs a migration. */
+/** Declares the flags of Huawei's image-migrator (and ours) on the root program; its action runs a migration. */
 export function configureMigrate(program: Command): void {
   program
     .option('--auth <file>', 'auth file path: auth.json (credentials per registry or registry/namespace) or Docker\'s config.json; pair it with --images', DEFAULT_AUTH)
@@ -78,7 +78,7 @@ export function configureMigrate(program: Command): void {
     });
 }
 
-/** Runs the migration; returns the exit code. Prints the seed's lines on stdout, progress on stderr. */
+/** Runs the migration; returns the exit code. Prints the lines of Huawei's image-migrator on stdout, progress on stderr. */
 export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const out = process.stdout;
   const err = process.stderr;

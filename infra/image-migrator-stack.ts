@@ -97,11 +97,9 @@ export class ImageMigratorStack extends Stack {
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
       QUEUE_URL: queue.queueUrl,
-      DLQ_URL: deadLetterQueue.queueUrl,
       AUTH_SECRET_ARN: this.authSecret.secretArn,
       EVENT_BUS_NAME: bus.eventBusName,
       MAX_RECEIVE_COUNT: String(this.queues.maxReceiveCount),
-      WORKERS: String(settings.workers),
       RUN_TTL_DAYS: String(settings.runTtlDays),
       POWERTOOLS_SERVICE_NAME: 'image-migrator',
       RULES_PARAMETER_PREFIX: rulesParameterPrefix,

@@ -11,7 +11,7 @@ export const EVENT_SOURCE = 'image-migrator';
 /** `detail-type` of the run-finished event. */
 export const RUN_FINISHED = 'Image Migration Run Finished';
 
-/** The detail of a run-finished event: the run's counts and the seed's summary line. */
+/** The detail of a run-finished event: the run's counts and the summary line of Huawei's image-migrator. */
 export interface RunFinishedDetail extends RunCounts {
   readonly runId: string;
   readonly trigger: string;

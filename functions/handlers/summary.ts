@@ -1,6 +1,7 @@
 /**
- * The summary function: a run's counts, a page of its failed tasks with their errors, and the seed's
- * line. Counts come from the run's counter shards (one batch read, whatever the run's size); failed
+ * The summary function: a run's counts, a page of its failed tasks with their errors, and the summary
+ * line of Huawei's image-migrator.
+ * Counts come from the run's counter shards (one batch read, whatever the run's size); failed
  * tasks come a page at a time from the sparse failures index, so the answer stays far below
  * Lambda's 6 MB response limit however many tasks failed.
  */

@@ -1,5 +1,5 @@
 /**
- * Environment references in auth.json's username and password, as the seed documents ("a string of
+ * Environment references in auth.json's username and password, as Huawei's image-migrator documents ("a string of
  * the ${env} or $env type"). A value that is wholly `$NAME` or `${NAME}` is a reference; `${NAME}`
  * inside a longer value is expanded; `$$` is a literal `$`; any other `$` stays as written, so Harbor's
  * robot accounts (`robot$mirror`) and passwords such as `pa$ 1` need no escaping. A referenced

@@ -1,6 +1,6 @@
 /**
- * One images.json rule, source to destination, checked against the seed's eight rules. The
- * problems name the seed's rule number so that a user can look it up in the documentation.
+ * One images.json rule, source to destination, checked against the eight rules of Huawei's image-migrator. The
+ * problems name the rule's number so that a user can look it up in that tool's documentation.
  */
 import { ImageMigratorError, InvalidReferenceError } from '../errors.js';
 import { DOCKER_HUB, type ImageReference, formatReference, looksLikeRegistry, parseReference } from '../reference.js';
@@ -46,7 +46,7 @@ export interface Defaults {
   namespace?: string;
 }
 
-/** A rule that breaks the seed's rules; `problem` is the text after the file and key. */
+/** A rule that breaks the rules of Huawei's image-migrator; `problem` is the text after the file and key. */
 export class RuleProblem extends ImageMigratorError {
   public constructor(
     public readonly problem: string,

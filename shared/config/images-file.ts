@@ -1,8 +1,8 @@
 /**
- * images.json: an object of rules, source to destination, with the seed's eight rules. Read from a
+ * images.json: an object of rules, source to destination, with the eight rules of Huawei's image-migrator. Read from a
  * file by the CLI and from an event on AWS, so parsing works on text.
  *
- * A key may repeat: the seed asks for "several rules" to send one source to several destinations,
+ * A key may repeat: Huawei's image-migrator asks for "several rules" to send one source to several destinations,
  * and JSON.parse would keep only the last, so every duplicate is kept as its own rule. A list of
  * destinations as the value does the same in one entry. A value may also be an object,
  * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts),

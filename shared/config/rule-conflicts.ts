@@ -2,7 +2,7 @@
  * Rules that write the same destination from different sources: whichever ran last would win, so
  * the result would depend on scheduling. Only certain collisions are reported: a tag written twice,
  * and two all-tags rules from different repositories into one repository (they share at least
- * `latest` in practice). A tagged rule into an all-tags destination is allowed: the seed's own example
+ * `latest` in practice). A tagged rule into an all-tags destination is allowed: the example of Huawei's image-migrator's documentation
  * pairs `quay.io/coreos/etcd` with `quay.io/coreos/etcd:2.7.3`.
  */
 import { type ImageReference, formatReference, repositoryName } from '../reference.js';

@@ -31,9 +31,9 @@ export type RunEvent =
 export interface LocalRunOptions {
   readonly rules: readonly MigrationRule[];
   readonly registry: Registry;
-  /** Images handled at once (the seed's --workers). */
+  /** Images handled at once (--workers of Huawei's image-migrator). */
   readonly workers: number;
-  /** Extra attempts for a task that failed transiently (the seed's --retries). */
+  /** Extra attempts for a task that failed transiently (--retries of Huawei's image-migrator). */
   readonly retries: number;
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
@@ -41,7 +41,7 @@ export interface LocalRunOptions {
   readonly trigger?: string;
   readonly store?: ResultStore;
   readonly copier?: ImageCopy;
-  /** Called between planning and copying; the seed prints its second line here. */
+  /** Called between planning and copying; Huawei's image-migrator prints its second line here. */
   readonly onPlanned?: (plan: Plan) => void;
   readonly onEvent?: (event: RunEvent) => void;
   /** Plan only: no task is handled. */
@@ -65,7 +65,7 @@ export interface LocalRunResult {
  *
  * Copying starts while planning goes on: a rule's tasks are queued as soon as its tags are listed.
  * What a user sees keeps the order of a plan-then-copy run: results and retries are held back until
- * the plan is complete, so the seed's second line comes first and progress counts against the total.
+ * the plan is complete, so the second line of Huawei's image-migrator comes first and progress counts against the total.
  */
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   const runId = options.runId ?? randomUUID();

@@ -1,5 +1,5 @@
 /**
- * Rules that name the same copy. The seed's own example has an all-tags rule and a tag rule for the
+ * Rules that name the same copy. The example of Huawei's image-migrator's documentation has an all-tags rule and a tag rule for the
  * same repositories; both would copy that tag. Locally the planner drops the second task after
  * listing; on AWS each all-tags rule is listed by a different function, so the planner works out up
  * front which tags another rule already covers.

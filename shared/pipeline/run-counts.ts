@@ -1,10 +1,10 @@
 /**
- * Counting a run's results and the seed's summary line, shared by the CLI and the summary function.
+ * Counting a run's results and the summary line of Huawei's image-migrator, shared by the CLI and the summary function.
  */
 import type { RunCounts, RunRecord } from './ports.js';
 import { TaskOutcome, type TaskResult } from './task.js';
 
-/** `Images(N) migration finished, X images tasks failed, Y tasks generate failed`, as the seed prints it. */
+/** `Images(N) migration finished, X images tasks failed, Y tasks generate failed`, as Huawei's image-migrator prints it. */
 export function summaryLine(counts: { readonly tasks: number; readonly failed: number; readonly generateFailed: number }): string {
   return `Images(${counts.tasks}) migration finished, ${counts.failed} images tasks failed, ${counts.generateFailed} tasks generate failed`;
 }

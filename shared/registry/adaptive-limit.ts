@@ -8,7 +8,7 @@
  *
  * Kinds are grouped so that nothing waits for a permit it holds itself: a blob download's permit is
  * held until its body is consumed, and the upload that consumes it takes a permit of another group.
- * Tokens and pings are not limited.
+ * Tokens are not limited.
  */
 import type { Readable } from 'node:stream';
 import { RequestKind } from './types.js';

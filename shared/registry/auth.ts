@@ -69,7 +69,7 @@ export class Authenticator {
 
   /**
    * Learns from a response: a 401's challenges (Bearer preferred over Basic, as Docker does), or
-   * `none` from a successful ping. Returns the challenge's own scopes, which are added to ours.
+   * `none` from any other answer. Returns the challenge's own scopes, which are added to ours.
    */
   public learn(registry: string, status: number, wwwAuthenticate: string | string[] | undefined): string[] {
     if (status !== 401) {

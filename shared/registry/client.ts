@@ -27,7 +27,7 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Default `image-migrator/<version>`. */
   userAgent?: string;
-  /** Called for every HTTP request (tokens, pings, redirects and retries included); status 0 = no response. */
+  /** Called for every HTTP request (tokens, redirects and retries included); status 0 = no response. */
   onRequest?: (kind: RequestKind, status: number) => void;
   /** A dispatcher to use instead of the client's own keep-alive Agents. */
   dispatcher?: Dispatcher;

@@ -116,8 +116,8 @@ export class Sender {
       if (base !== undefined) return this.sendVia(req, base, credential, false);
       const first = this.firsts.get(req.registry);
       if (first === undefined) return this.sendFirst(req, credential);
-      // A first request that got no answer fails its waiters with its own error, as a failed ping
-      // did; they would only repeat the same futile attempts one after another.
+      // A first request that got no answer fails its waiters with its own error: they would only
+      // repeat the same futile attempts one after another.
       await first;
     }
   }

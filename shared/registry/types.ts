@@ -43,7 +43,6 @@ export interface BlobStream {
 
 /** Request kinds, counted for reports and the benchmark. */
 export const RequestKind = {
-  Ping: 'ping',
   Token: 'token',
   TagList: 'tag-list',
   ManifestGet: 'manifest-get',

@@ -49,7 +49,7 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
       [`${src.host}/coreos/etcd:3.5`]: '',
       [`${src.host}/team/missing`]: `${dst.host}/mirror/missing`,
       [`${src.host}/team/app:1.1`]: `${dst.host}/readonly/app`,
-      // Also covered by the all-tags rule above, as in the seed's own example: copied and counted once.
+      // Also covered by the all-tags rule above, as in the example of Huawei's image-migrator's documentation: copied and counted once.
       [`${src.host}/team/app:2.0`]: `${dst.host}/mirror/app:2.0`,
     };
   }

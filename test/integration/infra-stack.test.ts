@@ -72,17 +72,18 @@ describe('image-migrator stack template', () => {
     assert.ok(dlq.Properties.VisibilityTimeout >= 6 * recorderFunction.Properties.Timeout);
   });
 
-  it('tells the functions the receive limit, the workers and where everything is', () => {
+  it('tells the functions the receive limit and where everything is, and nothing they do not read', () => {
     const env = copierFunction.Properties.Environment.Variables;
     assert.equal(env.MAX_RECEIVE_COUNT, String(RETRIES + 1));
-    assert.equal(env.WORKERS, String(WORKERS));
+    // The workers limit is the event source's maximum concurrency; no function reads it or the DLQ's URL.
+    assert.equal(env.WORKERS, undefined);
     assert.equal(env.RUN_TTL_DAYS, '30');
     assert.equal(env.RULES_PARAMETER_PREFIX, '/image-migrator/ImageMigrator/rules/');
     assert.equal(env.DEFAULT_REGISTRY, 'swr.example.com');
     assert.equal(env.DEFAULT_NAMESPACE, undefined);
     assert.deepEqual(env.TABLE_NAME, { Ref: tableId });
     assert.deepEqual(env.QUEUE_URL, { Ref: tasksQueueId });
-    assert.deepEqual(env.DLQ_URL, { Ref: dlqId });
+    assert.equal(env.DLQ_URL, undefined);
     assert.deepEqual(env.AUTH_SECRET_ARN, { Ref: secretId });
     for (const key of ['EVENT_BUS_NAME', 'POWERTOOLS_SERVICE_NAME']) assert.ok(env[key], key);
   });

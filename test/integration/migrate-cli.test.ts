@@ -62,7 +62,7 @@ describe('image-migrator migrate between real registries', () => {
     await Promise.all([src?.stop(), dst?.stop(), tok?.stop()]);
   });
 
-  it('prints the seed\'s three lines and exits 0', () => {
+  it('prints the three lines of Huawei\'s image-migrator and exits 0', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.equal(
       first.stdout,

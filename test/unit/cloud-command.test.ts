@@ -143,7 +143,7 @@ describe('image-migrator cloud', () => {
     assert.deepEqual(received.map((r) => r.target), ['cloudformation:DescribeStacks']);
   });
 
-  it('runs with --wait: sends the file text to the planner, polls the summary, prints the seed line and exits 1 on a failed task', async () => {
+  it('runs with --wait: sends the file text to the planner, polls the summary, prints the summary line and exits 1 on a failed task', async () => {
     let polls = 0;
     const summary = (finished: boolean) => ({
       runId: 'run-1', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished, bytes: 1024, durationMs: 5,

@@ -14,7 +14,7 @@ function rejects(text: string, message: string, env: Record<string, string | und
   assert.throws(() => parseAuthFile(text, FILE, env), { name: 'ConfigError', message });
 }
 
-describe('auth.json: the seed example', () => {
+describe('auth.json: the example of Huawei\'s documentation', () => {
   const auth = parseAuthFile(
     `{
       "quay.io/coreos": { },

@@ -23,7 +23,7 @@ function rejects(rules: Record<string, unknown> | string, message: string, defau
   assert.throws(() => parse(rules, defaults), { name: 'ConfigError', message });
 }
 
-describe('images.json: the seed example', () => {
+describe('images.json: the example of Huawei\'s documentation', () => {
   it('reads the three rules of the documentation', () => {
     const rules = parse({
       'quay.io/coreos/etcd:1.0.0': 'swr.cn-north-4.myhuaweicloud.com/test/etcd:1.0.0',

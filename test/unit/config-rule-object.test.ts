@@ -68,7 +68,7 @@ describe('images.json: the object form of a rule', () => {
     assert.deepEqual(rule?.tags, { include: ['v*'], exclude: ['/-rc/'] });
   });
 
-  it('keeps the seed rules inside the object form', () => {
+  it('keeps the rules of Huawei\'s image-migrator inside the object form', () => {
     rejects({ to: 'a.example.com/x/etcd:3.5' }, 'rule 6: the source has no tag, so every tag is copied and the destination must not have one (write "a.example.com/x/etcd")');
     assert.throws(() => parseImagesFile(JSON.stringify({ [SOURCE]: { to: '' } }), FILE, {}), {
       message: 'images.json: "quay.io/coreos/etcd": rule 8: the destination is empty and no default registry is set (use --registry or DEFAULT_REGISTRY)',

@@ -1,6 +1,6 @@
 /**
- * The in-process pieces of the local pipeline: bounded concurrency, one result per task, the seed's
- * summary line, which failures are retried.
+ * The in-process pieces of the local pipeline: bounded concurrency, one result per task, the summary
+ * line of Huawei's image-migrator, which failures are retried.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import { exitCodeOf, summaryLine } from '../../shared/pipeline/run-counts.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
 
 describe('local pipeline pieces', () => {
-  it('prints the seed\'s summary line', () => {
+  it('prints the summary line of Huawei\'s image-migrator', () => {
     assert.equal(summaryLine({ tasks: 38, failed: 2, generateFailed: 1 }), 'Images(38) migration finished, 2 images tasks failed, 1 tasks generate failed');
     assert.equal(exitCodeOf({ failed: 0, generateFailed: 0 }), 0);
     assert.equal(exitCodeOf({ failed: 0, generateFailed: 1 }), 1);
