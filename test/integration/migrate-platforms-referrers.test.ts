@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, workdir } from '../support/cli-run.js';
+import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import {
   fallbackTag, pushArtifact, pushBuildxIndex, pushCosignSignature, pushFallbackIndex, type BuildxIndex, type SeededDescriptor,
@@ -153,6 +154,27 @@ describe('image-migrator platforms and referrers', () => {
       assert.equal(result.code, 0, result.stderr);
       const index = await indexOf('merge/signed', fallbackTag(image.digest));
       assert.deepEqual(index.manifests.map((m) => m.digest), [theirs.digest, sbom.digest]);
+    });
+
+    it('reads referrers from a source that answers the referrers API, and leaves indexing to a destination that has it', async () => {
+      const api = await pushImage(src, 'team/api', '1.0');
+      const subject = { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: api.digest, size: 0 };
+      const attestation = await pushArtifact(src, 'team/api', '', { artifactType: 'application/vnd.in-toto+json', payload: '{"predicateType":"slsa"}', subject });
+      const [srcProxy, dstProxy] = await Promise.all([startForwardingProxy(src.url), startForwardingProxy(dst.url)]);
+      try {
+        srcProxy.serveReferrers(new Map([[api.digest, [attestation]]]));
+        dstProxy.serveReferrers(new Map());
+        auth = { ...auth, [srcProxy.host]: { insecure: true }, [dstProxy.host]: { insecure: true } };
+        const result = await run({ [`${srcProxy.host}/team/api:1.0`]: `${dstProxy.host}/viaapi/api` });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.report.tasks[0]?.referrers, 1);
+        assert.equal(await getManifestDigest(dst, 'viaapi/api', attestation.digest), attestation.digest, 'found only through the API');
+        assert.deepEqual(await listTags(dst, 'viaapi/api'), ['1.0'], 'no fallback tag where the destination has the API');
+        assert.ok(srcProxy.log.some((r) => r.path === `/v2/team/api/referrers/${api.digest}`));
+        assert.ok(!srcProxy.log.some((r) => r.path.includes(`/manifests/${fallbackTag(api.digest)}`)), 'the fallback tag is not read where the API answers');
+      } finally {
+        await Promise.all([srcProxy.stop(), dstProxy.stop()]);
+      }
     });
 
     it('leaves referrers behind with "referrers": false', async () => {

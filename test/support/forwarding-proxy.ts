@@ -25,6 +25,11 @@ export interface ForwardingProxy {
   forceAuthChallenge(on: boolean): void;
   /** Serves tag lists in pages of `?n=` with `Link` headers (distribution 2.8 ignores `n`). */
   paginateTags(on: boolean): void;
+  /**
+   * Answers the OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`, which distribution 2.8
+   * lacks) from `entries` by subject digest, an empty index for any other; undefined turns it off.
+   */
+  serveReferrers(entries: Map<string, unknown[]> | undefined): void;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -65,6 +70,7 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
   let redirect = false;
   let challenge = false;
   let paginate = false;
+  let referrers: Map<string, unknown[]> | undefined;
 
   const storage = createServer((req, res) => {
     redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
@@ -91,6 +97,12 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
       // 127.0.0.1 vs localhost would share cookies but not an origin; a different port is a different origin.
       res.writeHead(307, { location: `http://127.0.0.1:${storagePort}${path}?X-Amz-Signature=secret` });
       return res.end();
+    }
+    const referrersPath = /^\/v2\/.+\/referrers\/(sha256:[0-9a-f]{64})$/.exec(path);
+    if (referrers !== undefined && req.method === 'GET' && referrersPath !== null) {
+      const manifests = referrers.get(referrersPath[1] ?? '') ?? [];
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
+      return res.end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
     }
     if (paginate && /\/tags\/list/.test(path)) {
       paginated(req, res).catch((error: unknown) => res.destroy(error instanceof Error ? error : new Error(String(error))));
@@ -144,6 +156,9 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
     },
     paginateTags(on) {
       paginate = on;
+    },
+    serveReferrers(entries) {
+      referrers = entries;
     },
     reset() {
       faults.length = 0;
