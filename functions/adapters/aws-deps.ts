@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoBlobClaims } from './dynamo-blob-claims.js';
 import { DynamoResultStore } from './dynamo-result-store.js';
 import { EventBridgeRunNotifier, NoRunNotifier, type RunNotifier } from './run-notifier.js';
 import { SqsTaskQueue } from './sqs-task-queue.js';
@@ -23,6 +24,13 @@ export function createLogger(): Logger {
 export function storeFromEnv(logger: Logger = createLogger()): DynamoResultStore {
   return new DynamoResultStore(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
     ttlDays: intEnv('RUN_TTL_DAYS', 30, 1),
+    retry: { onRetry: (retry) => logger.warn('table write retried', { ...retry }) },
+  });
+}
+
+/** Blob claims in the run table (TABLE_NAME): copiers of a fleet upload a shared blob once per registry. */
+export function blobClaimsFromEnv(logger: Logger = createLogger()): DynamoBlobClaims {
+  return new DynamoBlobClaims(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
     retry: { onRetry: (retry) => logger.warn('table write retried', { ...retry }) },
   });
 }

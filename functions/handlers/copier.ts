@@ -6,6 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { BlobCoordinator } from '../../shared/copy/blob-coordinator.js';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
 import { CredentialChain } from '../../shared/credential-sources/credential-chain.js';
 import { EcrAccess } from '../../shared/credential-sources/ecr-access.js';
@@ -18,7 +19,7 @@ import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
 import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
 import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
-import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
+import { blobClaimsFromEnv, createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
 import { processCopyMessage } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
 import { processExpandMessage } from '../tasks/expand-record.js';
@@ -37,6 +38,8 @@ export interface CopierDeps extends CompletionDeps {
   readonly credentials?: { refresh(): Promise<void> };
   readonly backoff?: RedeliveryBackoff;
   readonly copierOptions?: ImageCopierOptions;
+  /** Copiers of other invocations uploading the same blobs (the table's blob claims). */
+  readonly coordinator?: BlobCoordinator;
 }
 
 /** The Lambda handler over `deps`. */
@@ -56,7 +59,7 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
     // One copier per invocation: its blob tracker remembers what this batch pushed, and must not
     // outlive it in a warm container (a destination may change between runs). The registry client
     // is shared, so connections and tokens are reused.
-    const copier = new ImageCopier(deps.registry, deps.copierOptions);
+    const copier = new ImageCopier(deps.registry, { ...deps.copierOptions, ...(deps.coordinator === undefined ? {} : { coordinator: deps.coordinator }) });
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       const message = messageOrDrop(record, deps.logger, 'message');
       if (message === undefined) return;
@@ -128,6 +131,7 @@ export function copierDepsFromEnv(): CopierDeps {
   const logger = createLogger();
   return {
     store: storeFromEnv(logger),
+    coordinator: blobClaimsFromEnv(logger),
     notifier: notifierFromEnv(),
     logger,
     // One client per container: keep-alive connections and bearer tokens outlive the invocation.

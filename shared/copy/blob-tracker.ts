@@ -8,9 +8,15 @@
  * answer to the mount decides, so a wrong state costs a request, never a missing blob.
  */
 import type { CopyState } from '../state/run-state.js';
+import type { BlobClaim, BlobCoordinator } from './blob-coordinator.js';
 
-/** Per-run memory of blobs known to be present at destinations. */
-export class BlobTracker {
+const GRANTED: BlobClaim = { kind: 'claimed', settle: async () => undefined };
+
+/**
+ * Per-run memory of blobs known to be present at destinations; also the local BlobCoordinator, which
+ * grants every claim: in one process, `track` already lets one transfer run per blob and registry.
+ */
+export class BlobTracker implements BlobCoordinator {
   /** registry -> digest -> repositories known to hold it */
   private readonly present = new Map<string, Map<string, Set<string>>>();
   /** `${registry} ${digest}` -> the transfer that will put it there */
@@ -58,5 +64,10 @@ export class BlobTracker {
     } finally {
       if (this.inFlight.get(key) === promise) this.inFlight.delete(key);
     }
+  }
+
+  /** Every claim is granted (see the class comment). */
+  public async claim(): Promise<BlobClaim> {
+    return GRANTED;
   }
 }

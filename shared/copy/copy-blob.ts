@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DigestMismatchError } from '../errors.js';
 import { createDigestVerifier } from '../registry/digest.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
+import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions } from './blob-coordinator.js';
 import type { BlobTracker } from './blob-tracker.js';
 import type { Descriptor } from './manifest.js';
 import { backoffMs, isRetryable } from './retryable.js';
@@ -20,6 +21,9 @@ export interface BlobCopyContext {
   /** Attempts for a streamed transfer (a stream cannot be replayed, so the whole blob is retried). */
   readonly streamAttempts: number;
   readonly retryBaseMs: number;
+  /** Who else may be uploading this blob (other processes); default the tracker, which is this process only. */
+  readonly coordinator?: BlobCoordinator | undefined;
+  readonly blobWait?: BlobWaitOptions | undefined;
 }
 
 /** Puts the blob in the destination repository; returns the bytes streamed (0 for a skip or a mount). */
@@ -38,7 +42,7 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
       tracker.add(dst.registry, dst.repository, blob.digest);
       return 0;
     }
-    const bytes = await streamWithRetries(ctx, blob);
+    const bytes = await coordinatedUpload(ctx.coordinator ?? tracker, ctx.registry, dst, blob.digest, () => streamWithRetries(ctx, blob), ctx.blobWait);
     tracker.add(dst.registry, dst.repository, blob.digest);
     return bytes;
   });

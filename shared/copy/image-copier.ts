@@ -8,6 +8,7 @@
 import { parseReference, type ImageReference } from '../reference.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
+import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
 import { upToDateByHints } from './copy-hints.js';
@@ -34,6 +35,9 @@ export interface ImageCopierOptions {
   readonly destinationTags?: DestinationTags;
   /** What earlier runs learnt (see copy-hints.ts); fed with what this run learns. */
   readonly state?: CopyState;
+  /** Copiers in other processes that may upload the same blobs (see blob-coordinator.ts); default none. */
+  readonly coordinator?: BlobCoordinator;
+  readonly blobWait?: BlobWaitOptions;
 }
 
 /** How a copy ended when it did not throw. */
@@ -84,6 +88,8 @@ export class ImageCopier implements ImageCopy {
   private readonly referrersApi = new ReferrersApi();
   /** Source tag lists, for fallback and cosign tags; one listing per repository and run. */
   private readonly sourceTags: DestinationTags;
+  private readonly coordinator: BlobCoordinator | undefined;
+  private readonly blobWait: BlobWaitOptions | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -97,6 +103,8 @@ export class ImageCopier implements ImageCopy {
     this.destinationTags = options.destinationTags;
     this.state = options.state;
     this.sourceTags = new DestinationTags(registry);
+    this.coordinator = options.coordinator;
+    this.blobWait = options.blobWait;
   }
 
   /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
@@ -237,7 +245,7 @@ export class ImageCopier implements ImageCopy {
     if (parsed.kind === 'image') {
       const ctx: BlobCopyContext = {
         registry: this.registry, tracker: this.tracker, source: src, destination: dst,
-        streamAttempts: this.streamAttempts, retryBaseMs: this.retryBaseMs,
+        streamAttempts: this.streamAttempts, retryBaseMs: this.retryBaseMs, coordinator: this.coordinator, blobWait: this.blobWait,
       };
       // The biggest blobs start first, so that a large layer is not the last thing left running.
       const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);

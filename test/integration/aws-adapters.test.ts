@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoBlobClaims } from '../../functions/adapters/dynamo-blob-claims.js';
 import { DynamoResultStore, RunNotFoundError } from '../../functions/adapters/dynamo-result-store.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
 import { powertoolsSecretReader, SecretCredentials } from '../../functions/adapters/secret-credentials.js';
@@ -162,6 +163,30 @@ describe('DynamoResultStore', () => {
     const store = await newStore('missing-test');
     await assert.rejects(store.recordResult('r-none', result('1:a', 'copied')), RunNotFoundError);
     assert.equal(await store.getRun('r-none'), undefined);
+  });
+});
+
+describe('DynamoBlobClaims', () => {
+  it('grants one claim, answers busy, then present; a failed upload or a stale claim is taken over', async () => {
+    const table = await aws.createTable('claims-test');
+    const claims = new DynamoBlobClaims(aws.dynamo, table, { staleAfterMs: 60_000 });
+    const first = await claims.claim('reg', 'sha256:a', 'team/one');
+    assert.equal(first.kind, 'claimed');
+    assert.equal((await claims.claim('reg', 'sha256:a', 'team/two')).kind, 'busy');
+    if (first.kind === 'claimed') await first.settle(true);
+    assert.deepEqual(await claims.claim('reg', 'sha256:a', 'team/two'), { kind: 'present', repository: 'team/one' });
+    // The record named a repository that does not hold the blob after all: the next claim replaces it.
+    assert.equal((await claims.claim('reg', 'sha256:a', 'team/two', 'team/one')).kind, 'claimed');
+
+    const failing = await claims.claim('reg', 'sha256:b', 'team/one');
+    if (failing.kind === 'claimed') await failing.settle(false);
+    assert.equal((await claims.claim('reg', 'sha256:b', 'team/two')).kind, 'claimed', 'a failed upload frees the claim');
+
+    const eager = new DynamoBlobClaims(aws.dynamo, table, { staleAfterMs: 1 });
+    assert.equal((await eager.claim('reg', 'sha256:c', 'team/one')).kind, 'claimed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((await eager.claim('reg', 'sha256:c', 'team/two')).kind, 'claimed', 'a stale claim is taken over');
+    assert.equal((await claims.claim('other-reg', 'sha256:a', 'team/one')).kind, 'claimed', 'claims are per registry');
   });
 });
 
