@@ -320,7 +320,7 @@ export class DynamoResultStore implements ResultStore {
     let pending = requests;
     for (let round = 0; pending.length > 0; round++) {
       const out = await withTableRetry('create counters', this.retry, () =>
-        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(runId, new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } })));
+        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(runId, new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } })));
       pending = out.UnprocessedItems?.[this.tableName] ?? [];
       if (pending.length > 0) await backoff(round);
     }

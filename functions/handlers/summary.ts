@@ -21,9 +21,10 @@ export function createSummaryHandler(deps: { readonly store: DynamoResultStore }
     const { runId, failures: limit = DEFAULT_SUMMARY_FAILURES, after } = parseEvent(SummaryEventSchema, event, 'summary event');
     const state = await deps.store.getRunState(runId);
     if (state === undefined) throw new UnknownRunError(runId);
+    const none: FailurePage = { failures: [] };
     const [page, generateFailures] = await Promise.all([
-      limit === 0 || state.failed === 0 ? ({ failures: [] } as FailurePage) : deps.store.failurePage(runId, limit, after),
-      state.generateFailed === 0 ? [] : deps.store.listGenerateFailures(runId),
+      limit === 0 || state.failed === 0 ? Promise.resolve(none) : deps.store.failurePage(runId, limit, after),
+      state.generateFailed === 0 ? Promise.resolve([]) : deps.store.listGenerateFailures(runId),
     ]);
     return runSummary(state, page.failures, [...state.generateFailures, ...generateFailures], undefined, page.next);
   };
