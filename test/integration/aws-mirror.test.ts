@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
@@ -21,12 +20,12 @@ import { signBody } from '../../functions/push/signature.js';
 import { scheduledPlannerEvent } from '../../infra/constructs/rule-schedules.js';
 import { countRequest } from '../../shared/pipeline/request-count.js';
 import { RegistryClient } from '../../shared/registry/client.js';
+import { silentLogger as silent } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes } from '../support/seed.js';
 import { driveUntilDone, queueDepth } from '../support/sqs-lambda-driver.js';
 
-const silent = new Logger({ logLevel: 'SILENT' });
 const PREFIX = '/image-migrator/ImageMigrator/rules/';
 const SECRET = 'mirror-test-signing-key';
 

@@ -7,25 +7,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSEvent } from 'aws-lambda';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
-import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
-import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
-import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
-import { createCopierHandler } from '../../functions/handlers/copier.js';
-import { createPlannerHandler } from '../../functions/handlers/planner.js';
-import { createSummaryHandler } from '../../functions/handlers/summary.js';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
 import { summaryLine } from '../../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../../shared/registry/client.js';
+import { secretBackedRegistry, testPipeline } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, pushMultiArch, randomBytes, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, queueDepth, type SqsHandler } from '../support/sqs-lambda-driver.js';
 
-const silent = new Logger({ logLevel: 'SILENT' });
 
 describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => {
   let aws: AwsEmulators;
@@ -69,14 +62,12 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
     seeded.set('pinned', await pushImage(src, 'team/pinned', 'x', { format: 'oci' }));
     seeded.set('etcd:3.5', await pushImage(src, 'coreos/etcd', '3.5', { layers: [base] }));
 
-    const auth = JSON.stringify({
+    const auth = {
       [src.host]: { insecure: true },
       [dstAws.host]: { username: dstAws.username, password: dstAws.password, insecure: true },
       [dstLocal.host]: { username: dstLocal.username, password: dstLocal.password, insecure: true },
-    });
-    const credentials = new SecretCredentials(async () => auth);
-    await credentials.refresh();
-    registry = new RegistryClient({ credentials, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 } });
+    };
+    registry = await secretBackedRegistry(auth, { retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 } });
     store = new DynamoResultStore(aws.dynamo, await aws.createTable('image-migrator-runs'));
   });
 
@@ -86,20 +77,15 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
   });
 
   async function pipeline(name: string, options: { wrap?: (handler: SqsHandler, queueUrl: string) => SqsHandler } = {}) {
-    const { queueUrl, dlqUrl } = await aws.createQueues(name, { maxReceiveCount: 4, visibilityTimeoutSeconds: 2 });
-    const notifier = new NoRunNotifier();
-    const queue = new SqsTaskQueue(aws.sqs, queueUrl);
-    const common = { store, notifier, logger: silent };
-    const planner = createPlannerHandler({ ...common, queue, readRules: () => Promise.reject(new Error('no stored rules')) });
-    const copier = createCopierHandler({
-      ...common, registry, queue, sqs: aws.sqs, queueUrl, maxReceiveCount: 4, backoff: { baseMs: 100, maxMs: 500 },
+    const { queueUrl, dlqUrl, planner, copier, notifier, summary, finished } = await testPipeline(aws, store, registry, name, {
+      maxReceiveCount: 4, visibilityTimeoutSeconds: 2, backoff: { baseMs: 100, maxMs: 500 },
     });
     const handler: SqsHandler = options.wrap?.(copier, queueUrl) ?? copier;
     const drive = (runId: string) =>
       driveUntilDone({
         sqs: aws.sqs,
         main: { queueUrl, handler, batchSize: 5, workers: 3 },
-        isDone: async () => (await store.getRunState(runId))?.finishedAt !== undefined,
+        isDone: finished(runId),
         timeoutMs: 45_000,
       });
     const drain = () =>
@@ -107,7 +93,7 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
         sqs: aws.sqs, main: { queueUrl, handler, batchSize: 5, workers: 3 },
         isDone: async () => (await queueDepth(aws.sqs, queueUrl)) === 0, timeoutMs: 15_000,
       });
-    return { planner, drive, drain, notifier, queueUrl, dlqUrl, summary: createSummaryHandler({ store }) };
+    return { planner, drive, drain, notifier, queueUrl, dlqUrl, summary };
   }
 
   it('migrates a multi-repository images.json with the same digests and summary line as the local run', async () => {

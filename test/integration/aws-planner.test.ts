@@ -9,7 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import { EventBridgeRunNotifier, EVENT_SOURCE, RUN_FINISHED } from '../../functions/adapters/run-notifier.js';
 import { ssmRulesReader } from '../../functions/adapters/rules-parameter.js';
@@ -18,9 +17,9 @@ import { createPlannerHandler } from '../../functions/handlers/planner.js';
 import { finishRunIfComplete } from '../../functions/runs/run-completion.js';
 import { createSummaryHandler, UnknownRunError } from '../../functions/handlers/summary.js';
 import { ConfigError } from '../../shared/errors.js';
+import { silentLogger as silent } from '../support/aws-fixture.js';
 import { startAwsEmulators, TEST_AWS, type AwsEmulators } from '../support/aws-emulators.js';
 
-const silent = new Logger({ logLevel: 'SILENT' });
 
 /** A JSON-protocol endpoint: `answer(target, body)` gives the status and response body. */
 async function jsonEndpoint(answer: (target: string, body: Record<string, unknown>) => [number, unknown]): Promise<{ server: Server; url: string }> {

@@ -6,24 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSRecord } from 'aws-lambda';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
-import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
-import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
-import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
-import { createCopierHandler } from '../../functions/handlers/copier.js';
-import { createDlqRecorderHandler, noResultError } from '../../functions/handlers/dlq-recorder.js';
-import { createPlannerHandler } from '../../functions/handlers/planner.js';
-import { createSummaryHandler } from '../../functions/handlers/summary.js';
+import { noResultError } from '../../functions/handlers/dlq-recorder.js';
 import { RegistryClient } from '../../shared/registry/client.js';
+import { secretBackedRegistry, testPipeline } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { freePort } from '../support/free-port.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, queueDepth } from '../support/sqs-lambda-driver.js';
 
-const silent = new Logger({ logLevel: 'SILENT' });
 
 describe('AWS pipeline retries through SQS', () => {
   let aws: AwsEmulators;
@@ -40,14 +33,12 @@ describe('AWS pipeline retries through SQS', () => {
     await pushImage(src, 'team/tool', '2.0');
     // Nothing listens there: every request fails with ECONNREFUSED, a retryable network error.
     closedHost = `127.0.0.1:${await freePort()}`;
-    const auth = JSON.stringify({
+    const auth = {
       [src.host]: { insecure: true },
       [dst.host]: { username: dst.username, password: dst.password, insecure: true },
       [closedHost]: { insecure: true },
-    });
-    const credentials = new SecretCredentials(async () => auth);
-    await credentials.refresh();
-    registry = new RegistryClient({ credentials, retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 50 } });
+    };
+    registry = await secretBackedRegistry(auth, { retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 50 } });
     store = new DynamoResultStore(aws.dynamo, await aws.createTable('image-migrator-retries'));
   });
 
@@ -58,26 +49,19 @@ describe('AWS pipeline retries through SQS', () => {
 
   /** A queue with `retries` + 1 deliveries, its DLQ, and the handlers over them. */
   async function pipeline(name: string, retries: number, crash?: (records: readonly SQSRecord[], batch: number) => boolean, batchSize = 2) {
-    const maxReceiveCount = retries + 1;
-    const { queueUrl, dlqUrl } = await aws.createQueues(name, { maxReceiveCount, visibilityTimeoutSeconds: 1 });
-    const notifier = new NoRunNotifier();
-    const common = { store, notifier, logger: silent };
-    const queue = new SqsTaskQueue(aws.sqs, queueUrl);
-    const planner = createPlannerHandler({ ...common, queue, readRules: () => Promise.reject(new Error('no stored rules')) });
-    const copier = createCopierHandler({ ...common, registry, queue, sqs: aws.sqs, queueUrl, maxReceiveCount, backoff: { baseMs: 200, maxMs: 1000 } });
-    const recorder = createDlqRecorderHandler({ ...common, maxReceiveCount });
+    const p = await testPipeline(aws, store, registry, name, { maxReceiveCount: retries + 1, visibilityTimeoutSeconds: 1, backoff: { baseMs: 200, maxMs: 1000 } });
     const run = async (images: Record<string, string>) => {
-      const { runId } = await planner({ images });
+      const { runId } = await p.planner({ images });
       const stats = await driveUntilDone({
         sqs: aws.sqs,
-        main: { queueUrl, handler: copier, batchSize, workers: 2, ...(crash ? { crash } : {}) },
-        dlq: { queueUrl: dlqUrl, handler: recorder, batchSize: 10, workers: 1 },
-        isDone: async () => (await store.getRunState(runId))?.finishedAt !== undefined,
+        main: { queueUrl: p.queueUrl, handler: p.copier, batchSize, workers: 2, ...(crash ? { crash } : {}) },
+        dlq: { queueUrl: p.dlqUrl, handler: p.recorder, batchSize: 10, workers: 1 },
+        isDone: p.finished(runId),
         timeoutMs: 40_000,
       });
-      return { runId, stats, summary: await createSummaryHandler({ store })({ runId }) };
+      return { runId, stats, summary: await p.summary({ runId }) };
     };
-    return { run, notifier, dlqUrl, queueUrl };
+    return { run, notifier: p.notifier, dlqUrl: p.dlqUrl, queueUrl: p.queueUrl };
   }
 
   it('retries a retryable failure `retries` times, then records it failed once and keeps it out of the DLQ', async () => {

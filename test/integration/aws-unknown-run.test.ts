@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSEvent } from 'aws-lambda';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
@@ -15,9 +14,9 @@ import { createCopierHandler } from '../../functions/handlers/copier.js';
 import { createDlqRecorderHandler } from '../../functions/handlers/dlq-recorder.js';
 import { ConfigError } from '../../shared/errors.js';
 import { RegistryClient } from '../../shared/registry/client.js';
+import { silentLogger as silent } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 
-const silent = new Logger({ logLevel: 'SILENT' });
 
 function sqsEvent(body: Record<string, unknown>, receiveCount: number): SQSEvent {
   return {
