@@ -2,7 +2,8 @@
  * `npm run bench:warm`: a quick look at the nothing-changed run alone, for tuning it. It seeds the
  * bench's workload without the big layer, fills image-migrator's destination once, then runs the warm
  * migration several times (and skopeo's once, for the ratio) and prints each run's wall time, time to
- * first output, requests and connections. `npm run bench` stays the reference measurement.
+ * first output, requests and connections. The warm runs use the run state the first run left (in
+ * the lane's folder); `WARM_ARGS=--no-state` compares without it. `npm run bench` stays the reference.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,8 @@ try {
   };
   const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<number> => {
     l.take();
-    const m = await measure(l.command, l.args, { cwd: l.dir, timeoutMs: 120_000, env: l.env });
+    const extra = name.includes('image-migrator warm') ? (process.env.WARM_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+    const m = await measure(l.command, [...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
     log(`${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`);
     if (m.code !== 0) log(m.stderr.slice(-2000));
     return m.wallSeconds;
