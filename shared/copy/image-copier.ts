@@ -66,6 +66,8 @@ export interface ImageCopyRequest {
   readonly immutable?: boolean;
   readonly platforms?: readonly string[];
   readonly referrers?: boolean;
+  /** The hints were consulted before (see upToDateByHints) and did not settle it: do not ask again. */
+  readonly hintsChecked?: boolean;
 }
 
 /** Largest image config read to learn a single-platform image's platform. */
@@ -107,6 +109,23 @@ export class ImageCopier implements ImageCopy {
     this.blobWait = options.blobWait;
   }
 
+  /**
+   * Up to date by the run's hints alone (destination tag list, run state, immutable tags; see
+   * copy-hints.ts), or undefined when a copy must decide: a check of at most one request, which the
+   * local run makes before a task takes one of the --workers slots. Tasks pinned by digest or copying
+   * referrers are left to the copy.
+   */
+  public async upToDateByHints(task: ImageCopyRequest): Promise<ImageCopyResult | undefined> {
+    const src = parseReference(task.source);
+    const dst = parseReference(task.destination);
+    if (src.digest !== undefined || task.referrers === true) return undefined;
+    const srcTag = src.tag ?? 'latest';
+    const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
+      source: repositoryOf(src), sourceTag: srcTag, destination: repositoryOf(dst), destinationTag: dst.tag ?? srcTag, immutable: task.immutable === true,
+    });
+    return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+  }
+
   /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
   public async copy(task: ImageCopyRequest): Promise<ImageCopyResult> {
     const src = parseReference(task.source);
@@ -138,7 +157,7 @@ export class ImageCopier implements ImageCopy {
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
-    const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
+    const hinted = task.hintsChecked === true ? undefined : await upToDateByHints(this.registry, this.destinationTags, this.state, {
       source: srcRepo, sourceTag: srcTag, destination: dstRepo, destinationTag: dstTag, immutable: task.immutable === true,
     });
     if (hinted !== undefined) {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../config/images-file.js';
 import { BlobTracker } from '../copy/blob-tracker.js';
+import { mapLimit } from '../copy/limit.js';
 import { DestinationTags } from '../copy/destination-tags.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable } from '../copy/retryable.js';
@@ -75,9 +76,14 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
   const destinationTags = new DestinationTags(options.registry);
-  const copier = options.copier ?? new ImageCopier(options.registry, {
-    destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }),
-  });
+  const imageCopier = options.copier === undefined
+    ? new ImageCopier(options.registry, { destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }) })
+    : undefined;
+  const copier = options.copier ?? (imageCopier as ImageCopier);
+  // With a run state or immutable tags, most tasks of an unchanged run are settled by one source HEAD
+  // or none: that check goes before a task takes one of the --workers slots, as many at once as a
+  // copy's blobs may (--workers x 4, the client's cap per registry).
+  const prechecks = imageCopier !== undefined && (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {
@@ -88,7 +94,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     if (options.dryRun) return;
     const fresh = tasks.filter((task) => !copies.has(copyKey(task)));
     for (const task of fresh) copies.set(copyKey(task), new Promise((resolve) => settle.set(copyKey(task), resolve)));
-    void queue.enqueue(fresh);
+    if (!prechecks || imageCopier === undefined) {
+      void queue.enqueue(fresh);
+      return;
+    }
+    void mapLimit(fresh, options.workers * 4, async (task) => {
+      const started = Date.now();
+      const hinted = await imageCopier.upToDateByHints(task).catch(() => undefined);
+      if (hinted === undefined) {
+        // The copy decides; the hints are not asked a second time.
+        const checked: CopyTask & { hintsChecked: true } = { ...task, hintsChecked: true };
+        void queue.enqueue([checked]);
+        return;
+      }
+      settle.get(copyKey(task))?.({
+        taskId: task.taskId, source: task.source, destination: task.destination, outcome: hinted.outcome,
+        ...(hinted.digest === undefined ? {} : { digest: hinted.digest }), bytes: 0, attempts: 1, durationMs: Date.now() - started,
+      });
+    });
   };
 
   // An all-tags rule's destination is listed while its source is (see DestinationTags); a tag rule's
