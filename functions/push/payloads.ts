@@ -6,8 +6,10 @@
  *   "repository":{"repo_full_name"}}}`;
  * - a plain `{"repository":"host/ns/repo","tag":"1.2"}`.
  * A known format that reports no tag push (a pull, a blob upload, a Harbor deletion) gives an
- * empty list; a body in none of these formats is an error.
+ * empty list; a body in none of these formats is an error. Each format is a zod schema; an event or
+ * resource of the wrong shape inside a known format is skipped.
  */
+import * as z from 'zod';
 import { ImageMigratorError, InvalidReferenceError } from '../../shared/errors.js';
 import { parseReference } from '../../shared/reference.js';
 
@@ -39,9 +41,31 @@ export interface ParsedPayload {
   readonly pushes: PushedTag[];
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+/** A string field that may be absent or of another type: read as absent. */
+const loose = z.string().optional().catch(undefined);
+const Text = z.string().min(1);
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.length === 0 ? undefined : v);
+
+/** The distribution registry's notification envelope; its events are read one by one. */
+const DistributionEnvelope = z.object({ events: z.array(z.unknown()) });
+/** A manifest push by tag; blob pushes and pulls do not match and are skipped. */
+const DistributionPush = z.object({
+  action: z.literal('push'),
+  target: z.object({ repository: Text, tag: Text, url: loose }),
+  request: z.object({ host: loose }).optional().catch(undefined),
+});
+/** Harbor's webhook; only PUSH_ARTIFACT reports pushes. */
+const HarborWebhook = z.object({
+  type: z.string(),
+  event_data: z.object({
+    resources: z.array(z.unknown()).catch([]),
+    repository: z.object({ repo_full_name: loose }).optional().catch(undefined),
+  }),
+});
+/** One pushed artifact; `resource_url` is `host/project/repo[:tag|@digest]`. */
+const HarborResource = z.object({ tag: Text, resource_url: Text });
+/** The plain form. */
+const PlainPush = z.object({ repository: Text, tag: Text });
 
 /** Parses `body` (UTF-8 JSON). Throws UnknownPayloadError. */
 export function parsePushPayload(body: string): ParsedPayload {
@@ -51,42 +75,38 @@ export function parsePushPayload(body: string): ParsedPayload {
   } catch (error) {
     throw new UnknownPayloadError('the body is not JSON', { cause: error });
   }
-  if (!isObject(doc)) throw new UnknownPayloadError('the body is not a JSON object');
-  if (Array.isArray(doc.events)) return { format: PayloadFormat.Distribution, pushes: distribution(doc.events) };
-  if (typeof doc.type === 'string' && isObject(doc.event_data)) return { format: PayloadFormat.Harbor, pushes: harbor(doc) };
-  if (text(doc.repository) !== undefined && text(doc.tag) !== undefined) {
-    return { format: PayloadFormat.Plain, pushes: [pushed(`${doc.repository as string}`, doc.tag as string)] };
-  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UnknownPayloadError('the body is not a JSON object');
+  const envelope = DistributionEnvelope.safeParse(doc);
+  if (envelope.success) return { format: PayloadFormat.Distribution, pushes: distribution(envelope.data.events) };
+  const harbor = HarborWebhook.safeParse(doc);
+  if (harbor.success) return { format: PayloadFormat.Harbor, pushes: harborPushes(harbor.data) };
+  const plain = PlainPush.safeParse(doc);
+  if (plain.success) return { format: PayloadFormat.Plain, pushes: [pushed(plain.data.repository, plain.data.tag)] };
   throw new UnknownPayloadError('no "events", Harbor "type"/"event_data", or "repository" and "tag"');
 }
 
-/** Manifest pushes by tag; blob pushes and pulls carry no tag and are skipped. */
-function distribution(events: unknown[]): PushedTag[] {
+function distribution(events: readonly unknown[]): PushedTag[] {
   const pushes: PushedTag[] = [];
   for (const event of events) {
-    if (!isObject(event) || event.action !== 'push' || !isObject(event.target)) continue;
-    const repository = text(event.target.repository);
-    const tag = text(event.target.tag);
+    const push = DistributionPush.safeParse(event);
+    if (!push.success) continue;
+    const { target, request } = push.data;
     // The host the client pushed to; the target URL holds it too when a proxy dropped the request part.
-    const host = (isObject(event.request) ? text(event.request.host) : undefined) ?? hostOf(text(event.target.url));
-    if (repository === undefined || tag === undefined || host === undefined) continue;
-    pushes.push(pushed(`${host}/${repository}`, tag));
+    const host = nonEmpty(request?.host) ?? hostOf(nonEmpty(target.url));
+    if (host === undefined) continue;
+    pushes.push(pushed(`${host}/${target.repository}`, target.tag));
   }
   return pushes;
 }
 
-/** PUSH_ARTIFACT only; `resource_url` is `host/project/repo[:tag|@digest]`. */
-function harbor(doc: Json): PushedTag[] {
+function harborPushes(doc: z.infer<typeof HarborWebhook>): PushedTag[] {
   if (doc.type !== 'PUSH_ARTIFACT') return [];
-  const data = doc.event_data as Json;
-  const resources = Array.isArray(data.resources) ? data.resources : [];
-  const fullName = isObject(data.repository) ? text(data.repository.repo_full_name) : undefined;
+  const fullName = nonEmpty(doc.event_data.repository?.repo_full_name);
   const pushes: PushedTag[] = [];
-  for (const resource of resources) {
-    if (!isObject(resource)) continue;
-    const tag = text(resource.tag);
-    const url = text(resource.resource_url);
-    if (tag === undefined || url === undefined) continue;
+  for (const item of doc.event_data.resources) {
+    const resource = HarborResource.safeParse(item);
+    if (!resource.success) continue;
+    const { tag, resource_url: url } = resource.data;
     const name = url.split('@')[0]!.replace(/:[^/:]+$/, '');
     // resource_url names the host Harbor is reached at; repo_full_name is the project/repo path.
     const host = name.split('/')[0]!;
