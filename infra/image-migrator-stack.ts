@@ -11,6 +11,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { grantEcr } from './constructs/ecr-grants.js';
+import { FleetDashboard } from './constructs/fleet-dashboard.js';
 import { MigratorFunction } from './constructs/migrator-function.js';
 import { readEcrSettings } from './ecr-settings.js';
 import { PushTriggers, readPushTriggerSettings } from './constructs/push-triggers.js';
@@ -171,6 +172,8 @@ export class ImageMigratorStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${rulesParameterPrefix}*]`,
       reason: `Schedules are named by the user at deploy time; the planner reads only the parameters under ${rulesParameterPrefix}.`,
     });
+
+    new FleetDashboard(this, 'Fleet', { copier: copier.function, queue, deadLetterQueue, dashboardName: `${settings.stackName}-fleet` });
 
     new RuleSchedules(this, 'Schedules', {
       schedules: settings.schedules,

@@ -17,6 +17,7 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import type { Registry } from '../../shared/registry/types.js';
 import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
+import { EmfRunMetrics, type RunMetrics } from '../adapters/run-metrics.js';
 import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
 import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
 import { blobClaimsFromEnv, createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
@@ -38,6 +39,7 @@ export interface CopierDeps extends CompletionDeps {
   readonly credentials?: { refresh(): Promise<void> };
   readonly backoff?: RedeliveryBackoff;
   readonly copierOptions?: ImageCopierOptions;
+  readonly metrics?: RunMetrics;
   /** Copiers of other invocations uploading the same blobs (the table's blob claims). */
   readonly coordinator?: BlobCoordinator;
 }
@@ -132,6 +134,7 @@ export function copierDepsFromEnv(): CopierDeps {
   return {
     store: storeFromEnv(logger),
     coordinator: blobClaimsFromEnv(logger),
+    metrics: new EmfRunMetrics(),
     notifier: notifierFromEnv(),
     logger,
     // One client per container: keep-alive connections and bearer tokens outlive the invocation.

@@ -12,6 +12,7 @@ import { isRetryable } from '../../shared/copy/retryable.js';
 import { attemptTask, failedResult } from '../../shared/pipeline/copy-task.js';
 import type { TaskResult } from '../../shared/pipeline/task.js';
 import { taskOf, type CopyMessage } from '../adapters/queue-message.js';
+import type { RunMetrics } from '../adapters/run-metrics.js';
 import { receiveCountOf, scheduleRedelivery, type RedeliveryBackoff } from './retry-later.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
@@ -21,6 +22,8 @@ export interface CopyRecordDeps extends CompletionDeps {
   readonly queueUrl: string;
   readonly maxReceiveCount: number;
   readonly backoff: RedeliveryBackoff;
+  /** Fleet metrics (EMF); none in tests that do not look at them. */
+  readonly metrics?: RunMetrics;
 }
 
 /** Copies and records one task; throws RetryLaterError when SQS should deliver it again. */
@@ -42,12 +45,14 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
   } else if (isRetryable(outcome.error) && attempt < deps.maxReceiveCount) {
     const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, outcome.error, deps.backoff);
     deps.store.meter.sqs(task.runId, 1);
+    deps.metrics?.taskRetried(task.runId);
     deps.logger.warn('task will be retried', { ...log, retryInSeconds: retry.delaySeconds, error: retry.message });
     throw retry;
   } else {
     result = failedResult(task, outcome.error, attempt, outcome.durationMs, outcome.requests);
   }
   const counted = await deps.store.recordResult(task.runId, result);
+  if (counted) deps.metrics?.taskRecorded(task.runId, result);
   deps.logger.info(counted ? 'task recorded' : 'task result was already recorded', {
     ...log, outcome: result.outcome, digest: result.digest, bytes: result.bytes, error: result.error,
   });

@@ -201,6 +201,17 @@ describe('image-migrator stack template', () => {
     assert.equal(alarm.Properties.Threshold, 1);
   });
 
+  it('alarms on failed tasks and shows the fleet metrics on a dashboard', () => {
+    const [, alarm] = only('AWS::CloudWatch::Alarm', (r) => r.Properties.MetricName === 'TasksFailed');
+    assert.equal(alarm.Properties.Namespace, 'ImageMigrator');
+    assert.deepEqual(alarm.Properties.Dimensions, [{ Name: 'service', Value: 'image-migrator' }]);
+    assert.equal(alarm.Properties.Statistic, 'Sum');
+    assert.equal(alarm.Properties.Threshold, 1);
+    const [, dashboard] = only('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const name of ['TasksCopied', 'TasksUpToDate', 'TasksFailed', 'BytesCopied', 'TaskRetries', 'ConcurrentExecutions']) assert.match(body, new RegExp(name));
+  });
+
   it('starts the planner on schedule with the stored rules of that schedule', () => {
     const [, schedule] = only('AWS::Scheduler::Schedule');
     assert.equal(schedule.Properties.ScheduleExpression, 'rate(1 day)');
