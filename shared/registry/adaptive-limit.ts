@@ -86,7 +86,7 @@ export class AdaptiveLimiter {
     let w = this.windows.get(key);
     if (w === undefined) this.windows.set(key, (w = new Window(Math.max(this.min, this.options.max))));
     if (w.inFlight < Math.floor(w.limit)) w.inFlight++;
-    else await new Promise<void>((resolve) => (w as Window).waiting.push(resolve));
+    else await new Promise<void>((resolve) => w.waiting.push(resolve));
     const window = w;
     const started = this.now();
     // Upload times grow with the blob's size, so only downloads and manifests judge latency.

@@ -94,7 +94,7 @@ export class Authenticator {
     const shared = this.runScopes.covering(registry, scopes);
     if (shared !== undefined) {
       let keys = this.sharedKeys.get(shared);
-      if (keys === undefined) this.sharedKeys.set(shared, (keys = new Map()));
+      if (keys === undefined) this.sharedKeys.set(shared, (keys = new Map<string, string>()));
       let key = keys.get(credential.username ?? '');
       if (key === undefined) keys.set(credential.username ?? '', (key = tokenKey(registry, credential.username, shared)));
       try {

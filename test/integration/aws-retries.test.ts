@@ -49,7 +49,11 @@ describe('AWS pipeline retries through SQS', () => {
 
   /** A queue with `retries` + 1 deliveries, its DLQ, and the handlers over them. */
   async function pipeline(name: string, retries: number, crash?: (records: readonly SQSRecord[], batch: number) => boolean, batchSize = 2) {
-    const p = await testPipeline(aws, store, registry, name, { maxReceiveCount: retries + 1, visibilityTimeoutSeconds: 1, backoff: { baseMs: 200, maxMs: 1000 } });
+    // A crashed batch comes back when the visibility timeout ends, so crash tests keep it short; without
+    // crashes retries come back after the copier's own backoff, and a long timeout keeps a copy that
+    // is slow on a loaded machine from being delivered a second time while it still runs.
+    const visibilityTimeoutSeconds = crash === undefined ? 30 : 1;
+    const p = await testPipeline(aws, store, registry, name, { maxReceiveCount: retries + 1, visibilityTimeoutSeconds, backoff: { baseMs: 200, maxMs: 1000 } });
     const run = async (images: Record<string, string>) => {
       const { runId } = await p.planner({ images });
       const stats = await driveUntilDone({

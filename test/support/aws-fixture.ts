@@ -50,7 +50,7 @@ export interface TestPipeline {
   readonly recorder: ReturnType<typeof createDlqRecorderHandler>;
   readonly summary: ReturnType<typeof createSummaryHandler>;
   /** For the driver's `isDone`: the run has finished. */
-  finished(runId: string): () => Promise<boolean>;
+  readonly finished: (runId: string) => () => Promise<boolean>;
 }
 
 /** Creates the queues `name` and `name`-dlq and the handlers over them, `store` and `registry`. */
