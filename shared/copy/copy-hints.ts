@@ -28,6 +28,8 @@ export interface HintQuery {
   readonly destination: RepositoryRef;
   readonly destinationTag: string;
   readonly immutable: boolean;
+  /** The copy narrows an index to some platforms, so the destination's digest differs from the source's. */
+  readonly narrowed?: boolean;
 }
 
 /** Up to date by the hints, or undefined when the full comparison must decide. */
@@ -42,8 +44,9 @@ export async function upToDateByHints(
   if (listed === undefined || !listed.has(q.destinationTag)) return undefined;
   const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
   if (q.immutable) return { digest: known?.destinationDigest };
-  if (known === undefined || known.destinationDigest !== known.sourceDigest) return undefined;
+  if (known?.destinationDigest === undefined || (q.narrowed !== true && known.destinationDigest !== known.sourceDigest)) return undefined;
   const head = await registry.headManifest(q.source, q.sourceTag);
   if (head?.digest === undefined || head.digest !== known.sourceDigest) return undefined;
-  return { digest: head.digest };
+  // Narrowed, the same source digest always gives the same index (platform-filter.ts).
+  return { digest: known.destinationDigest };
 }

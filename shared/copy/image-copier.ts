@@ -159,6 +159,7 @@ export class ImageCopier implements ImageCopy {
     const dstTag = dst.tag ?? srcTag;
     const hinted = task.hintsChecked === true ? undefined : await upToDateByHints(this.registry, this.destinationTags, this.state, {
       source: srcRepo, sourceTag: srcTag, destination: dstRepo, destinationTag: dstTag, immutable: task.immutable === true,
+      narrowed: task.platforms !== undefined,
     });
     if (hinted !== undefined) {
       const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };

@@ -81,6 +81,20 @@ describe('image-migrator platforms and referrers', () => {
     assert.ok(total(second.report) <= total(plainWarm.report), `filtered warm ${JSON.stringify(second.report.requests)} vs unfiltered ${JSON.stringify(plainWarm.report.requests)}`);
   });
 
+  it('with a run state, an unchanged narrowed index of an all-tags rule costs one source HEAD, as an unfiltered one does', async () => {
+    const images = { [`${src.host}/team/app`]: { to: `${dst.host}/state/app`, platforms: ['linux/amd64'], referrers: false } };
+    const first = await run(images, ['--state', 'state.json']);
+    assert.equal(first.code, 0, first.stderr);
+    const dir = first.dir;
+    const second = await runCli(['--report', 'r2.json', '--state', 'state.json'], { cwd: dir });
+    assert.equal(second.code, 0, second.stderr);
+    const report = JSON.parse(await readFile(join(dir, 'r2.json'), 'utf8')) as Report;
+    assert.equal(report.counts.upToDate, 1);
+    assert.equal(report.tasks[0]?.digest, first.report.tasks[0]?.digest);
+    assert.equal(report.requests['manifest-get'] ?? 0, 0, JSON.stringify(report.requests));
+    assert.equal(report.requests['manifest-head'], 1, JSON.stringify(report.requests));
+  });
+
   it('narrows to two platforms with deterministic bytes: a fresh destination gets the same digest', async () => {
     const rule = (repo: string): unknown => ({ to: `${dst.host}/${repo}/app`, platforms: ['linux/amd64', 'linux/arm64'] });
     const result = await run(`{"${src.host}/team/app:1.0": ${JSON.stringify(rule('two'))}, "${src.host}/team/app:1.0": ${JSON.stringify(rule('again'))}}`);
