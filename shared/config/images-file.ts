@@ -8,7 +8,6 @@
  * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts),
  * and a list may hold such objects beside destination strings.
  */
-import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { type Defaults, type MigrationRule, RuleProblem, buildRule } from './image-rule.js';
 import { describeNode, nodeValue, parseJsonObject } from './json-document.js';
@@ -19,7 +18,6 @@ import { findConflict } from './rule-conflicts.js';
 export type { Defaults, MigrationRule } from './image-rule.js';
 
 const SHAPE = 'an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}';
-const Destination = z.string();
 
 /**
  * Parses images.json text into rules, in file order. `file` names the document in messages;
@@ -47,15 +45,15 @@ export function parseImagesFile(text: string, file: string, defaults: Defaults):
         pushRules(rules, file, key, parsed.destinations, defaults, parsed.options);
         return;
       }
-      const destination = Destination.safeParse(nodeValue(element));
-      if (!destination.success) {
+      const destination = element.type === 'string' ? (element.value as string) : undefined;
+      if (destination === undefined) {
         const problem =
           value.type === 'array'
             ? `every destination in the list must be a string or an object {"to": ...}, but element ${i + 1} is not`
             : `the destination must be a string, a list of strings, or an object {"to": ...}, not ${describeNode(value)}`;
         throw new ConfigError(file, key, problem);
       }
-      pushRules(rules, file, key, [destination.data], defaults, {});
+      pushRules(rules, file, key, [destination], defaults, {});
     });
   }
   const conflict = findConflict(rules);
