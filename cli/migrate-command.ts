@@ -28,6 +28,7 @@ export interface MigrateOptions {
   registry?: string;
   retries: number;
   workers: number;
+  stallTimeout: number;
   report?: string;
   dryRun?: boolean;
   /** A path, false for --no-state, undefined for the default file. */
@@ -66,8 +67,9 @@ export function configureMigrate(program: Command): void {
     .option('--log <file>', 'log file path: one line per task outcome', './image-migrator.log')
     .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
     .option('--registry <registry>', 'default target registry when a rule has an empty destination (or DEFAULT_REGISTRY)')
-    .option('-r, --retries <n>', 'times to retry a task that failed transiently', wholeNumber('--retries', 0, 100), 3)
+    .option('-r, --retries <n>', 'retries of a failed request, blob transfer or task (one budget; 0: no retry at all)', wholeNumber('--retries', 0, 100), 3)
     .option('-w, --workers <n>', 'images migrated at once', wholeNumber('--workers', 1, 256), 7)
+    .option('--stall-timeout <seconds>', 'abandon (and retry) a request that receives or sends nothing for this long', wholeNumber('--stall-timeout', 1, 3600), 30)
     .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
     .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
     .option('--state <file>', 'run state file: what earlier runs saw and pushed, to skip unchanged images with fewer requests (default $XDG_CACHE_HOME/image-migrator/state.json)')
@@ -107,12 +109,16 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   }
 
   const requests: Record<string, number> = {};
+  const stallTimeoutMs = options.stallTimeout * 1000;
+  const outageMs = 2 * stallTimeoutMs;
   const client = new RegistryClient({
     credentials: auth,
     // --workers images at once, each with up to 4 blobs or child manifests: the cap below which the
     // client adapts to each registry.
     maxConcurrency: options.workers * 4,
     onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
+    retry: { attempts: options.retries + 1, outageMs },
+    stallTimeoutMs,
   });
   const runLog = new RunLog(options.log);
   log = runLog;
@@ -123,7 +129,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   try {
     out.write('Start to generate images tasks, please wait ...\n');
     const result = await runLocal({
-      rules, registry: client, workers: options.workers, retries: options.retries, dryRun: options.dryRun ?? false,
+      rules, registry: client, workers: options.workers, retries: options.retries, blobRetry: { outageMs }, dryRun: options.dryRun ?? false,
       ...(state === undefined ? {} : { state }),
       ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),
       onPlanned: (plan) => {

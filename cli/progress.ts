@@ -3,6 +3,14 @@
  * otherwise (CI logs, pipes).
  */
 import type { RunEvent } from '../shared/pipeline/local-run.js';
+import type { RetryEvent } from '../shared/registry/retry.js';
+
+/** `429`, `503 Service Unavailable`, `ECONNREFUSED` out of a failure's text. */
+function shortReason(reason: string): string {
+  const status = /: (\d{3} [A-Za-z ]+?)(?::|$)/.exec(reason)?.[1];
+  if (status !== undefined) return status.split(' ')[0] ?? status;
+  return /network error: (\w+)/.exec(reason)?.[1] ?? reason.slice(0, 60);
+}
 
 /** Formats a byte count the way people read it. */
 export function formatBytes(bytes: number): string {
@@ -23,13 +31,15 @@ export class Progress {
   private failed = 0;
   private bytes = 0;
   private drawn = false;
+  /** Until when a wait on a registry has been shown, per registry and reason. */
+  private readonly waits = new Map<string, number>();
 
   public constructor(private readonly out: NodeJS.WriteStream | (NodeJS.WritableStream & { isTTY?: boolean; columns?: number })) {}
 
   public event(event: RunEvent): void {
     if (event.type === 'planned') return;
     if (event.type === 'retry') {
-      if (!this.out.isTTY) this.out.write(`retry ${event.task.source} (attempt ${event.attempt} failed: ${event.error})\n`);
+      this.retry(event.retry, event.task?.source);
       return;
     }
     const r = event.result;
@@ -52,6 +62,28 @@ export class Progress {
           : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''})`;
       this.out.write(`${counter} ${r.outcome} ${r.source} -> ${r.destination}${tail}\n`);
     }
+  }
+
+  /**
+   * A retry: a wait on a registry that is unavailable or throttling shows as `waiting 2 s: 429 from
+   * registry X` (once per registry and reason while it lasts); a task retried shows on a line of its own.
+   */
+  private retry(r: RetryEvent, source: string | undefined): void {
+    if (r.unavailable && r.delayMs >= 1000) {
+      const text = `waiting ${Math.round(r.delayMs / 1000)} s: ${shortReason(r.reason)} from registry ${r.registry}`;
+      const now = Date.now();
+      const key = `${r.registry} ${shortReason(r.reason)}`;
+      if ((this.waits.get(key) ?? 0) > now) return;
+      this.waits.set(key, now + r.delayMs);
+      if (this.out.isTTY) {
+        this.out.write(`\r\x1b[2K${text}`);
+        this.drawn = true;
+      } else {
+        this.out.write(`${text}\n`);
+      }
+      return;
+    }
+    if (r.level === 'task' && !this.out.isTTY) this.out.write(`retry ${source ?? r.what} (attempt ${r.attempt} failed: ${r.reason})\n`);
   }
 
   /** Ends the redrawn line so that what follows starts on its own line. */

@@ -13,6 +13,8 @@ export interface RunReport {
   readonly summary: string;
   readonly counts: LocalRunResult['counts'];
   readonly requests: Record<string, number>;
+  /** Retries of the run below the task level, by kind (a task's own are in its `retried`). */
+  readonly retried: Record<string, number>;
   readonly generateFailures: LocalRunResult['plan']['generateFailures'];
   readonly tasks: LocalRunResult['results'];
 }
@@ -27,9 +29,16 @@ export function buildReport(run: LocalRunResult, requests: Record<string, number
     // Requests are counted per kind for the whole run here, not per task.
     counts: { ...run.counts, requests: Object.values(requests).reduce((a, b) => a + b, 0) },
     requests,
+    retried: totalRetried(run.results),
     generateFailures: run.plan.generateFailures,
     tasks: run.results,
   };
+}
+
+function totalRetried(results: LocalRunResult['results']): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const r of results) for (const [kind, n] of Object.entries(r.retried ?? {})) total[kind] = (total[kind] ?? 0) + n;
+  return total;
 }
 
 /** Writes the report as pretty-printed JSON. */

@@ -1,5 +1,6 @@
 /**
- * The --log file: one line per task outcome, retry and rule that could not be expanded. Lines hold
+ * The --log file: one line per task outcome, rule that could not be expanded, and retry at any level
+ * (request, blob transfer, task: what, which registry, why, the delay). Lines hold
  * references, digests and error texts, which never carry a credential.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -24,7 +25,9 @@ export class RunLog {
       for (const f of event.plan.generateFailures) this.line(`generate-failed ${f.source} -> ${f.destination || '(default)'}: ${f.error}`);
       this.line(`planned ${event.plan.tasks.length} tasks`);
     } else if (event.type === 'retry') {
-      this.line(`retry ${event.task.source} -> ${event.task.destination} attempt=${event.attempt} in=${Math.round(event.delayMs)}ms: ${event.error}`);
+      const r = event.retry;
+      const task = event.task === undefined ? 'planning' : `${event.task.source} -> ${event.task.destination}`;
+      this.line(`retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`);
     } else {
       const r = event.result;
       const detail = r.outcome === 'failed'

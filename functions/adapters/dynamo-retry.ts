@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { backoffMs } from '../../shared/copy/retryable.js';
+import { backoffMs } from '../../shared/registry/retry.js';
 
 /** One retry of a table operation, for the log and the run's metrics. */
 export interface TableRetry {

@@ -8,7 +8,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import type { ImageCopy } from '../../shared/copy/image-copier.js';
-import { isRetryable } from '../../shared/copy/retryable.js';
+import { isRetryable } from '../../shared/registry/retry.js';
 import { attemptTask, failedResult } from '../../shared/pipeline/copy-task.js';
 import type { TaskResult } from '../../shared/pipeline/task.js';
 import { taskOf, type CopyMessage } from '../adapters/queue-message.js';

@@ -13,7 +13,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { isRetryable } from '../../shared/copy/retryable.js';
+import { isRetryable } from '../../shared/registry/retry.js';
 import { errorMessage } from '../../shared/pipeline/error-message.js';
 import { parseReference } from '../../shared/reference.js';
 import { expandRule } from '../../shared/pipeline/planner.js';

@@ -6,7 +6,7 @@
  */
 import { ChangeMessageVisibilityCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { backoffMs } from '../../shared/copy/retryable.js';
+import { backoffMs } from '../../shared/registry/retry.js';
 import { errorMessage } from '../../shared/pipeline/error-message.js';
 import { ImageMigratorError } from '../../shared/errors.js';
 

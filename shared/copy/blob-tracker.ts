@@ -49,6 +49,11 @@ export class BlobTracker implements BlobCoordinator {
     this.state?.recordBlob(registry, repository, digest);
   }
 
+  /** Forgets what is known of one repository (the registry said something it was thought to hold is missing). */
+  public forget(registry: string, repository: string): void {
+    for (const repos of this.present.get(registry)?.values() ?? []) repos.delete(repository);
+  }
+
   /** The transfer of this blob to this registry that is under way, if any. */
   public pending(registry: string, digest: string): Promise<unknown> | undefined {
     return this.inFlight.get(`${registry} ${digest}`);

@@ -3,14 +3,14 @@
  * the destination's PUT through a hashing stream, so nothing touches the disk, memory stays flat
  * whatever its size, and a corrupted transfer fails instead of landing.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DigestMismatchError } from '../errors.js';
+import { Readable } from 'node:stream';
+import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { createDigestVerifier } from '../registry/digest.js';
+import { isUnavailable, RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
 import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions } from './blob-coordinator.js';
 import type { BlobTracker } from './blob-tracker.js';
 import type { Descriptor } from './manifest.js';
-import { backoffMs, isRetryable } from './retryable.js';
 
 /** Where a blob comes from and goes to, and what the run already knows. */
 export interface BlobCopyContext {
@@ -18,9 +18,10 @@ export interface BlobCopyContext {
   readonly tracker: BlobTracker;
   readonly source: RepositoryRef;
   readonly destination: RepositoryRef;
-  /** Attempts for a streamed transfer (a stream cannot be replayed, so the whole blob is retried). */
-  readonly streamAttempts: number;
-  readonly retryBaseMs: number;
+  /** The budget of one blob transfer: resumed downloads and restarted uploads share it. */
+  readonly retry: RetryPolicy;
+  readonly clock: Clock;
+  readonly onRetry?: RetryListener | undefined;
   /** Who else may be uploading this blob (other processes); default the tracker, which is this process only. */
   readonly coordinator?: BlobCoordinator | undefined;
   readonly blobWait?: BlobWaitOptions | undefined;
@@ -59,36 +60,90 @@ async function mountFromKnownRepository(ctx: BlobCopyContext, blob: Descriptor):
   return true;
 }
 
+/**
+ * Streams the blob, retrying within one budget: a download that breaks resumes where it broke (a
+ * `Range` request, so the upload in progress goes on); an upload that breaks starts the blob again.
+ */
 async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
+  const budget = new RetryBudget(ctx.retry, ctx.clock);
+  for (;;) {
     try {
-      await streamOnce(ctx, blob);
+      await streamOnce(ctx, blob, budget);
       return blob.size;
     } catch (error) {
-      if (attempt >= ctx.streamAttempts || !isRetryable(error)) throw error;
-      await sleep(backoffMs(attempt, error, ctx.retryBaseMs, 10_000));
+      if (!budget.allowsRetry(error)) throw error;
+      await pause(ctx, budget, error, 'blob-restart', `blob ${blob.digest} to ${ctx.destination.registry}/${ctx.destination.repository} (from byte 0)`, ctx.destination.registry);
     }
   }
 }
 
-async function streamOnce(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
-  const download = await ctx.registry.getBlob(ctx.source, blob.digest);
-  if (download.size !== undefined && download.size !== blob.size) {
-    download.body.destroy();
-    throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`);
+/** Reports a blob-level retry and waits its delay. */
+async function pause(ctx: BlobCopyContext, budget: RetryBudget, error: unknown, kind: string, what: string, registry: string): Promise<void> {
+  const delayMs = budget.delayMs(error);
+  ctx.onRetry?.({
+    level: 'blob', kind, registry, what, reason: error instanceof Error ? error.message : String(error),
+    attempt: budget.attempts, delayMs, unavailable: isUnavailable(error),
+  });
+  await ctx.clock.sleep(delayMs);
+}
+
+/** A download cut short without an error from the socket. */
+class ShortBodyError extends ImageMigratorError {
+  public readonly retryable = true;
+}
+
+/**
+ * The blob's bytes from the source, resumed with `Range` from the last byte received when the body
+ * breaks (a registry that ignores Range is read again from the start, the bytes already passed on
+ * skipped). Retries come out of the transfer's budget.
+ */
+async function* resumableDownload(ctx: BlobCopyContext, blob: Descriptor, budget: RetryBudget): AsyncGenerator<Buffer> {
+  const what = `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`;
+  let offset = 0;
+  for (;;) {
+    const download = await ctx.registry.getBlob(ctx.source, blob.digest, offset);
+    if (download.size !== undefined && download.size !== blob.size) {
+      download.body.destroy();
+      throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, what);
+    }
+    let skip = offset - download.start;
+    try {
+      for await (const chunk of download.body as AsyncIterable<Buffer>) {
+        let piece = chunk;
+        if (skip > 0) {
+          const dropped = Math.min(skip, piece.length);
+          skip -= dropped;
+          piece = piece.subarray(dropped);
+          if (piece.length === 0) continue;
+        }
+        offset += piece.length;
+        yield piece;
+      }
+      if (offset >= blob.size) return;
+      throw new ShortBodyError(`${what} ended after ${offset} of ${blob.size} bytes`);
+    } catch (error) {
+      if (!download.body.destroyed) download.body.destroy();
+      // An error of the consumer (the upload side) ends the generator through `return`, not here.
+      if (!budget.allowsRetry(error)) throw error;
+      await pause(ctx, budget, error, 'blob-resume', `${what} (resumed at byte ${offset})`, ctx.source.registry);
+    }
   }
+}
+
+async function streamOnce(ctx: BlobCopyContext, blob: Descriptor, budget: RetryBudget): Promise<void> {
+  const source = Readable.from(resumableDownload(ctx, blob, budget), { objectMode: false });
   const verified = createDigestVerifier(blob.digest);
   let settled = false;
-  download.body.on('error', (error) => {
+  source.on('error', (error) => {
     if (!settled) verified.destroy(error);
   });
   // The upload's rejection carries any stream error to the caller. Once it has settled, nothing listens
   // to the hashing stream any more, and a late error there (a download aborted below) must not escape.
   verified.on('error', () => undefined);
   try {
-    await ctx.registry.uploadBlob(ctx.destination, blob.digest, blob.size, download.body.pipe(verified));
+    await ctx.registry.uploadBlob(ctx.destination, blob.digest, blob.size, source.pipe(verified));
   } finally {
     settled = true;
-    if (!download.body.readableEnded) download.body.destroy();
+    if (!source.readableEnded) source.destroy();
   }
 }

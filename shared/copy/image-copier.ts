@@ -6,6 +6,8 @@
  * `referrers`, each copied image's signatures, SBOMs and attestations follow it (referrers.ts).
  */
 import { parseReference, type ImageReference } from '../reference.js';
+import { RegistryError } from '../registry/registry-error.js';
+import { DEFAULT_RETRY, retryPolicy, SYSTEM_CLOCK, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
@@ -14,7 +16,7 @@ import { copyBlob, type BlobCopyContext } from './copy-blob.js';
 import { upToDateByHints } from './copy-hints.js';
 import { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, type Descriptor } from './manifest.js';
 import { configPlatform, filterIndex } from './platform-filter.js';
 import { copyReferrers, ReferrersApi, type ReferrerCopyContext } from './referrers.js';
 import { formatPlatform, platformMatches } from '../platform.js';
@@ -25,10 +27,10 @@ export interface ImageCopierOptions {
   readonly blobConcurrency?: number;
   /** Child manifests of one index copied at once (default 4). */
   readonly manifestConcurrency?: number;
-  /** Attempts for one streamed blob (default 3). */
-  readonly streamAttempts?: number;
-  /** Base delay of the blob-level backoff (default 500 ms). */
-  readonly retryBaseMs?: number;
+  /** Retries of one blob transfer (default: the retry policy's defaults, `--retries 3`). */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Time and sleep for blob-level retries (default: the real clock). */
+  readonly clock?: Clock;
   /** Shared across the copiers of a run (default: one of its own). */
   readonly tracker?: BlobTracker;
   /** Destination tag lists of the run: a tag they do not name is copied without a HEAD first. */
@@ -75,7 +77,13 @@ const CONFIG_LIMIT = 4 * 1024 * 1024;
 
 /** What copies one task's image: the ImageCopier, or anything that fails or answers in its place. */
 export interface ImageCopy {
-  copy(task: ImageCopyRequest): Promise<ImageCopyResult>;
+  copy(task: ImageCopyRequest, options?: CopyOptions): Promise<ImageCopyResult>;
+}
+
+/** Per-copy settings. */
+export interface CopyOptions {
+  /** Told of every retry made for this copy, at the request and blob levels. */
+  readonly onRetry?: RetryListener | undefined;
 }
 
 /** Copies images with one registry client; safe to use for many tasks at once. */
@@ -83,8 +91,12 @@ export class ImageCopier implements ImageCopy {
   private readonly tracker: BlobTracker;
   private readonly blobConcurrency: number;
   private readonly manifestConcurrency: number;
-  private readonly streamAttempts: number;
-  private readonly retryBaseMs: number;
+  private readonly retry: RetryPolicy;
+  private readonly clock: Clock;
+  /** Child manifests pushed, per `registry repository`: pushed once, awaited by the other copies. */
+  private readonly manifests = new BlobTracker();
+  /** The retry listener of one copy's view (see copy). */
+  private readonly onRetry: RetryListener | undefined;
   private readonly destinationTags: DestinationTags | undefined;
   private readonly state: CopyState | undefined;
   private readonly referrersApi = new ReferrersApi();
@@ -97,11 +109,12 @@ export class ImageCopier implements ImageCopy {
     private readonly registry: Registry,
     options: ImageCopierOptions = {},
   ) {
+    this.onRetry = undefined;
     this.tracker = options.tracker ?? new BlobTracker();
     this.blobConcurrency = options.blobConcurrency ?? 4;
     this.manifestConcurrency = options.manifestConcurrency ?? 4;
-    this.streamAttempts = options.streamAttempts ?? 3;
-    this.retryBaseMs = options.retryBaseMs ?? 500;
+    this.retry = retryPolicy({ ...DEFAULT_RETRY, ...options.retry });
+    this.clock = options.clock ?? SYSTEM_CLOCK;
     this.destinationTags = options.destinationTags;
     this.state = options.state;
     this.sourceTags = new DestinationTags(registry);
@@ -126,8 +139,17 @@ export class ImageCopier implements ImageCopy {
     return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
   }
 
-  /** Copies `source` (with a tag or digest) to `destination`; throws on failure. */
-  public async copy(task: ImageCopyRequest): Promise<ImageCopyResult> {
+  /**
+   * Copies `source` (with a tag or digest) to `destination`; throws on failure. With `onRetry`, the
+   * copy runs on a view of this copier (same trackers and settings) whose registry requests and blob
+   * transfers report their retries to it.
+   */
+  public async copy(task: ImageCopyRequest, options: CopyOptions = {}): Promise<ImageCopyResult> {
+    if (options.onRetry !== undefined && this.onRetry === undefined) {
+      const view = Object.create(this) as ImageCopier;
+      Object.assign(view, { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry });
+      return view.copy(task);
+    }
     const src = parseReference(task.source);
     const dst = parseReference(task.destination);
     const srcRepo = repositoryOf(src);
@@ -254,9 +276,31 @@ export class ImageCopier implements ImageCopy {
   }
 
   private async push(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string): Promise<ImageCopyResult> {
-    const bytes = await this.copyContent(manifest, src, dst, reference);
-    await this.registry.putManifest(dst, reference, manifest.mediaType, manifest.bytes);
+    const bytes = await this.pushManifest(manifest, src, dst, reference);
     return { outcome: 'copied', digest: manifest.digest, bytes };
+  }
+
+  /**
+   * Copies what the manifest refers to, then the manifest. A registry that answers MANIFEST_BLOB_UNKNOWN
+   * (something this run thought it had put there is missing: another writer, a race in the registry's
+   * storage) gets what the manifest refers to checked and pushed again, then the manifest once more.
+   */
+  private async pushManifest(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string, mediaType = manifest.mediaType): Promise<number> {
+    let bytes = await this.copyContent(manifest, src, dst, reference);
+    try {
+      await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
+    } catch (error) {
+      if (!(error instanceof RegistryError) || !error.hasCode('MANIFEST_BLOB_UNKNOWN')) throw error;
+      this.tracker.forget(dst.registry, dst.repository);
+      this.manifests.forget(manifestKey(dst), dst.repository);
+      this.onRetry?.({
+        level: 'task', kind: 'manifest-recheck', registry: dst.registry, what: `manifest ${dst.registry}/${dst.repository}:${reference}`,
+        reason: error.message, attempt: 1, delayMs: 0, unavailable: false,
+      });
+      bytes += await this.copyContent(manifest, src, dst, reference);
+      await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
+    }
+    return bytes;
   }
 
   /** Everything a manifest refers to: child manifests of an index (pushed by digest), or blobs of an image. */
@@ -265,22 +309,45 @@ export class ImageCopier implements ImageCopy {
     if (parsed.kind === 'image') {
       const ctx: BlobCopyContext = {
         registry: this.registry, tracker: this.tracker, source: src, destination: dst,
-        streamAttempts: this.streamAttempts, retryBaseMs: this.retryBaseMs, coordinator: this.coordinator, blobWait: this.blobWait,
+        retry: this.retry, clock: this.clock, onRetry: this.onRetry, coordinator: this.coordinator, blobWait: this.blobWait,
       };
       // The biggest blobs start first, so that a large layer is not the last thing left running.
       const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);
       const sizes = await mapLimit(blobs, this.blobConcurrency, (blob) => copyBlob(ctx, blob));
       return sizes.reduce((a, b) => a + b, 0);
     }
-    const sizes = await mapLimit(parsed.manifests, this.manifestConcurrency, async (child) => {
-      if ((await this.registry.headManifest(dst, child.digest))?.digest === child.digest) return 0;
-      const fetched = await this.registry.getManifest(src, child.digest);
-      const bytes = await this.copyContent(fetched, src, dst, child.digest);
-      await this.registry.putManifest(dst, child.digest, fetched.mediaType || child.mediaType, fetched.bytes);
-      return bytes;
-    });
+    const sizes = await mapLimit(parsed.manifests, this.manifestConcurrency, (child) => this.copyChild(src, dst, child));
     return sizes.reduce((a, b) => a + b, 0);
   }
+
+  /**
+   * A child manifest of an index, pushed by digest once per repository in a run: two tasks naming
+   * one index (alias tags) wait for each other's pushes instead of writing the same manifest at once,
+   * which a registry's storage may not survive (distribution rewrites the link files in place).
+   */
+  private async copyChild(src: RepositoryRef, dst: RepositoryRef, child: Descriptor): Promise<number> {
+    const key = manifestKey(dst);
+    for (;;) {
+      if (this.manifests.has(key, dst.repository, child.digest)) return 0;
+      const pending = this.manifests.pending(key, child.digest);
+      if (pending === undefined) break;
+      await pending.catch(() => undefined);
+    }
+    return this.manifests.track(key, child.digest, async () => {
+      if ((await this.registry.headManifest(dst, child.digest))?.digest !== child.digest) {
+        const fetched = await this.registry.getManifest(src, child.digest);
+        const bytes = await this.pushManifest(fetched, src, dst, child.digest, fetched.mediaType || child.mediaType);
+        this.manifests.add(key, dst.repository, child.digest);
+        return bytes;
+      }
+      this.manifests.add(key, dst.repository, child.digest);
+      return 0;
+    });
+  }
+}
+
+function manifestKey(dst: RepositoryRef): string {
+  return `${dst.registry} ${dst.repository}`;
 }
 
 function repositoryOf(ref: ImageReference): RepositoryRef {

@@ -3,6 +3,7 @@
  * function share.
  */
 import type { ImageCopy, ImageCopyResult } from '../copy/image-copier.js';
+import type { RetryListener } from '../registry/retry.js';
 import { errorMessage } from './error-message.js';
 import { withRequestCount } from './request-count.js';
 import { TaskOutcome, type CopyTask, type TaskResult } from './task.js';
@@ -12,14 +13,37 @@ export type AttemptOutcome =
   | { readonly ok: true; readonly result: TaskResult }
   | { readonly ok: false; readonly error: unknown; readonly durationMs: number; readonly requests?: number | undefined };
 
+/** Retries of one task below the task level, counted by kind across its attempts. */
+export class RetryTally {
+  public readonly byKind: Record<string, number> = {};
+
+  /** A listener that counts, then passes the event on. */
+  public listener(next?: RetryListener): RetryListener {
+    return (event) => {
+      this.byKind[event.kind] = (this.byKind[event.kind] ?? 0) + 1;
+      next?.(event);
+    };
+  }
+
+  /** The counts for a TaskResult: absent when nothing was retried. */
+  public get counts(): Readonly<Record<string, number>> | undefined {
+    return Object.keys(this.byKind).length === 0 ? undefined : { ...this.byKind };
+  }
+}
+
 /**
  * Copies a task once; never throws. With `countRequests`, the task's registry requests are counted
  * through its async context: that costs every promise of the copy a little (async hooks), so the
  * local runner, which counts requests per kind for the whole run instead, leaves it off.
  */
-export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: number, options: { readonly countRequests?: boolean } = {}): Promise<AttemptOutcome> {
+export async function attemptTask(
+  copier: ImageCopy, task: CopyTask, attempt: number,
+  options: { readonly countRequests?: boolean; readonly tally?: RetryTally; readonly onRetry?: RetryListener } = {},
+): Promise<AttemptOutcome> {
   const started = Date.now();
-  const copy = (): Promise<ImageCopyResult> => copier.copy(task);
+  const tally = options.tally ?? new RetryTally();
+  const onRetry = tally.listener(options.onRetry);
+  const copy = (): Promise<ImageCopyResult> => copier.copy(task, { onRetry });
   const counted = options.countRequests ? await withRequestCount(copy) : await settle(copy);
   if ('error' in counted) return { ok: false, error: counted.error, durationMs: Date.now() - started, requests: counted.requests };
   const copied = counted.value;
@@ -32,6 +56,7 @@ export async function attemptTask(copier: ImageCopy, task: CopyTask, attempt: nu
       ...(copied.referrers === undefined ? {} : { referrers: copied.referrers }),
       ...(copied.reason === undefined ? {} : { reason: copied.reason }),
       durationMs: Date.now() - started, ...(counted.requests === undefined ? {} : { requests: counted.requests }),
+      ...(tally.counts === undefined ? {} : { retried: tally.counts }),
     },
   };
 }
@@ -45,10 +70,11 @@ async function settle<T>(fn: () => Promise<T>): Promise<{ value: T; requests?: n
 }
 
 /** The result recorded for a task that will not be tried again. */
-export function failedResult(task: CopyTask, error: unknown, attempts: number, durationMs: number, requests?: number): TaskResult {
+export function failedResult(task: CopyTask, error: unknown, attempts: number, durationMs: number, requests?: number, tally?: RetryTally): TaskResult {
   return {
     taskId: task.taskId, source: task.source, destination: task.destination,
     outcome: TaskOutcome.Failed, bytes: 0, attempts, error: errorMessage(error), durationMs,
     ...(requests === undefined ? {} : { requests }),
+    ...(tally?.counts === undefined ? {} : { retried: tally.counts }),
   };
 }

@@ -4,16 +4,15 @@
  * shell around this.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../config/images-file.js';
 import { BlobTracker } from '../copy/blob-tracker.js';
 import { mapLimit } from '../copy/limit.js';
 import { DestinationTags } from '../copy/destination-tags.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
-import { backoffMs, isRetryable } from '../copy/retryable.js';
+import { backoffMs, isRetryable, SYSTEM_CLOCK, type Clock, type RetryEvent, type RetryPolicy } from '../registry/retry.js';
 import type { Registry } from '../registry/types.js';
 import type { CopyState } from '../state/run-state.js';
-import { attemptTask, failedResult } from './copy-task.js';
+import { attemptTask, failedResult, RetryTally } from './copy-task.js';
 import { errorMessage } from './error-message.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
@@ -25,7 +24,8 @@ import type { CopyTask, TaskResult } from './task.js';
 /** What happens during a run, for progress displays and logs. */
 export type RunEvent =
   | { readonly type: 'planned'; readonly plan: Plan }
-  | { readonly type: 'retry'; readonly task: CopyTask; readonly attempt: number; readonly error: string; readonly delayMs: number }
+  /** A retry at any level; `task` is absent for retries while planning (tag lists). */
+  | { readonly type: 'retry'; readonly retry: RetryEvent; readonly task?: CopyTask | undefined }
   | { readonly type: 'done'; readonly result: TaskResult; readonly finished: number; readonly total: number };
 
 /** Settings of a local run. */
@@ -34,10 +34,18 @@ export interface LocalRunOptions {
   readonly registry: Registry;
   /** Images handled at once (--workers of Huawei's image-migrator). */
   readonly workers: number;
-  /** Extra attempts for a task that failed transiently (--retries of Huawei's image-migrator). */
+  /**
+   * --retries (as in Huawei's image-migrator): the budget of every retry layer (see registry/retry.ts). The registry
+   * client's own budget is set where it is built; this one sets the copier's blob transfers and the
+   * task level, which retries only failures that no layer below has retried already.
+   */
   readonly retries: number;
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
+  /** Blob-level delays and outage window (attempts come from `retries`). */
+  readonly blobRetry?: Partial<RetryPolicy>;
+  /** Time and sleep of the task and blob levels (default: the real clock). */
+  readonly clock?: Clock;
   readonly runId?: string;
   readonly trigger?: string;
   readonly store?: ResultStore;
@@ -76,18 +84,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
   const destinationTags = new DestinationTags(options.registry);
+  const clock = options.clock ?? SYSTEM_CLOCK;
   const imageCopier = options.copier === undefined
-    ? new ImageCopier(options.registry, { destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }) })
+    ? new ImageCopier(options.registry, {
+      destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }),
+      clock, retry: { ...options.blobRetry, attempts: options.retries + 1 },
+    })
     : undefined;
   const copier = options.copier ?? (imageCopier as ImageCopier);
   // With a run state or immutable tags, most tasks of an unchanged run are settled by one source HEAD
   // or none: that check goes before a task takes one of the --workers slots, as many at once as a
   // copy's blobs may (--workers x 4, the client's cap per registry).
   const prechecks = imageCopier !== undefined && (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
+  // Retries while planning belong to no task; the copier reports each task's own.
+  const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {
-    const result = await handleWithRetries(task, copier, options, emitRetry).catch((error: unknown) => failedResult(task, error, 1, 0, 0));
+    const result = await handleWithRetries(task, copier, options, clock, emitRetry);
     settle.get(copyKey(task))?.(result);
   });
   const start = (tasks: readonly CopyTask[]): void => {
@@ -124,7 +138,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   if (!options.dryRun) {
     options.registry.announce?.(options.rules.flatMap((r) => [{ ...r.source, push: false }, { ...r.destination, push: true }]));
   }
-  const plan = await planTasks(options.rules, options.registry, runId, {
+  const plan = await planTasks(options.rules, planning, runId, {
     concurrency: options.workers, onExpanding, onExpanded: start, ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
   });
   const run: RunRecord = {
@@ -141,12 +155,13 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     // Every planned task has been started through onExpanded; this only makes that certain.
     start(plan.tasks);
     let finished = 0;
-    await Promise.all(plan.tasks.map(async (task) => {
+    // A handler that throws is a bug: the run fails with it rather than waiting for a result that never comes.
+    await Promise.race([queue.failure, Promise.all(plan.tasks.map(async (task) => {
       // Two rules naming one copy share it; the result carries the plan's task id.
       const result: TaskResult = { ...(await (copies.get(copyKey(task)) as Promise<TaskResult>)), taskId: task.taskId };
       await store.recordResult(runId, result);
       emit({ type: 'done', result, finished: ++finished, total: plan.tasks.length });
-    }));
+    }))]);
   }
   const results = await store.listResults(runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
@@ -154,16 +169,31 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   return { run, plan, results, counts: countResults(run, results) };
 }
 
-async function handleWithRetries(task: CopyTask, copier: ImageCopy, options: LocalRunOptions, emit: (e: RunEvent) => void): Promise<TaskResult> {
+async function handleWithRetries(
+  task: CopyTask, copier: ImageCopy, options: LocalRunOptions, clock: Clock, emit: (e: RunEvent) => void,
+): Promise<TaskResult> {
   let totalMs = 0;
+  const tally = new RetryTally();
+  const onRetry = (retry: RetryEvent): void => emit({ type: 'retry', retry, task });
   for (let attempt = 1; ; attempt++) {
-    const outcome = await attemptTask(copier, task, attempt);
+    const outcome = await attemptTask(copier, task, attempt, { tally, onRetry });
     if (outcome.ok) return outcome.result;
     totalMs += outcome.durationMs;
-    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs, outcome.requests);
+    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs, outcome.requests, tally);
     const delayMs = backoffMs(attempt, outcome.error, options.retryBaseMs ?? 1000, options.retryMaxMs ?? 30_000);
-    emit({ type: 'retry', task, attempt, error: errorMessage(outcome.error), delayMs });
-    await sleep(delayMs);
+    emit({
+      type: 'retry', task,
+      retry: {
+        level: 'task', kind: 'task', registry: registryOf(task.destination), what: `${task.source} -> ${task.destination}`,
+        reason: errorMessage(outcome.error), attempt, delayMs, unavailable: false,
+      },
+    });
+    await clock.sleep(delayMs);
     totalMs += delayMs;
   }
+}
+
+/** The registry part of a fully qualified reference. */
+function registryOf(reference: string): string {
+  return reference.split('/')[0] ?? reference;
 }

@@ -49,6 +49,8 @@ export interface TaskResult {
   readonly attempts: number;
   /** Registry requests of the attempt that gave this result (tokens and retries included). */
   readonly requests?: number;
+  /** Retries below the task, over all its attempts, by kind (`manifest-get`, `blob-get`, `blob`, ...); absent when none. */
+  readonly retried?: Readonly<Record<string, number>>;
   /** A message without secrets, for failed tasks. */
   readonly error?: string;
   readonly durationMs: number;

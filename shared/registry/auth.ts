@@ -6,6 +6,7 @@ import type { Credential } from '../credentials.js';
 import { challengeScopes, parseAuthChallenges } from './auth-challenge.js';
 import { RegistryError } from './registry-error.js';
 import { RunScopes } from './run-scopes.js';
+import type { RetryListener } from './retry.js';
 import { tokenKey, TokenCache, type CachedToken } from './token-cache.js';
 
 /** How a registry authenticates. */
@@ -21,6 +22,8 @@ export interface TokenRequest {
   readonly service: string | undefined;
   readonly scopes: readonly string[];
   readonly credential: Credential;
+  /** Told of retries of the token request. */
+  readonly onRetry?: RetryListener | undefined;
 }
 
 /** An Authorization value and, for a token, how to drop it when refused. */
@@ -87,7 +90,7 @@ export class Authenticator {
   }
 
   /** The Authorization header to send up front, or undefined when none is known to be needed. */
-  public async header(registry: string, credential: Credential, scopes: readonly string[]): Promise<AuthHeader | undefined> {
+  public async header(registry: string, credential: Credential, scopes: readonly string[], onRetry?: RetryListener): Promise<AuthHeader | undefined> {
     const scheme = this.schemes.get(registry);
     if (scheme === undefined || scheme.kind === 'none') return undefined;
     if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;
@@ -99,7 +102,7 @@ export class Authenticator {
       if (key === undefined) keys.set(credential.username ?? '', (key = tokenKey(registry, credential.username, shared)));
       try {
         const token = await this.tokens.get(key, () =>
-          this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes: shared, credential }),
+          this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes: shared, credential, onRetry }),
         );
         return { value: `Bearer ${token}`, tokenKey: key, token, shared: { registry, scopes } };
       } catch (error) {
@@ -111,7 +114,7 @@ export class Authenticator {
     }
     const key = tokenKey(registry, credential.username, scopes);
     const token = await this.tokens.get(key, () =>
-      this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes, credential }),
+      this.fetchToken({ registry, realm: scheme.realm, service: scheme.service, scopes, credential, onRetry }),
     );
     return { value: `Bearer ${token}`, tokenKey: key, token };
   }

@@ -12,11 +12,11 @@ import { repositoryScope } from './auth.js';
 import { assertSha256, sha256Digest, verifyBytes } from './digest.js';
 import { nextLink } from './link-header.js';
 import { bareContentType, MANIFEST_ACCEPT, manifestMediaType } from './manifest-media.js';
-import { isRetryableStatus, RegistryError } from './registry-error.js';
+import { RegistryError } from './registry-error.js';
 import { RateLimitPacer } from './rate-limit.js';
-import { retryPolicy, type RetryPolicy } from './retry.js';
+import { fanOut, isRetryableStatus, retryPolicy, type Clock, type RetryListener, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
-import { discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
+import { DEFAULT_STALL_TIMEOUT_MS, discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
 import { MediaType, RequestKind, type BlobStream, type FetchedManifest, type IndexEntry, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
 
 /** Settings of a RegistryClient. */
@@ -44,6 +44,12 @@ export interface RegistryClientOptions {
   maxConcurrency?: number;
   /** Pacing of registries that announce a pull budget; default: one pacer for this client. */
   pacer?: RateLimitPacer;
+  /** Told of every retry of every request (the log); a view from withRetryListener adds its own. */
+  onRetry?: RetryListener;
+  /** Time and sleep for retries; tests inject one so that retries need no real sleeps. */
+  clock?: Clock;
+  /** A request that receives no byte (or whose upload is not read) for this long is abandoned and retried; default 30 s. */
+  stallTimeoutMs?: number;
 }
 
 /** Options of one listTags call. */
@@ -57,25 +63,62 @@ const MANIFEST_LIMIT = 8 * 1024 * 1024;
 const TAG_LIST_LIMIT = 64 * 1024 * 1024;
 const MAX_TAG_PAGES = 100_000;
 
+/** An operation's request; registry, repository, scopes and listener are filled in by the client. */
+type OperationRequest = Omit<RegistryRequest, 'registry' | 'repository' | 'scopes'> & { scopes?: string[] };
+
+/** One page of a tag list: its tags and the next page's URL. A body cut short is retried (see Sender.fetch). */
+async function readTagPage(res: HttpResponse): Promise<{ tags: string[]; next: URL | undefined }> {
+  if (res.status !== 200) throw await errorFromResponse('GET', res);
+  const { bytes, truncated } = await readBody(res, TAG_LIST_LIMIT);
+  if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
+  let body: { tags?: string[] | null };
+  try {
+    body = JSON.parse(bytes.toString('utf8')) as typeof body;
+  } catch (error) {
+    // A page that does not parse was most likely cut short on the way.
+    throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list is not complete JSON', retryable: true, cause: error });
+  }
+  return { tags: body.tags ?? [], next: nextLink(res.headers.link, res.url) };
+}
+
 /** The undici-based implementation of Registry. */
 export class RegistryClient implements Registry {
   private readonly transport: Transport;
   private readonly sender: Sender;
   private readonly tagPageSize: number;
+  /** The listener of this view (see withRetryListener); the client-wide one is the Sender's. */
+  private viewListener: RetryListener | undefined;
+  /** Registries known to refuse `?n=` on tag lists; they are listed without it. */
+  private readonly refusesPageSize: Set<string>;
 
   public constructor(options: RegistryClientOptions) {
     this.transport = new Transport({
       dispatcher: options.dispatcher, onRequest: options.onRequest, env: options.env, connectHook: options.connectHook,
+      stallTimeoutMs: options.stallTimeoutMs,
       limiter: options.maxConcurrency === undefined ? undefined : new AdaptiveLimiter({ max: options.maxConcurrency }),
     });
     this.sender = new Sender({
       credentials: options.credentials,
-      retry: retryPolicy(options.retry),
+      // An unavailable registry is waited for up to twice the stall timeout (60 s by default) per request.
+      retry: retryPolicy({ outageMs: 2 * (options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS), ...options.retry }),
       userAgent: options.userAgent ?? `image-migrator/${pkg.version}`,
       transport: this.transport,
       pacer: options.pacer ?? new RateLimitPacer(),
+      clock: options.clock,
+      onRetry: options.onRetry,
     });
     this.tagPageSize = options.tagPageSize ?? 1000;
+    this.refusesPageSize = new Set();
+  }
+
+  /**
+   * A view of this client (same connections, tokens and backoff state) whose requests also tell
+   * `listener` of their retries: the copier counts one task's retries with it.
+   */
+  public withRetryListener(listener: RetryListener): RegistryClient {
+    const view = Object.create(this) as RegistryClient;
+    view.viewListener = fanOut(this.viewListener, listener);
+    return view;
   }
 
   public announce(repositories: readonly RepositoryAccess[]): void {
@@ -87,8 +130,17 @@ export class RegistryClient implements Registry {
     await this.transport.close();
   }
 
-  private send(repo: RepositoryRef, push: boolean, req: Omit<RegistryRequest, 'registry' | 'repository' | 'scopes'> & { scopes?: string[] }): Promise<HttpResponse> {
-    return this.sender.send({ registry: repo.registry, repository: repo.repository, scopes: [repositoryScope(repo.repository, push)], ...req });
+  private send(repo: RepositoryRef, push: boolean, req: OperationRequest): Promise<HttpResponse> {
+    return this.sender.send(this.request(repo, push, req));
+  }
+
+  /** Sends and reads inside the retry (see Sender.fetch). */
+  private fetch<T>(repo: RepositoryRef, push: boolean, req: OperationRequest, read: (res: HttpResponse) => Promise<T>): Promise<T> {
+    return this.sender.fetch(this.request(repo, push, req), read);
+  }
+
+  private request(repo: RepositoryRef, push: boolean, req: OperationRequest): RegistryRequest {
+    return { registry: repo.registry, repository: repo.repository, scopes: [repositoryScope(repo.repository, push)], onRetry: this.viewListener, ...req };
   }
 
   private async expect(res: HttpResponse, method: string, ...statuses: number[]): Promise<void> {
@@ -99,16 +151,25 @@ export class RegistryClient implements Registry {
     const pageSize = options.pageSize ?? this.tagPageSize;
     const tags: string[] = [];
     const seen = new Set<string>();
-    let path = `/v2/${repo.repository}/tags/list?n=${pageSize}`;
+    const base = `/v2/${repo.repository}/tags/list`;
+    let path = this.refusesPageSize.has(repo.registry) ? base : `${base}?n=${pageSize}`;
+    // Each page is fetched and read inside the retry, so a page cut short is fetched again, and the
+    // listing goes on from the page it had reached.
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
-      const res = await this.send(repo, false, { kind: RequestKind.TagList, method: 'GET', path });
-      await this.expect(res, 'GET', 200);
-      const { bytes, truncated } = await readBody(res, TAG_LIST_LIMIT);
-      if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
-      const body = JSON.parse(bytes.toString('utf8')) as { tags?: string[] | null };
-      // One push per tag: a spread of a page passes every tag as an argument, past V8's limit (~125,000).
-      for (const tag of body.tags ?? []) tags.push(tag);
-      const next = nextLink(res.headers.link, res.url);
+      const req: OperationRequest = { kind: RequestKind.TagList, method: 'GET', path };
+      let body: { tags: string[]; next: URL | undefined };
+      try {
+        body = await this.fetch(repo, false, req, readTagPage);
+      } catch (error) {
+        // Some distribution versions refuse a page size they do not like; the registry's own page size then serves.
+        if (page > 0 || path === base || !(error instanceof RegistryError) || !error.hasCode('PAGINATION_NUMBER_INVALID')) throw error;
+        this.refusesPageSize.add(repo.registry);
+        path = base;
+        page--;
+        continue;
+      }
+      for (const tag of body.tags) tags.push(tag);
+      const next = body.next;
       if (next === undefined || seen.has(next.href)) return tags;
       seen.add(next.href);
       path = next.href;
@@ -119,26 +180,26 @@ export class RegistryClient implements Registry {
   public async getManifest(repo: RepositoryRef, reference: string): Promise<FetchedManifest> {
     const byDigest = reference.includes(':');
     if (byDigest) assertSha256(reference);
-    const res = await this.send(repo, false, {
-      kind: RequestKind.ManifestGet,
-      method: 'GET',
-      path: `/v2/${repo.repository}/manifests/${reference}`,
-      headers: { accept: MANIFEST_ACCEPT },
-    });
-    await this.expect(res, 'GET', 200);
     const what = `manifest ${repo.registry}/${repo.repository}${byDigest ? '@' : ':'}${reference}`;
-    const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
-    if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'manifest larger than 8 MiB', retryable: false });
-    const mediaType = manifestMediaType(header(res, 'content-type'), bytes, what);
-    let digest: string;
-    if (byDigest) {
-      digest = verifyBytes(bytes, reference, what);
-    } else {
-      digest = sha256Digest(bytes);
-      const served = header(res, 'docker-content-digest');
-      if (served !== undefined && served.startsWith('sha256:') && served !== digest) throw new DigestMismatchError(served, digest, what);
-    }
-    return { mediaType, digest, bytes };
+    const req: OperationRequest = {
+      kind: RequestKind.ManifestGet, method: 'GET', path: `/v2/${repo.repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT },
+    };
+    // Read and verified inside the retry: a body cut short or corrupted on the way is fetched again.
+    return this.fetch(repo, false, req, async (res) => {
+      await this.expect(res, 'GET', 200);
+      const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
+      if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'manifest larger than 8 MiB', retryable: false });
+      const mediaType = manifestMediaType(header(res, 'content-type'), bytes, what);
+      let digest: string;
+      if (byDigest) {
+        digest = verifyBytes(bytes, reference, what);
+      } else {
+        digest = sha256Digest(bytes);
+        const served = header(res, 'docker-content-digest');
+        if (served !== undefined && served.startsWith('sha256:') && served !== digest) throw new DigestMismatchError(served, digest, what);
+      }
+      return { mediaType, digest, bytes };
+    });
   }
 
   public async headManifest(repo: RepositoryRef, reference: string): Promise<ManifestHead | undefined> {
@@ -201,11 +262,23 @@ export class RegistryClient implements Registry {
     return length === undefined ? 0 : Number(length);
   }
 
-  public async getBlob(repo: RepositoryRef, digest: string): Promise<BlobStream> {
-    const res = await this.send(repo, false, { kind: RequestKind.BlobGet, method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}` });
-    await this.expect(res, 'GET', 200);
-    const length = header(res, 'content-length');
-    return { body: res.body, size: length === undefined ? undefined : Number(length) };
+  public async getBlob(repo: RepositoryRef, digest: string, offset = 0): Promise<BlobStream> {
+    const req: OperationRequest = {
+      kind: RequestKind.BlobGet, method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}`,
+      ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}),
+    };
+    return this.fetch(repo, false, req, async (res) => {
+      if (offset > 0 && res.status === 206) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res, 'content-range') ?? '');
+        if (range !== null && Number(range[1]) === offset) {
+          return { body: res.body, size: range[3] === '*' ? undefined : Number(range[3]), start: offset };
+        }
+        throw new RegistryError({ method: 'GET', url: res.url, status: 206, reason: `unexpected Content-Range ${header(res, 'content-range')}`, retryable: false });
+      }
+      await this.expect(res, 'GET', 200);
+      const length = header(res, 'content-length');
+      return { body: res.body, size: length === undefined ? undefined : Number(length), start: 0 };
+    });
   }
 
   public async mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean> {

@@ -31,11 +31,16 @@ export function verifyBytes(bytes: Uint8Array, expected: string, what: string): 
   return actual;
 }
 
-/** A pass-through stream that hashes what it carries; see createDigestVerifier. */
+/**
+ * A pass-through stream that hashes what it carries; see createDigestVerifier. It holds the last
+ * chunk back until the end, and lets it through only when the hash matches: a consumer that commits
+ * on the last byte (an upload with Content-Length) never receives a complete wrong blob.
+ */
 export class DigestVerifier extends Transform {
   private readonly hash = createHash('sha256');
   /** Bytes seen so far. */
   public bytes = 0;
+  private held: Buffer | undefined;
 
   public constructor(
     public readonly expected: string,
@@ -48,14 +53,17 @@ export class DigestVerifier extends Transform {
   public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    callback(null, chunk);
+    const previous = this.held;
+    this.held = chunk;
+    callback(null, previous);
   }
 
   public override _flush(callback: TransformCallback): void {
     const actual = `sha256:${this.hash.digest('hex')}`;
-    // Failing in flush makes the stream error before it ends, so a consumer (an upload) never
-    // sees a clean end of data that does not match its digest.
-    callback(actual === this.expected ? null : new DigestMismatchError(this.expected, actual, this.what));
+    // Failing in flush makes the stream error before it ends, and before the held-back last chunk
+    // is let through, so a consumer (an upload) never sees the whole of data that does not match.
+    if (actual !== this.expected) return callback(new DigestMismatchError(this.expected, actual, this.what));
+    callback(null, this.held);
   }
 }
 

@@ -6,11 +6,18 @@
 import { STATUS_CODES } from 'node:http';
 import { ImageMigratorError } from '../errors.js';
 import { redactUrl } from './redact.js';
+import { isRetryableStatus, isTransientResponse } from './retry.js';
+
+export { isRetryableStatus };
 
 /** One entry of the spec's `{"errors":[{code,message,detail}]}` body. */
 export interface RegistryErrorCode {
   readonly code: string;
   readonly message: string;
+  /** The entry's `detail`, as short text (a digest, a layer, a reason). */
+  readonly detail?: string;
+  /** True when `detail` was text (a reason worth showing) rather than structured data. */
+  readonly detailIsText?: boolean;
 }
 
 /** What a RegistryError is built from. */
@@ -19,18 +26,13 @@ export interface RegistryErrorInit {
   readonly url: string | URL;
   readonly status?: number | undefined;
   readonly codes?: readonly RegistryErrorCode[];
-  /** Overrides the default (network errors, 408, 429 and 5xx are retryable). */
+  /** Overrides the default (network errors, 408, 429 and 5xx that are not refusals are retryable; see retry.ts). */
   readonly retryable?: boolean;
   /** Replaces the status part of the message, e.g. for network errors. */
   readonly reason?: string;
   /** The wait the registry asked for with Retry-After, for retries above this client (task, SQS). */
   readonly retryAfterMs?: number | undefined;
   readonly cause?: unknown;
-}
-
-/** Statuses worth repeating a request for. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
 
 /** A failed registry request. Never holds a credential: the URL is redacted, headers are not kept. */
@@ -47,13 +49,14 @@ export class RegistryError extends ImageMigratorError {
     const codes = [...(init.codes ?? [])];
     const head =
       init.reason ?? (init.status === undefined ? 'request failed' : `${init.status} ${STATUS_CODES[init.status] ?? 'Unknown Status'}`);
-    const detail = codes.map((c) => (c.message ? `${c.code}: ${c.message}` : c.code)).join('; ');
+    const detail = codes.map((c) => `${c.message ? `${c.code}: ${c.message}` : c.code}${c.detail && c.detailIsText ? ` (${c.detail})` : ''}`).join('; ');
     super(`${init.method} ${url}: ${head}${detail ? `: ${detail}` : ''}`, init.cause === undefined ? undefined : { cause: init.cause });
     this.status = init.status;
     this.codes = codes;
     this.method = init.method;
     this.url = url;
-    this.retryable = init.retryable ?? (init.status === undefined || isRetryableStatus(init.status));
+    const manifestPut = init.method === 'PUT' && /\/manifests\//.test(url);
+    this.retryable = init.retryable ?? (init.status === undefined || isTransientResponse(init.status, codes, manifestPut));
     this.retryAfterMs = init.retryAfterMs;
   }
 
@@ -82,7 +85,16 @@ export function parseErrorCodes(body: string): RegistryErrorCode[] {
     if (entry === null || typeof entry !== 'object') continue;
     const e = entry as Record<string, unknown>;
     if (typeof e.code !== 'string') continue;
-    codes.push({ code: e.code, message: typeof e.message === 'string' ? e.message : '' });
+    const detail = detailText(e.detail);
+    codes.push({ code: e.code, message: typeof e.message === 'string' ? e.message : '', ...(detail ? { detail, detailIsText: typeof e.detail === 'string' } : {}) });
   }
   return codes;
+}
+
+/** A `detail` as one short line: a string as is, an object as compact JSON; at most 300 characters. */
+function detailText(detail: unknown): string | undefined {
+  if (detail === undefined || detail === null || detail === '') return undefined;
+  const text = typeof detail === 'string' ? detail : JSON.stringify(detail);
+  if (text === undefined || text === '{}' || text === '[]') return undefined;
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }

@@ -1,19 +1,43 @@
 /**
- * Backoff for repeatable registry requests: exponential with full jitter (AWS architecture blog's
- * "full jitter", which spreads synchronized clients best), and the server's `Retry-After` when given.
+ * The one retry policy of image-migrator: which failures are transient and which permanent (by
+ * network error, HTTP status and the distribution spec's error codes), how long to wait before the
+ * next try (exponential backoff with full jitter, or the server's `Retry-After`), how many tries a
+ * budget allows, and the per-registry backoff state that every worker shares. Every layer (request,
+ * blob transfer, task, SQS redelivery) asks this module; none has a rule of its own.
+ *
+ * The budget: `retries` (the CLI's `--retries`) is the number of retries of one operation at the
+ * lowest layer that can repeat it. An error that used up its budget is marked exhausted, and no layer
+ * above retries it again, so the layers never multiply. A registry that is unavailable (connection
+ * refused, 502/503/504, 429) is waited for, within `outageMs` per operation, without using up the
+ * count: a rolling restart costs time, not failed tasks. `retries: 0` means no retry at any layer.
  */
+import { ConfigError, DigestMismatchError, ImageMigratorError, InvalidReferenceError, UnsupportedManifestError } from '../errors.js';
 
-/** Request-level retry settings. */
+/** Time as the retry logic sees it; injectable so that tests of retries need no real sleeps. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** The real clock. */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Retry settings of one layer. */
 export interface RetryPolicy {
-  /** Total tries including the first. */
+  /** Total tries including the first (retries + 1). */
   readonly attempts: number;
   readonly baseDelayMs: number;
   /** Cap of a computed delay and of a server's Retry-After. */
   readonly maxDelayMs: number;
+  /** How long one operation waits for an unavailable registry before giving up (0 when attempts is 1). */
+  readonly outageMs: number;
 }
 
-/** 4 tries, 200 ms base, 10 s cap. */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 200, maxDelayMs: 10_000 };
+/** 4 tries (`--retries 3`), 500 ms base, 30 s cap, 60 s of waiting for an unavailable registry. */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, outageMs: 60_000 };
 
 /** Fills in defaults and rejects nonsense (attempts below 1, negative delays). */
 export function retryPolicy(options: Partial<RetryPolicy> | undefined): RetryPolicy {
@@ -22,7 +46,13 @@ export function retryPolicy(options: Partial<RetryPolicy> | undefined): RetryPol
     attempts: Math.max(1, Math.floor(policy.attempts)),
     baseDelayMs: Math.max(0, policy.baseDelayMs),
     maxDelayMs: Math.max(0, policy.maxDelayMs),
+    outageMs: Math.max(0, policy.outageMs),
   };
+}
+
+/** The policy of `--retries N`. */
+export function retriesPolicy(retries: number, base: Partial<RetryPolicy> = {}): RetryPolicy {
+  return retryPolicy({ ...base, attempts: retries + 1 });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -33,7 +63,7 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
  * Delay before retry number `retry` (0 for the first retry): uniform in [0, min(max, base * 2^retry)].
  * `random` is injectable so the bounds can be tested.
  */
-export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
+export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, retry: number, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
   return Math.floor(random() * ceiling);
 }
@@ -51,7 +81,242 @@ export function parseRetryAfter(value: string | string[] | undefined, maxMs: num
   return Math.min(maxMs, Math.max(0, date - now));
 }
 
-/** Waits `ms` milliseconds. */
+/** Waits `ms` milliseconds on the real clock. */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return SYSTEM_CLOCK.sleep(ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classification
+
+/** Statuses worth repeating a request for, unless the body says the request itself was refused. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** Statuses that say the registry as a whole is unavailable or throttling, not that this request is bad. */
+export function isUnavailableStatus(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504;
+}
+
+/**
+ * Spec codes that no repetition can change: the request is refused for what it is. A registry that
+ * answers one of them with a 5xx (some do for a refused manifest) is refused all the same.
+ */
+export const PERMANENT_CODES: ReadonlySet<string> = new Set([
+  'MANIFEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_UNVERIFIED', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'DENIED', 'UNAUTHORIZED',
+  'NAME_UNKNOWN', 'NAME_INVALID', 'TAG_INVALID', 'UNSUPPORTED', 'SIZE_INVALID', 'PAGINATION_NUMBER_INVALID',
+]);
+
+/** Words of a 5xx body that says a manifest was refused rather than that the server failed. */
+const MANIFEST_REFUSED = /manifest (is )?(invalid|refused|rejected|unverified|not (allowed|accepted))|foreign layer|non-?distributable|unknown blob|blob unknown/i;
+
+/** Whether a response is worth another try: by status, then by the codes and text of its body. */
+export function isTransientResponse(status: number, codes: readonly { code: string; message?: string; detail?: string }[], manifestPut: boolean): boolean {
+  if (!isRetryableStatus(status)) return false;
+  if (codes.some((c) => PERMANENT_CODES.has(c.code))) return false;
+  if (manifestPut && codes.some((c) => MANIFEST_REFUSED.test(`${c.message ?? ''} ${c.detail ?? ''}`))) return false;
+  return true;
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_ABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ESTALL']);
+
+/** Network error codes that mean nobody answered at all (the registry is down or restarting). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+const exhausted = new WeakSet<object>();
+
+/** Marks an error whose retry budget was used up: no layer above retries it again. */
+export function markExhausted<T>(error: T): T {
+  if (typeof error === 'object' && error !== null) exhausted.add(error);
+  return error;
+}
+
+/** True when some layer already spent its retry budget on this error. */
+export function isExhausted(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && exhausted.has(error);
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * True for transient failures: network errors, stalls, 408, 429, 5xx that are not refusals, a digest
+ * mismatch (a corrupted transfer). False for refusals, bad input, and errors that already used up
+ * their retry budget below.
+ */
+export function isRetryable(error: unknown): boolean {
+  if (isExhausted(error)) return false;
+  if (error instanceof ConfigError || error instanceof InvalidReferenceError || error instanceof UnsupportedManifestError) return false;
+  if (error instanceof DigestMismatchError) return true;
+  const e = error as { retryable?: unknown; cause?: unknown } | undefined;
+  if (typeof e?.retryable === 'boolean') return e.retryable;
+  const code = codeOf(error);
+  if (code !== undefined && NETWORK_CODES.has(code)) return true;
+  if (error instanceof ImageMigratorError) return e?.cause !== undefined && e.cause !== error ? isRetryable(e.cause) : false;
+  // undici reports a body cut short as "terminated" with the socket error as its cause.
+  if (error instanceof Error && (error.name === 'TypeError' || error.name === 'Error') && /^terminated$|other side closed/.test(error.message)) return true;
+  return e?.cause !== undefined && e.cause !== error ? isRetryable(e.cause) : false;
+}
+
+/** True when the failure says the registry is unavailable (down, restarting, throttling) rather than this request failing. */
+export function isUnavailable(error: unknown): boolean {
+  const e = error as { status?: unknown; cause?: unknown } | undefined;
+  if (typeof e?.status === 'number') return isUnavailableStatus(e.status);
+  const code = codeOf(error);
+  if (code !== undefined) return UNREACHABLE_CODES.has(code);
+  return e?.cause !== undefined && e.cause !== error ? isUnavailable(e.cause) : false;
+}
+
+/** The delay a registry asked for (Retry-After), when the failure carries one. */
+export function retryAfterMs(error: unknown): number | undefined {
+  const value = (error as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/**
+ * The full-jitter backoff for the attempt that failed (1 for the first), at least what the registry
+ * asked for, at most `maxMs`.
+ */
+export function backoffMs(attempt: number, error: unknown, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const jittered = backoffDelay({ baseDelayMs: baseMs, maxDelayMs: maxMs }, Math.max(0, attempt - 1), random);
+  return Math.min(maxMs, Math.max(jittered, retryAfterMs(error) ?? 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retries of one operation
+
+/** A retry about to happen, at any layer: what, where, why and how long until it. */
+export interface RetryEvent {
+  /** The layer that retries: one request, one blob transfer (resumed or restarted), one task. */
+  readonly level: 'request' | 'blob' | 'task';
+  /** A request kind (`manifest-get`, `blob-put`, ...), `blob` or `task`. */
+  readonly kind: string;
+  readonly registry: string;
+  /** What is retried: `GET /v2/app/manifests/v1`, `blob sha256:...`, a task's references. */
+  readonly what: string;
+  /** Why: the failure's text, without secrets. */
+  readonly reason: string;
+  /** The attempt that failed (1 for the first). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** True when the registry as a whole is unavailable or throttling (progress says it is waited for). */
+  readonly unavailable: boolean;
+}
+
+/** Receives retry events (for the log, the report, progress). */
+export type RetryListener = (event: RetryEvent) => void;
+
+/** Calls each listener given; undefined ones are skipped. */
+export function fanOut(...listeners: (RetryListener | undefined)[]): RetryListener | undefined {
+  const present = listeners.filter((l): l is RetryListener => l !== undefined);
+  if (present.length === 0) return undefined;
+  if (present.length === 1) return present[0];
+  return (event) => {
+    for (const l of present) l(event);
+  };
+}
+
+/** The budget of one operation: counts tries and unavailable time, decides whether one more is allowed. */
+export class RetryBudget {
+  private tries = 0;
+  private unavailableSince: number | undefined;
+
+  public constructor(
+    private readonly policy: RetryPolicy,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Tries made so far. */
+  public get attempts(): number {
+    return this.tries;
+  }
+
+  /** Records a failed try; true when another is allowed. A refused retry marks the error exhausted (if tries were spent). */
+  public allowsRetry(error: unknown): boolean {
+    this.tries++;
+    if (this.policy.attempts <= 1 || !isRetryable(error)) return false;
+    if (isUnavailable(error)) {
+      const now = this.clock.now();
+      this.unavailableSince ??= now;
+      // Waiting for a registry that is down does not use up the count, only time.
+      if (now - this.unavailableSince < this.policy.outageMs) {
+        this.tries = Math.min(this.tries, this.policy.attempts - 1);
+        return true;
+      }
+    } else if (this.tries < this.policy.attempts) {
+      return true;
+    }
+    markExhausted(error);
+    return false;
+  }
+
+  /** The delay before the next try: full jitter over the retries made, or Retry-After. */
+  public delayMs(error: unknown, random: () => number = Math.random): number {
+    return backoffMs(this.tries, error, this.policy.baseDelayMs, this.policy.maxDelayMs, random);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-registry backoff state, shared by every worker
+
+interface RegistryState {
+  /** No request goes to the registry before this time. */
+  until: number;
+  /** Backoffs in a row without a success in between. */
+  streak: number;
+  reason: string;
+}
+
+/**
+ * Backoff per registry, shared by all workers of a client: a 429 or an outage seen by one request
+ * holds every request to that registry until the wait is over (Retry-After when given), and a
+ * success ends the episode. Other registries are not slowed.
+ */
+export class RegistryBackoff {
+  private readonly states = new Map<string, RegistryState>();
+
+  public constructor(
+    private readonly policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+    private readonly clock: Clock = SYSTEM_CLOCK,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** How long a request to `registry` must still wait (0 when it may go now), and why. */
+  public pending(registry: string): { ms: number; reason: string } {
+    const state = this.states.get(registry);
+    if (state === undefined) return { ms: 0, reason: '' };
+    return { ms: Math.max(0, state.until - this.clock.now()), reason: state.reason };
+  }
+
+  /** Waits until requests to the registry may go. */
+  public async wait(registry: string): Promise<void> {
+    for (let { ms } = this.pending(registry); ms > 0; { ms } = this.pending(registry)) await this.clock.sleep(ms);
+  }
+
+  /**
+   * Records that the registry is unavailable or throttling; returns the wait every request to it now
+   * shares. Failures during one wait count once, so seven workers meeting one 429 back off once.
+   */
+  public unavailable(registry: string, reason: string, retryAfter: number | undefined): number {
+    const now = this.clock.now();
+    let state = this.states.get(registry);
+    if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason }));
+    if (state.until > now && retryAfter === undefined) return state.until - now;
+    const delay = retryAfter ?? backoffDelay(this.policy, state.streak, this.random);
+    state.streak++;
+    state.until = Math.max(state.until, now + Math.min(delay, this.policy.maxDelayMs));
+    state.reason = reason;
+    return state.until - now;
+  }
+
+  /** A success: the registry is well again. */
+  public recovered(registry: string): void {
+    const state = this.states.get(registry);
+    if (state !== undefined && state.until <= this.clock.now()) this.states.delete(registry);
+  }
 }

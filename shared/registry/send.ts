@@ -4,11 +4,15 @@
  */
 import { Readable } from 'node:stream';
 import type { Credential, CredentialSource } from '../credentials.js';
-import { ImageMigratorError } from '../errors.js';
+import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { registryEndpoint } from '../reference.js';
 import { Authenticator, basicAuth, type AuthHeader, type TokenRequest } from './auth.js';
-import { isRetryableStatus, parseErrorCodes, RegistryError } from './registry-error.js';
-import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
+import { parseErrorCodes, RegistryError } from './registry-error.js';
+import { redactUrl } from './redact.js';
+import {
+  isRetryableStatus, isUnavailable, parseRetryAfter, RegistryBackoff, retryAfterMs, RetryBudget, SYSTEM_CLOCK,
+  type Clock, type RetryEvent, type RetryListener, type RetryPolicy,
+} from './retry.js';
 import { type RateLimitPacer } from './rate-limit.js';
 import { refreshTime, type CachedToken } from './token-cache.js';
 import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
@@ -29,6 +33,26 @@ export interface RegistryRequest {
   readonly body?: Buffer | Readable;
   /** Token scopes for this request. */
   readonly scopes: readonly string[];
+  /** Told of every retry of this request (besides the client's own listener). */
+  readonly onRetry?: RetryListener | undefined;
+}
+
+/** What the retry loop knows of a request. */
+interface RetryContext {
+  readonly method: string;
+  readonly url: URL;
+  readonly kind: RequestKind;
+  readonly registry: string;
+  readonly onRetry: RetryListener | undefined;
+  /** Waits for the registry's shared backoff first (not the one-off https probe of an insecure registry). */
+  readonly gated: boolean;
+}
+
+/** `429`, `503`, `ECONNREFUSED`: the short form of a failure for progress lines. */
+function shortReason(error: unknown): string {
+  const e = error as { status?: unknown; cause?: { code?: unknown } };
+  if (typeof e.status === 'number') return String(e.status);
+  return typeof e.cause?.code === 'string' ? e.cause.code : 'network error';
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -45,6 +69,10 @@ export interface SenderOptions {
   readonly random?: () => number;
   /** Paces manifest GETs of registries that announce a low pull budget (Docker Hub). */
   readonly pacer?: RateLimitPacer;
+  /** Time and sleep for retries (default: the real clock). */
+  readonly clock?: Clock | undefined;
+  /** Told of every retry of every request. */
+  readonly onRetry?: RetryListener | undefined;
 }
 
 /** Builds the RegistryError of an unexpected response, reading its error body. */
@@ -95,9 +123,12 @@ export class Sender {
   /** A registry's first request while it is in flight; rejects when no answer came. */
   private readonly firsts = new Map<string, Promise<void>>();
   public readonly auth: Authenticator;
+  /** Backoff per registry, shared by every request of this sender (all workers of a run). */
+  public readonly backoff: RegistryBackoff;
 
   public constructor(private readonly options: SenderOptions) {
     this.auth = new Authenticator((req) => this.fetchToken(req));
+    this.backoff = new RegistryBackoff(options.retry, options.clock ?? SYSTEM_CLOCK, options.random);
   }
 
   /**
@@ -108,28 +139,37 @@ export class Sender {
    * an insecure registry sees one https attempt, not one per request, and the rest go out with
    * credentials up front instead of each meeting a 401.
    */
-  public async send(req: RegistryRequest): Promise<HttpResponse> {
+  public send(req: RegistryRequest): Promise<HttpResponse> {
+    return this.fetch(req, async (res) => res);
+  }
+
+  /**
+   * Sends a request and reads its response with `read`, both inside the retry: a body that breaks
+   * while `read` consumes it (a reset, a stall, a truncation) is fetched again like a failed request.
+   * `read` judges the status (it throws errorFromResponse for one it does not expect).
+   */
+  public async fetch<T>(req: RegistryRequest, read: (res: HttpResponse) => Promise<T>): Promise<T> {
     const access = WRITES.has(req.method) ? 'write' : req.scopes.some((scope) => scope.endsWith('push')) ? 'push' : 'pull';
     const credential = await this.options.credentials.lookup(req.registry, req.repository, access);
     for (;;) {
       const base = this.bases.get(req.registry);
-      if (base !== undefined) return this.sendVia(req, base, credential, false);
+      if (base !== undefined) return this.sendVia(req, base, credential, false, read);
       const first = this.firsts.get(req.registry);
-      if (first === undefined) return this.sendFirst(req, credential);
+      if (first === undefined) return this.sendFirst(req, credential, read);
       // A first request that got no answer fails its waiters with its own error: they would only
       // repeat the same futile attempts one after another.
       await first;
     }
   }
 
-  private async sendFirst(req: RegistryRequest, credential: Credential): Promise<HttpResponse> {
+  private async sendFirst<T>(req: RegistryRequest, credential: Credential, read: (res: HttpResponse) => Promise<T>): Promise<T> {
     let settle: (error?: unknown) => void = () => undefined;
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caught error is passed on as it came
     const gate = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
     gate.catch(() => undefined);
     this.firsts.set(req.registry, gate);
     try {
-      const res = await this.discover(req, credential);
+      const res = await this.discover(req, credential, read);
       settle();
       return res;
     } catch (error) {
@@ -145,53 +185,80 @@ export class Sender {
    * Docker does). The https attempt is made once: on a plain-http port it fails at once, and
    * repeating it would only waste time.
    */
-  private async discover(req: RegistryRequest, credential: Credential): Promise<HttpResponse> {
+  private async discover<T>(req: RegistryRequest, credential: Credential, read: (res: HttpResponse) => Promise<T>): Promise<T> {
     const host = registryEndpoint(req.registry);
     const schemes = credential.insecure ? ['https', 'http'] : ['https'];
     for (let i = 0; ; i++) {
       const base = new URL(`${schemes[i]}://${host}/`);
       const fallback = i < schemes.length - 1;
       try {
-        return await this.sendVia(req, base, credential, fallback);
+        return await this.sendVia(req, base, credential, fallback, read);
       } catch (error) {
         if (!fallback || this.bases.has(req.registry)) throw error;
       }
     }
   }
 
-  private sendVia(req: RegistryRequest, base: URL, credential: Credential, once: boolean): Promise<HttpResponse> {
+  private sendVia<T>(req: RegistryRequest, base: URL, credential: Credential, once: boolean, read: (res: HttpResponse) => Promise<T>): Promise<T> {
     const url = new URL(req.path, base);
     const repeatable = !(req.body instanceof Readable);
-    return this.retrying(req.method, url, repeatable && !once, () => this.authorized(req, url, base, credential, repeatable));
+    return this.retrying(
+      { method: req.method, url, kind: req.kind, registry: req.registry, onRetry: req.onRetry, gated: !once },
+      repeatable && !once,
+      () => this.authorized(req, url, base, credential, repeatable),
+      read,
+    );
   }
 
   /**
-   * Runs `once` until it yields a response that is not worth repeating, honouring Retry-After.
+   * Runs `once` and `read` until they yield a result or a failure not worth repeating, as the retry
+   * policy (retry.ts) decides: Retry-After is honoured, a registry that is unavailable holds every
+   * request to it (the shared backoff), and every retry is reported to the request's listener.
    * Non-repeatable requests get one try; their network failures become retryable RegistryErrors.
    */
-  private async retrying(method: string, url: URL, repeatable: boolean, once: () => Promise<HttpResponse>): Promise<HttpResponse> {
-    const { attempts, maxDelayMs } = this.options.retry;
-    for (let attempt = 1; ; attempt++) {
-      const last = !repeatable || attempt >= attempts;
-      let res: HttpResponse;
+  private async retrying<T>(
+    ctx: RetryContext, repeatable: boolean, once: () => Promise<HttpResponse>, read: (res: HttpResponse) => Promise<T>,
+  ): Promise<T> {
+    const clock = this.options.clock ?? SYSTEM_CLOCK;
+    const budget = new RetryBudget(repeatable ? this.options.retry : { ...this.options.retry, attempts: 1 }, clock);
+    for (;;) {
+      if (ctx.gated) await this.backoff.wait(ctx.registry);
+      let failure: unknown;
       try {
-        res = await once();
+        const res = await once();
+        if (!isRetryableStatus(res.status)) {
+          try {
+            const out = await read(res);
+            this.backoff.recovered(ctx.registry);
+            return out;
+          } catch (error) {
+            if (!res.body.destroyed) res.body.destroy();
+            throw error;
+          }
+        }
+        failure = await errorFromResponse(ctx.method, res);
       } catch (err) {
-        if (err instanceof ImageMigratorError) throw err;
-        if (last || isCertificateError(err)) throw networkError(method, url, err);
-        await sleep(backoffDelay(this.options.retry, attempt - 1, this.options.random));
-        continue;
+        if (err instanceof RegistryError || err instanceof DigestMismatchError) failure = err;
+        else if (err instanceof ImageMigratorError) throw err;
+        else failure = networkError(ctx.method, ctx.url, err);
       }
-      if (last || !isRetryableStatus(res.status)) return res;
-      const delay = parseRetryAfter(res.headers['retry-after'], maxDelayMs) ?? backoffDelay(this.options.retry, attempt - 1, this.options.random);
-      await discard(res);
-      await sleep(delay);
+      if (!budget.allowsRetry(failure)) throw failure;
+      let delay = budget.delayMs(failure, this.options.random);
+      const reason = (failure as Error).message;
+      if (isUnavailable(failure)) delay = Math.max(delay, this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure)));
+      const event: RetryEvent = {
+        level: 'request', kind: ctx.kind, registry: ctx.registry, what: `${ctx.method} ${redactUrl(ctx.url)}`, reason,
+        attempt: budget.attempts, delayMs: delay, unavailable: isUnavailable(failure),
+      };
+      ctx.onRetry?.(event);
+      this.options.onRetry?.(event);
+      await clock.sleep(delay);
     }
   }
 
   /** Sends with the known Authorization; on a 401, learns the challenge and tries once more. */
   private async authorized(req: RegistryRequest, url: URL, base: URL, credential: Credential, repeatable: boolean): Promise<HttpResponse> {
-    let auth = await this.auth.header(req.registry, credential, req.scopes);
+    let auth = await this.auth.header(req.registry, credential, req.scopes, req.onRetry);
     let res = await this.redirecting(req, url, base, credential, auth);
     if (res.status !== 401) return res;
     const hadToken = auth?.token !== undefined;
@@ -211,7 +278,7 @@ export class Sender {
     if (after.kind === 'basic' && credential.username === undefined && credential.password === undefined) return res;
     await discard(res);
     const scopes = [...new Set([...req.scopes, ...extra])];
-    auth = await this.auth.header(req.registry, credential, scopes);
+    auth = await this.auth.header(req.registry, credential, scopes, req.onRetry);
     res = await this.redirecting(req, url, base, credential, auth);
     return res;
   }
@@ -273,23 +340,12 @@ export class Sender {
     const target = form === undefined ? url : new URL(req.realm);
     if (form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     else if (hasLogin) headers.authorization = basicAuth(req.credential);
-    const res = await this.retrying(method, target, true, () =>
-      this.options.transport.exchange({ kind: RequestKind.Token, method, url: target, headers, body: form, insecure: req.credential.insecure, tls: req.credential.tls }),
+    return this.retrying(
+      { method, url: target, kind: RequestKind.Token, registry: target.host, onRetry: req.onRetry, gated: true },
+      true,
+      () => this.options.transport.exchange({ kind: RequestKind.Token, method, url: target, headers, body: form, insecure: req.credential.insecure, tls: req.credential.tls }),
+      (res) => readToken(method, url, res),
     );
-    if (res.status !== 200) throw await errorFromResponse(method, res);
-    const { bytes } = await readBody(res, 1024 * 1024);
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
-    } catch {
-      // No cause kept: a parse error quotes the body, which may hold a token.
-      throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response is not JSON', retryable: false });
-    }
-    const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response has no token', retryable: false });
-    }
-    return { token, refreshAt: refreshTime(typeof parsed.expires_in === 'number' ? parsed.expires_in : undefined) };
   }
 }
 
@@ -299,4 +355,22 @@ function oauthForm(req: TokenRequest, refreshToken: string): Buffer {
   if (req.service !== undefined) form.set('service', req.service);
   if (req.scopes.length > 0) form.set('scope', req.scopes.join(' '));
   return Buffer.from(form.toString());
+}
+
+/** Reads a token response; a body cut short is a network error (retried), a body that is not a token is not. */
+async function readToken(method: string, url: URL, res: HttpResponse): Promise<CachedToken> {
+  if (res.status !== 200) throw await errorFromResponse(method, res);
+  const { bytes } = await readBody(res, 1024 * 1024);
+  let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
+  } catch {
+    // No cause kept: a parse error quotes the body, which may hold a token.
+    throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response is not JSON', retryable: false });
+  }
+  const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new RegistryError({ method: 'GET', url, status: 200, reason: 'token response has no token', retryable: false });
+  }
+  return { token, refreshAt: refreshTime(typeof parsed.expires_in === 'number' ? parsed.expires_in : undefined) };
 }

@@ -5,11 +5,12 @@
  * get their own lazily created Agents. With HTTPS_PROXY, HTTP_PROXY or NO_PROXY in the environment,
  * every Agent is undici's EnvHttpProxyAgent, which tunnels through the proxy with CONNECT.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { TlsMaterial } from '../credentials.js';
 import type { AdaptiveLimiter } from './adaptive-limit.js';
+import { StallWatchdog } from './stall.js';
 import type { RequestKind } from './types.js';
 
 /** Connections per origin: a copy streams several layers at once, each needing its own socket. */
@@ -48,7 +49,12 @@ export interface TransportOptions {
   readonly connectHook?: ConnectHook | undefined;
   /** Requests in flight per host and kind, adapted to how the registry copes (see adaptive-limit.ts). */
   readonly limiter?: AdaptiveLimiter | undefined;
+  /** No byte received for this long (headers or body), or none of an upload taken: the request fails (default 30 s). */
+  readonly stallTimeoutMs?: number | undefined;
 }
+
+/** The default stall timeout (the CLI's `--stall-timeout`). */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 /** The proxy settings of an environment, or undefined when none is set. */
 export function proxySettings(env: Record<string, string | undefined>): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
@@ -60,13 +66,13 @@ export function proxySettings(env: Record<string, string | undefined>): { httpPr
   return { httpProxy: httpProxy ?? '', httpsProxy: httpsProxy ?? httpProxy ?? '', noProxy: noProxy ?? '' };
 }
 
-function newAgent(tls: ConnectionOptions, env: Record<string, string | undefined>, hook: ConnectHook | undefined): Dispatcher {
+function newAgent(tls: ConnectionOptions, env: Record<string, string | undefined>, hook: ConnectHook | undefined, stallMs: number): Dispatcher {
   const base = {
     connections: CONNECTIONS_PER_ORIGIN,
     keepAliveTimeout: 30_000,
-    headersTimeout: 120_000,
-    // A slow object store may pause between chunks; a stalled stream must still fail eventually.
-    bodyTimeout: 300_000,
+    // Both are idle timeouts: waiting for the response head, and between two chunks of a body.
+    headersTimeout: stallMs,
+    bodyTimeout: stallMs,
   };
   const proxy = proxySettings(env);
   if (proxy !== undefined) return new EnvHttpProxyAgent({ ...base, ...proxy, connect: tls, requestTls: tls });
@@ -110,7 +116,7 @@ export class Transport {
     const key = insecure ? 'insecure' : (tls ?? 'secure');
     let agent = this.agents.get(key);
     if (agent === undefined) {
-      agent = newAgent(tlsOptions(insecure, tls), this.env, this.options.connectHook);
+      agent = newAgent(tlsOptions(insecure, tls), this.env, this.options.connectHook, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
       this.agents.set(key, agent);
     }
     return agent;
@@ -123,7 +129,8 @@ export class Transport {
       const res = await request(req.url, {
         method: req.method,
         headers: req.headers,
-        body: req.body ?? null,
+        // undici's timeouts do not cover an upload the other side stops reading: a watchdog does.
+        body: (req.body instanceof Readable ? new StallWatchdog(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS).stream : req.body) ?? null,
         dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls),
         // undici closes the connection after every HEAD unless told otherwise (a guard against servers
         // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly

@@ -2,6 +2,7 @@
  * Types of the registry protocol shared by the client and the copier.
  */
 import type { Readable } from 'node:stream';
+import type { RetryListener } from './retry.js';
 
 /** The four manifest media types this tool copies, plus schema 1 to reject it by name. */
 export const MediaType = {
@@ -38,7 +39,10 @@ export interface ManifestHead {
 /** A blob being downloaded: the body must be consumed or destroyed. */
 export interface BlobStream {
   readonly body: Readable;
+  /** The whole blob's size, when the registry says it. */
   readonly size: number | undefined;
+  /** The offset of the body's first byte: the one asked for when the registry honoured `Range`, else 0. */
+  readonly start: number;
 }
 
 /** Request kinds, counted for reports and the benchmark. */
@@ -84,8 +88,11 @@ export interface Registry {
   putManifest(repo: RepositoryRef, reference: string, mediaType: string, bytes: Buffer): Promise<string>;
   /** HEAD a blob: its size, or undefined when it is not there. */
   headBlob(repo: RepositoryRef, digest: string): Promise<number | undefined>;
-  /** GET a blob as a stream, following redirects (no Authorization to other hosts). */
-  getBlob(repo: RepositoryRef, digest: string): Promise<BlobStream>;
+  /**
+   * GET a blob as a stream, following redirects (no Authorization to other hosts). With `offset`,
+   * asks for the rest from there (`Range`); a registry that ignores it serves the whole (`start` 0).
+   */
+  getBlob(repo: RepositoryRef, digest: string, offset?: number): Promise<BlobStream>;
   /** Cross-repository mount; false when the registry started a normal upload instead (then cancelled). */
   mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean>;
   /**
@@ -93,6 +100,8 @@ export interface Registry {
    * a failure is not retried here (the caller retries the whole blob with a new stream).
    */
   uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void>;
+  /** A view whose requests also report their retries to `listener` (optional: test doubles need not have it). */
+  withRetryListener?(listener: RetryListener): Registry;
   /**
    * Announces the repositories a run will touch, before it starts, so that a token registry can be
    * asked for one token for all of them. Optional: a registry that does not need it ignores it.

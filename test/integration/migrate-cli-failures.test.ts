@@ -43,11 +43,12 @@ describe('image-migrator migrate failures', () => {
     assert.ok(report.generateFailures.every((f) => !f.error.includes('wrong')));
   });
 
-  it('retries a failing task, then counts and reports it while the others succeed', async () => {
+  it('retries a failing request within --retries, logs and counts every retry, then fails the task while the others succeed', async () => {
     await pushImage(src, 'team/flaky', '1');
     const proxy = await startForwardingProxy(src.url);
     try {
-      proxy.failNext('/v2/team/flaky/manifests/1', 503, 1000, { 'retry-after': '0' });
+      // A 500 is a fault of this request (not an unavailable registry): it uses up the count of --retries.
+      proxy.failNext('/v2/team/flaky/manifests/1', 500, 1000);
       const dir = await workdir({
         'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
         'images.json': { [`${proxy.host}/team/ok:1`]: `${dst.host}/r/ok`, [`${proxy.host}/team/flaky:1`]: `${dst.host}/r/flaky` },
@@ -55,16 +56,48 @@ describe('image-migrator migrate failures', () => {
       const result = await runCli(['--retries', '2', '--report', 'r.json'], { cwd: dir });
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stdout, /Images\(2\) migration finished, 1 images tasks failed, 0 tasks generate failed/);
-      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { source: string; outcome: string; attempts: number; error?: string }[] };
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as {
+        tasks: { source: string; outcome: string; attempts: number; error?: string; retried?: Record<string, number> }[];
+        retried: Record<string, number>;
+      };
       const flaky = report.tasks.find((t) => t.source.endsWith('team/flaky:1'));
       assert.equal(flaky?.outcome, 'failed');
-      assert.equal(flaky?.attempts, 3);
-      assert.match(flaky?.error ?? '', /503 Service Unavailable/);
+      // The request was tried 3 times (2 retries); the task is not tried again on top of that.
+      assert.equal(flaky?.attempts, 1);
+      assert.deepEqual(flaky?.retried, { 'manifest-get': 2 });
+      assert.equal(report.retried['manifest-get'], 2);
+      assert.match(flaky?.error ?? '', /500 Internal Server Error/);
+      assert.equal(proxy.log.filter((l) => l.path === '/v2/team/flaky/manifests/1').length, 3);
       assert.equal(report.tasks.find((t) => t.source.endsWith('team/ok:1'))?.outcome, 'copied');
       assert.deepEqual(await listTags(dst, 'r/flaky').catch(() => []), [], 'no tag for a failed image');
       const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
-      assert.equal(log.match(/^\S+ retry .*team\/flaky:1/gm)?.length, 2);
-      assert.match(log, /^\S+ failed .*team\/flaky:1 .*attempts=3/m);
+      const retries = log.match(/^\S+ retry .*team\/flaky:1 .*$/gm) ?? [];
+      assert.equal(retries.length, 2);
+      assert.match(retries[0] ?? '', new RegExp(`level=request kind=manifest-get registry=${proxy.host} attempt=1 in=\\d+ms: GET http://${proxy.host}/v2/team/flaky/manifests/1: .*500 Internal Server Error`));
+      assert.match(log, /^\S+ failed .*team\/flaky:1 .*attempts=1/m);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('--retries 0 retries nothing at any level', async () => {
+    await pushImage(src, 'team/once', '1');
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      proxy.failNext('/v2/team/once/manifests/1', 503, 1000, { 'retry-after': '0' });
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/once:1`]: `${dst.host}/r/once` },
+      });
+      const started = Date.now();
+      const result = await runCli(['--retries', '0', '--report', 'r.json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(Date.now() - started < 20_000, 'fails fast');
+      assert.equal(proxy.log.filter((l) => l.path === '/v2/team/once/manifests/1').length, 1);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { attempts: number; retried?: unknown }[] };
+      assert.equal(report.tasks[0]?.attempts, 1);
+      assert.equal(report.tasks[0]?.retried, undefined);
+      assert.doesNotMatch(await readFile(join(dir, 'image-migrator.log'), 'utf8'), / retry /);
     } finally {
       await proxy.stop();
     }
@@ -84,7 +117,8 @@ describe('image-migrator migrate failures', () => {
       const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[]; requests: Record<string, number> };
       assert.equal(report.tasks[0]?.outcome, 'failed');
       assert.match(report.tasks[0]?.error ?? '', /digest mismatch/);
-      assert.ok((report.requests['blob-get'] ?? 0) >= 3, 'the blob is fetched again before the task gives up');
+      // --retries 0: each blob is fetched once (config and two layers); nothing is fetched again.
+      assert.equal(report.requests['blob-get'], 1 + image.layers.length);
       assert.deepEqual(await listTags(dst, 'r/corrupt').catch(() => []), [], 'no tag for a failed image');
     } finally {
       await proxy.stop();

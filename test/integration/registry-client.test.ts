@@ -305,13 +305,19 @@ describe('registry client against real registries', () => {
       await client.close();
     });
 
-    it('fails with DigestMismatchError when served bytes do not match the digest asked for', async () => {
+    it('fetches a manifest again when the served bytes do not match, and fails with DigestMismatchError when they never do', async () => {
       const image = await pushImage(anon, 'f/tamper', 'v1');
-      const { client, repo } = clientFor(proxy);
+      const retries: string[] = [];
+      const { client, repo } = clientFor(proxy, {}, { retry: { attempts: 2, baseDelayMs: 1 }, onRetry: (e) => retries.push(`${e.kind} ${e.reason}`) });
       proxy.tamperNext('/manifests/', 1);
+      assert.equal((await client.getManifest(repo('f/tamper'), image.digest)).digest, image.digest);
+      assert.equal(retries.length, 1);
+      assert.match(retries[0] ?? '', /^manifest-get digest mismatch/);
+      proxy.tamperNext('/manifests/', 2);
       await assert.rejects(client.getManifest(repo('f/tamper'), image.digest), DigestMismatchError);
-      proxy.tamperNext('/manifests/', 1);
+      proxy.tamperNext('/manifests/', 2);
       await assert.rejects(client.getManifest(repo('f/tamper'), 'v1'), DigestMismatchError);
+      proxy.reset();
       await client.close();
     });
   });

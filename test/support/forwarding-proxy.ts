@@ -1,15 +1,26 @@
 /**
  * A forwarding proxy in front of a test registry that injects faults the registry client must
- * survive: error statuses, reset connections, tampered bodies, auth challenges and blob redirects to
- * a second origin (like object storage).
+ * survive: error statuses, reset connections, bodies cut short or stalled part way, tampered bodies,
+ * auth challenges, blob redirects to a second origin (like object storage), a registry that is down
+ * for a while (a rolling restart), and random faults at a given rate (a soak).
  */
 import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-interface Fault { match: string; times: number; apply: (req: IncomingMessage, res: ServerResponse) => void }
+interface Fault { match: string; times: number; method?: string | undefined; apply: (req: IncomingMessage, res: ServerResponse) => void }
 
-/** A seen request: method, path and the Authorization it carried. */
-export interface SeenRequest { method: string; path: string; authorization: string | undefined }
+/** A seen request: method, path, the Authorization it carried, and the request body bytes that reached the proxy. */
+export interface SeenRequest { method: string; path: string; authorization: string | undefined; bytesIn: number }
+
+/** Random faults: each request meets one with probability `rate` (of the kinds listed). */
+export interface Chaos {
+  readonly rate: number;
+  readonly kinds: readonly ('reset' | '503' | '429' | 'cut')[];
+  /** Only requests whose path includes this (default: all). */
+  readonly match?: string;
+  /** Deterministic pseudo-random sequence. */
+  readonly seed?: number;
+}
 
 /** A running proxy. */
 export interface ForwardingProxy {
@@ -18,8 +29,22 @@ export interface ForwardingProxy {
   readonly log: SeenRequest[];
   /** Requests that reached the redirect target. */
   readonly redirected: SeenRequest[];
-  failNext(match: string, status: number, times: number, headers?: Record<string, string>): void;
+  failNext(match: string, status: number, times: number, headers?: Record<string, string>, body?: string): void;
   resetNext(match: string, times: number): void;
+  /** Forwards the response head and `afterBytes` of the body, then resets the connection. */
+  cutNext(match: string, times: number, afterBytes: number, method?: string): void;
+  /** Forwards the response head and `afterBytes` of the body, then sends nothing more (the connection stays open). */
+  stallNext(match: string, times: number, afterBytes: number): void;
+  /** Lets `afterBytes` of a request body through, then resets the connection (an upload broken part way). */
+  cutUploadNext(match: string, times: number, afterBytes: number): void;
+  /** Answers 400 PAGINATION_NUMBER_INVALID to a tag list with `n=`, as some distribution versions do. */
+  refusePageSize(on: boolean): void;
+  /** Closes the listening socket and every connection for `ms`, then listens on the same port again. */
+  down(ms: number): Promise<void>;
+  /** Random faults from now on (undefined: none). */
+  chaos(settings: Chaos | undefined): void;
+  /** Faults injected so far by chaos, by kind. */
+  readonly injected: Record<string, number>;
   tamperNext(match: string, times: number): void;
   redirectBlobs(on: boolean): void;
   forceAuthChallenge(on: boolean): void;
@@ -38,9 +63,30 @@ function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean): void {
+/** Cuts a response body after some bytes: reset the connection, or send nothing more. */
+interface Cut { afterBytes: number; then: 'reset' | 'stall' }
+
+function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
   const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers }, (up) => {
+    if (cut !== undefined) {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      let sent = 0;
+      up.on('data', (c: Buffer) => {
+        if (sent >= cut.afterBytes) return;
+        const piece = c.subarray(0, cut.afterBytes - sent);
+        sent += piece.length;
+        res.write(piece);
+        if (sent >= cut.afterBytes) {
+          up.destroy();
+          if (cut.then === 'reset') res.socket?.resetAndDestroy();
+        }
+      });
+      up.on('end', () => {
+        if (sent < cut.afterBytes) res.end();
+      });
+      return;
+    }
     if (!tamper) {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
@@ -60,6 +106,18 @@ function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper:
   req.pipe(upstream);
 }
 
+/**
+ * Forwards a request body until `afterBytes` have gone through, then resets the connection: the
+ * registry keeps what it received (an upload session's offset grows), the client sees a reset.
+ */
+function cutUpload(req: IncomingMessage, afterBytes: number): void {
+  let seen = 0;
+  req.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen >= afterBytes) req.socket.resetAndDestroy();
+  });
+}
+
 /** Starts a proxy for the registry at `targetUrl` plus a second-origin redirect target. */
 export async function startForwardingProxy(targetUrl: string): Promise<ForwardingProxy> {
   const target = new URL(targetUrl);
@@ -73,10 +131,16 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
   let referrers: Map<string, unknown[]> | undefined;
 
   const storage = createServer((req, res) => {
-    redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
+    redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, bytesIn: 0 });
     forward(target, req, res, false);
   });
   const storagePort = await listen(storage);
+
+  let refuseN = false;
+  let chaos: Chaos | undefined;
+  let random = (): number => Math.random();
+  const injected: Record<string, number> = {};
+  const sockets = new Set<import('node:net').Socket>();
 
   const take = <T extends { match: string; times: number }>(list: T[], path: string): T | undefined => {
     const hit = list.find((f) => f.times > 0 && path.includes(f.match));
@@ -86,9 +150,26 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
 
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
-    log.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
-    const fault = take(faults, path);
+    const seen: SeenRequest = { method: req.method ?? '', path, authorization: req.headers.authorization, bytesIn: 0 };
+    log.push(seen);
+    req.on('data', (c: Buffer) => (seen.bytesIn += c.length));
+    const fault = take(faults.filter((f) => f.method === undefined || f.method === req.method), path);
     if (fault) return fault.apply(req, res);
+    if (chaos !== undefined && (chaos.match === undefined || path.includes(chaos.match)) && random() < chaos.rate) {
+      const kind = chaos.kinds[Math.floor(random() * chaos.kinds.length)] ?? 'reset';
+      injected[kind] = (injected[kind] ?? 0) + 1;
+      if (kind === 'reset') return req.socket.resetAndDestroy();
+      if (kind === '503' || kind === '429') {
+        req.resume();
+        res.writeHead(Number(kind), { 'content-type': 'application/json', ...(kind === '429' ? { 'retry-after': '1' } : {}) });
+        return res.end(`{"errors":[{"code":"${kind === '429' ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'}","message":"injected ${kind}"}]}`);
+      }
+      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset' });
+    }
+    if (refuseN && /\/tags\/list/.test(path) && /[?&]n=/.test(path)) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return res.end('{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested"}]}');
+    }
     if (challenge && req.headers.authorization === undefined) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="proxy"', 'content-type': 'application/json' });
       return res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
@@ -128,6 +209,10 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
     }
     res.writeHead(200, headers).end(JSON.stringify({ name: body.name, tags: page }));
   };
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   const port = await listen(server);
 
   return {
@@ -135,13 +220,50 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
     url: `http://127.0.0.1:${port}`,
     log,
     redirected,
-    failNext(match, status, times, headers = {}) {
+    failNext(match, status, times, headers = {}, body = `{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`) {
       faults.push({ match, times, apply: (req, res) => {
         req.resume();
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end(`{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`);
+        res.end(body);
       } });
     },
+    cutNext(match, times, afterBytes, method) {
+      faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }) });
+    },
+    stallNext(match, times, afterBytes) {
+      faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }) });
+    },
+    cutUploadNext(match, times, afterBytes) {
+      faults.push({ match, times, method: 'PATCH', apply: (req) => cutUpload(req, afterBytes) });
+      faults.push({ match, times, method: 'PUT', apply: (req) => cutUpload(req, afterBytes) });
+    },
+    refusePageSize(on) {
+      refuseN = on;
+    },
+    async down(ms) {
+      await new Promise((r) => {
+        server.close(r);
+        for (const socket of sockets) socket.destroy();
+      });
+      await new Promise((r) => setTimeout(r, ms));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve());
+      });
+    },
+    chaos(settings) {
+      chaos = settings;
+      if (settings?.seed !== undefined) {
+        let state = settings.seed >>> 0 || 1;
+        random = () => {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          return (state >>> 0) / 0x1_0000_0000;
+        };
+      }
+    },
+    injected,
     resetNext(match, times) {
       faults.push({ match, times, apply: (req) => req.socket.resetAndDestroy() });
     },
@@ -163,6 +285,8 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
     reset() {
       faults.length = 0;
       tampers.length = 0;
+      chaos = undefined;
+      refuseN = false;
     },
     async stop() {
       server.closeAllConnections();

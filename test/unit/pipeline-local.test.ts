@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BlobTracker } from '../../shared/copy/blob-tracker.js';
 import { mapLimit } from '../../shared/copy/limit.js';
-import { backoffMs, isRetryable } from '../../shared/copy/retryable.js';
+import { backoffMs, isRetryable } from '../../shared/registry/retry.js';
 import { ConfigError, DigestMismatchError } from '../../shared/errors.js';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { InProcessQueue } from '../../shared/pipeline/in-process-queue.js';

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, retryPolicy } from '../../shared/registry/retry.js';
 
 describe('retry policy', () => {
-  it('defaults to 4 attempts, 200 ms base, 10 s cap', () => {
-    assert.deepEqual(retryPolicy(undefined), { attempts: 4, baseDelayMs: 200, maxDelayMs: 10_000 });
+  it('defaults to 4 attempts, 500 ms base, 30 s cap, 60 s of waiting for an unavailable registry', () => {
+    assert.deepEqual(retryPolicy(undefined), { attempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, outageMs: 60_000 });
     assert.deepEqual(retryPolicy({ attempts: 2, baseDelayMs: undefined }), { ...DEFAULT_RETRY, attempts: 2 });
   });
 
