@@ -110,11 +110,22 @@ function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper:
  * Forwards a request body until `afterBytes` have gone through, then resets the connection: the
  * registry keeps what it received (an upload session's offset grows), the client sees a reset.
  */
-function cutUpload(req: IncomingMessage, afterBytes: number): void {
+function cutUpload(target: URL, req: IncomingMessage, afterBytes: number): void {
+  const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host } }, (up) => up.resume());
+  upstream.on('error', () => undefined);
   let seen = 0;
   req.on('data', (c: Buffer) => {
-    seen += c.length;
-    if (seen >= afterBytes) req.socket.resetAndDestroy();
+    if (seen >= afterBytes) return;
+    const piece = c.subarray(0, afterBytes - seen);
+    seen += piece.length;
+    upstream.write(piece);
+    if (seen >= afterBytes) {
+      // Give the registry a moment to store what it got, then break both connections.
+      setTimeout(() => {
+        upstream.destroy();
+        req.socket.resetAndDestroy();
+      }, 200);
+    }
   });
 }
 
@@ -234,8 +245,8 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
       faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }) });
     },
     cutUploadNext(match, times, afterBytes) {
-      faults.push({ match, times, method: 'PATCH', apply: (req) => cutUpload(req, afterBytes) });
-      faults.push({ match, times, method: 'PUT', apply: (req) => cutUpload(req, afterBytes) });
+      faults.push({ match, times, method: 'PATCH', apply: (req) => cutUpload(target, req, afterBytes) });
+      faults.push({ match, times, method: 'PUT', apply: (req) => cutUpload(target, req, afterBytes) });
     },
     refusePageSize(on) {
       refuseN = on;
