@@ -10,7 +10,11 @@ import type { AddressInfo } from 'node:net';
 interface Fault { match: string; times: number; method?: string | undefined; apply: (req: IncomingMessage, res: ServerResponse) => void }
 
 /** A seen request: method, path, the Authorization it carried, and the request body bytes that reached the proxy. */
-export interface SeenRequest { method: string; path: string; authorization: string | undefined; bytesIn: number }
+export interface SeenRequest {
+  method: string; path: string; authorization: string | undefined; bytesIn: number;
+  /** Response body bytes sent back, and when the request arrived (epoch ms). */
+  bytesOut: number; at: number; range?: string | undefined;
+}
 
 /** Random faults: each request meets one with probability `rate` (of the kinds listed). */
 export interface Chaos {
@@ -29,7 +33,9 @@ export interface ForwardingProxy {
   readonly log: SeenRequest[];
   /** Requests that reached the redirect target. */
   readonly redirected: SeenRequest[];
-  failNext(match: string, status: number, times: number, headers?: Record<string, string>, body?: string): void;
+  failNext(match: string, status: number, times: number, headers?: Record<string, string>, body?: string, method?: string): void;
+  /** Takes the request head and then reads nothing more and never answers (a destination that stops reading an upload). */
+  stallUploadNext(match: string, times: number): void;
   resetNext(match: string, times: number): void;
   /** Forwards the response head and `afterBytes` of the body, then resets the connection. */
   cutNext(match: string, times: number, afterBytes: number, method?: string): void;
@@ -66,9 +72,13 @@ function listen(server: Server): Promise<number> {
 /** Cuts a response body after some bytes: reset the connection, or send nothing more. */
 interface Cut { afterBytes: number; then: 'reset' | 'stall' }
 
-function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut): void {
+function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut, self?: string): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
   const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers }, (up) => {
+    // As a reverse proxy does: the registry's absolute Location (an upload session) points back through the proxy.
+    if (self !== undefined && typeof up.headers.location === 'string' && up.headers.location.startsWith(target.origin)) {
+      up.headers.location = self + up.headers.location.slice(target.origin.length);
+    }
     if (cut !== undefined) {
       res.writeHead(up.statusCode ?? 502, up.headers);
       let sent = 0;
@@ -129,9 +139,16 @@ function cutUpload(target: URL, req: IncomingMessage, afterBytes: number): void 
   });
 }
 
+/** Options of {@link startForwardingProxy}. */
+export interface ProxyOptions {
+  /** Rewrites the registry's absolute Location headers to the proxy, so that uploads go through it too. */
+  readonly rewriteLocation?: boolean;
+}
+
 /** Starts a proxy for the registry at `targetUrl` plus a second-origin redirect target. */
-export async function startForwardingProxy(targetUrl: string): Promise<ForwardingProxy> {
+export async function startForwardingProxy(targetUrl: string, options: ProxyOptions = {}): Promise<ForwardingProxy> {
   const target = new URL(targetUrl);
+  let self: string | undefined;
   const faults: Fault[] = [];
   const log: SeenRequest[] = [];
   const redirected: SeenRequest[] = [];
@@ -142,7 +159,7 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
   let referrers: Map<string, unknown[]> | undefined;
 
   const storage = createServer((req, res) => {
-    redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, bytesIn: 0 });
+    redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, bytesIn: 0, bytesOut: 0, at: Date.now() });
     forward(target, req, res, false);
   });
   const storagePort = await listen(storage);
@@ -161,9 +178,17 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
 
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const seen: SeenRequest = { method: req.method ?? '', path, authorization: req.headers.authorization, bytesIn: 0 };
+    const seen: SeenRequest = {
+      method: req.method ?? '', path, authorization: req.headers.authorization, bytesIn: 0, bytesOut: 0, at: Date.now(),
+      range: typeof req.headers.range === 'string' ? req.headers.range : undefined,
+    };
     log.push(seen);
     req.on('data', (c: Buffer) => (seen.bytesIn += c.length));
+    const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (Buffer.isBuffer(chunk) || typeof chunk === 'string') seen.bytesOut += Buffer.byteLength(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
     const fault = take(faults.filter((f) => f.method === undefined || f.method === req.method), path);
     if (fault) return fault.apply(req, res);
     if (chaos !== undefined && (chaos.match === undefined || path.includes(chaos.match)) && random() < chaos.rate) {
@@ -175,7 +200,7 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
         res.writeHead(Number(kind), { 'content-type': 'application/json', ...(kind === '429' ? { 'retry-after': '1' } : {}) });
         return res.end(`{"errors":[{"code":"${kind === '429' ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'}","message":"injected ${kind}"}]}`);
       }
-      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset' });
+      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset' }, self);
     }
     if (refuseN && /\/tags\/list/.test(path) && /[?&]n=/.test(path)) {
       res.writeHead(400, { 'content-type': 'application/json' });
@@ -200,7 +225,7 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
       paginated(req, res).catch((error: unknown) => res.destroy(error instanceof Error ? error : new Error(String(error))));
       return;
     }
-    forward(target, req, res, take(tampers, path) !== undefined);
+    forward(target, req, res, take(tampers, path) !== undefined, undefined, self);
   });
 
   // Pages as distribution 3 serves them: sorted, after `last`, `n` per page; the first Link is
@@ -225,24 +250,29 @@ export async function startForwardingProxy(targetUrl: string): Promise<Forwardin
     socket.on('close', () => sockets.delete(socket));
   });
   const port = await listen(server);
+  if (options.rewriteLocation) self = `http://127.0.0.1:${port}`;
 
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     log,
     redirected,
-    failNext(match, status, times, headers = {}, body = `{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`) {
-      faults.push({ match, times, apply: (req, res) => {
+    failNext(match, status, times, headers = {}, body = `{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`, method = undefined) {
+      faults.push({ match, times, method, apply: (req, res) => {
         req.resume();
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(body);
       } });
     },
+    stallUploadNext(match, times) {
+      faults.push({ match, times, method: 'PUT', apply: (req) => req.pause() });
+      faults.push({ match, times, method: 'PATCH', apply: (req) => req.pause() });
+    },
     cutNext(match, times, afterBytes, method) {
-      faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }) });
+      faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }, self) });
     },
     stallNext(match, times, afterBytes) {
-      faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }) });
+      faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
     },
     cutUploadNext(match, times, afterBytes) {
       faults.push({ match, times, method: 'PATCH', apply: (req) => cutUpload(target, req, afterBytes) });
