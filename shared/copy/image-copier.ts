@@ -72,6 +72,9 @@ export interface ImageCopyRequest {
   readonly hintsChecked?: boolean;
 }
 
+/** Times a manifest refused with MANIFEST_BLOB_UNKNOWN gets its content checked and is pushed again. */
+const MANIFEST_RECHECKS = 3;
+
 /** Largest image config read to learn a single-platform image's platform. */
 const CONFIG_LIMIT = 4 * 1024 * 1024;
 
@@ -283,24 +286,29 @@ export class ImageCopier implements ImageCopy {
   /**
    * Copies what the manifest refers to, then the manifest. A registry that answers MANIFEST_BLOB_UNKNOWN
    * (something this run thought it had put there is missing: another writer, a race in the registry's
-   * storage) gets what the manifest refers to checked and pushed again, then the manifest once more.
+   * storage) gets what the manifest refers to checked and pushed again, then the manifest once more
+   * (up to MANIFEST_RECHECKS times).
    */
   private async pushManifest(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string, mediaType = manifest.mediaType): Promise<number> {
     let bytes = await this.copyContent(manifest, src, dst, reference);
-    try {
-      await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
-    } catch (error) {
-      if (!(error instanceof RegistryError) || !error.hasCode('MANIFEST_BLOB_UNKNOWN')) throw error;
-      this.tracker.forget(dst.registry, dst.repository);
-      this.manifests.forget(manifestKey(dst), dst.repository);
-      this.onRetry?.({
-        level: 'task', kind: 'manifest-recheck', registry: dst.registry, what: `manifest ${dst.registry}/${dst.repository}:${reference}`,
-        reason: error.message, attempt: 1, delayMs: 0, unavailable: false,
-      });
-      bytes += await this.copyContent(manifest, src, dst, reference);
-      await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
+    for (let recheck = 1; ; recheck++) {
+      try {
+        await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
+        return bytes;
+      } catch (error) {
+        if (!(error instanceof RegistryError) || !error.hasCode('MANIFEST_BLOB_UNKNOWN') || recheck > MANIFEST_RECHECKS) throw error;
+        this.tracker.forget(dst.registry, dst.repository);
+        this.manifests.forget(manifestKey(dst), dst.repository);
+        // Another writer of the same content may still be at it: a short, jittered pause lets it finish.
+        const delayMs = Math.floor(Math.random() * 100 * 2 ** recheck);
+        this.onRetry?.({
+          level: 'task', kind: 'manifest-recheck', registry: dst.registry, what: `manifest ${dst.registry}/${dst.repository}:${reference}`,
+          reason: error.message, attempt: recheck, delayMs, unavailable: false,
+        });
+        await this.clock.sleep(delayMs);
+        bytes += await this.copyContent(manifest, src, dst, reference);
+      }
     }
-    return bytes;
   }
 
   /** Everything a manifest refers to: child manifests of an index (pushed by digest), or blobs of an image. */

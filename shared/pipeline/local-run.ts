@@ -83,7 +83,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const held: RunEvent[] = [];
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
-  const destinationTags = new DestinationTags(options.registry);
+  // Retries while planning (and listing destinations) belong to no task; the copier reports each task's own.
+  const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
+  const destinationTags = new DestinationTags(planning);
   const clock = options.clock ?? SYSTEM_CLOCK;
   const imageCopier = options.copier === undefined
     ? new ImageCopier(options.registry, {
@@ -96,8 +98,6 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   // or none: that check goes before a task takes one of the --workers slots, as many at once as a
   // copy's blobs may (--workers x 4, the client's cap per registry).
   const prechecks = imageCopier !== undefined && (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
-  // Retries while planning belong to no task; the copier reports each task's own.
-  const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {

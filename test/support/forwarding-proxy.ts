@@ -70,7 +70,7 @@ function listen(server: Server): Promise<number> {
 }
 
 /** Cuts a response body after some bytes: reset the connection, or send nothing more. */
-interface Cut { afterBytes: number; then: 'reset' | 'stall' }
+interface Cut { afterBytes: number; then: 'reset' | 'stall'; onCut?: () => void }
 
 function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut, self?: string): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
@@ -88,6 +88,7 @@ function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper:
         sent += piece.length;
         res.write(piece);
         if (sent >= cut.afterBytes) {
+          cut.onCut?.();
           up.destroy();
           if (cut.then === 'reset') res.socket?.resetAndDestroy();
         }
@@ -193,14 +194,15 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     if (fault) return fault.apply(req, res);
     if (chaos !== undefined && (chaos.match === undefined || path.includes(chaos.match)) && random() < chaos.rate) {
       const kind = chaos.kinds[Math.floor(random() * chaos.kinds.length)] ?? 'reset';
-      injected[kind] = (injected[kind] ?? 0) + 1;
+      // A cut counts only when the body was long enough to be cut (a HEAD's is empty).
+      if (kind !== 'cut') injected[kind] = (injected[kind] ?? 0) + 1;
       if (kind === 'reset') return req.socket.resetAndDestroy();
       if (kind === '503' || kind === '429') {
         req.resume();
         res.writeHead(Number(kind), { 'content-type': 'application/json', ...(kind === '429' ? { 'retry-after': '1' } : {}) });
         return res.end(`{"errors":[{"code":"${kind === '429' ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'}","message":"injected ${kind}"}]}`);
       }
-      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset' }, self);
+      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset', onCut: () => void (injected.cut = (injected.cut ?? 0) + 1) }, self);
     }
     if (refuseN && /\/tags\/list/.test(path) && /[?&]n=/.test(path)) {
       res.writeHead(400, { 'content-type': 'application/json' });
