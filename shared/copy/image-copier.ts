@@ -138,6 +138,7 @@ export class ImageCopier implements ImageCopy {
     const srcTag = src.tag ?? 'latest';
     const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
       source: repositoryOf(src), sourceTag: srcTag, destination: repositoryOf(dst), destinationTag: dst.tag ?? srcTag, immutable: task.immutable === true,
+      narrowed: task.platforms !== undefined,
     });
     return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
   }
