@@ -34,7 +34,10 @@ if (existsSync(bundled)) {
  */
 function requireWithCodeCache(file) {
   const stat = statSync(file);
-  const key = createHash('sha256').update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}`)
+    .digest('hex')
+    .slice(0, 32);
   const cacheFile = join(tmpdir(), `image-migrator-compile-cache-${process.getuid?.() ?? 'user'}`, `${key}.bin`);
   let cachedData;
   try {

@@ -15,7 +15,14 @@ import { loadImagesFile } from '../shared/config/images-file.js';
 import { readConfigFile } from '../shared/config/read-config-file.js';
 import { ConfigError, ImageMigratorError, InvalidReferenceError, UnknownRunError } from '../shared/errors.js';
 import {
-  describeIssues, FunctionErrorSchema, MAX_SUMMARY_FAILURES, PlannerResultSchema, SummaryViewSchema, type PlannerEvent, type SummaryEvent, type SummaryView,
+  describeIssues,
+  FunctionErrorSchema,
+  MAX_SUMMARY_FAILURES,
+  PlannerResultSchema,
+  SummaryViewSchema,
+  type PlannerEvent,
+  type SummaryEvent,
+  type SummaryView,
 } from '../shared/pipeline/function-events.js';
 import { exitCodeOf } from '../shared/pipeline/run-counts.js';
 import { ExitCode } from './exit-code.js';
@@ -46,9 +53,20 @@ export class CloudCommandError extends ImageMigratorError {
   }
 }
 
-interface StackOptions { stack: string; region?: string }
-interface ReportOptions { failures?: number; prices?: string }
-interface RunOptions extends StackOptions, ReportOptions { images: string; registry?: string; namespace?: string; wait?: boolean }
+interface StackOptions {
+  stack: string;
+  region?: string;
+}
+interface ReportOptions {
+  failures?: number;
+  prices?: string;
+}
+interface RunOptions extends StackOptions, ReportOptions {
+  images: string;
+  registry?: string;
+  namespace?: string;
+  wait?: boolean;
+}
 
 /** Failed tasks printed unless --failures says otherwise; the summary function returns at most 1,000 a call. */
 const DEFAULT_FAILURES = 20;
@@ -61,10 +79,12 @@ export function addCloudCommand(program: Command, io: CloudCommandIo = processIo
   const stackOptions = (command: Command): Command =>
     command
       .option('--stack <name>', 'name of the deployed stack', DEFAULT_STACK)
-      .option('--region <region>', 'AWS region of the stack (default: AWS_REGION or the profile\'s region)');
-  const act = <A extends unknown[]>(work: (...args: A) => Promise<ExitCode>) => async (...args: A): Promise<void> => {
-    process.exitCode = await guard(io, () => work(...args));
-  };
+      .option('--region <region>', "AWS region of the stack (default: AWS_REGION or the profile's region)");
+  const act =
+    <A extends unknown[]>(work: (...args: A) => Promise<ExitCode>) =>
+    async (...args: A): Promise<void> => {
+      process.exitCode = await guard(io, () => work(...args));
+    };
 
   stackOptions(cloud.command('run').description('start a run of the rules in --images on the stack'))
     .requiredOption('--images <file>', 'images file path: the migration rules, source to destination')
@@ -72,15 +92,32 @@ export function addCloudCommand(program: Command, io: CloudCommandIo = processIo
     .option('--namespace <namespace>', 'default target namespace for empty destinations (or DEFAULT_NAMESPACE)')
     .option('--wait', 'show progress until the run finishes, print the summary line and exit 0/1 like a local run')
     .option('--failures <n>', `failed tasks to print at the end (default ${DEFAULT_FAILURES}; 0 for none)`, wholeNumber('--failures'))
-    .option('--prices <list>', `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`)
+    .option(
+      '--prices <list>',
+      `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`,
+    )
     .action(act((options: RunOptions) => cloudRun(options, io)));
 
-  stackOptions(cloud.command('status').argument('<runId>', 'the run id that "cloud run" printed').description('print the counts, requests, estimated cost and failures of a run'))
+  stackOptions(
+    cloud
+      .command('status')
+      .argument('<runId>', 'the run id that "cloud run" printed')
+      .description('print the counts, requests, estimated cost and failures of a run'),
+  )
     .option('--failures <n>', `failed tasks to print (default ${DEFAULT_FAILURES}; 0 for none)`, wholeNumber('--failures'))
-    .option('--prices <list>', `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`)
+    .option(
+      '--prices <list>',
+      `prices for the cost estimate, e.g. "gbSecond=0.0000133334,sqs=0.5" (US dollars; keys ${Object.keys(LIST_PRICES).join(', ')})`,
+    )
     .action(act((runId: string, options: StackOptions & ReportOptions) => cloudStatus(runId, options, io)));
 
-  stackOptions(cloud.command('auth').description('registry credentials of the stack').command('put').description('store auth.json in the stack\'s secret, with ${VAR} resolved from this environment'))
+  stackOptions(
+    cloud
+      .command('auth')
+      .description('registry credentials of the stack')
+      .command('put')
+      .description("store auth.json in the stack's secret, with ${VAR} resolved from this environment"),
+  )
     .requiredOption('--auth <file>', 'auth file path: credentials per registry or registry/namespace')
     .action(act((options: StackOptions & { auth: string }) => cloudAuthPut(options, io)));
 }
@@ -106,7 +143,12 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   io.stdout.write('Start to generate images tasks, please wait ...\n');
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('PlannerFunctionName', 'SummaryFunctionName');
-  const event: PlannerEvent = { images, trigger: 'manual', ...(registry ? { registry } : {}), ...(namespace !== undefined ? { namespace } : {}) };
+  const event: PlannerEvent = {
+    images,
+    trigger: 'manual',
+    ...(registry ? { registry } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+  };
   const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', event, PlannerResultSchema);
   io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned, ${plan.generateFailed} tasks generate failed\n`);
   if (!options.wait) {
@@ -118,7 +160,12 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   let last = '';
   for (;;) {
     // Polls read the counters only; the failures are read once, when the run has finished.
-    const summary = await aws.invoke(outputs.SummaryFunctionName!, 'summary', { runId: plan.runId, failures: 0 } satisfies SummaryEvent, SummaryViewSchema);
+    const summary = await aws.invoke(
+      outputs.SummaryFunctionName!,
+      'summary',
+      { runId: plan.runId, failures: 0 } satisfies SummaryEvent,
+      SummaryViewSchema,
+    );
     const progress = progressLine(summary);
     if (progress !== last) io.stderr.write(`${progress}\n`);
     last = progress;
@@ -133,7 +180,11 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
 
 /** The summary with up to `wanted` failures, paged from the summary function. */
 async function summaryWithFailures(aws: CloudClients, functionName: string, runId: string, wanted: number): Promise<SummaryView> {
-  const page = (failures: number, after?: string): SummaryEvent => ({ runId, failures: Math.min(failures, MAX_SUMMARY_FAILURES), ...(after === undefined ? {} : { after }) });
+  const page = (failures: number, after?: string): SummaryEvent => ({
+    runId,
+    failures: Math.min(failures, MAX_SUMMARY_FAILURES),
+    ...(after === undefined ? {} : { after }),
+  });
   let summary = await aws.invoke(functionName, 'summary', page(wanted), SummaryViewSchema);
   const failures = [...summary.failures];
   while (failures.length < wanted && summary.nextFailures !== undefined) {
@@ -149,8 +200,12 @@ export async function cloudStatus(runId: string, options: StackOptions & ReportO
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('SummaryFunctionName');
   const summary = await summaryWithFailures(aws, outputs.SummaryFunctionName!, runId, options.failures ?? DEFAULT_FAILURES);
-  io.stdout.write(`Run ${summary.runId} (${summary.trigger}, started ${summary.startedAt}): ${summary.finished ? 'finished' : 'in progress'}\n`);
-  io.stdout.write(`${progressLine(summary)}, ${summary.bytes} bytes copied${summary.requests === undefined ? '' : `, ${summary.requests} registry requests`}\n`);
+  io.stdout.write(
+    `Run ${summary.runId} (${summary.trigger}, started ${summary.startedAt}): ${summary.finished ? 'finished' : 'in progress'}\n`,
+  );
+  io.stdout.write(
+    `${progressLine(summary)}, ${summary.bytes} bytes copied${summary.requests === undefined ? '' : `, ${summary.requests} registry requests`}\n`,
+  );
   for (const line of costLines(summary.usage, summary.tasks, prices)) io.stdout.write(`${line}\n`);
   if (!summary.finished) return ExitCode.Success;
   return report(summary, io);
@@ -165,7 +220,11 @@ export async function cloudAuthPut(options: StackOptions & { auth: string }, io:
   try {
     await aws.secrets.send(new PutSecretValueCommand({ SecretId: AuthSecretArn, SecretString: text }));
   } catch (error) {
-    throw new CloudCommandError(`could not store auth.json in the secret of stack "${options.stack}": ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
+    throw new CloudCommandError(
+      `could not store auth.json in the secret of stack "${options.stack}": ${awsMessage(error)}`,
+      ExitCode.PartialFailure,
+      { cause: error },
+    );
   }
   io.stdout.write(`Stored ${auth.keys.length} registry entries of ${options.auth} in the secret of stack "${options.stack}"\n`);
   return ExitCode.Success;
@@ -210,7 +269,8 @@ function report(summary: SummaryView, io: CloudCommandIo): ExitCode {
 function wholeNumber(flag: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a whole number, not ${JSON.stringify(value)}`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+      throw new InvalidArgumentError(`${flag} must be a whole number, not ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -225,7 +285,10 @@ class CloudClients {
   private lambdaClient: LambdaClient | undefined;
   private secretsClient: SecretsManagerClient | undefined;
 
-  public constructor(private readonly options: StackOptions, io: CloudCommandIo) {
+  public constructor(
+    private readonly options: StackOptions,
+    io: CloudCommandIo,
+  ) {
     this.config = { ...(options.region ? { region: options.region } : {}), ...io.aws };
   }
 
@@ -244,16 +307,25 @@ class CloudClients {
       const where = this.options.region ? ` in region ${this.options.region}` : '';
       // CloudFormation has no error class of its own for a missing stack: it is a ValidationError.
       if (error instanceof CloudFormationServiceException && error.name === 'ValidationError' && /does not exist/.test(error.message)) {
-        throw new CloudCommandError(`stack "${stack}" was not found${where}: deploy it with "npx cdk deploy", or name it with --stack and --region`, ExitCode.BadInput, { cause: error });
+        throw new CloudCommandError(
+          `stack "${stack}" was not found${where}: deploy it with "npx cdk deploy", or name it with --stack and --region`,
+          ExitCode.BadInput,
+          { cause: error },
+        );
       }
-      throw new CloudCommandError(`could not read stack "${stack}"${where}: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
+      throw new CloudCommandError(`could not read stack "${stack}"${where}: ${awsMessage(error)}`, ExitCode.PartialFailure, {
+        cause: error,
+      });
     } finally {
       client.destroy();
     }
     const values = Object.fromEntries((found?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
     for (const name of names) {
       if (!values[name]) {
-        throw new CloudCommandError(`stack "${stack}" has no output "${name}": is it an image-migrator stack? Deploy this version with "npx cdk deploy"`, ExitCode.BadInput);
+        throw new CloudCommandError(
+          `stack "${stack}" has no output "${name}": is it an image-migrator stack? Deploy this version with "npx cdk deploy"`,
+          ExitCode.BadInput,
+        );
       }
     }
     return values;
@@ -267,7 +339,9 @@ class CloudClients {
     this.lambdaClient ??= new LambdaClient(this.config);
     let response;
     try {
-      response = await this.lambdaClient.send(new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(event)) }));
+      response = await this.lambdaClient.send(
+        new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(event)) }),
+      );
     } catch (error) {
       throw new CloudCommandError(`could not invoke the ${what} function: ${awsMessage(error)}`, ExitCode.PartialFailure, { cause: error });
     }
@@ -282,11 +356,18 @@ class CloudClients {
       const failure = FunctionErrorSchema.safeParse(payload);
       const type = (failure.success ? failure.data.errorType : undefined) ?? response.FunctionError;
       const message = (failure.success ? failure.data.errorMessage : undefined) ?? 'no message';
-      throw new CloudCommandError(`the ${what} function failed: ${message}`, isBadInput(type) ? ExitCode.BadInput : ExitCode.PartialFailure);
+      throw new CloudCommandError(
+        `the ${what} function failed: ${message}`,
+        isBadInput(type) ? ExitCode.BadInput : ExitCode.PartialFailure,
+      );
     }
     const answer = schema.safeParse(payload);
     if (!answer.success) {
-      throw new CloudCommandError(`the ${what} function answered in an unexpected form (${describeIssues(answer.error)}): deploy this version with "npx cdk deploy"`, ExitCode.PartialFailure, { cause: answer.error });
+      throw new CloudCommandError(
+        `the ${what} function answered in an unexpected form (${describeIssues(answer.error)}): deploy this version with "npx cdk deploy"`,
+        ExitCode.PartialFailure,
+        { cause: answer.error },
+      );
     }
     return answer.data;
   }
@@ -296,7 +377,11 @@ class CloudClients {
  * The errors of the functions that mean bad input. Lambda reports a thrown error by its `name`,
  * which ImageMigratorError sets from the class (the functions' bundles keep class names).
  */
-const BAD_INPUT_ERRORS: readonly (abstract new (...args: never[]) => ImageMigratorError)[] = [ConfigError, InvalidReferenceError, UnknownRunError];
+const BAD_INPUT_ERRORS: readonly (abstract new (...args: never[]) => ImageMigratorError)[] = [
+  ConfigError,
+  InvalidReferenceError,
+  UnknownRunError,
+];
 
 function isBadInput(errorType: string): boolean {
   return BAD_INPUT_ERRORS.some((type) => type.name === errorType);

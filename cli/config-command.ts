@@ -39,8 +39,16 @@ interface ConfigOptions {
 /** `--platform linux/amd64,linux/arm64`: each checked as os/arch[/variant], in the order given. */
 function parsePlatforms(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
-  const platforms = [...new Set(text.split(',').map((p) => p.trim()).filter((p) => p.length > 0))];
-  if (platforms.length === 0) throw new ConfigError('--platform', text, 'needs at least one platform os/arch[/variant], e.g. linux/amd64,linux/arm64');
+  const platforms = [
+    ...new Set(
+      text
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p.length > 0),
+    ),
+  ];
+  if (platforms.length === 0)
+    throw new ConfigError('--platform', text, 'needs at least one platform os/arch[/variant], e.g. linux/amd64,linux/arm64');
   for (const platform of platforms) {
     if (parsePlatform(platform) === undefined) {
       throw new ConfigError('--platform', text, `${JSON.stringify(platform)} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)`);
@@ -63,7 +71,10 @@ async function run(options: ConfigOptions, io: ConfigCommandIo): Promise<void> {
   const chunkSize = Number(options.chunkSize);
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ConfigError('--chunk-size', options.chunkSize, 'must be a positive integer');
   const platforms = parsePlatforms(options.platform);
-  const namespaces = options.namespaces.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
+  const namespaces = options.namespaces
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
 
   const kubeconfig = resolve(io.cwd, options.kubeconfig ?? defaultKubeconfigPath(io.env, io.home));
   const kc = loadKubeConfig(kubeconfig, options.context);
@@ -86,11 +97,15 @@ async function run(options: ConfigOptions, io: ConfigCommandIo): Promise<void> {
     try {
       await writeFile(where, text);
     } catch (error) {
-      throw new ConfigError(where, undefined, `cannot write the images file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
+      throw new ConfigError(where, undefined, `cannot write the images file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: error,
+      });
     }
   }
-  io.stderr.write(`Found ${plural(Object.keys(rules).length, 'image', 'images')} in ${plural(found.workloads, 'workload', 'workloads')} ` +
-    `across ${plural(found.namespaces.length, 'namespace', 'namespaces')}; wrote ${where}\n`);
+  io.stderr.write(
+    `Found ${plural(Object.keys(rules).length, 'image', 'images')} in ${plural(found.workloads, 'workload', 'workloads')} ` +
+      `across ${plural(found.namespaces.length, 'namespace', 'namespaces')}; wrote ${where}\n`,
+  );
 }
 
 /** Adds `config` to the program; its action sets process.exitCode (0 ok, 2 errors) and never calls process.exit. */
@@ -105,7 +120,7 @@ export function addConfigCommand(program: Command, io: Partial<ConfigCommandIo> 
   };
   program
     .command('config')
-    .description('generate images.json from the images a Kubernetes cluster\'s workloads use')
+    .description("generate images.json from the images a Kubernetes cluster's workloads use")
     .option('-k, --kubeconfig <file>', 'kubeconfig of the cluster (default: $KUBECONFIG, else ~/.kube/config)')
     .option('-n, --namespaces <list>', 'namespaces to read, comma separated; empty means all namespaces', '')
     .option('-t, --repo <registry/namespace>', 'target registry and namespace, e.g. swr.example.com/team (required)')
@@ -113,14 +128,18 @@ export function addConfigCommand(program: Command, io: Partial<ConfigCommandIo> 
     .option('-o, --output <file>', 'where to write images.json', './images.json')
     .option('--stdout', 'print images.json to standard output instead of writing a file')
     .option('--keep-path', 'keep the full source repository path under the target (target/coreos/etcd) to keep images apart')
-    .option('--platform <list>', 'copy only these platforms of multi-arch images, comma separated os/arch[/variant] (e.g. linux/amd64,linux/arm64)')
+    .option(
+      '--platform <list>',
+      'copy only these platforms of multi-arch images, comma separated os/arch[/variant] (e.g. linux/amd64,linux/arm64)',
+    )
     .option('--chunk-size <n>', 'objects per list request (pages with limit/continue)', String(DEFAULT_PAGING.pageSize))
     .action(async (options: ConfigOptions) => {
       try {
         await run(options, fullIo);
         process.exitCode = ExitCode.Success;
       } catch (error) {
-        const message = error instanceof ImageMigratorError ? error.message : `unexpected error: ${(error as Error).name}: ${(error as Error).message}`;
+        const message =
+          error instanceof ImageMigratorError ? error.message : `unexpected error: ${(error as Error).name}: ${(error as Error).message}`;
         fullIo.stderr.write(`${PREFIX}${message}\n`);
         process.exitCode = ExitCode.BadInput;
       }

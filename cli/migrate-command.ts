@@ -62,19 +62,40 @@ function collectGlob(value: string, previous: string[] | undefined): string[] {
 /** Declares the flags of Huawei's image-migrator (and ours) on the root program; its action runs a migration. */
 export function configureMigrate(program: Command): void {
   program
-    .option('--auth <file>', 'auth file path: auth.json (credentials per registry or registry/namespace) or Docker\'s config.json; pair it with --images', DEFAULT_AUTH)
+    .option(
+      '--auth <file>',
+      "auth file path: auth.json (credentials per registry or registry/namespace) or Docker's config.json; pair it with --images",
+      DEFAULT_AUTH,
+    )
     .option('--images <file>', 'images file path: the migration rules, source to destination; pair it with --auth', './images.json')
     .option('--log <file>', 'log file path: one line per task outcome', './image-migrator.log')
     .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
     .option('--registry <registry>', 'default target registry when a rule has an empty destination (or DEFAULT_REGISTRY)')
-    .option('-r, --retries <n>', 'retries of a failed request, blob transfer or task (one budget; 0: no retry at all)', wholeNumber('--retries', 0, 100), 3)
+    .option(
+      '-r, --retries <n>',
+      'retries of a failed request, blob transfer or task (one budget; 0: no retry at all)',
+      wholeNumber('--retries', 0, 100),
+      3,
+    )
     .option('-w, --workers <n>', 'images migrated at once', wholeNumber('--workers', 1, 256), 7)
-    .option('--stall-timeout <seconds>', 'abandon (and retry) a request that receives or sends nothing for this long', wholeNumber('--stall-timeout', 1, 3600), 30)
+    .option(
+      '--stall-timeout <seconds>',
+      'abandon (and retry) a request that receives or sends nothing for this long',
+      wholeNumber('--stall-timeout', 1, 3600),
+      30,
+    )
     .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
     .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
-    .option('--state <file>', 'run state file: what earlier runs saw and pushed, to skip unchanged images with fewer requests (default $XDG_CACHE_HOME/image-migrator/state.json)')
+    .option(
+      '--state <file>',
+      'run state file: what earlier runs saw and pushed, to skip unchanged images with fewer requests (default $XDG_CACHE_HOME/image-migrator/state.json)',
+    )
     .option('--no-state', 'neither read nor write a run state file')
-    .option('--immutable-tags <glob>', 'source tags that never change (repeatable, e.g. "v*.*.*"): one already at the destination is up to date without a request', collectGlob)
+    .option(
+      '--immutable-tags <glob>',
+      'source tags that never change (repeatable, e.g. "v*.*.*"): one already at the destination is up to date without a request',
+      collectGlob,
+    )
     .action(async (options: MigrateOptions) => {
       process.exitCode = await migrate(options, process.env);
     });
@@ -124,19 +145,26 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   log = runLog;
   const progress = new Progress(err);
   const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
-  const state: RunState | undefined = statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
+  const state: RunState | undefined =
+    statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
   const immutable = options.immutableTags ?? [];
   try {
     out.write('Start to generate images tasks, please wait ...\n');
     const result = await runLocal({
-      rules, registry: client, workers: options.workers, retries: options.retries, blobRetry: { outageMs }, dryRun: options.dryRun ?? false,
+      rules,
+      registry: client,
+      workers: options.workers,
+      retries: options.retries,
+      blobRetry: { outageMs },
+      dryRun: options.dryRun ?? false,
       ...(state === undefined ? {} : { state }),
       ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),
       onPlanned: (plan) => {
         for (const f of plan.generateFailures) err.write(`generate failed: ${f.source}: ${f.error}\n`);
         if (options.dryRun) {
           for (const line of selectionLines(plan.selections ?? [])) out.write(`${line}\n`);
-          for (const t of plan.tasks) out.write(`${t.source} -> ${t.destination}${t.platforms === undefined ? '' : ` (platforms ${t.platforms.join(', ')})`}\n`);
+          for (const t of plan.tasks)
+            out.write(`${t.source} -> ${t.destination}${t.platforms === undefined ? '' : ` (platforms ${t.platforms.join(', ')})`}\n`);
         } else out.write('Start to handle images tasks, please wait ...\n');
       },
       onEvent: (event) => {
@@ -147,11 +175,17 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     progress.finish();
     if (state !== undefined && statePath !== undefined && state.changed) {
       // The state only saves requests: a run whose state cannot be written has still done its copies.
-      await state.save(statePath).catch((error: unknown) => err.write(`image-migrator: warning: cannot write the state file ${statePath}: ${(error as Error).message}\n`));
+      await state
+        .save(statePath)
+        .catch((error: unknown) =>
+          err.write(`image-migrator: warning: cannot write the state file ${statePath}: ${(error as Error).message}\n`),
+        );
     }
     if (options.report !== undefined) await writeReport(options.report, buildReport(result, requests));
     if (options.dryRun) {
-      out.write(`Images(${result.counts.tasks}) planned (dry run, nothing copied), ${result.counts.generateFailed} tasks generate failed\n`);
+      out.write(
+        `Images(${result.counts.tasks}) planned (dry run, nothing copied), ${result.counts.generateFailed} tasks generate failed\n`,
+      );
       return result.counts.generateFailed > 0 ? ExitCode.PartialFailure : ExitCode.Success;
     }
     const line = summaryLine(result.counts);

@@ -55,11 +55,12 @@ export class Progress {
       this.drawn = true;
       if (r.outcome === 'failed') this.out.write(`\r\x1b[2Kfailed ${r.source} -> ${r.destination}: ${r.error}\n`);
     } else {
-      const tail = r.outcome === 'failed'
-        ? `: ${r.error}`
-        : r.outcome === 'skipped'
-          ? `: ${r.reason ?? 'not selected'}`
-          : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''})`;
+      const tail =
+        r.outcome === 'failed'
+          ? `: ${r.error}`
+          : r.outcome === 'skipped'
+            ? `: ${r.reason ?? 'not selected'}`
+            : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''})`;
       this.out.write(`${counter} ${r.outcome} ${r.source} -> ${r.destination}${tail}\n`);
     }
   }

@@ -55,11 +55,15 @@ export function runCost(usage: RunUsage, prices: Prices = LIST_PRICES): RunCost 
 export function parsePrices(text: string | undefined): Prices {
   if (text === undefined) return LIST_PRICES;
   const prices: Record<string, number> = { ...LIST_PRICES };
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     const [key = '', value = ''] = part.split('=', 2).map((s) => s.trim());
     const number = Number(value);
     if (!(key in LIST_PRICES)) throw new ConfigError('--prices', key, `is not a price; use ${Object.keys(LIST_PRICES).join(', ')}`);
-    if (value === '' || !Number.isFinite(number) || number < 0) throw new ConfigError('--prices', key, `must be a price in US dollars, not ${JSON.stringify(value)}`);
+    if (value === '' || !Number.isFinite(number) || number < 0)
+      throw new ConfigError('--prices', key, `must be a price in US dollars, not ${JSON.stringify(value)}`);
     prices[key] = number;
   }
   return prices as unknown as Prices;

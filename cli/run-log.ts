@@ -27,14 +27,17 @@ export class RunLog {
     } else if (event.type === 'retry') {
       const r = event.retry;
       const task = event.task === undefined ? 'planning' : `${event.task.source} -> ${event.task.destination}`;
-      this.line(`retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`);
+      this.line(
+        `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`,
+      );
     } else {
       const r = event.result;
-      const detail = r.outcome === 'failed'
-        ? `: ${r.error ?? 'unknown error'}`
-        : r.outcome === 'skipped'
-          ? `: ${r.reason ?? 'not selected'}`
-          : ` digest=${r.digest ?? 'unknown'}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
+      const detail =
+        r.outcome === 'failed'
+          ? `: ${r.error ?? 'unknown error'}`
+          : r.outcome === 'skipped'
+            ? `: ${r.reason ?? 'not selected'}`
+            : ` digest=${r.digest ?? 'unknown'}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
       this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
     }
   }

@@ -31,10 +31,14 @@ function list(node: Node, key: string): string[] {
       throw new StackSettingsError(key, 'is not a JSON list such as ["team/*"]', { cause: error });
     }
   }
-  if (!Array.isArray(raw)) throw new StackSettingsError(key, `${JSON.stringify(raw)} must be a list of repository names or ARNs, such as ["team/*"]`);
+  if (!Array.isArray(raw))
+    throw new StackSettingsError(key, `${JSON.stringify(raw)} must be a list of repository names or ARNs, such as ["team/*"]`);
   return raw.map((entry) => {
     if (typeof entry !== 'string' || !(NAME.test(entry) || ARN.test(entry))) {
-      throw new StackSettingsError(key, `${JSON.stringify(entry)} is neither a repository name or pattern (lower case, such as "team/*") nor an ECR repository ARN`);
+      throw new StackSettingsError(
+        key,
+        `${JSON.stringify(entry)} is neither a repository name or pattern (lower case, such as "team/*") nor an ECR repository ARN`,
+      );
     }
     return entry;
   });

@@ -71,13 +71,15 @@ export class ImageMigratorStack extends Stack {
       // Run records are working state that TTL expires anyway; teardown should not leave them.
       removalPolicy: RemovalPolicy.DESTROY,
       // Sparse: only failed task items carry `failedRun`, so a run's failures page without a scan.
-      globalSecondaryIndexes: [{
-        indexName: 'failures',
-        partitionKey: { name: 'failedRun', type: dynamodb.AttributeType.STRING },
-        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-        projectionType: dynamodb.ProjectionType.INCLUDE,
-        nonKeyAttributes: ['taskId', 'source', 'destination', 'status', 'error', 'attempts', 'bytes', 'durationMs'],
-      }],
+      globalSecondaryIndexes: [
+        {
+          indexName: 'failures',
+          partitionKey: { name: 'failedRun', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: ['taskId', 'source', 'destination', 'status', 'error', 'attempts', 'bytes', 'durationMs'],
+        },
+      ],
     });
 
     // The template holds only an empty auth.json ("{}": every registry anonymous). `cloud auth put`
@@ -89,8 +91,7 @@ export class ImageMigratorStack extends Stack {
     });
     Validations.of(this.authSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason:
-        'The secret holds credentials of third-party registries, which only their owners can rotate; "cloud auth put" replaces them.',
+      reason: 'The secret holds credentials of third-party registries, which only their owners can rotate; "cloud auth put" replaces them.',
     });
 
     const bus = new events.EventBus(this, 'Events', { description: 'image-migrator run-finished events' });

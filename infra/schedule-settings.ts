@@ -61,7 +61,11 @@ export function readSchedules(node: Node, defaults: Defaults, baseDir: string = 
       throw new StackSettingsError(KEY, `${JSON.stringify(name)} must be an expression or { "expression", "timeZone"?, "rules"? }`);
     }
     const unknown = Object.keys(entry).filter((k) => !['expression', 'timeZone', 'rules'].includes(k));
-    if (unknown.length > 0) throw new StackSettingsError(KEY, `${JSON.stringify(name)}: unknown field ${JSON.stringify(unknown[0])} (use expression, timeZone, rules)`);
+    if (unknown.length > 0)
+      throw new StackSettingsError(
+        KEY,
+        `${JSON.stringify(name)}: unknown field ${JSON.stringify(unknown[0])} (use expression, timeZone, rules)`,
+      );
     const expression = checkExpression(name, entry.expression);
     const timeZone = checkTimeZone(name, entry.timeZone);
     const rulesFile = entry.rules;
@@ -79,15 +83,15 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkExpression(name: string, raw: unknown): string {
   const expression = typeof raw === 'string' ? raw.trim() : '';
-  const bad = (why: string): StackSettingsError =>
-    new StackSettingsError(KEY, `${JSON.stringify(name)}: ${JSON.stringify(raw)} ${why}`);
+  const bad = (why: string): StackSettingsError => new StackSettingsError(KEY, `${JSON.stringify(name)}: ${JSON.stringify(raw)} ${why}`);
   const rate = RATE.exec(expression);
   if (rate !== null) {
     const count = Number(rate[1]);
     const unit = rate[2]!;
     if (count < 1) throw bad('must repeat at least every 1 minute');
     // Scheduler accepts the singular unit only for 1 and the plural only for more.
-    if ((count === 1) !== !unit.endsWith('s')) throw bad(`must be written rate(${count} ${count === 1 ? unit.replace(/s$/, '') : `${unit.replace(/s$/, '')}s`})`);
+    if ((count === 1) !== !unit.endsWith('s'))
+      throw bad(`must be written rate(${count} ${count === 1 ? unit.replace(/s$/, '') : `${unit.replace(/s$/, '')}s`})`);
     return expression;
   }
   const cron = CRON.exec(expression);
@@ -107,7 +111,11 @@ function checkTimeZone(name: string, raw: unknown): { timeZone?: string } {
     new Intl.DateTimeFormat('en', { timeZone: raw });
     return { timeZone: raw };
   } catch (error) {
-    throw new StackSettingsError(KEY, `${JSON.stringify(name)}: timeZone ${JSON.stringify(raw)} is not an IANA time zone such as "Europe/Paris"`, { cause: error });
+    throw new StackSettingsError(
+      KEY,
+      `${JSON.stringify(name)}: timeZone ${JSON.stringify(raw)} is not an IANA time zone such as "Europe/Paris"`,
+      { cause: error },
+    );
   }
 }
 
@@ -127,7 +135,10 @@ function readRules(name: string, file: string, baseDir: string, defaults: Defaul
     throw new StackSettingsError(KEY, `${JSON.stringify(name)}: ${error.message}`, { cause: error });
   }
   if (Buffer.byteLength(text) > MAX_RULES_BYTES) {
-    throw new StackSettingsError(KEY, `${JSON.stringify(name)}: ${file} is larger than ${MAX_RULES_BYTES} bytes, the limit of an SSM parameter; split it into several schedules`);
+    throw new StackSettingsError(
+      KEY,
+      `${JSON.stringify(name)}: ${file} is larger than ${MAX_RULES_BYTES} bytes, the limit of an SSM parameter; split it into several schedules`,
+    );
   }
   return text;
 }

@@ -62,7 +62,7 @@ export function readStackSettings(node: Node): StackSettings {
     // count raised, so healthy tasks would reach the dead-letter queue. Refusing is the honest answer.
     throw new StackSettingsError(
       'workers',
-      '1 is not supported on AWS: the copier\'s SQS event source needs a maximum concurrency of at least 2 ' +
+      "1 is not supported on AWS: the copier's SQS event source needs a maximum concurrency of at least 2 " +
         '(an SQS limit), and reserved concurrency 1 would throttle it and send healthy tasks to the ' +
         'dead-letter queue. Use workers >= 2, or the local CLI with --workers 1.',
     );

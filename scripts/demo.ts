@@ -15,7 +15,9 @@ const DEMO_DIR = join(PROJECT_ROOT, '.demo');
 function runMigrator(args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'image-migrator.js'), ...args], {
-      cwd: DEMO_DIR, env: { ...process.env, ...env }, stdio: 'inherit',
+      cwd: DEMO_DIR,
+      env: { ...process.env, ...env },
+      stdio: 'inherit',
     });
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
@@ -58,7 +60,18 @@ async function main(): Promise<number> {
     await writeFile(join(DEMO_DIR, 'images.json'), `${JSON.stringify(images, null, 4)}\n`);
     console.log(`Wrote .demo/auth.json and .demo/images.json:\n${JSON.stringify(images, null, 4)}\n`);
 
-    const args = ['--auth', 'auth.json', '--images', 'images.json', '--registry', destination.host, '--namespace', 'demo', '--report', 'report.json'];
+    const args = [
+      '--auth',
+      'auth.json',
+      '--images',
+      'images.json',
+      '--registry',
+      destination.host,
+      '--namespace',
+      'demo',
+      '--report',
+      'report.json',
+    ];
     const env = { DEST_PASSWORD: 'demo-password' };
     console.log(`$ image-migrator ${args.join(' ')}`);
     const code = await runMigrator(args, env);

@@ -23,7 +23,8 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$|^\[[0-9a-fA-F:.]+\](?::[0-9]+)?$/;
+const HOST =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$|^\[[0-9a-fA-F:.]+\](?::[0-9]+)?$/;
 
 /** Folds Docker Hub's host names into `docker.io`; other registries are lower-cased. */
 export function canonicalRegistry(registry: string): string {
@@ -74,7 +75,10 @@ export function parseReference(text: string): ImageReference {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) {
-      throw new InvalidReferenceError(text, `${JSON.stringify(tag)} is not a valid tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')`);
+      throw new InvalidReferenceError(
+        text,
+        `${JSON.stringify(tag)} is not a valid tag (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')`,
+      );
     }
   }
 

@@ -49,22 +49,29 @@ export class DynamoBlobClaims implements BlobCoordinator {
       const owner = randomUUID();
       const now = Date.now();
       try {
-        await withTableRetry('claim blob', this.retry, () => this.doc.send(new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key, state: 'uploading', repository, owner, claimedAt: now, expiresAt: Math.floor(now / 1000) + RECORD_SECONDS },
-          ConditionExpression: `attribute_not_exists(pk) OR (#state = :uploading AND claimedAt < :stale)${replacing === undefined ? '' : ' OR (#state = :present AND #repository = :replacing)'}`,
-          ExpressionAttributeNames: { '#state': 'state', ...(replacing === undefined ? {} : { '#repository': 'repository' }) },
-          ExpressionAttributeValues: {
-            ':uploading': 'uploading', ':stale': now - this.staleAfterMs,
-            ...(replacing === undefined ? {} : { ':present': 'present', ':replacing': replacing }),
-          },
-        })));
+        await withTableRetry('claim blob', this.retry, () =>
+          this.doc.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: { ...key, state: 'uploading', repository, owner, claimedAt: now, expiresAt: Math.floor(now / 1000) + RECORD_SECONDS },
+              ConditionExpression: `attribute_not_exists(pk) OR (#state = :uploading AND claimedAt < :stale)${replacing === undefined ? '' : ' OR (#state = :present AND #repository = :replacing)'}`,
+              ExpressionAttributeNames: { '#state': 'state', ...(replacing === undefined ? {} : { '#repository': 'repository' }) },
+              ExpressionAttributeValues: {
+                ':uploading': 'uploading',
+                ':stale': now - this.staleAfterMs,
+                ...(replacing === undefined ? {} : { ':present': 'present', ':replacing': replacing }),
+              },
+            }),
+          ),
+        );
         this.options.onClaim?.('claimed', registry, digest);
         return { kind: 'claimed', settle: (landed) => this.settle(key, owner, repository, landed) };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
-      const out = await withTableRetry('read blob claim', this.retry, () => this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })));
+      const out = await withTableRetry('read blob claim', this.retry, () =>
+        this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+      );
       const item = out.Item;
       // Deleted (a failed upload) or gone stale between the put and the read: try the claim again.
       if (item === undefined || (item.state === 'uploading' && Number(item.claimedAt) < Date.now() - this.staleAfterMs)) {
@@ -83,14 +90,33 @@ export class DynamoBlobClaims implements BlobCoordinator {
 
   private async settle(key: { pk: string; sk: string }, owner: string, repository: string, landed: boolean): Promise<void> {
     if (landed) {
-      await withTableRetry('record blob', this.retry, () => this.doc.send(new PutCommand({
-        TableName: this.tableName,
-        Item: { ...key, state: 'present', repository, owner, claimedAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + RECORD_SECONDS },
-      })));
+      await withTableRetry('record blob', this.retry, () =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...key,
+              state: 'present',
+              repository,
+              owner,
+              claimedAt: Date.now(),
+              expiresAt: Math.floor(Date.now() / 1000) + RECORD_SECONDS,
+            },
+          }),
+        ),
+      );
       return;
     }
     try {
-      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key, ConditionExpression: '#owner = :owner', ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':owner': owner } }));
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: key,
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
     } catch (error) {
       // Someone took the claim over meanwhile: theirs now.
       if (!(error instanceof ConditionalCheckFailedException)) throw error;

@@ -6,16 +6,44 @@
  * with backoff (dynamo-retry.ts). The run is finished by one conditional write on the run item once
  * the shards' sums reach its task count, so exactly one caller wins and sends the finish event.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException, type ConsumedCapacity, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+  type ConsumedCapacity,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ResultStore, RunRecord } from '../../shared/pipeline/ports.js';
 import type { GenerateFailure, TaskResult } from '../../shared/pipeline/task.js';
 import {
-  COUNT_SK, COUNTER_SHARDS, EXPAND_PREFIX, FAILED_RUN, FAILURES_INDEX, RUN_SK, TASK_PREFIX, USAGE, counterOf, runPk, runStateOf, shardOf,
-  shardPk, taskItem, taskResultOf, withShardSums, type RunState, type Usage,
+  COUNT_SK,
+  COUNTER_SHARDS,
+  EXPAND_PREFIX,
+  FAILED_RUN,
+  FAILURES_INDEX,
+  RUN_SK,
+  TASK_PREFIX,
+  USAGE,
+  counterOf,
+  runPk,
+  runStateOf,
+  shardOf,
+  shardPk,
+  taskItem,
+  taskResultOf,
+  withShardSums,
+  type RunState,
+  type Usage,
 } from './dynamo-items.js';
 import { DEFAULT_TABLE_RETRY, withTableRetry, type TableRetryPolicy } from './dynamo-retry.js';
 import { UsageMeter } from './usage-meter.js';
@@ -81,26 +109,42 @@ export class DynamoResultStore implements ResultStore {
       this.meter.dynamo(runId, 0, 1);
       throw error;
     }
-    const consumed = out.ConsumedCapacity === undefined ? [] : Array.isArray(out.ConsumedCapacity) ? out.ConsumedCapacity : [out.ConsumedCapacity];
+    const consumed =
+      out.ConsumedCapacity === undefined ? [] : Array.isArray(out.ConsumedCapacity) ? out.ConsumedCapacity : [out.ConsumedCapacity];
     let reads = consumed.reduce((n, c) => n + (c.ReadCapacityUnits ?? 0), 0);
     // DynamoDB Local reports no read units: count one per item read (small items, strongly consistent).
     if (reads === 0) reads = itemsRead(out as never);
-    this.meter.dynamo(runId, reads, consumed.reduce((n, c) => n + (c.WriteCapacityUnits ?? 0), 0));
+    this.meter.dynamo(
+      runId,
+      reads,
+      consumed.reduce((n, c) => n + (c.WriteCapacityUnits ?? 0), 0),
+    );
     return out;
   }
 
   /** Creates the run item and its zeroed counter shards; `pendingExpansions` all-tags rules are still to be listed. */
   public async createRun(run: RunRecord, pendingExpansions: number): Promise<void> {
     const expiresAt = this.expiresAt();
-    await this.send(run.runId, new PutCommand({
-      TableName: this.tableName,
-      Item: {
-        pk: runPk(run.runId), sk: RUN_SK, runId: run.runId, startedAt: run.startedAt, trigger: run.trigger,
-        taskCount: run.taskCount, generateFailed: run.generateFailed, generateFailures: run.generateFailures,
-        pendingExpansions, shards: COUNTER_SHARDS, expiresAt,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
+    await this.send(
+      run.runId,
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: runPk(run.runId),
+          sk: RUN_SK,
+          runId: run.runId,
+          startedAt: run.startedAt,
+          trigger: run.trigger,
+          taskCount: run.taskCount,
+          generateFailed: run.generateFailed,
+          generateFailures: run.generateFailures,
+          pendingExpansions,
+          shards: COUNTER_SHARDS,
+          expiresAt,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
     // A result can only be counted in a shard that exists: a run that expired takes no more results.
     const shards = Array.from({ length: COUNTER_SHARDS }, (_, k) => ({
       PutRequest: { Item: { pk: shardPk(run.runId, k), sk: COUNT_SK, runId: run.runId, shard: k, expiresAt } },
@@ -116,7 +160,13 @@ export class DynamoResultStore implements ResultStore {
   public async recordResult(runId: string, result: TaskResult): Promise<boolean> {
     const counter = counterOf(result.outcome);
     return this.transact(runId, 'record result', [
-      { Put: { TableName: this.tableName, Item: taskItem(runId, result, this.expiresAt()), ConditionExpression: 'attribute_not_exists(pk)' } },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: taskItem(runId, result, this.expiresAt()),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
       {
         Update: {
           TableName: this.tableName,
@@ -135,14 +185,18 @@ export class DynamoResultStore implements ResultStore {
     const names = USAGE.filter((k) => usage[k] !== 0);
     if (names.length === 0) return;
     const shard = Math.floor(Math.random() * COUNTER_SHARDS);
-    await withTableRetry('add usage', this.retry, () => this.doc.send(new UpdateCommand({
-      TableName: this.tableName,
-      Key: { pk: shardPk(runId, shard), sk: COUNT_SK },
-      UpdateExpression: `ADD ${names.map((k) => `#${k} :${k}`).join(', ')}`,
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: Object.fromEntries(names.map((k) => [`#${k}`, k])),
-      ExpressionAttributeValues: Object.fromEntries(names.map((k) => [`:${k}`, Math.round(usage[k] * 1000) / 1000])),
-    }))).catch((error: unknown) => {
+    await withTableRetry('add usage', this.retry, () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: shardPk(runId, shard), sk: COUNT_SK },
+          UpdateExpression: `ADD ${names.map((k) => `#${k} :${k}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: Object.fromEntries(names.map((k) => [`#${k}`, k])),
+          ExpressionAttributeValues: Object.fromEntries(names.map((k) => [`:${k}`, Math.round(usage[k] * 1000) / 1000])),
+        }),
+      ),
+    ).catch((error: unknown) => {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     });
   }
@@ -159,17 +213,27 @@ export class DynamoResultStore implements ResultStore {
 
   /** Whether a task already has its final result (so a redelivery need not copy again). */
   public async hasResult(runId: string, taskId: string): Promise<boolean> {
-    const out = await this.send<{ Item?: unknown }>(runId, new GetCommand({
-      TableName: this.tableName, Key: { pk: shardPk(runId, shardOf(taskId)), sk: `${TASK_PREFIX}${taskId}` }, ProjectionExpression: 'pk',
-    }));
+    const out = await this.send<{ Item?: unknown }>(
+      runId,
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: shardPk(runId, shardOf(taskId)), sk: `${TASK_PREFIX}${taskId}` },
+        ProjectionExpression: 'pk',
+      }),
+    );
     return out.Item !== undefined;
   }
 
   /** Whether an all-tags rule of the run has been listed (or failed to be). */
   public async isExpansionDone(runId: string, ruleIndex: number): Promise<boolean> {
-    const out = await this.send<{ Item?: unknown }>(runId, new GetCommand({
-      TableName: this.tableName, Key: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${ruleIndex}` }, ProjectionExpression: 'pk',
-    }));
+    const out = await this.send<{ Item?: unknown }>(
+      runId,
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${ruleIndex}` },
+        ProjectionExpression: 'pk',
+      }),
+    );
     return out.Item !== undefined;
   }
 
@@ -197,16 +261,21 @@ export class DynamoResultStore implements ResultStore {
    */
   public async finishIfComplete(runId: string): Promise<RunState | undefined> {
     const state = await this.getRunState(runId);
-    if (state === undefined || state.finishedAt !== undefined || state.pendingExpansions !== 0 || state.recorded < state.taskCount) return undefined;
+    if (state === undefined || state.finishedAt !== undefined || state.pendingExpansions !== 0 || state.recorded < state.taskCount)
+      return undefined;
     const finishedAt = new Date().toISOString();
     try {
-      await this.send(runId, new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: runPk(runId), sk: RUN_SK },
-        UpdateExpression: 'SET finishedAt = :now',
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(finishedAt) AND pendingExpansions = :zero AND taskCount = :tasks',
-        ExpressionAttributeValues: { ':now': finishedAt, ':zero': 0, ':tasks': state.taskCount },
-      }));
+      await this.send(
+        runId,
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: runPk(runId), sk: RUN_SK },
+          UpdateExpression: 'SET finishedAt = :now',
+          ConditionExpression:
+            'attribute_exists(pk) AND attribute_not_exists(finishedAt) AND pendingExpansions = :zero AND taskCount = :tasks',
+          ExpressionAttributeValues: { ':now': finishedAt, ':zero': 0, ':tasks': state.taskCount },
+        }),
+      );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
@@ -216,28 +285,41 @@ export class DynamoResultStore implements ResultStore {
 
   /** The run item with its counter shards summed: one strongly consistent batch read of 17 small items. */
   public async getRunState(runId: string): Promise<RunState | undefined> {
-    const keys = [{ pk: runPk(runId), sk: RUN_SK }, ...Array.from({ length: COUNTER_SHARDS }, (_, k) => ({ pk: shardPk(runId, k), sk: COUNT_SK }))];
+    const keys = [
+      { pk: runPk(runId), sk: RUN_SK },
+      ...Array.from({ length: COUNTER_SHARDS }, (_, k) => ({ pk: shardPk(runId, k), sk: COUNT_SK })),
+    ];
     const items: Record<string, unknown>[] = [];
     let pending: Record<string, unknown>[] = keys;
     for (let round = 0; pending.length > 0; round++) {
-      const out = await this.send<{ Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> }>(
-        runId,
-        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
+      const out = await this.send<{
+        Responses?: Record<string, Record<string, unknown>[]>;
+        UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }>;
+      }>(runId, new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
       for (const item of out.Responses?.[this.tableName] ?? []) items.push(item);
       pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
       if (pending.length > 0) await backoff(round);
     }
     const run = items.find((item) => item.sk === RUN_SK);
     if (run === undefined) return undefined;
-    return withShardSums(runStateOf(run), items.filter((item) => item.sk === COUNT_SK));
+    return withShardSums(
+      runStateOf(run),
+      items.filter((item) => item.sk === COUNT_SK),
+    );
   }
 
   public async getRun(runId: string): Promise<RunRecord | undefined> {
     const state = await this.getRunState(runId);
     if (state === undefined) return undefined;
     const generateFailures = [...state.generateFailures, ...(await this.listGenerateFailures(runId))];
-    return { runId, startedAt: state.startedAt, trigger: state.trigger, taskCount: state.taskCount, generateFailed: state.generateFailed, generateFailures };
+    return {
+      runId,
+      startedAt: state.startedAt,
+      trigger: state.trigger,
+      taskCount: state.taskCount,
+      generateFailed: state.generateFailed,
+      generateFailures,
+    };
   }
 
   /** Every task result of the run, shard by shard (for tests and reports; the summary never reads them all). */
@@ -260,15 +342,18 @@ export class DynamoResultStore implements ResultStore {
 
   /** Up to `limit` failed tasks from the sparse failures index, after the page token `after`. */
   public async failurePage(runId: string, limit: number, after?: string): Promise<FailurePage> {
-    const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(runId, new QueryCommand({
-      TableName: this.tableName,
-      IndexName: FAILURES_INDEX,
-      KeyConditionExpression: '#run = :run',
-      ExpressionAttributeNames: { '#run': FAILED_RUN },
-      ExpressionAttributeValues: { ':run': runId },
-      Limit: limit,
-      ...(after === undefined ? {} : { ExclusiveStartKey: pageKey(after) }),
-    }));
+    const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(
+      runId,
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: FAILURES_INDEX,
+        KeyConditionExpression: '#run = :run',
+        ExpressionAttributeNames: { '#run': FAILED_RUN },
+        ExpressionAttributeValues: { ':run': runId },
+        Limit: limit,
+        ...(after === undefined ? {} : { ExclusiveStartKey: pageKey(after) }),
+      }),
+    );
     const next = out.LastEvaluatedKey === undefined ? undefined : Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url');
     return { failures: (out.Items ?? []).map(taskResultOf), ...(next === undefined ? {} : { next }) };
   }
@@ -276,7 +361,9 @@ export class DynamoResultStore implements ResultStore {
   /** All-tags rules whose tags could not be listed. */
   public async listGenerateFailures(runId: string): Promise<GenerateFailure[]> {
     return (await this.query(runId, runPk(runId), EXPAND_PREFIX, 'failed')).map((item) => ({
-      source: String(item.source), destination: String(item.destination), error: String(item.error),
+      source: String(item.source),
+      destination: String(item.destination),
+      error: String(item.error),
     }));
   }
 
@@ -293,8 +380,11 @@ export class DynamoResultStore implements ResultStore {
   private runUpdate(runId: string, expression: string, values: Record<string, unknown>): TransactItems[number] {
     return {
       Update: {
-        TableName: this.tableName, Key: { pk: runPk(runId), sk: RUN_SK }, UpdateExpression: expression,
-        ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: values,
+        TableName: this.tableName,
+        Key: { pk: runPk(runId), sk: RUN_SK },
+        UpdateExpression: expression,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: values,
       },
     };
   }
@@ -320,7 +410,11 @@ export class DynamoResultStore implements ResultStore {
     let pending = requests;
     for (let round = 0; pending.length > 0; round++) {
       const out = await withTableRetry('create counters', this.retry, () =>
-        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(runId, new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } })));
+        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(
+          runId,
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        ),
+      );
       pending = out.UnprocessedItems?.[this.tableName] ?? [];
       if (pending.length > 0) await backoff(round);
     }
@@ -330,13 +424,16 @@ export class DynamoResultStore implements ResultStore {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(runId, new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix, ...(status === undefined ? {} : { ':status': status }) },
-        ...(status === undefined ? {} : { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }),
-        ExclusiveStartKey: startKey,
-      }));
+      const out = await this.send<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>(
+        runId,
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix, ...(status === undefined ? {} : { ':status': status }) },
+          ...(status === undefined ? {} : { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }),
+          ExclusiveStartKey: startKey,
+        }),
+      );
       for (const item of out.Items ?? []) items.push(item);
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined);

@@ -36,7 +36,9 @@ export function transientReason(error: unknown): string | undefined {
     const reasons = (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
     // A failed condition is an answer, not a race: the caller decides what it means.
     if (reasons.includes('ConditionalCheckFailed')) return undefined;
-    const transient = reasons.find((code) => code === 'TransactionConflict' || code === 'ThrottlingError' || code === 'ProvisionedThroughputExceeded');
+    const transient = reasons.find(
+      (code) => code === 'TransactionConflict' || code === 'ThrottlingError' || code === 'ProvisionedThroughputExceeded',
+    );
     return transient;
   }
   const name = (error as { name?: unknown } | undefined)?.name;

@@ -6,7 +6,10 @@ import { ImageMigratorError } from '../../shared/errors.js';
 
 /** A variable the function needs is missing or malformed. */
 export class EnvironmentError extends ImageMigratorError {
-  public constructor(public readonly variable: string, problem: string) {
+  public constructor(
+    public readonly variable: string,
+    problem: string,
+  ) {
     super(`environment variable ${variable} ${problem}`);
   }
 }
@@ -31,7 +34,8 @@ export function intEnv(name: string, fallback: number, min: number, env: Env = p
   const text = optionalEnv(name, env);
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new EnvironmentError(name, `must be a whole number of at least ${min}, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new EnvironmentError(name, `must be a whole number of at least ${min}, not ${JSON.stringify(text)}`);
   return value;
 }
 

@@ -30,12 +30,16 @@ export class EmfRunMetrics implements RunMetrics {
   private readonly metrics: Metrics;
 
   public constructor(metrics?: Metrics) {
-    this.metrics = metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME') ?? 'image-migrator' });
+    this.metrics =
+      metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME') ?? 'image-migrator' });
   }
 
   public taskRecorded(runId: string, result: TaskResult): void {
     const name = result.outcome === 'copied' ? METRIC.copied : result.outcome === 'up-to-date' ? METRIC.upToDate : METRIC.failed;
-    this.publish(runId, [[name, MetricUnit.Count, 1], [METRIC.bytes, MetricUnit.Bytes, result.bytes]]);
+    this.publish(runId, [
+      [name, MetricUnit.Count, 1],
+      [METRIC.bytes, MetricUnit.Bytes, result.bytes],
+    ]);
   }
 
   public taskRetried(runId: string): void {

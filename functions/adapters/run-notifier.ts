@@ -40,13 +40,17 @@ export class EventBridgeRunNotifier implements RunNotifier {
   ) {}
 
   public async runFinished(detail: RunFinishedDetail): Promise<void> {
-    const out = await this.client.send(new PutEventsCommand({
-      Entries: [{ EventBusName: this.eventBusName, Source: EVENT_SOURCE, DetailType: RUN_FINISHED, Detail: JSON.stringify(detail) }],
-    }));
+    const out = await this.client.send(
+      new PutEventsCommand({
+        Entries: [{ EventBusName: this.eventBusName, Source: EVENT_SOURCE, DetailType: RUN_FINISHED, Detail: JSON.stringify(detail) }],
+      }),
+    );
     // PutEvents reports per-entry failures in a successful response.
     if ((out.FailedEntryCount ?? 0) > 0) {
       const entry = out.Entries?.[0];
-      throw new NotifyError(`run-finished event for ${detail.runId} was not put: ${entry?.ErrorCode ?? 'error'} ${entry?.ErrorMessage ?? ''}`.trim());
+      throw new NotifyError(
+        `run-finished event for ${detail.runId} was not put: ${entry?.ErrorCode ?? 'error'} ${entry?.ErrorMessage ?? ''}`.trim(),
+      );
     }
   }
 }

@@ -17,7 +17,10 @@ export const SECRET_FILE_NAME = 'auth secret';
 export type SecretReader = () => Promise<string | undefined>;
 
 /** A reader through Powertools' SecretsProvider with caching. */
-export function powertoolsSecretReader(secretId: string, options: { client?: SecretsManagerClient; maxAgeSeconds?: number } = {}): SecretReader {
+export function powertoolsSecretReader(
+  secretId: string,
+  options: { client?: SecretsManagerClient; maxAgeSeconds?: number } = {},
+): SecretReader {
   const provider = new SecretsProvider(options.client === undefined ? {} : { awsSdkV3Client: options.client });
   const maxAge = options.maxAgeSeconds ?? 300;
   return async () => {

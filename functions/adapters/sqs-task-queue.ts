@@ -59,7 +59,11 @@ export class SqsTaskQueue implements TaskQueue {
   }
 
   /** One expand message per all-tags rule. */
-  public async enqueueExpansions(runId: string, rules: readonly MigrationRule[], coveredTags?: ReadonlyMap<number, readonly string[]>): Promise<void> {
+  public async enqueueExpansions(
+    runId: string,
+    rules: readonly MigrationRule[],
+    coveredTags?: ReadonlyMap<number, readonly string[]>,
+  ): Promise<void> {
     await this.send(rules.map((rule) => expandMessage(runId, rule, coveredTags?.get(rule.index))));
   }
 
@@ -83,7 +87,8 @@ export class SqsTaskQueue implements TaskQueue {
 
   private async sendBatch(batch: readonly QueueMessage[]): Promise<void> {
     let pending: SendMessageBatchRequestEntry[] = batch.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) }));
-    const unsentOf = (entries: readonly SendMessageBatchRequestEntry[]): QueueMessage[] => entries.map((e) => batch[Number(e.Id)] as QueueMessage);
+    const unsentOf = (entries: readonly SendMessageBatchRequestEntry[]): QueueMessage[] =>
+      entries.map((e) => batch[Number(e.Id)] as QueueMessage);
     let lastProblem = '';
     for (let attempt = 0; pending.length > 0; attempt += 1) {
       if (attempt > this.resends) throw new EnqueueError(unsentOf(pending), lastProblem);
@@ -96,7 +101,10 @@ export class SqsTaskQueue implements TaskQueue {
       if (senderFault !== undefined) {
         // A sender fault (too large, bad characters) will fail the same way every time.
         const ids = new Set(failed.map((f) => f.Id));
-        throw new EnqueueError(unsentOf(pending.filter((e) => ids.has(e.Id))), `${senderFault.Code ?? 'error'}: ${senderFault.Message ?? ''}`.trim());
+        throw new EnqueueError(
+          unsentOf(pending.filter((e) => ids.has(e.Id))),
+          `${senderFault.Code ?? 'error'}: ${senderFault.Message ?? ''}`.trim(),
+        );
       }
       const failedIds = new Set(failed.map((f) => f.Id));
       lastProblem = failed.map((f) => f.Code ?? 'error').join(', ');

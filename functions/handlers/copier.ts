@@ -20,7 +20,14 @@ import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
 import { EmfRunMetrics, type RunMetrics } from '../adapters/run-metrics.js';
 import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
 import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
-import { blobClaimsFromEnv, createLogger, maxReceiveCountFromEnv, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
+import {
+  blobClaimsFromEnv,
+  createLogger,
+  maxReceiveCountFromEnv,
+  notifierFromEnv,
+  queueFromEnv,
+  storeFromEnv,
+} from '../adapters/aws-deps.js';
 import { processCopyMessage } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
 import { processExpandMessage } from '../tasks/expand-record.js';
@@ -61,13 +68,22 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
     // One copier per invocation: its blob tracker remembers what this batch pushed, and must not
     // outlive it in a warm container (a destination may change between runs). The registry client
     // is shared, so connections and tokens are reused.
-    const copier = new ImageCopier(deps.registry, { ...deps.copierOptions, ...(deps.coordinator === undefined ? {} : { coordinator: deps.coordinator }) });
+    const copier = new ImageCopier(deps.registry, {
+      ...deps.copierOptions,
+      ...(deps.coordinator === undefined ? {} : { coordinator: deps.coordinator }),
+    });
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       const message = messageOrDrop(record, deps.logger, 'message');
       if (message === undefined) return;
       try {
         if (message.type === MessageType.Expand) await processExpandMessage(recordDeps, message, record);
-        else await processCopyMessage(recordDeps, credentialProblem === undefined ? copier : failingCopier(credentialProblem), message, record);
+        else
+          await processCopyMessage(
+            recordDeps,
+            credentialProblem === undefined ? copier : failingCopier(credentialProblem),
+            message,
+            record,
+          );
       } catch (error) {
         // No run item (expired, or a message sent by hand): no delivery can ever be recorded, so
         // retrying would only end in the dead-letter queue, where it could not be recorded either.

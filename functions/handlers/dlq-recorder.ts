@@ -34,13 +34,25 @@ export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEven
       if (message.type === MessageType.Expand) {
         const { rule } = message;
         const counted = await deps.store.failExpansion(message.runId, rule.index, { source: rule.key, destination: rule.value, error });
-        deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', { runId: message.runId, rule: rule.index });
+        deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', {
+          runId: message.runId,
+          rule: rule.index,
+        });
       } else {
         const counted = await deps.store.recordResult(message.runId, {
-          taskId: message.taskId, source: message.source, destination: message.destination,
-          outcome: TaskOutcome.Failed, bytes: 0, attempts: deps.maxReceiveCount, error, durationMs: 0,
+          taskId: message.taskId,
+          source: message.source,
+          destination: message.destination,
+          outcome: TaskOutcome.Failed,
+          bytes: 0,
+          attempts: deps.maxReceiveCount,
+          error,
+          durationMs: 0,
         });
-        deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', { runId: message.runId, taskId: message.taskId });
+        deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', {
+          runId: message.runId,
+          taskId: message.taskId,
+        });
       }
     } catch (e) {
       // Nothing to count it in: failing the record would keep it in this queue, redelivered to the
@@ -59,7 +71,12 @@ export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEven
 }
 
 const built = lazy(() =>
-  createDlqRecorderHandler({ store: storeFromEnv(), notifier: notifierFromEnv(), logger: createLogger(), maxReceiveCount: maxReceiveCountFromEnv() }),
+  createDlqRecorderHandler({
+    store: storeFromEnv(),
+    notifier: notifierFromEnv(),
+    logger: createLogger(),
+    maxReceiveCount: maxReceiveCountFromEnv(),
+  }),
 );
 
 /** The Lambda entry point. */

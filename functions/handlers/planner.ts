@@ -60,7 +60,11 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent, c
     const trigger = event.trigger ?? (event.rulesParameter === undefined ? 'manual' : `schedule:${event.rulesParameter.split('/').pop()}`);
     const { rules: unique, coveredTags } = resolveOverlaps(rules);
     const fanOut = unique.filter((r) => r.allTags);
-    const { tasks } = await planTasks(unique.filter((r) => !r.allTags), NO_LISTING, runId);
+    const { tasks } = await planTasks(
+      unique.filter((r) => !r.allTags),
+      NO_LISTING,
+      runId,
+    );
 
     // The run item exists, with its final counts for this planner, before any message can be
     // consumed: copiers only ever increment it.
@@ -92,12 +96,20 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent, c
 async function recordUnsent(deps: PlannerDeps, runId: string, error: EnqueueError): Promise<void> {
   for (const message of error.unsent) {
     if (message.type === MessageType.Expand) {
-      await deps.store.failExpansion(runId, message.rule.index, { source: message.rule.key, destination: message.rule.value, error: error.message });
+      await deps.store.failExpansion(runId, message.rule.index, {
+        source: message.rule.key,
+        destination: message.rule.value,
+        error: error.message,
+      });
     } else {
       await deps.store.recordResult(runId, failedResult(taskOf(message), error, 0, 0));
     }
   }
-  deps.logger.error('messages could not be enqueued and were recorded as failed', { runId, count: error.unsent.length, error: error.message });
+  deps.logger.error('messages could not be enqueued and were recorded as failed', {
+    runId,
+    count: error.unsent.length,
+    error: error.message,
+  });
   await finishRunIfComplete(deps, runId);
 }
 

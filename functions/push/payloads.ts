@@ -31,7 +31,10 @@ export type PayloadFormat = (typeof PayloadFormat)[keyof typeof PayloadFormat];
 /** The body is not JSON, or not one of the formats. */
 export class UnknownPayloadError extends ImageMigratorError {
   public constructor(reason: string, options?: { cause?: unknown }) {
-    super(`unrecognised payload: ${reason}; expected a distribution notification envelope, a Harbor PUSH_ARTIFACT webhook or {"repository":"host/namespace/repository","tag":"..."}`, options);
+    super(
+      `unrecognised payload: ${reason}; expected a distribution notification envelope, a Harbor PUSH_ARTIFACT webhook or {"repository":"host/namespace/repository","tag":"..."}`,
+      options,
+    );
   }
 }
 

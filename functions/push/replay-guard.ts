@@ -17,17 +17,22 @@ export interface ReplayGuard {
 export class DynamoReplayGuard implements ReplayGuard {
   private readonly doc: DynamoDBDocumentClient;
 
-  public constructor(client: DynamoDBClient, private readonly tableName: string) {
+  public constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {
     this.doc = DynamoDBDocumentClient.from(client);
   }
 
   public async remember(signature: string, expiresAtSeconds: number): Promise<boolean> {
     try {
-      await this.doc.send(new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: `webhook#${signature}`, sk: 'seen', expiresAt: expiresAtSeconds },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }));
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `webhook#${signature}`, sk: 'seen', expiresAt: expiresAtSeconds },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;

@@ -59,7 +59,9 @@ export function verifySignature(
   if (!/^\d{1,12}$/.test(stamp)) throw new SignatureRejectedError('X-Image-Migrator-Timestamp must be unix seconds');
   const timestamp = Number(stamp);
   if (Math.abs(nowSeconds - timestamp) > MAX_CLOCK_SKEW_SECONDS) {
-    throw new SignatureRejectedError(`X-Image-Migrator-Timestamp is more than ${MAX_CLOCK_SKEW_SECONDS / 60} minutes from the current time`);
+    throw new SignatureRejectedError(
+      `X-Image-Migrator-Timestamp is more than ${MAX_CLOCK_SKEW_SECONDS / 60} minutes from the current time`,
+    );
   }
   const given = header.trim().toLowerCase();
   if (!given.startsWith(PREFIX) || !/^[0-9a-f]{64}$/.test(given.slice(PREFIX.length))) {

@@ -35,7 +35,9 @@ export function ssmStoredRules(ssm: SSMClient, prefix: string): StoredRules {
     let NextToken: string | undefined;
     do {
       // GetParametersByPath pages at 10 parameters; the path is the prefix without its last slash.
-      const out = await ssm.send(new GetParametersByPathCommand({ Path: prefix.replace(/\/$/, ''), Recursive: false, WithDecryption: true, NextToken }));
+      const out = await ssm.send(
+        new GetParametersByPathCommand({ Path: prefix.replace(/\/$/, ''), Recursive: false, WithDecryption: true, NextToken }),
+      );
       for (const p of out.Parameters ?? []) if (p.Name !== undefined && p.Value !== undefined) sets.push({ name: p.Name, text: p.Value });
       NextToken = out.NextToken;
     } while (NextToken !== undefined);

@@ -47,7 +47,11 @@ export function runDetail(state: RunState, now: number = Date.now()): RunFinishe
 
 /** The full summary. */
 export function runSummary(
-  state: RunState, failures: readonly TaskResult[], generateFailures: readonly GenerateFailure[], now?: number, nextFailures?: string,
+  state: RunState,
+  failures: readonly TaskResult[],
+  generateFailures: readonly GenerateFailure[],
+  now?: number,
+  nextFailures?: string,
 ): RunSummary {
   const detail = runDetail(state, now);
   return {

@@ -54,7 +54,11 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
   const counted = await deps.store.recordResult(task.runId, result);
   if (counted) deps.metrics?.taskRecorded(task.runId, result);
   deps.logger.info(counted ? 'task recorded' : 'task result was already recorded', {
-    ...log, outcome: result.outcome, digest: result.digest, bytes: result.bytes, error: result.error,
+    ...log,
+    outcome: result.outcome,
+    digest: result.digest,
+    bytes: result.bytes,
+    error: result.error,
   });
   await finishRunIfComplete(deps, task.runId);
 }

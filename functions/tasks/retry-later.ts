@@ -48,7 +48,9 @@ export async function scheduleRedelivery(
   const delayMs = backoffMs(receiveCountOf(record), error, backoff.baseMs, backoff.maxMs);
   const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(delayMs / 1000));
   try {
-    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }),
+    );
   } catch {
     // Without the change the message still comes back, after the queue's own visibility timeout.
   }

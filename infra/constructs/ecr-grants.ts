@@ -28,13 +28,16 @@ export function grantEcr(role: iam.IRole, settings: EcrSettings): void {
   role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'ecr:GetAuthorizationToken supports no resource-level permission; the token only reaches the repositories granted by name in the other statements.',
+    reason:
+      'ecr:GetAuthorizationToken supports no resource-level permission; the token only reaches the repositories granted by name in the other statements.',
   });
   if (settings.sources.length > 0) {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: PULL, resources: settings.sources.map(repositoryArn) }));
   }
   if (settings.destinations.length > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...PULL, ...PUSH, ...CREATE], resources: settings.destinations.map(repositoryArn) }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...PULL, ...PUSH, ...CREATE], resources: settings.destinations.map(repositoryArn) }),
+    );
   }
   for (const entry of new Set([...settings.sources, ...settings.destinations])) {
     if (!entry.includes('*')) continue;

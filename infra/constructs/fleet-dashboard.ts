@@ -35,7 +35,13 @@ export class FleetDashboard extends Construct {
     this.failedTasksAlarm = new cloudwatch.Alarm(this, 'FailedTasks', {
       alarmDescription: 'image-migrator tasks failed for good (after their retries): see "image-migrator cloud status RUN" for the errors.',
       // No label: a labelled metric is rendered as metric math, which hides the metric's name from the alarm.
-      metric: new cloudwatch.Metric({ namespace: NAMESPACE, metricName: 'TasksFailed', dimensionsMap: SERVICE, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
+      metric: new cloudwatch.Metric({
+        namespace: NAMESPACE,
+        metricName: 'TasksFailed',
+        dimensionsMap: SERVICE,
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -45,15 +51,20 @@ export class FleetDashboard extends Construct {
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'Tasks per minute', width: 12, stacked: true,
+        title: 'Tasks per minute',
+        width: 12,
+        stacked: true,
         left: [metric('TasksCopied', 'copied'), metric('TasksUpToDate', 'up to date'), failed],
       }),
       new cloudwatch.GraphWidget({
-        title: 'Bytes copied and retries', width: 12,
-        left: [metric('BytesCopied', 'bytes')], right: [metric('TaskRetries', 'retries')],
+        title: 'Bytes copied and retries',
+        width: 12,
+        left: [metric('BytesCopied', 'bytes')],
+        right: [metric('TaskRetries', 'retries')],
       }),
       new cloudwatch.GraphWidget({
-        title: 'Task queue', width: 12,
+        title: 'Task queue',
+        width: 12,
         left: [
           props.queue.metricApproximateNumberOfMessagesVisible({ label: 'waiting', period: Duration.minutes(1) }),
           props.queue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight', period: Duration.minutes(1) }),
@@ -62,9 +73,14 @@ export class FleetDashboard extends Construct {
         right: [props.queue.metricApproximateAgeOfOldestMessage({ label: 'oldest (s)', period: Duration.minutes(1) })],
       }),
       new cloudwatch.GraphWidget({
-        title: 'Copier', width: 12,
+        title: 'Copier',
+        width: 12,
         left: [
-          props.copier.metric('ConcurrentExecutions', { statistic: cloudwatch.Stats.MAXIMUM, label: 'concurrent', period: Duration.minutes(1) }),
+          props.copier.metric('ConcurrentExecutions', {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'concurrent',
+            period: Duration.minutes(1),
+          }),
           props.copier.metricErrors({ label: 'errors', period: Duration.minutes(1) }),
           props.copier.metricThrottles({ label: 'throttles', period: Duration.minutes(1) }),
         ],

@@ -69,7 +69,8 @@ export class PushTriggers extends Construct {
       });
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'The signing key is configured in each sending registry; rotating it is done by hand with put-secret-value and those registries.',
+        reason:
+          'The signing key is configured in each sending registry; rotating it is done by hand with put-secret-value and those registries.',
       });
       const fn = this.pipelineFunction(props, 'Webhook', 'webhook', 'image-migrator: signed push notifications to mirroring runs', {
         WEBHOOK_SECRET_ARN: secret.secretArn,
@@ -95,13 +96,21 @@ export class PushTriggers extends Construct {
       this.ecrPushRule = new events.Rule(this, 'EcrPushRule', {
         description: 'image-migrator: successful ECR pushes start mirroring of covered tags',
         eventPattern: ECR_PUSH_PATTERN,
-        targets: [new eventTargets.LambdaFunction(fn.function, { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: failed })],
+        targets: [
+          new eventTargets.LambdaFunction(fn.function, { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: failed }),
+        ],
       });
     }
   }
 
   /** A function that plans runs: it sends tasks, records runs, puts events and reads stored rules. */
-  private pipelineFunction(props: PushTriggersProps, id: string, handler: string, description: string, extra: Record<string, string>): MigratorFunction {
+  private pipelineFunction(
+    props: PushTriggersProps,
+    id: string,
+    handler: string,
+    description: string,
+    extra: Record<string, string>,
+  ): MigratorFunction {
     const fn = new MigratorFunction(this, id, {
       handler,
       description,
@@ -116,11 +125,13 @@ export class PushTriggers extends Construct {
     props.bus.grantPutEventsTo(fn.function);
     const prefix = props.rulesParameterPrefix;
     const parameterArn = (path: string): string => `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${path}`;
-    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ssm:GetParameter', 'ssm:GetParametersByPath'],
-      // GetParametersByPath is authorised on the path itself, GetParameter on each name under it.
-      resources: [parameterArn(prefix.replace(/\/$/, '')), parameterArn(`${prefix}*`)],
-    }));
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParameter', 'ssm:GetParametersByPath'],
+        // GetParametersByPath is authorised on the path itself, GetParameter on each name under it.
+        resources: [parameterArn(prefix.replace(/\/$/, '')), parameterArn(`${prefix}*`)],
+      }),
+    );
     Validations.of(fn.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${prefix}*]`,
       reason: `Stored rules are named by the user; the function reads only the parameters under ${prefix}.`,

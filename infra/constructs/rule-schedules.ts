@@ -50,7 +50,7 @@ export class RuleSchedules extends Construct {
     const plannerLogicalId = String(Stack.of(this).resolve((props.planner.node.defaultChild as lambda.CfnFunction).logicalId));
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${plannerLogicalId}.Arn>:*]`,
-      reason: 'Scheduler may invoke any version or alias of this stack\'s planner function, and no other function.',
+      reason: "Scheduler may invoke any version or alias of this stack's planner function, and no other function.",
     });
     const deadLetterQueue = new sqs.Queue(this, 'FailedStarts', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -65,7 +65,10 @@ export class RuleSchedules extends Construct {
     // A schedule that cannot start the planner fails silently otherwise: nothing else runs.
     new cloudwatch.Alarm(this, 'FailedStartsWaiting', {
       alarmDescription: 'An image-migrator schedule could not start the planner after its retries; the message in the queue says why.',
-      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -27,7 +27,14 @@ const EntrySchema = z.strictObject({
   ca: z.string().min(1).optional(),
   cert: z.string().min(1).optional(),
   key: z.string().min(1).optional(),
-  ecr: z.strictObject({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1').optional() }).optional(),
+  ecr: z
+    .strictObject({
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1')
+        .optional(),
+    })
+    .optional(),
   createRepositories: z.union([z.literal(false), CreateRepositoriesSchema]).optional(),
 });
 
@@ -110,7 +117,11 @@ export function parseAuthFile(text: string, file: string, env: Record<string, st
     }
     writtenAs.set(parsed.key, key);
     if (value.type !== 'object') {
-      throw new ConfigError(file, key, `the value must be an object such as {"username": "...", "password": "..."}, or {} for anonymous access, not ${describeNode(value)}`);
+      throw new ConfigError(
+        file,
+        key,
+        `the value must be an object such as {"username": "...", "password": "..."}, or {} for anonymous access, not ${describeNode(value)}`,
+      );
     }
     const repeated = repeatedKey(value);
     if (repeated !== undefined) throw new ConfigError(file, key, `the field ${JSON.stringify(repeated)} appears more than once`);
@@ -124,7 +135,13 @@ export async function loadAuthFile(path: string, env: Record<string, string | un
   return parseAuthFile(await readConfigFile(path), path, env, dirname(path));
 }
 
-function entryOf(raw: Record<string, unknown>, file: string, key: string, env: Record<string, string | undefined>, baseDir: string): AuthEntry {
+function entryOf(
+  raw: Record<string, unknown>,
+  file: string,
+  key: string,
+  env: Record<string, string | undefined>,
+  baseDir: string,
+): AuthEntry {
   const result = EntrySchema.safeParse(raw);
   if (!result.success) throw new ConfigError(file, key, shapeProblem(result.error, raw));
   const { username, password, insecure = false, ca, cert, key: keyFile, ecr, createRepositories } = result.data;
@@ -140,7 +157,10 @@ function entryOf(raw: Record<string, unknown>, file: string, key: string, env: R
     throw new ConfigError(file, key, '"ecr" and "username"/"password" exclude each other (ECR logins come from GetAuthorizationToken)');
   }
   const path = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
-  const tlsFiles = ca === undefined && cert === undefined ? undefined : { ...(ca ? { ca: path(ca) } : {}), ...(cert ? { cert: path(cert), key: path(keyFile) } : {}) };
+  const tlsFiles =
+    ca === undefined && cert === undefined
+      ? undefined
+      : { ...(ca ? { ca: path(ca) } : {}), ...(cert ? { cert: path(cert), key: path(keyFile) } : {}) };
   return Object.freeze({
     ...(username === undefined || password === undefined
       ? {}
@@ -180,8 +200,15 @@ function shapeProblem(error: z.ZodError, raw: Record<string, unknown>): string {
   const field = String(issue?.path[0] ?? '');
   if (issue !== undefined && issue.path.length > 1) return `"${issue.path.join('.')}": ${issue.message}`;
   const actual = raw[field] === null ? 'null' : Array.isArray(raw[field]) ? 'an array' : `a ${typeof raw[field]}`;
-  const expected = field === 'insecure' ? 'true or false' : field === 'ecr' ? 'an object such as {"region": "eu-west-1"}'
-    : field === 'createRepositories' ? 'false or an object such as {"imageTagMutability": "IMMUTABLE"}'
-    : field === 'username' || field === 'password' ? 'a string' : 'the path of a PEM file';
+  const expected =
+    field === 'insecure'
+      ? 'true or false'
+      : field === 'ecr'
+        ? 'an object such as {"region": "eu-west-1"}'
+        : field === 'createRepositories'
+          ? 'false or an object such as {"imageTagMutability": "IMMUTABLE"}'
+          : field === 'username' || field === 'password'
+            ? 'a string'
+            : 'the path of a PEM file';
   return FIELDS.includes(field as (typeof FIELDS)[number]) ? `"${field}" must be ${expected}, not ${actual}` : 'the entry is not valid';
 }

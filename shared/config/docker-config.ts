@@ -63,14 +63,20 @@ export function parseDockerConfig(text: string, file: string): DockerConfig {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new ConfigError(file, issue?.path.map(String).join('.') || undefined, `not a valid Docker config: ${issue?.message ?? 'invalid'}`);
+    throw new ConfigError(
+      file,
+      issue?.path.map(String).join('.') || undefined,
+      `not a valid Docker config: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const auths = new Map<string, DockerLogin>();
   for (const [key, entry] of Object.entries(result.data.auths ?? {})) {
     const login = loginOf(entry, file, key);
     if (login !== undefined) auths.set(dockerConfigRegistry(key), login);
   }
-  const credHelpers = new Map(Object.entries(result.data.credHelpers ?? {}).map(([key, name]) => [dockerConfigRegistry(key), name] as const));
+  const credHelpers = new Map(
+    Object.entries(result.data.credHelpers ?? {}).map(([key, name]) => [dockerConfigRegistry(key), name] as const),
+  );
   return { auths, credHelpers, credsStore: result.data.credsStore };
 }
 

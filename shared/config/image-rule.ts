@@ -68,7 +68,9 @@ export function buildRule(index: number, key: string, value: string, defaults: D
   }
   const destination = value.length === 0 ? defaultFor(source, defaults) : writtenDestination(value, source, allTags);
   if (destination.registry === source.registry && destination.repository === source.repository && destination.tag === source.tag) {
-    throw new RuleProblem(`the destination ${JSON.stringify(value || formatReference(destination))} is the source itself; nothing would be copied`);
+    throw new RuleProblem(
+      `the destination ${JSON.stringify(value || formatReference(destination))} is the source itself; nothing would be copied`,
+    );
   }
   if (options.tags !== undefined && !allTags) {
     const untagged = key.split('@')[0]?.slice(0, source.tag === undefined ? undefined : -(source.tag.length + 1));
@@ -87,7 +89,9 @@ function writtenDestination(value: string, source: ImageReference, allTags: bool
     );
   }
   if (!namesRepository(value, written, false)) {
-    throw new RuleProblem(`rule 3: the destination ${JSON.stringify(value)} names a namespace or registry, not a repository (${WRITE_REPOSITORY})`);
+    throw new RuleProblem(
+      `rule 3: the destination ${JSON.stringify(value)} names a namespace or registry, not a repository (${WRITE_REPOSITORY})`,
+    );
   }
   if (allTags && written.tag !== undefined) {
     const untagged = value.slice(0, value.length - written.tag.length - 1);

@@ -66,7 +66,14 @@ export async function loadImagesFile(path: string, defaults: Defaults): Promise<
   return parseImagesFile(await readConfigFile(path), path, defaults);
 }
 
-function pushRules(rules: MigrationRule[], file: string, key: string, destinations: readonly string[], defaults: Defaults, options: RuleOptions): void {
+function pushRules(
+  rules: MigrationRule[],
+  file: string,
+  key: string,
+  destinations: readonly string[],
+  defaults: Defaults,
+  options: RuleOptions,
+): void {
   for (const destination of destinations) {
     try {
       rules.push(buildRule(rules.length + 1, key, destination, defaults, options));
@@ -76,4 +83,3 @@ function pushRules(rules: MigrationRule[], file: string, key: string, destinatio
     }
   }
 }
-

@@ -103,7 +103,8 @@ export function parseJsonObject(text: string, file: string, shape: string): Json
   const members: JsonMember[] = [];
   for (const property of root.children ?? []) {
     const [keyNode, valueNode] = property.children ?? [];
-    if (keyNode !== undefined && valueNode !== undefined) members.push({ key: String(keyNode.value), value: valueNode, line: lines.position(keyNode.offset).line });
+    if (keyNode !== undefined && valueNode !== undefined)
+      members.push({ key: String(keyNode.value), value: valueNode, line: lines.position(keyNode.offset).line });
   }
   return members;
 }

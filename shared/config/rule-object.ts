@@ -83,12 +83,16 @@ function problemOf(issue: z.core.$ZodIssue): RuleObjectProblem {
     const parent = pathOf(issue.path);
     const key = issue.keys[0] ?? '';
     const allowed = parent === '' ? KEYS : TAG_KEYS;
-    return new RuleObjectProblem(parent === '' ? key : `${parent}.${key}`, `unknown key (${parent === '' ? 'a rule' : parent} takes ${allowed.join(', ')})`);
+    return new RuleObjectProblem(
+      parent === '' ? key : `${parent}.${key}`,
+      `unknown key (${parent === '' ? 'a rule' : parent} takes ${allowed.join(', ')})`,
+    );
   }
   return new RuleObjectProblem(pathOf(issue.path), issue.message);
 }
 
-const list = (value: string | readonly string[] | undefined): readonly string[] | undefined => (typeof value === 'string' ? [value] : value);
+const list = (value: string | readonly string[] | undefined): readonly string[] | undefined =>
+  typeof value === 'string' ? [value] : value;
 
 /** Parses the object form; throws RuleObjectProblem for the first problem found. */
 export function parseRuleObject(value: unknown): { destinations: string[]; options: RuleOptions } {
@@ -115,7 +119,9 @@ export function parseRuleObject(value: unknown): { destinations: string[]; optio
     } catch (error) {
       if (!(error instanceof TagFilterProblem)) throw error;
       // A single pattern written as a string is reported without the list index it was given.
-      const key = error.key.replace(/^(include|exclude)\[0\]$/, (whole, name: 'include' | 'exclude') => (typeof tags[name] === 'string' ? name : whole));
+      const key = error.key.replace(/^(include|exclude)\[0\]$/, (whole, name: 'include' | 'exclude') =>
+        typeof tags[name] === 'string' ? name : whole,
+      );
       throw new RuleObjectProblem(`tags.${key}`, error.message);
     }
   }
@@ -123,7 +129,10 @@ export function parseRuleObject(value: unknown): { destinations: string[]; optio
     if (platforms.length === 0) throw new RuleObjectProblem('platforms', 'the list is empty; leave the key out to copy every platform');
     platforms.forEach((text, i) => {
       if (parsePlatform(text) === undefined) {
-        throw new RuleObjectProblem(`platforms[${i}]`, `${JSON.stringify(text)} is not os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8")`);
+        throw new RuleObjectProblem(
+          `platforms[${i}]`,
+          `${JSON.stringify(text)} is not os/arch[/variant] (e.g. "linux/amd64", "linux/arm64/v8")`,
+        );
       }
     });
   }

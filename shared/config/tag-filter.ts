@@ -50,12 +50,18 @@ export function compilePattern(pattern: string, key: string): (tag: string) => b
     try {
       regex = new RegExp(pattern.slice(1, -1));
     } catch (error) {
-      throw new TagFilterProblem(key, `${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`);
+      throw new TagFilterProblem(
+        key,
+        `${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`,
+      );
     }
     return (tag) => regex.test(tag);
   }
   if (pattern.startsWith('/')) {
-    throw new TagFilterProblem(key, `${JSON.stringify(pattern)} starts with / but does not end with one; write a regular expression as /.../`);
+    throw new TagFilterProblem(
+      key,
+      `${JSON.stringify(pattern)} starts with / but does not end with one; write a regular expression as /.../`,
+    );
   }
   const problem = `${JSON.stringify(pattern)} is not a valid glob: a glob holds tag characters (letters, digits, _ . -) and the wildcards *, ? and [...]; write anything else as /regex/`;
   if (!GLOB.test(pattern)) throw new TagFilterProblem(key, problem);
@@ -88,7 +94,10 @@ export function checkTagFilter(filter: TagFilter): void {
     (filter[key] ?? []).forEach((pattern, i) => compilePattern(pattern, `${key}[${i}]`));
   }
   if (filter.semver !== undefined && semverRange(filter.semver) === undefined) {
-    throw new TagFilterProblem('semver', `${JSON.stringify(filter.semver)} is not a semver range (e.g. ">=3.5.0 <4", "^1.2", "~2.0.1 || 3.x")`);
+    throw new TagFilterProblem(
+      'semver',
+      `${JSON.stringify(filter.semver)} is not a semver range (e.g. ">=3.5.0 <4", "^1.2", "~2.0.1 || 3.x")`,
+    );
   }
 }
 
@@ -127,7 +136,9 @@ export function selectTags(tags: readonly string[], filter: TagFilter): TagSelec
   }
   if (filter.latest === undefined || left.length <= filter.latest) return { selected: left.map((t) => t.tag), rejected };
   // Highest first; equal versions (v1.2.3 and 1.2.3) by tag text, so the choice never depends on the listing's order.
-  const ranked = [...left].sort((a, b) => semver.rcompare(a.version as semver.SemVer, b.version as semver.SemVer) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  const ranked = [...left].sort(
+    (a, b) => semver.rcompare(a.version as semver.SemVer, b.version as semver.SemVer) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0),
+  );
   const kept = new Set(ranked.slice(0, filter.latest).map((t) => t.tag));
   for (const t of ranked.slice(filter.latest)) rejected.push({ tag: t.tag, reason: `not among the latest ${filter.latest}` });
   const order = new Map(tags.map((tag, i) => [tag, i]));

@@ -40,7 +40,11 @@ export interface BlobWaitOptions {
   readonly pollMs?: number;
   readonly maxPollMs?: number;
   /** Told when a blob is waited for or mounted instead of streamed (logs, tests). */
-  readonly onWait?: (event: { readonly digest: string; readonly registry: string; readonly what: 'wait' | 'mount' | 'found' | 'stream-anyway' }) => void;
+  readonly onWait?: (event: {
+    readonly digest: string;
+    readonly registry: string;
+    readonly what: 'wait' | 'mount' | 'found' | 'stream-anyway';
+  }) => void;
 }
 
 /**
@@ -59,7 +63,8 @@ export async function coordinatedUpload(
   const maxWaitMs = options.maxWaitMs ?? 300_000;
   let pause = options.pollMs ?? 250;
   let replacing: string | undefined;
-  const event = (what: 'wait' | 'mount' | 'found' | 'stream-anyway'): void => options.onWait?.({ digest, registry: destination.registry, what });
+  const event = (what: 'wait' | 'mount' | 'found' | 'stream-anyway'): void =>
+    options.onWait?.({ digest, registry: destination.registry, what });
   for (;;) {
     const claim = await coordinator.claim(destination.registry, digest, destination.repository, replacing);
     if (claim.kind === 'claimed') return streamClaimed(claim, stream);

@@ -33,7 +33,11 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
   if (tracker.has(dst.registry, dst.repository, blob.digest)) return 0;
   // Loop, not a single wait: several waiters wake together when a transfer ends, and the first of
   // them may start another (a mount into their shared repository) that the others must wait for too.
-  for (let pending = tracker.pending(dst.registry, blob.digest); pending !== undefined; pending = tracker.pending(dst.registry, blob.digest)) {
+  for (
+    let pending = tracker.pending(dst.registry, blob.digest);
+    pending !== undefined;
+    pending = tracker.pending(dst.registry, blob.digest)
+  ) {
     await pending.catch(() => undefined);
     if (tracker.has(dst.registry, dst.repository, blob.digest)) return 0;
   }
@@ -43,7 +47,14 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
       tracker.add(dst.registry, dst.repository, blob.digest);
       return 0;
     }
-    const bytes = await coordinatedUpload(ctx.coordinator ?? tracker, ctx.registry, dst, blob.digest, () => streamWithRetries(ctx, blob), ctx.blobWait);
+    const bytes = await coordinatedUpload(
+      ctx.coordinator ?? tracker,
+      ctx.registry,
+      dst,
+      blob.digest,
+      () => streamWithRetries(ctx, blob),
+      ctx.blobWait,
+    );
     tracker.add(dst.registry, dst.repository, blob.digest);
     return bytes;
   });
@@ -53,7 +64,8 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
  * or when source and destination share a registry. */
 async function mountFromKnownRepository(ctx: BlobCopyContext, blob: Descriptor): Promise<boolean> {
   const { tracker, source: src, destination: dst } = ctx;
-  const from = tracker.repositoryWith(dst.registry, blob.digest, dst.repository) ?? (src.registry === dst.registry ? src.repository : undefined);
+  const from =
+    tracker.repositoryWith(dst.registry, blob.digest, dst.repository) ?? (src.registry === dst.registry ? src.repository : undefined);
   if (from === undefined || from === dst.repository) return false;
   if (!(await ctx.registry.mountBlob(dst, blob.digest, from))) return false;
   tracker.add(dst.registry, dst.repository, blob.digest);
@@ -72,17 +84,37 @@ async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promis
       return blob.size;
     } catch (error) {
       if (!budget.allowsRetry(error)) throw error;
-      await pause(ctx, budget, error, 'blob-restart', `blob ${blob.digest} to ${ctx.destination.registry}/${ctx.destination.repository} (from byte 0)`, ctx.destination.registry);
+      await pause(
+        ctx,
+        budget,
+        error,
+        'blob-restart',
+        `blob ${blob.digest} to ${ctx.destination.registry}/${ctx.destination.repository} (from byte 0)`,
+        ctx.destination.registry,
+      );
     }
   }
 }
 
 /** Reports a blob-level retry and waits its delay. */
-async function pause(ctx: BlobCopyContext, budget: RetryBudget, error: unknown, kind: string, what: string, registry: string): Promise<void> {
+async function pause(
+  ctx: BlobCopyContext,
+  budget: RetryBudget,
+  error: unknown,
+  kind: string,
+  what: string,
+  registry: string,
+): Promise<void> {
   const delayMs = budget.delayMs(error);
   ctx.onRetry?.({
-    level: 'blob', kind, registry, what, reason: error instanceof Error ? error.message : String(error),
-    attempt: budget.attempts, delayMs, unavailable: isUnavailable(error),
+    level: 'blob',
+    kind,
+    registry,
+    what,
+    reason: error instanceof Error ? error.message : String(error),
+    attempt: budget.attempts,
+    delayMs,
+    unavailable: isUnavailable(error),
   });
   await ctx.clock.sleep(delayMs);
 }

@@ -137,7 +137,11 @@ export class ImageCopier implements ImageCopy {
     if (src.digest !== undefined || task.referrers === true) return undefined;
     const srcTag = src.tag ?? 'latest';
     const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
-      source: repositoryOf(src), sourceTag: srcTag, destination: repositoryOf(dst), destinationTag: dst.tag ?? srcTag, immutable: task.immutable === true,
+      source: repositoryOf(src),
+      sourceTag: srcTag,
+      destination: repositoryOf(dst),
+      destinationTag: dst.tag ?? srcTag,
+      immutable: task.immutable === true,
       narrowed: task.platforms !== undefined,
     });
     return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
@@ -176,27 +180,37 @@ export class ImageCopier implements ImageCopy {
       const manifest = await this.registry.getManifest(srcRepo, src.digest);
       const target = this.narrow(manifest, task.platforms, `${srcRepo.registry}/${srcRepo.repository}@${src.digest}`);
       const head = await this.registry.headManifest(dstRepo, dst.tag ?? target.manifest.digest);
-      const result = head?.digest === target.manifest.digest
-        ? this.upToDate(target.manifest.digest, manifest.digest)
-        : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dst.tag ?? target.manifest.digest, task.platforms);
+      const result =
+        head?.digest === target.manifest.digest
+          ? this.upToDate(target.manifest.digest, manifest.digest)
+          : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dst.tag ?? target.manifest.digest, task.platforms);
       return withReferrers(result, target.subjects);
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
-    const hinted = task.hintsChecked === true ? undefined : await upToDateByHints(this.registry, this.destinationTags, this.state, {
-      source: srcRepo, sourceTag: srcTag, destination: dstRepo, destinationTag: dstTag, immutable: task.immutable === true,
-      narrowed: task.platforms !== undefined,
-    });
+    const hinted =
+      task.hintsChecked === true
+        ? undefined
+        : await upToDateByHints(this.registry, this.destinationTags, this.state, {
+            source: srcRepo,
+            sourceTag: srcTag,
+            destination: dstRepo,
+            destinationTag: dstTag,
+            immutable: task.immutable === true,
+            narrowed: task.platforms !== undefined,
+          });
     if (hinted !== undefined) {
       const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
       return task.platforms === undefined && hinted.digest !== undefined ? withReferrers(result, [hinted.digest]) : result;
     }
     const [manifest, head] = await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)]);
     const target = this.narrow(manifest, task.platforms, `${srcRepo.registry}/${srcRepo.repository}:${srcTag}`);
-    const result: ImageCopyResult = head?.digest === target.manifest.digest
-      ? this.upToDate(target.manifest.digest, manifest.digest)
-      : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dstTag, task.platforms);
-    if (result.outcome !== 'skipped') this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), target.manifest.digest);
+    const result: ImageCopyResult =
+      head?.digest === target.manifest.digest
+        ? this.upToDate(target.manifest.digest, manifest.digest)
+        : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dstTag, task.platforms);
+    if (result.outcome !== 'skipped')
+      this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), target.manifest.digest);
     return withReferrers(result, target.subjects);
   }
 
@@ -209,7 +223,11 @@ export class ImageCopier implements ImageCopy {
    * narrowed to the platforms (its own referrers then refer to a digest the destination does not
    * get, so those of the kept images follow instead), or the manifest as fetched.
    */
-  private narrow(manifest: FetchedManifest, platforms: readonly string[] | undefined, what: string): { manifest: FetchedManifest; subjects: readonly string[] } {
+  private narrow(
+    manifest: FetchedManifest,
+    platforms: readonly string[] | undefined,
+    what: string,
+  ): { manifest: FetchedManifest; subjects: readonly string[] } {
     if (platforms === undefined || parseManifest(manifest, what).kind !== 'index') return { manifest, subjects: [manifest.digest] };
     const filtered = filterIndex(manifest, platforms, what);
     return { manifest: filtered.manifest, subjects: filtered.narrowed ? filtered.images : [manifest.digest] };
@@ -217,7 +235,12 @@ export class ImageCopier implements ImageCopy {
 
   /** Pushes `target` (the source manifest, or its narrowed index); a single image of another platform is skipped. */
   private async pushSelected(
-    source: FetchedManifest, target: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string, platforms: readonly string[] | undefined,
+    source: FetchedManifest,
+    target: FetchedManifest,
+    src: RepositoryRef,
+    dst: RepositoryRef,
+    reference: string,
+    platforms: readonly string[] | undefined,
   ): Promise<ImageCopyResult> {
     if (platforms !== undefined && target === source) {
       const parsed = parseManifest(source, `${src.registry}/${src.repository}:${reference}`);
@@ -225,7 +248,12 @@ export class ImageCopier implements ImageCopy {
         const platform = configPlatform(await this.readConfig(src, parsed.config.digest));
         if (!platformMatches(platform, platforms)) {
           const has = platform === undefined ? 'no platform in its config' : formatPlatform(platform);
-          return { outcome: 'skipped', digest: source.digest, bytes: 0, reason: `a single-platform image of ${has}, not of ${platforms.join(', ')}` };
+          return {
+            outcome: 'skipped',
+            digest: source.digest,
+            bytes: 0,
+            reason: `a single-platform image of ${has}, not of ${platforms.join(', ')}`,
+          };
         }
       }
     }
@@ -251,7 +279,10 @@ export class ImageCopier implements ImageCopy {
   /** Brings the referrers of each subject to the destination; counts and bytes summed. */
   private async referrers(src: RepositoryRef, dst: RepositoryRef, subjects: readonly string[]): Promise<{ count: number; bytes: number }> {
     const ctx: ReferrerCopyContext = {
-      registry: this.registry, source: src, destination: dst, api: this.referrersApi,
+      registry: this.registry,
+      source: src,
+      destination: dst,
+      api: this.referrersApi,
       sourceTags: (repo) => {
         this.sourceTags.prefetch(repo);
         return this.sourceTags.tags(repo);
@@ -290,7 +321,13 @@ export class ImageCopier implements ImageCopy {
    * storage) gets what the manifest refers to checked and pushed again, then the manifest once more
    * (up to MANIFEST_RECHECKS times).
    */
-  private async pushManifest(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, reference: string, mediaType = manifest.mediaType): Promise<number> {
+  private async pushManifest(
+    manifest: FetchedManifest,
+    src: RepositoryRef,
+    dst: RepositoryRef,
+    reference: string,
+    mediaType = manifest.mediaType,
+  ): Promise<number> {
     let bytes = await this.copyContent(manifest, src, dst, reference);
     for (let recheck = 1; ; recheck++) {
       try {
@@ -303,8 +340,14 @@ export class ImageCopier implements ImageCopy {
         // Another writer of the same content may still be at it: a short, jittered pause lets it finish.
         const delayMs = Math.floor(Math.random() * 100 * 2 ** recheck);
         this.onRetry?.({
-          level: 'task', kind: 'manifest-recheck', registry: dst.registry, what: `manifest ${dst.registry}/${dst.repository}:${reference}`,
-          reason: error.message, attempt: recheck, delayMs, unavailable: false,
+          level: 'task',
+          kind: 'manifest-recheck',
+          registry: dst.registry,
+          what: `manifest ${dst.registry}/${dst.repository}:${reference}`,
+          reason: error.message,
+          attempt: recheck,
+          delayMs,
+          unavailable: false,
         });
         await this.clock.sleep(delayMs);
         bytes += await this.copyContent(manifest, src, dst, reference);
@@ -317,8 +360,15 @@ export class ImageCopier implements ImageCopy {
     const parsed = parseManifest(manifest, `${src.registry}/${src.repository}:${what}`);
     if (parsed.kind === 'image') {
       const ctx: BlobCopyContext = {
-        registry: this.registry, tracker: this.tracker, source: src, destination: dst,
-        retry: this.retry, clock: this.clock, onRetry: this.onRetry, coordinator: this.coordinator, blobWait: this.blobWait,
+        registry: this.registry,
+        tracker: this.tracker,
+        source: src,
+        destination: dst,
+        retry: this.retry,
+        clock: this.clock,
+        onRetry: this.onRetry,
+        coordinator: this.coordinator,
+        blobWait: this.blobWait,
       };
       // The biggest blobs start first, so that a large layer is not the last thing left running.
       const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);

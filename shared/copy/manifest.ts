@@ -39,9 +39,11 @@ export function parseManifest(fetched: FetchedManifest, what: string): ParsedMan
     throw new UnsupportedManifestError(fetched.mediaType, `${what} (not valid JSON)`, { cause: error });
   }
   // Some registries answer with a generic Content-Type; the document's own mediaType then decides.
-  const declared = INDEX_TYPES.has(fetched.mediaType) || IMAGE_TYPES.has(fetched.mediaType) || SCHEMA1_TYPES.has(fetched.mediaType)
-    ? fetched.mediaType
-    : (json.mediaType ?? (json.manifests !== undefined ? MediaType.OciIndex : json.schemaVersion === 1 ? MediaType.DockerSchema1 : MediaType.OciManifest));
+  const declared =
+    INDEX_TYPES.has(fetched.mediaType) || IMAGE_TYPES.has(fetched.mediaType) || SCHEMA1_TYPES.has(fetched.mediaType)
+      ? fetched.mediaType
+      : (json.mediaType ??
+        (json.manifests !== undefined ? MediaType.OciIndex : json.schemaVersion === 1 ? MediaType.DockerSchema1 : MediaType.OciManifest));
   if (SCHEMA1_TYPES.has(declared) || json.schemaVersion === 1) throw new UnsupportedManifestError(MediaType.DockerSchema1, what);
   if (INDEX_TYPES.has(declared)) {
     return { kind: 'index', manifests: (json.manifests ?? []).map(checkDescriptor(what)) };

@@ -48,11 +48,17 @@ export function filterIndex(index: FetchedManifest, platforms: readonly string[]
   const isAttestation = (e: IndexEntry): boolean => typeof e.annotations?.[REFERENCE_DIGEST] === 'string';
   const images = entries.filter((e) => !isAttestation(e) && platformMatches(e.platform, platforms));
   if (images.length === 0) {
-    const available = [...new Set(entries.filter((e) => !isAttestation(e) && e.platform !== undefined).map((e) => formatPlatform(e.platform as ImagePlatform)))];
+    const available = [
+      ...new Set(
+        entries.filter((e) => !isAttestation(e) && e.platform !== undefined).map((e) => formatPlatform(e.platform as ImagePlatform)),
+      ),
+    ];
     throw new NoMatchingPlatformError(what, platforms, available);
   }
   const keptDigests = new Set(images.map((e) => String(e.digest)));
-  const kept = entries.filter((e) => keptDigests.has(String(e.digest)) || (isAttestation(e) && keptDigests.has(e.annotations?.[REFERENCE_DIGEST] ?? '')));
+  const kept = entries.filter(
+    (e) => keptDigests.has(String(e.digest)) || (isAttestation(e) && keptDigests.has(e.annotations?.[REFERENCE_DIGEST] ?? '')),
+  );
   if (kept.length === entries.length) return { manifest: index, images: [...keptDigests], narrowed: false };
   const bytes = Buffer.from(JSON.stringify({ ...json, manifests: kept }));
   return { manifest: { mediaType: index.mediaType, digest: sha256Digest(bytes), bytes }, images: [...keptDigests], narrowed: true };

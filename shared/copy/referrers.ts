@@ -57,12 +57,19 @@ export async function copyReferrers(ctx: ReferrerCopyContext, subject: string): 
   return total;
 }
 
-async function copyReferrersOf(ctx: ReferrerCopyContext, subject: string, depth: number, seen: Set<string>, total: { count: number; bytes: number }): Promise<void> {
+async function copyReferrersOf(
+  ctx: ReferrerCopyContext,
+  subject: string,
+  depth: number,
+  seen: Set<string>,
+  total: { count: number; bytes: number },
+): Promise<void> {
   if (depth > MAX_DEPTH || seen.has(subject) || !subject.startsWith('sha256:')) return;
   seen.add(subject);
   const fallbackTag = `sha256-${subject.slice('sha256:'.length)}`;
   const tags = await ctx.sourceTags(ctx.source);
-  const exists = async (tag: string): Promise<boolean> => (tags !== undefined ? tags.has(tag) : (await ctx.registry.headManifest(ctx.source, tag)) !== undefined);
+  const exists = async (tag: string): Promise<boolean> =>
+    tags !== undefined ? tags.has(tag) : (await ctx.registry.headManifest(ctx.source, tag)) !== undefined;
 
   let fallbackIndex: FetchedManifest | undefined;
   let entries = await ctx.api.list(ctx.registry, ctx.source, subject);
@@ -94,14 +101,23 @@ async function copyReferrersOf(ctx: ReferrerCopyContext, subject: string, depth:
  * referrers API; else its fallback tag index gets every entry it lacks. With no index there yet, the
  * source's fallback index is pushed as fetched (same digest), or a new one is written.
  */
-async function attach(ctx: ReferrerCopyContext, subject: string, tag: string, entries: readonly IndexEntry[], sourceIndex: FetchedManifest | undefined): Promise<void> {
+async function attach(
+  ctx: ReferrerCopyContext,
+  subject: string,
+  tag: string,
+  entries: readonly IndexEntry[],
+  sourceIndex: FetchedManifest | undefined,
+): Promise<void> {
   if ((await ctx.api.list(ctx.registry, ctx.destination, subject)) !== undefined) return;
   const existing = await getIfPresent(ctx.registry, ctx.destination, tag);
   if (existing === undefined && sourceIndex !== undefined) {
     await ctx.registry.putManifest(ctx.destination, tag, sourceIndex.mediaType, sourceIndex.bytes);
     return;
   }
-  const json = existing === undefined ? { schemaVersion: 2, mediaType: MediaType.OciIndex } : (JSON.parse(existing.bytes.toString('utf8')) as Record<string, unknown>);
+  const json =
+    existing === undefined
+      ? { schemaVersion: 2, mediaType: MediaType.OciIndex }
+      : (JSON.parse(existing.bytes.toString('utf8')) as Record<string, unknown>);
   const present = existing === undefined ? [] : entriesOf(existing);
   const known = new Set(present.map((e) => e.digest));
   const added = entries.filter((e) => !known.has(e.digest));

@@ -29,7 +29,12 @@ export function credentialHelperRunner(options: { env?: NodeJS.ProcessEnv; timeo
     new Promise((resolve, reject) => {
       const program = `docker-credential-${helper}`;
       const fail = (problem: string, cause?: unknown): void =>
-        reject(new CredentialHelperError(`credential helper ${program} for ${serverUrl}: ${problem}`, cause === undefined ? undefined : { cause }));
+        reject(
+          new CredentialHelperError(
+            `credential helper ${program} for ${serverUrl}: ${problem}`,
+            cause === undefined ? undefined : { cause },
+          ),
+        );
       const child = spawn(program, ['get'], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';

@@ -137,10 +137,16 @@ export class EcrAccess {
   private async fetchLogin(target: EcrTarget): Promise<Login> {
     const fetchedAt = this.now();
     const data = target.public
-      ? (await this.call(target, 'GetAuthorizationToken', async () =>
-          (await this.clients.public()).send(new (await ecrPublicSdk()).GetAuthorizationTokenCommand({})))).authorizationData
-      : (await this.call(target, 'GetAuthorizationToken', async () =>
-          (await this.clients.private(target.region)).send(new (await ecrSdk()).GetAuthorizationTokenCommand({})))).authorizationData?.[0];
+      ? (
+          await this.call(target, 'GetAuthorizationToken', async () =>
+            (await this.clients.public()).send(new (await ecrPublicSdk()).GetAuthorizationTokenCommand({})),
+          )
+        ).authorizationData
+      : (
+          await this.call(target, 'GetAuthorizationToken', async () =>
+            (await this.clients.private(target.region)).send(new (await ecrSdk()).GetAuthorizationTokenCommand({})),
+          )
+        ).authorizationData?.[0];
     const decoded = Buffer.from(data?.authorizationToken ?? '', 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw new EcrError(`${apiName(target)} GetAuthorizationToken in ${target.region} returned no usable token`, false);
@@ -163,14 +169,18 @@ export class EcrAccess {
     const tags = Object.entries(settings.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
     try {
       if (target.public) {
-        await (await this.clients.public()).send(new (await ecrPublicSdk()).CreateRepositoryCommand({ repositoryName: repository, ...(tags.length > 0 ? { tags } : {}) }));
+        await (
+          await this.clients.public()
+        ).send(new (await ecrPublicSdk()).CreateRepositoryCommand({ repositoryName: repository, ...(tags.length > 0 ? { tags } : {}) }));
       } else {
         const input: CreateRepositoryCommandInput = {
           repositoryName: repository,
           ...(registryId ? { registryId } : {}),
           imageTagMutability: settings.imageTagMutability ?? 'MUTABLE',
           imageScanningConfiguration: { scanOnPush: settings.scanOnPush ?? false },
-          ...(settings.encryption?.kms === undefined ? {} : { encryptionConfiguration: { encryptionType: 'KMS', kmsKey: settings.encryption.kms } }),
+          ...(settings.encryption?.kms === undefined
+            ? {}
+            : { encryptionConfiguration: { encryptionType: 'KMS', kmsKey: settings.encryption.kms } }),
           ...(tags.length > 0 ? { tags } : {}),
         };
         await (await this.clients.private(target.region)).send(new (await ecrSdk()).CreateRepositoryCommand(input));
@@ -199,13 +209,26 @@ function apiName(target: EcrTarget): string {
   return target.public ? 'ECR Public' : 'ECR';
 }
 
-const TRANSIENT = new Set(['ThrottlingException', 'ServerException', 'TooManyRequestsException', 'LimitExceededException', 'TimeoutError', 'RequestTimeout']);
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'ServerException',
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 
 /** The SDK's error as an EcrError: its name and message (they hold no secret), never the request. */
 function ecrError(target: EcrTarget, what: string, error: unknown): EcrError {
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; code?: string };
   const status = e.$metadata?.httpStatusCode;
-  const retryable = TRANSIENT.has(e.name ?? '') || (status !== undefined && status >= 500) || (status === undefined && e.code !== undefined);
-  const hint = e.name === 'CredentialsProviderError' ? ' (no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID, or log in with "aws sso login")' : '';
-  return new EcrError(`${apiName(target)} ${what} failed: ${e.name ?? 'Error'}: ${e.message ?? String(error)}${hint}`, retryable, { cause: error });
+  const retryable =
+    TRANSIENT.has(e.name ?? '') || (status !== undefined && status >= 500) || (status === undefined && e.code !== undefined);
+  const hint =
+    e.name === 'CredentialsProviderError'
+      ? ' (no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID, or log in with "aws sso login")'
+      : '';
+  return new EcrError(`${apiName(target)} ${what} failed: ${e.name ?? 'Error'}: ${e.message ?? String(error)}${hint}`, retryable, {
+    cause: error,
+  });
 }

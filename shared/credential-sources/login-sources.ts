@@ -40,7 +40,9 @@ export function dockerConfigSource(config: DockerConfig, name: string, runHelper
     let pending = asked.get(key);
     if (pending === undefined) {
       pending = runHelper(helper, helperServerUrl(registry)).then((login) =>
-        login === undefined ? undefined : { entry: entryOf(login, registry), via: `credential helper docker-credential-${helper} (${name})` },
+        login === undefined
+          ? undefined
+          : { entry: entryOf(login, registry), via: `credential helper docker-credential-${helper} (${name})` },
       );
       asked.set(key, pending);
     }

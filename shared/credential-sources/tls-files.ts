@@ -53,7 +53,8 @@ export class TlsFilesLoader {
         const ca = await Promise.all(names.filter((n) => n.endsWith('.crt')).map((n) => readPem(join(dir, n), dir)));
         const certName = names.find((n) => n.endsWith('.cert'));
         const keyName = certName === undefined ? undefined : `${certName.slice(0, -'.cert'.length)}.key`;
-        if (keyName !== undefined && !names.includes(keyName)) throw new ConfigError(join(dir, certName ?? ''), undefined, `the client certificate has no key file ${keyName} beside it`);
+        if (keyName !== undefined && !names.includes(keyName))
+          throw new ConfigError(join(dir, certName ?? ''), undefined, `the client certificate has no key file ${keyName} beside it`);
         const cert = certName === undefined ? undefined : await readPem(join(dir, certName), dir);
         const key = keyName === undefined ? undefined : await readPem(join(dir, keyName), dir);
         if (ca.length === 0 && cert === undefined) continue;
@@ -65,7 +66,9 @@ export class TlsFilesLoader {
 }
 
 async function fromEntry(files: TlsFiles, describe: string): Promise<TlsMaterial> {
-  const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => (p === undefined ? Promise.resolve(undefined) : readPem(p, describe))));
+  const [ca, cert, key] = await Promise.all(
+    [files.ca, files.cert, files.key].map((p) => (p === undefined ? Promise.resolve(undefined) : readPem(p, describe))),
+  );
   return { ...(ca === undefined ? {} : { ca: [ca] }), ...(cert === undefined ? {} : { cert, key }) };
 }
 
@@ -74,7 +77,9 @@ async function readPem(path: string, describe: string): Promise<string> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(describe, undefined, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
+    throw new ConfigError(describe, undefined, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: error,
+    });
   }
   if (!text.includes('-----BEGIN ')) throw new ConfigError(describe, undefined, `${path} is not a PEM file`);
   return text;

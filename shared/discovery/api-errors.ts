@@ -17,10 +17,19 @@ export interface ListContext {
 
 // OpenSSL verification failures as Node reports them in `error.code`.
 const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED',
-  'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
 ]);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -70,29 +79,40 @@ export function toClusterAccessError(error: unknown, ctx: ListContext): ClusterA
     const code = (error as ApiException<unknown>).code;
     const status = statusOf((error as ApiException<unknown>).body);
     if (code === 401) {
-      return new ClusterAccessError(ClusterProblem.Unauthorized,
-        `unauthorized (401) by ${server}: the kubeconfig's credentials were not accepted (expired token or certificate?)`);
+      return new ClusterAccessError(
+        ClusterProblem.Unauthorized,
+        `unauthorized (401) by ${server}: the kubeconfig's credentials were not accepted (expired token or certificate?)`,
+      );
     }
     if (code === 403) {
       const said = status?.message === undefined ? '' : ` (server: ${status.message})`;
-      return new ClusterAccessError(ClusterProblem.Forbidden,
+      return new ClusterAccessError(
+        ClusterProblem.Forbidden,
         `forbidden: cannot list ${ctx.resource} ${where(ctx.namespace)}${said}; ask for RBAC "list" on ${ctx.resource}` +
-          (ctx.namespace === undefined ? ' or pass -n with namespaces you may read' : ''));
+          (ctx.namespace === undefined ? ' or pass -n with namespaces you may read' : ''),
+      );
     }
     const reason = status?.reason === undefined ? '' : ` ${status.reason}`;
     const said = status?.message === undefined ? '' : `: ${status.message}`;
-    return new ClusterAccessError(ClusterProblem.Api,
-      `listing ${ctx.resource} ${where(ctx.namespace)} failed with HTTP ${code}${reason}${said}`);
+    return new ClusterAccessError(
+      ClusterProblem.Api,
+      `listing ${ctx.resource} ${where(ctx.namespace)} failed with HTTP ${code}${reason}${said}`,
+    );
   }
   const code = systemCode(error);
   if (code !== undefined && TLS_CODES.has(code)) {
-    return new ClusterAccessError(ClusterProblem.Tls,
+    return new ClusterAccessError(
+      ClusterProblem.Tls,
       `TLS failure talking to ${server} (${code}): its certificate is not trusted (check the cluster's certificate-authority data in the kubeconfig)`,
-      { cause: error });
+      { cause: error },
+    );
   }
   if (code !== undefined && NETWORK_CODES.has(code)) {
     return new ClusterAccessError(ClusterProblem.Unreachable, `cannot reach the cluster at ${server} (${code})`, { cause: error });
   }
-  return new ClusterAccessError(ClusterProblem.Api,
-    `listing ${ctx.resource} ${where(ctx.namespace)} at ${server} failed: ${code ?? (error as Error).name ?? 'unknown error'}`, { cause: error });
+  return new ClusterAccessError(
+    ClusterProblem.Api,
+    `listing ${ctx.resource} ${where(ctx.namespace)} at ${server} failed: ${code ?? (error as Error).name ?? 'unknown error'}`,
+    { cause: error },
+  );
 }

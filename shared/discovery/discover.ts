@@ -38,9 +38,8 @@ async function listKind(kc: KubeConfig, kind: WorkloadKind, namespace: string | 
 /** Lists every workload kind (in each namespace asked for, else cluster-wide) and collects images. */
 export async function discoverImages(kc: KubeConfig, options: DiscoveryOptions = {}): Promise<DiscoveryResult> {
   const paging = options.paging ?? DEFAULT_PAGING;
-  const scopes: Array<string | undefined> = options.namespaces !== undefined && options.namespaces.length > 0
-    ? [...new Set(options.namespaces)]
-    : [undefined];
+  const scopes: Array<string | undefined> =
+    options.namespaces !== undefined && options.namespaces.length > 0 ? [...new Set(options.namespaces)] : [undefined];
   const kinds = workloadKinds(kc);
   const images = new Map<string, Set<string>>();
   const workloads = new Set<string>();

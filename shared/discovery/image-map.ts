@@ -40,7 +40,11 @@ export function parseTarget(text: string, flag = '-t/--repo'): Target {
   const registry = slash < 0 ? trimmed : trimmed.slice(0, slash);
   const namespace = slash < 0 ? '' : trimmed.slice(slash + 1);
   if (registry.length === 0 || !looksLikeRegistry(registry)) {
-    throw new ConfigError(flag, text, 'must be registry/namespace, e.g. swr.example.com/team (the registry needs a dot, a port or be localhost)');
+    throw new ConfigError(
+      flag,
+      text,
+      'must be registry/namespace, e.g. swr.example.com/team (the registry needs a dot, a port or be localhost)',
+    );
   }
   try {
     parseReference(`${registry}/${namespace.length > 0 ? `${namespace}/` : ''}probe`);
@@ -67,11 +71,7 @@ export function destinationOf(source: ImageReference, target: Target, options: M
 }
 
 /** Builds the rules; throws {@link DestinationCollisionError} when two sources would land on one destination. */
-export function mapImages(
-  images: ReadonlyMap<string, ReadonlySet<string>>,
-  target: Target,
-  options: MappingOptions = {},
-): ImageMapping {
+export function mapImages(images: ReadonlyMap<string, ReadonlySet<string>>, target: Target, options: MappingOptions = {}): ImageMapping {
   const rules: Record<string, string> = {};
   const skipped: SkippedImage[] = [];
   const owners = new Map<string, { source: ImageReference; key: string }>();
@@ -104,12 +104,18 @@ function collisionHint(a: ImageReference, b: ImageReference, options: MappingOpt
     return 'pass --keep-path to keep the full source path under the target (e.g. target/coreos/etcd)';
   }
   if (a.registry !== b.registry) return 'they differ only in their registry; write these rules by hand';
-  const what = a.digest !== undefined && b.digest !== undefined ? 'they name different digests for one tag' : 'one names a digest and the other does not';
+  const what =
+    a.digest !== undefined && b.digest !== undefined
+      ? 'they name different digests for one tag'
+      : 'one names a digest and the other does not';
   return `${what}; pin both workloads to the same reference or write these rules by hand`;
 }
 
 /** images.json text: keys sorted, four-space indent, trailing newline. */
-export function formatImagesJson(rules: Readonly<Record<string, string>>, options: { readonly platforms?: readonly string[] } = {}): string {
+export function formatImagesJson(
+  rules: Readonly<Record<string, string>>,
+  options: { readonly platforms?: readonly string[] } = {},
+): string {
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(rules).sort()) {
     const to = rules[key] as string;

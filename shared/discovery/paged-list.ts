@@ -47,8 +47,10 @@ export async function listAll(
         continue;
       }
       if (isExpired(error)) {
-        throw new ClusterAccessError(ClusterProblem.Api,
-          `listing ${kind.resource} kept expiring (410 Gone) after ${restarts} restarts; the cluster changes faster than it can be listed`);
+        throw new ClusterAccessError(
+          ClusterProblem.Api,
+          `listing ${kind.resource} kept expiring (410 Gone) after ${restarts} restarts; the cluster changes faster than it can be listed`,
+        );
       }
       throw error;
     }

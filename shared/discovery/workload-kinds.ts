@@ -2,7 +2,15 @@
  * The workload kinds whose pod specs name images, how to list each (across all namespaces or in one),
  * and where each keeps its pod spec. A CronJob's template counts even when no Job runs now.
  */
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1ListMeta, type V1ObjectMeta, type V1PodSpec } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1ListMeta,
+  type V1ObjectMeta,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
 
 /** One page of a list call. */
 export interface ListPage<T> {
@@ -63,33 +71,68 @@ export function workloadKinds(kc: KubeConfig): readonly WorkloadKind[] {
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   return [
-    kind('Pod', 'pods', {
-      all: (p) => core.listPodForAllNamespaces(p),
-      namespaced: (namespace, p) => core.listNamespacedPod({ namespace, ...p }),
-    }, (pod) => [pod.spec]),
-    kind('Deployment', 'deployments.apps', {
-      all: (p) => apps.listDeploymentForAllNamespaces(p),
-      namespaced: (namespace, p) => apps.listNamespacedDeployment({ namespace, ...p }),
-    }, (d) => [d.spec?.template.spec]),
-    kind('StatefulSet', 'statefulsets.apps', {
-      all: (p) => apps.listStatefulSetForAllNamespaces(p),
-      namespaced: (namespace, p) => apps.listNamespacedStatefulSet({ namespace, ...p }),
-    }, (s) => [s.spec?.template.spec]),
-    kind('DaemonSet', 'daemonsets.apps', {
-      all: (p) => apps.listDaemonSetForAllNamespaces(p),
-      namespaced: (namespace, p) => apps.listNamespacedDaemonSet({ namespace, ...p }),
-    }, (d) => [d.spec?.template.spec]),
-    kind('ReplicaSet', 'replicasets.apps', {
-      all: (p) => apps.listReplicaSetForAllNamespaces(p),
-      namespaced: (namespace, p) => apps.listNamespacedReplicaSet({ namespace, ...p }),
-    }, (r) => [r.spec?.template?.spec]),
-    kind('Job', 'jobs.batch', {
-      all: (p) => batch.listJobForAllNamespaces(p),
-      namespaced: (namespace, p) => batch.listNamespacedJob({ namespace, ...p }),
-    }, (j) => [j.spec?.template.spec]),
-    kind('CronJob', 'cronjobs.batch', {
-      all: (p) => batch.listCronJobForAllNamespaces(p),
-      namespaced: (namespace, p) => batch.listNamespacedCronJob({ namespace, ...p }),
-    }, (c) => [c.spec?.jobTemplate.spec?.template.spec]),
+    kind(
+      'Pod',
+      'pods',
+      {
+        all: (p) => core.listPodForAllNamespaces(p),
+        namespaced: (namespace, p) => core.listNamespacedPod({ namespace, ...p }),
+      },
+      (pod) => [pod.spec],
+    ),
+    kind(
+      'Deployment',
+      'deployments.apps',
+      {
+        all: (p) => apps.listDeploymentForAllNamespaces(p),
+        namespaced: (namespace, p) => apps.listNamespacedDeployment({ namespace, ...p }),
+      },
+      (d) => [d.spec?.template.spec],
+    ),
+    kind(
+      'StatefulSet',
+      'statefulsets.apps',
+      {
+        all: (p) => apps.listStatefulSetForAllNamespaces(p),
+        namespaced: (namespace, p) => apps.listNamespacedStatefulSet({ namespace, ...p }),
+      },
+      (s) => [s.spec?.template.spec],
+    ),
+    kind(
+      'DaemonSet',
+      'daemonsets.apps',
+      {
+        all: (p) => apps.listDaemonSetForAllNamespaces(p),
+        namespaced: (namespace, p) => apps.listNamespacedDaemonSet({ namespace, ...p }),
+      },
+      (d) => [d.spec?.template.spec],
+    ),
+    kind(
+      'ReplicaSet',
+      'replicasets.apps',
+      {
+        all: (p) => apps.listReplicaSetForAllNamespaces(p),
+        namespaced: (namespace, p) => apps.listNamespacedReplicaSet({ namespace, ...p }),
+      },
+      (r) => [r.spec?.template?.spec],
+    ),
+    kind(
+      'Job',
+      'jobs.batch',
+      {
+        all: (p) => batch.listJobForAllNamespaces(p),
+        namespaced: (namespace, p) => batch.listNamespacedJob({ namespace, ...p }),
+      },
+      (j) => [j.spec?.template.spec],
+    ),
+    kind(
+      'CronJob',
+      'cronjobs.batch',
+      {
+        all: (p) => batch.listCronJobForAllNamespaces(p),
+        namespaced: (namespace, p) => batch.listNamespacedCronJob({ namespace, ...p }),
+      },
+      (c) => [c.spec?.jobTemplate.spec?.template.spec],
+    ),
   ];
 }

@@ -37,7 +37,9 @@ export class RetryTally {
  * local runner, which counts requests per kind for the whole run instead, leaves it off.
  */
 export async function attemptTask(
-  copier: ImageCopy, task: CopyTask, attempt: number,
+  copier: ImageCopy,
+  task: CopyTask,
+  attempt: number,
   options: { readonly countRequests?: boolean; readonly tally?: RetryTally; readonly onRetry?: RetryListener } = {},
 ): Promise<AttemptOutcome> {
   const started = Date.now();
@@ -50,12 +52,18 @@ export async function attemptTask(
   return {
     ok: true,
     result: {
-      taskId: task.taskId, source: task.source, destination: task.destination,
-      outcome: copied.outcome, digest: copied.digest, bytes: copied.bytes, attempts: attempt,
+      taskId: task.taskId,
+      source: task.source,
+      destination: task.destination,
+      outcome: copied.outcome,
+      digest: copied.digest,
+      bytes: copied.bytes,
+      attempts: attempt,
       ...(copied.sourceDigest === undefined ? {} : { sourceDigest: copied.sourceDigest }),
       ...(copied.referrers === undefined ? {} : { referrers: copied.referrers }),
       ...(copied.reason === undefined ? {} : { reason: copied.reason }),
-      durationMs: Date.now() - started, ...(counted.requests === undefined ? {} : { requests: counted.requests }),
+      durationMs: Date.now() - started,
+      ...(counted.requests === undefined ? {} : { requests: counted.requests }),
       ...(tally.counts === undefined ? {} : { retried: tally.counts }),
     },
   };
@@ -70,10 +78,23 @@ async function settle<T>(fn: () => Promise<T>): Promise<{ value: T; requests?: n
 }
 
 /** The result recorded for a task that will not be tried again. */
-export function failedResult(task: CopyTask, error: unknown, attempts: number, durationMs: number, requests?: number, tally?: RetryTally): TaskResult {
+export function failedResult(
+  task: CopyTask,
+  error: unknown,
+  attempts: number,
+  durationMs: number,
+  requests?: number,
+  tally?: RetryTally,
+): TaskResult {
   return {
-    taskId: task.taskId, source: task.source, destination: task.destination,
-    outcome: TaskOutcome.Failed, bytes: 0, attempts, error: errorMessage(error), durationMs,
+    taskId: task.taskId,
+    source: task.source,
+    destination: task.destination,
+    outcome: TaskOutcome.Failed,
+    bytes: 0,
+    attempts,
+    error: errorMessage(error),
+    durationMs,
     ...(requests === undefined ? {} : { requests }),
     ...(tally?.counts === undefined ? {} : { retried: tally.counts }),
   };

@@ -11,5 +11,8 @@ export function errorMessage(error: unknown): string {
   let text = typeof e?.message === 'string' && e.message.length > 0 ? e.message : String(error);
   const cause = (e?.cause as { message?: unknown } | undefined)?.message;
   if (typeof cause === 'string' && cause.length > 0 && !text.includes(cause)) text += `: ${cause}`;
-  return text.replace(/\s+/g, ' ').trim().replace(/\bhttps?:\/\/[^\s"'<>]+/g, (url) => redactUrl(url));
+  return text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/\bhttps?:\/\/[^\s"'<>]+/g, (url) => redactUrl(url));
 }

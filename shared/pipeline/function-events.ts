@@ -76,10 +76,17 @@ export const SummaryViewSchema = z.object({
   nextFailures: z.string().optional(),
   generateFailures: z.array(Failure),
   /** What the run's functions measured, for the cost estimate (cli/run-cost.ts). */
-  usage: z.object({
-    functionMs: z.number(), functionMbMs: z.number(), invocations: z.number(), sqsRequests: z.number(),
-    dynamoRequests: z.number(), readUnits: z.number(), writeUnits: z.number(),
-  }).optional(),
+  usage: z
+    .object({
+      functionMs: z.number(),
+      functionMbMs: z.number(),
+      invocations: z.number(),
+      sqsRequests: z.number(),
+      dynamoRequests: z.number(),
+      readUnits: z.number(),
+      writeUnits: z.number(),
+    })
+    .optional(),
 });
 export type SummaryView = z.infer<typeof SummaryViewSchema>;
 

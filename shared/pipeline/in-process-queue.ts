@@ -53,11 +53,13 @@ export class InProcessQueue implements TaskQueue {
         this.next = 0;
       }
       this.running++;
-      void this.handle(task).catch((error: unknown) => this.crash?.(error)).finally(() => {
-        this.running--;
-        this.pump();
-        if (this.running === 0 && this.pending() === 0) for (const resolve of this.idle.splice(0)) resolve();
-      });
+      void this.handle(task)
+        .catch((error: unknown) => this.crash?.(error))
+        .finally(() => {
+          this.running--;
+          this.pump();
+          if (this.running === 0 && this.pending() === 0) for (const resolve of this.idle.splice(0)) resolve();
+        });
     }
   }
 }

@@ -87,17 +87,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
   const destinationTags = new DestinationTags(planning);
   const clock = options.clock ?? SYSTEM_CLOCK;
-  const imageCopier = options.copier === undefined
-    ? new ImageCopier(options.registry, {
-      destinationTags, tracker: new BlobTracker(options.state), ...(options.state === undefined ? {} : { state: options.state }),
-      clock, retry: { ...options.blobRetry, attempts: options.retries + 1 },
-    })
-    : undefined;
-  const copier = options.copier ?? (imageCopier as ImageCopier);
+  const imageCopier =
+    options.copier === undefined
+      ? new ImageCopier(options.registry, {
+          destinationTags,
+          tracker: new BlobTracker(options.state),
+          ...(options.state === undefined ? {} : { state: options.state }),
+          clock,
+          retry: { ...options.blobRetry, attempts: options.retries + 1 },
+        })
+      : undefined;
+  // One of the two is set: the copier given, or the one built above.
+  const copier: ImageCopy = options.copier ?? (imageCopier as ImageCopier);
   // With a run state or immutable tags, most tasks of an unchanged run are settled by one source HEAD
   // or none: that check goes before a task takes one of the --workers slots, as many at once as a
   // copy's blobs may (--workers x 4, the client's cap per registry).
-  const prechecks = imageCopier !== undefined && (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
+  const prechecks =
+    imageCopier !== undefined &&
+    (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
   const queue = new InProcessQueue(options.workers, async (task) => {
@@ -122,28 +129,47 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         return;
       }
       settle.get(copyKey(task))?.({
-        taskId: task.taskId, source: task.source, destination: task.destination, outcome: hinted.outcome,
-        ...(hinted.digest === undefined ? {} : { digest: hinted.digest }), bytes: 0, attempts: 1, durationMs: Date.now() - started,
+        taskId: task.taskId,
+        source: task.source,
+        destination: task.destination,
+        outcome: hinted.outcome,
+        ...(hinted.digest === undefined ? {} : { digest: hinted.digest }),
+        bytes: 0,
+        attempts: 1,
+        durationMs: Date.now() - started,
       });
     });
   };
 
   // An all-tags rule's destination is listed while its source is (see DestinationTags); a tag rule's
   // too when the listing can stand in for per-tag requests (run state, immutable tags).
-  const listsHelp = (rule: MigrationRule): boolean => rule.allTags || options.state !== undefined || rule.immutable === true || options.immutableTags !== undefined;
+  const listsHelp = (rule: MigrationRule): boolean =>
+    rule.allTags || options.state !== undefined || rule.immutable === true || options.immutableTags !== undefined;
   const onExpanding = (rule: MigrationRule): void => {
     if (listsHelp(rule) && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
   };
   // One token per registry serves every repository of the run (where the registry allows it).
   if (!options.dryRun) {
-    options.registry.announce?.(options.rules.flatMap((r) => [{ ...r.source, push: false }, { ...r.destination, push: true }]));
+    options.registry.announce?.(
+      options.rules.flatMap((r) => [
+        { ...r.source, push: false },
+        { ...r.destination, push: true },
+      ]),
+    );
   }
   const plan = await planTasks(options.rules, planning, runId, {
-    concurrency: options.workers, onExpanding, onExpanded: start, ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
+    concurrency: options.workers,
+    onExpanding,
+    onExpanded: start,
+    ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
   });
   const run: RunRecord = {
-    runId, startedAt: new Date().toISOString(), trigger: options.trigger ?? 'manual',
-    taskCount: plan.tasks.length, generateFailed: plan.generateFailures.length, generateFailures: plan.generateFailures,
+    runId,
+    startedAt: new Date().toISOString(),
+    trigger: options.trigger ?? 'manual',
+    taskCount: plan.tasks.length,
+    generateFailed: plan.generateFailures.length,
+    generateFailures: plan.generateFailures,
   };
   await store.putRun(run);
   emit({ type: 'planned', plan });
@@ -156,12 +182,17 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     start(plan.tasks);
     let finished = 0;
     // A handler that throws is a bug: the run fails with it rather than waiting for a result that never comes.
-    await Promise.race([queue.failure, Promise.all(plan.tasks.map(async (task) => {
-      // Two rules naming one copy share it; the result carries the plan's task id.
-      const result: TaskResult = { ...(await (copies.get(copyKey(task)) as Promise<TaskResult>)), taskId: task.taskId };
-      await store.recordResult(runId, result);
-      emit({ type: 'done', result, finished: ++finished, total: plan.tasks.length });
-    }))]);
+    await Promise.race([
+      queue.failure,
+      Promise.all(
+        plan.tasks.map(async (task) => {
+          // Two rules naming one copy share it; the result carries the plan's task id.
+          const result: TaskResult = { ...(await (copies.get(copyKey(task)) as Promise<TaskResult>)), taskId: task.taskId };
+          await store.recordResult(runId, result);
+          emit({ type: 'done', result, finished: ++finished, total: plan.tasks.length });
+        }),
+      ),
+    ]);
   }
   const results = await store.listResults(runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
@@ -170,7 +201,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
 }
 
 async function handleWithRetries(
-  task: CopyTask, copier: ImageCopy, options: LocalRunOptions, clock: Clock, emit: (e: RunEvent) => void,
+  task: CopyTask,
+  copier: ImageCopy,
+  options: LocalRunOptions,
+  clock: Clock,
+  emit: (e: RunEvent) => void,
 ): Promise<TaskResult> {
   let totalMs = 0;
   const tally = new RetryTally();
@@ -179,13 +214,21 @@ async function handleWithRetries(
     const outcome = await attemptTask(copier, task, attempt, { tally, onRetry });
     if (outcome.ok) return outcome.result;
     totalMs += outcome.durationMs;
-    if (attempt > options.retries || !isRetryable(outcome.error)) return failedResult(task, outcome.error, attempt, totalMs, outcome.requests, tally);
+    if (attempt > options.retries || !isRetryable(outcome.error))
+      return failedResult(task, outcome.error, attempt, totalMs, outcome.requests, tally);
     const delayMs = backoffMs(attempt, outcome.error, options.retryBaseMs ?? 1000, options.retryMaxMs ?? 30_000);
     emit({
-      type: 'retry', task,
+      type: 'retry',
+      task,
       retry: {
-        level: 'task', kind: 'task', registry: registryOf(task.destination), what: `${task.source} -> ${task.destination}`,
-        reason: errorMessage(outcome.error), attempt, delayMs, unavailable: false,
+        level: 'task',
+        kind: 'task',
+        registry: registryOf(task.destination),
+        what: `${task.source} -> ${task.destination}`,
+        reason: errorMessage(outcome.error),
+        attempt,
+        delayMs,
+        unavailable: false,
       },
     });
     await clock.sleep(delayMs);

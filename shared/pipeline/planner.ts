@@ -55,10 +55,16 @@ export async function expandRule(
   const options = taskOptions(rule);
   if (!rule.allTags) {
     const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
-    return [{
-      runId, taskId: taskIdOf(rule, tagOrDigest), source: formatReference(rule.source), destination: formatReference(rule.destination),
-      ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined), ...options,
-    }];
+    return [
+      {
+        runId,
+        taskId: taskIdOf(rule, tagOrDigest),
+        source: formatReference(rule.source),
+        destination: formatReference(rule.destination),
+        ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined),
+        ...options,
+      },
+    ];
   }
   const listed = await registry.listTags(rule.source);
   let tags = listed;
@@ -101,7 +107,12 @@ export interface PlanOptions {
 }
 
 /** Expands every rule, `concurrency` listings at once; failures are collected, not thrown. */
-export async function planTasks(rules: readonly MigrationRule[], registry: Registry, runId: string, options: PlanOptions = {}): Promise<Plan> {
+export async function planTasks(
+  rules: readonly MigrationRule[],
+  registry: Registry,
+  runId: string,
+  options: PlanOptions = {},
+): Promise<Plan> {
   const generateFailures: GenerateFailure[] = [];
   const selections: RuleSelection[] = [];
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {

@@ -13,7 +13,9 @@ export function countRequest(): void {
 }
 
 /** Runs `fn`, counting the requests it makes (through clients whose hook calls countRequest). */
-export async function withRequestCount<T>(fn: () => Promise<T>): Promise<{ value: T; requests: number } | { error: unknown; requests: number }> {
+export async function withRequestCount<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; requests: number } | { error: unknown; requests: number }> {
   const counter = { requests: 0 };
   try {
     return { value: await scope.run(counter, fn), requests: counter.requests };

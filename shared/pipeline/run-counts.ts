@@ -25,7 +25,16 @@ export function countResults(run: Pick<RunRecord, 'taskCount' | 'generateFailed'
     bytes += r.bytes;
     requests += r.requests ?? 0;
   }
-  return { tasks: run.taskCount, copied, upToDate, failed, ...(skipped === 0 ? {} : { skipped }), generateFailed: run.generateFailed, bytes, requests };
+  return {
+    tasks: run.taskCount,
+    copied,
+    upToDate,
+    failed,
+    ...(skipped === 0 ? {} : { skipped }),
+    generateFailed: run.generateFailed,
+    bytes,
+    requests,
+  };
 }
 
 /** 0 when every task copied or was up to date, 1 when any task or rule failed. (2, bad input, is decided earlier.) */

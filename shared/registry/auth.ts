@@ -90,7 +90,12 @@ export class Authenticator {
   }
 
   /** The Authorization header to send up front, or undefined when none is known to be needed. */
-  public async header(registry: string, credential: Credential, scopes: readonly string[], onRetry?: RetryListener): Promise<AuthHeader | undefined> {
+  public async header(
+    registry: string,
+    credential: Credential,
+    scopes: readonly string[],
+    onRetry?: RetryListener,
+  ): Promise<AuthHeader | undefined> {
     const scheme = this.schemes.get(registry);
     if (scheme === undefined || scheme.kind === 'none') return undefined;
     if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;

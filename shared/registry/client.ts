@@ -17,7 +17,17 @@ import { RateLimitPacer } from './rate-limit.js';
 import { fanOut, isRetryableStatus, retryPolicy, type Clock, type RetryListener, type RetryPolicy } from './retry.js';
 import { errorFromResponse, Sender, type RegistryRequest } from './send.js';
 import { DEFAULT_STALL_TIMEOUT_MS, discard, header, readBody, Transport, type ConnectHook, type HttpResponse } from './transport.js';
-import { MediaType, RequestKind, type BlobStream, type FetchedManifest, type IndexEntry, type ManifestHead, type Registry, type RepositoryAccess, type RepositoryRef } from './types.js';
+import {
+  MediaType,
+  RequestKind,
+  type BlobStream,
+  type FetchedManifest,
+  type IndexEntry,
+  type ManifestHead,
+  type Registry,
+  type RepositoryAccess,
+  type RepositoryRef,
+} from './types.js';
 
 /** Settings of a RegistryClient. */
 export interface RegistryClientOptions {
@@ -70,13 +80,21 @@ type OperationRequest = Omit<RegistryRequest, 'registry' | 'repository' | 'scope
 async function readTagPage(res: HttpResponse): Promise<{ tags: string[]; next: URL | undefined }> {
   if (res.status !== 200) throw await errorFromResponse('GET', res);
   const { bytes, truncated } = await readBody(res, TAG_LIST_LIMIT);
-  if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
+  if (truncated)
+    throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list larger than 64 MiB', retryable: false });
   let body: { tags?: string[] | null };
   try {
     body = JSON.parse(bytes.toString('utf8')) as typeof body;
   } catch (error) {
     // A page that does not parse was most likely cut short on the way.
-    throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'tag list is not complete JSON', retryable: true, cause: error });
+    throw new RegistryError({
+      method: 'GET',
+      url: res.url,
+      status: 200,
+      reason: 'tag list is not complete JSON',
+      retryable: true,
+      cause: error,
+    });
   }
   return { tags: body.tags ?? [], next: nextLink(res.headers.link, res.url) };
 }
@@ -93,7 +111,10 @@ export class RegistryClient implements Registry {
 
   public constructor(options: RegistryClientOptions) {
     this.transport = new Transport({
-      dispatcher: options.dispatcher, onRequest: options.onRequest, env: options.env, connectHook: options.connectHook,
+      dispatcher: options.dispatcher,
+      onRequest: options.onRequest,
+      env: options.env,
+      connectHook: options.connectHook,
       stallTimeoutMs: options.stallTimeoutMs,
       limiter: options.maxConcurrency === undefined ? undefined : new AdaptiveLimiter({ max: options.maxConcurrency }),
     });
@@ -140,7 +161,13 @@ export class RegistryClient implements Registry {
   }
 
   private request(repo: RepositoryRef, push: boolean, req: OperationRequest): RegistryRequest {
-    return { registry: repo.registry, repository: repo.repository, scopes: [repositoryScope(repo.repository, push)], onRetry: this.viewListener, ...req };
+    return {
+      registry: repo.registry,
+      repository: repo.repository,
+      scopes: [repositoryScope(repo.repository, push)],
+      onRetry: this.viewListener,
+      ...req,
+    };
   }
 
   private async expect(res: HttpResponse, method: string, ...statuses: number[]): Promise<void> {
@@ -182,13 +209,17 @@ export class RegistryClient implements Registry {
     if (byDigest) assertSha256(reference);
     const what = `manifest ${repo.registry}/${repo.repository}${byDigest ? '@' : ':'}${reference}`;
     const req: OperationRequest = {
-      kind: RequestKind.ManifestGet, method: 'GET', path: `/v2/${repo.repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT },
+      kind: RequestKind.ManifestGet,
+      method: 'GET',
+      path: `/v2/${repo.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
     };
     // Read and verified inside the retry: a body cut short or corrupted on the way is fetched again.
     return this.fetch(repo, false, req, async (res) => {
       await this.expect(res, 'GET', 200);
       const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
-      if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'manifest larger than 8 MiB', retryable: false });
+      if (truncated)
+        throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'manifest larger than 8 MiB', retryable: false });
       const mediaType = manifestMediaType(header(res, 'content-type'), bytes, what);
       let digest: string;
       if (byDigest) {
@@ -248,13 +279,18 @@ export class RegistryClient implements Registry {
     }
     await this.expect(res, 'GET', 200);
     const { bytes, truncated } = await readBody(res, MANIFEST_LIMIT);
-    if (truncated) throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'referrers index larger than 8 MiB', retryable: false });
+    if (truncated)
+      throw new RegistryError({ method: 'GET', url: res.url, status: 200, reason: 'referrers index larger than 8 MiB', retryable: false });
     const body = JSON.parse(bytes.toString('utf8')) as { manifests?: IndexEntry[] | null };
     return (body.manifests ?? []).filter((m) => typeof m?.digest === 'string' && typeof m.mediaType === 'string');
   }
 
   public async headBlob(repo: RepositoryRef, digest: string): Promise<number | undefined> {
-    const res = await this.send(repo, false, { kind: RequestKind.BlobHead, method: 'HEAD', path: `/v2/${repo.repository}/blobs/${digest}` });
+    const res = await this.send(repo, false, {
+      kind: RequestKind.BlobHead,
+      method: 'HEAD',
+      path: `/v2/${repo.repository}/blobs/${digest}`,
+    });
     await discard(res);
     if (res.status === 404) return undefined;
     await this.expect(res, 'HEAD', 200);
@@ -264,7 +300,9 @@ export class RegistryClient implements Registry {
 
   public async getBlob(repo: RepositoryRef, digest: string, offset = 0): Promise<BlobStream> {
     const req: OperationRequest = {
-      kind: RequestKind.BlobGet, method: 'GET', path: `/v2/${repo.repository}/blobs/${digest}`,
+      kind: RequestKind.BlobGet,
+      method: 'GET',
+      path: `/v2/${repo.repository}/blobs/${digest}`,
       ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}),
     };
     return this.fetch(repo, false, req, async (res) => {
@@ -273,7 +311,13 @@ export class RegistryClient implements Registry {
         if (range !== null && Number(range[1]) === offset) {
           return { body: res.body, size: range[3] === '*' ? undefined : Number(range[3]), start: offset };
         }
-        throw new RegistryError({ method: 'GET', url: res.url, status: 206, reason: `unexpected Content-Range ${header(res, 'content-range')}`, retryable: false });
+        throw new RegistryError({
+          method: 'GET',
+          url: res.url,
+          status: 206,
+          reason: `unexpected Content-Range ${header(res, 'content-range')}`,
+          retryable: false,
+        });
       }
       await this.expect(res, 'GET', 200);
       const length = header(res, 'content-length');
@@ -296,7 +340,11 @@ export class RegistryClient implements Registry {
     if (res.status === 201) return true;
     const location = header(res, 'location');
     if (location !== undefined) {
-      const cancel = await this.send(repo, true, { kind: RequestKind.UploadCancel, method: 'DELETE', path: new URL(location, res.url).href }).catch(() => undefined);
+      const cancel = await this.send(repo, true, {
+        kind: RequestKind.UploadCancel,
+        method: 'DELETE',
+        path: new URL(location, res.url).href,
+      }).catch(() => undefined);
       if (cancel !== undefined) await discard(cancel);
     }
     return false;
@@ -314,7 +362,13 @@ export class RegistryClient implements Registry {
     await discard(start);
     const location = header(start, 'location');
     if (location === undefined) {
-      throw new RegistryError({ method: 'POST', url: start.url, status: 202, reason: '202 Accepted without a Location header', retryable: true });
+      throw new RegistryError({
+        method: 'POST',
+        url: start.url,
+        status: 202,
+        reason: '202 Accepted without a Location header',
+        retryable: true,
+      });
     }
     const target = new URL(location, start.url);
     target.searchParams.set('digest', digest);
@@ -332,7 +386,12 @@ export class RegistryClient implements Registry {
     const error = await errorFromResponse('PUT', res, true);
     // The stream is gone, so the caller retries the whole blob: worth it unless access is refused
     // or the request itself is malformed in a way a new upload will not change.
-    const retryable = isRetryableStatus(res.status) || res.status === 401 || res.status === 404 || error.hasCode('DIGEST_INVALID') || error.hasCode('BLOB_UPLOAD_INVALID');
+    const retryable =
+      isRetryableStatus(res.status) ||
+      res.status === 401 ||
+      res.status === 404 ||
+      error.hasCode('DIGEST_INVALID') ||
+      error.hasCode('BLOB_UPLOAD_INVALID');
     if (retryable) throw error;
     throw new RegistryError({ method: 'PUT', url: res.url, status: res.status, codes: error.codes, retryable: false });
   }

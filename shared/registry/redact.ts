@@ -4,7 +4,18 @@
  * `X-Goog-Signature`, CDN tokens); a URL may also carry a login. Both are removed.
  */
 
-const SECRET_PARAMS = new Set(['_state', 'token', 'access_token', 'signature', 'sig', 'policy', 'key-pair-id', 'expires', 'password', 'code']);
+const SECRET_PARAMS = new Set([
+  '_state',
+  'token',
+  'access_token',
+  'signature',
+  'sig',
+  'policy',
+  'key-pair-id',
+  'expires',
+  'password',
+  'code',
+]);
 const SECRET_PREFIXES = ['x-amz-', 'x-goog-', 'x-ms-'];
 
 function isSecretParam(name: string): boolean {

@@ -49,7 +49,9 @@ export class RegistryError extends ImageMigratorError {
     const codes = [...(init.codes ?? [])];
     const head =
       init.reason ?? (init.status === undefined ? 'request failed' : `${init.status} ${STATUS_CODES[init.status] ?? 'Unknown Status'}`);
-    const detail = codes.map((c) => `${c.message ? `${c.code}: ${c.message}` : c.code}${c.detail && c.detailIsText ? ` (${c.detail})` : ''}`).join('; ');
+    const detail = codes
+      .map((c) => `${c.message ? `${c.code}: ${c.message}` : c.code}${c.detail && c.detailIsText ? ` (${c.detail})` : ''}`)
+      .join('; ');
     super(`${init.method} ${url}: ${head}${detail ? `: ${detail}` : ''}`, init.cause === undefined ? undefined : { cause: init.cause });
     this.status = init.status;
     this.codes = codes;
@@ -86,7 +88,11 @@ export function parseErrorCodes(body: string): RegistryErrorCode[] {
     const e = entry as Record<string, unknown>;
     if (typeof e.code !== 'string') continue;
     const detail = detailText(e.detail);
-    codes.push({ code: e.code, message: typeof e.message === 'string' ? e.message : '', ...(detail ? { detail, detailIsText: typeof e.detail === 'string' } : {}) });
+    codes.push({
+      code: e.code,
+      message: typeof e.message === 'string' ? e.message : '',
+      ...(detail ? { detail, detailIsText: typeof e.detail === 'string' } : {}),
+    });
   }
   return codes;
 }

@@ -63,7 +63,11 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
  * Delay before retry number `retry` (0 for the first retry): uniform in [0, min(max, base * 2^retry)].
  * `random` is injectable so the bounds can be tested.
  */
-export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, retry: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  retry: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
   return Math.floor(random() * ceiling);
 }
@@ -104,24 +108,56 @@ export function isUnavailableStatus(status: number): boolean {
  * answers one of them with a 5xx (some do for a refused manifest) is refused all the same.
  */
 export const PERMANENT_CODES: ReadonlySet<string> = new Set([
-  'MANIFEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_UNVERIFIED', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'DENIED', 'UNAUTHORIZED',
-  'NAME_UNKNOWN', 'NAME_INVALID', 'TAG_INVALID', 'UNSUPPORTED', 'SIZE_INVALID', 'PAGINATION_NUMBER_INVALID',
+  'MANIFEST_INVALID',
+  'MANIFEST_BLOB_UNKNOWN',
+  'MANIFEST_UNVERIFIED',
+  'MANIFEST_UNKNOWN',
+  'BLOB_UNKNOWN',
+  'DENIED',
+  'UNAUTHORIZED',
+  'NAME_UNKNOWN',
+  'NAME_INVALID',
+  'TAG_INVALID',
+  'UNSUPPORTED',
+  'SIZE_INVALID',
+  'PAGINATION_NUMBER_INVALID',
 ]);
 
 /** Words of a 5xx body that says a manifest was refused rather than that the server failed. */
-const MANIFEST_REFUSED = /manifest (is )?(invalid|refused|rejected|unverified|not (allowed|accepted))|foreign layer|non-?distributable|unknown blob|blob unknown/i;
+const MANIFEST_REFUSED =
+  /manifest (is )?(invalid|refused|rejected|unverified|not (allowed|accepted))|foreign layer|non-?distributable|unknown blob|blob unknown/i;
 
 /** Whether a response is worth another try: by status, then by the codes and text of its body. */
-export function isTransientResponse(status: number, codes: readonly { code: string; message?: string; detail?: string }[], manifestPut: boolean): boolean {
+export function isTransientResponse(
+  status: number,
+  codes: readonly { code: string; message?: string; detail?: string }[],
+  manifestPut: boolean,
+): boolean {
   if (!isRetryableStatus(status)) return false;
   if (codes.some((c) => PERMANENT_CODES.has(c.code))) return false;
   if (manifestPut && codes.some((c) => MANIFEST_REFUSED.test(`${c.message ?? ''} ${c.detail ?? ''}`))) return false;
   return true;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_ABORTED',
-  'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ESTALL']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_ABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ESTALL',
+]);
 
 /** Network error codes that mean nobody answered at all (the registry is down or restarting). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -159,7 +195,12 @@ export function isRetryable(error: unknown): boolean {
   if (code !== undefined && NETWORK_CODES.has(code)) return true;
   if (error instanceof ImageMigratorError) return e?.cause !== undefined && e.cause !== error ? isRetryable(e.cause) : false;
   // undici reports a body cut short as "terminated" with the socket error as its cause.
-  if (error instanceof Error && (error.name === 'TypeError' || error.name === 'Error') && /^terminated$|other side closed/.test(error.message)) return true;
+  if (
+    error instanceof Error &&
+    (error.name === 'TypeError' || error.name === 'Error') &&
+    /^terminated$|other side closed/.test(error.message)
+  )
+    return true;
   return e?.cause !== undefined && e.cause !== error ? isRetryable(e.cause) : false;
 }
 

@@ -24,7 +24,13 @@ function parseRepositoryScope(scope: string): { name: string; actions: string[] 
   if (!scope.startsWith('repository:')) return undefined;
   const last = scope.lastIndexOf(':');
   if (last <= 'repository:'.length) return undefined;
-  return { name: scope.slice('repository:'.length, last), actions: scope.slice(last + 1).split(',').filter((a) => a !== '') };
+  return {
+    name: scope.slice('repository:'.length, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter((a) => a !== ''),
+  };
 }
 
 function scopesOf(group: Group): string[] {

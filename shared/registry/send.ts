@@ -10,8 +10,17 @@ import { Authenticator, basicAuth, type AuthHeader, type TokenRequest } from './
 import { parseErrorCodes, RegistryError } from './registry-error.js';
 import { redactUrl } from './redact.js';
 import {
-  isRetryableStatus, isUnavailable, parseRetryAfter, RegistryBackoff, retryAfterMs, RetryBudget, SYSTEM_CLOCK,
-  type Clock, type RetryEvent, type RetryListener, type RetryPolicy,
+  isRetryableStatus,
+  isUnavailable,
+  parseRetryAfter,
+  RegistryBackoff,
+  retryAfterMs,
+  RetryBudget,
+  SYSTEM_CLOCK,
+  type Clock,
+  type RetryEvent,
+  type RetryListener,
+  type RetryPolicy,
 } from './retry.js';
 import { type RateLimitPacer } from './rate-limit.js';
 import { refreshTime, type CachedToken } from './token-cache.js';
@@ -77,11 +86,16 @@ export interface SenderOptions {
 
 /** Builds the RegistryError of an unexpected response, reading its error body. */
 export async function errorFromResponse(method: string, res: HttpResponse, retryable?: boolean): Promise<RegistryError> {
-  const { bytes } = method === 'HEAD' ? { bytes: Buffer.alloc(0) } : await readBody(res, ERROR_BODY_LIMIT).catch(() => ({ bytes: Buffer.alloc(0) }));
+  const { bytes } =
+    method === 'HEAD' ? { bytes: Buffer.alloc(0) } : await readBody(res, ERROR_BODY_LIMIT).catch(() => ({ bytes: Buffer.alloc(0) }));
   // Capped at 5 minutes: beyond that the wait belongs to a later run, not this one.
   const retryAfterMs = parseRetryAfter(res.headers['retry-after'], 300_000);
   return new RegistryError({
-    method, url: res.url, status: res.status, codes: parseErrorCodes(bytes.toString('utf8')), retryAfterMs,
+    method,
+    url: res.url,
+    status: res.status,
+    codes: parseErrorCodes(bytes.toString('utf8')),
+    retryAfterMs,
     ...(retryable === undefined ? {} : { retryable }),
   });
 }
@@ -199,7 +213,13 @@ export class Sender {
     }
   }
 
-  private sendVia<T>(req: RegistryRequest, base: URL, credential: Credential, once: boolean, read: (res: HttpResponse) => Promise<T>): Promise<T> {
+  private sendVia<T>(
+    req: RegistryRequest,
+    base: URL,
+    credential: Credential,
+    once: boolean,
+    read: (res: HttpResponse) => Promise<T>,
+  ): Promise<T> {
     const url = new URL(req.path, base);
     const repeatable = !(req.body instanceof Readable);
     return this.retrying(
@@ -217,7 +237,10 @@ export class Sender {
    * Non-repeatable requests get one try; their network failures become retryable RegistryErrors.
    */
   private async retrying<T>(
-    ctx: RetryContext, repeatable: boolean, once: () => Promise<HttpResponse>, read: (res: HttpResponse) => Promise<T>,
+    ctx: RetryContext,
+    repeatable: boolean,
+    once: () => Promise<HttpResponse>,
+    read: (res: HttpResponse) => Promise<T>,
   ): Promise<T> {
     const clock = this.options.clock ?? SYSTEM_CLOCK;
     const budget = new RetryBudget(repeatable ? this.options.retry : { ...this.options.retry, attempts: 1 }, clock);
@@ -245,10 +268,20 @@ export class Sender {
       if (!budget.allowsRetry(failure)) throw failure;
       let delay = budget.delayMs(failure, this.options.random);
       const reason = (failure as Error).message;
-      if (isUnavailable(failure)) delay = Math.max(delay, this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure)));
+      if (isUnavailable(failure))
+        delay = Math.max(
+          delay,
+          this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure)),
+        );
       const event: RetryEvent = {
-        level: 'request', kind: ctx.kind, registry: ctx.registry, what: `${ctx.method} ${redactUrl(ctx.url)}`, reason,
-        attempt: budget.attempts, delayMs: delay, unavailable: isUnavailable(failure),
+        level: 'request',
+        kind: ctx.kind,
+        registry: ctx.registry,
+        what: `${ctx.method} ${redactUrl(ctx.url)}`,
+        reason,
+        attempt: budget.attempts,
+        delayMs: delay,
+        unavailable: isUnavailable(failure),
       };
       ctx.onRetry?.(event);
       this.options.onRetry?.(event);
@@ -267,10 +300,14 @@ export class Sender {
     this.auth.reject(auth);
     const after = this.auth.scheme(req.registry);
     // Retry only when something changed: a new scheme was learnt, or a cached token was refused.
-    const worthRetry = repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
+    const worthRetry =
+      repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
     if (!worthRetry) {
       // A login that expires (an ECR token) may have been replaced since it was looked up.
-      const renewed = repeatable && after?.kind === 'basic' ? await this.options.credentials.renew?.(req.registry, req.repository, credential) : undefined;
+      const renewed =
+        repeatable && after?.kind === 'basic'
+          ? await this.options.credentials.renew?.(req.registry, req.repository, credential)
+          : undefined;
       if (renewed === undefined) return res;
       await discard(res);
       return this.redirecting(req, url, base, renewed, await this.auth.header(req.registry, renewed, req.scopes));
@@ -284,7 +321,13 @@ export class Sender {
   }
 
   /** Follows redirects itself so that Authorization only ever goes to the registry's own origin. */
-  private async redirecting(req: RegistryRequest, url: URL, base: URL, credential: Credential, auth: AuthHeader | undefined): Promise<HttpResponse> {
+  private async redirecting(
+    req: RegistryRequest,
+    url: URL,
+    base: URL,
+    credential: Credential,
+    auth: AuthHeader | undefined,
+  ): Promise<HttpResponse> {
     let current = url;
     let method: string = req.method;
     let body = req.body;
@@ -330,7 +373,9 @@ export class Sender {
     // said this registry may be reached without TLS.
     if (hasLogin && url.protocol !== 'https:' && !req.credential.insecure) {
       throw new RegistryError({
-        method: 'GET', url, retryable: false,
+        method: 'GET',
+        url,
+        retryable: false,
         reason: `the registry ${req.registry} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`,
       });
     }
@@ -343,7 +388,16 @@ export class Sender {
     return this.retrying(
       { method, url: target, kind: RequestKind.Token, registry: target.host, onRetry: req.onRetry, gated: true },
       true,
-      () => this.options.transport.exchange({ kind: RequestKind.Token, method, url: target, headers, body: form, insecure: req.credential.insecure, tls: req.credential.tls }),
+      () =>
+        this.options.transport.exchange({
+          kind: RequestKind.Token,
+          method,
+          url: target,
+          headers,
+          body: form,
+          insecure: req.credential.insecure,
+          tls: req.credential.tls,
+        }),
       (res) => readToken(method, url, res),
     );
   }

@@ -41,7 +41,10 @@ export class TokenCache {
     if (inflight === undefined) {
       inflight = fetch().finally(() => this.pending.delete(key));
       this.pending.set(key, inflight);
-      inflight.then((t) => this.tokens.set(key, t), () => undefined);
+      inflight.then(
+        (t) => this.tokens.set(key, t),
+        () => undefined,
+      );
     }
     return (await inflight).token;
   }

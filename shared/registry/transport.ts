@@ -57,7 +57,9 @@ export interface TransportOptions {
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 /** The proxy settings of an environment, or undefined when none is set. */
-export function proxySettings(env: Record<string, string | undefined>): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
+export function proxySettings(
+  env: Record<string, string | undefined>,
+): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
   const httpProxy = env.http_proxy || env.HTTP_PROXY;
   const httpsProxy = env.https_proxy || env.HTTPS_PROXY;
   const noProxy = env.no_proxy || env.NO_PROXY;
@@ -66,7 +68,12 @@ export function proxySettings(env: Record<string, string | undefined>): { httpPr
   return { httpProxy: httpProxy ?? '', httpsProxy: httpsProxy ?? httpProxy ?? '', noProxy: noProxy ?? '' };
 }
 
-function newAgent(tls: ConnectionOptions, env: Record<string, string | undefined>, hook: ConnectHook | undefined, stallMs: number): Dispatcher {
+function newAgent(
+  tls: ConnectionOptions,
+  env: Record<string, string | undefined>,
+  hook: ConnectHook | undefined,
+  stallMs: number,
+): Dispatcher {
   const base = {
     connections: CONNECTIONS_PER_ORIGIN,
     keepAliveTimeout: 30_000,
@@ -84,7 +91,10 @@ function newAgent(tls: ConnectionOptions, env: Record<string, string | undefined
       const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
       const target = hook(options.hostname, port);
       if (target === undefined) return connector(options, callback);
-      return connector({ ...options, hostname: target.host, port: String(target.port), servername: options.servername ?? options.hostname }, callback);
+      return connector(
+        { ...options, hostname: target.host, port: String(target.port), servername: options.servername ?? options.hostname },
+        callback,
+      );
     },
   });
 }
@@ -116,7 +126,12 @@ export class Transport {
     const key = insecure ? 'insecure' : (tls ?? 'secure');
     let agent = this.agents.get(key);
     if (agent === undefined) {
-      agent = newAgent(tlsOptions(insecure, tls), this.env, this.options.connectHook, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+      agent = newAgent(
+        tlsOptions(insecure, tls),
+        this.env,
+        this.options.connectHook,
+        this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      );
       this.agents.set(key, agent);
     }
     return agent;
@@ -130,7 +145,10 @@ export class Transport {
         method: req.method,
         headers: req.headers,
         // undici's timeouts do not cover an upload the other side stops reading: a watchdog does.
-        body: (req.body instanceof Readable ? new StallWatchdog(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS).stream : req.body) ?? null,
+        body:
+          (req.body instanceof Readable
+            ? new StallWatchdog(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS).stream
+            : req.body) ?? null,
         dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls),
         // undici closes the connection after every HEAD unless told otherwise (a guard against servers
         // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly

@@ -73,7 +73,8 @@ export class RunState implements CopyState {
     }
     const marker = (json as { format?: unknown; version?: unknown } | null) ?? {};
     if (marker.format !== STATE_FORMAT) throw new Error('not an image-migrator state file');
-    if (marker.version !== STATE_VERSION) throw new Error(`state version ${String(marker.version)}, this image-migrator reads version ${STATE_VERSION}`);
+    if (marker.version !== STATE_VERSION)
+      throw new Error(`state version ${String(marker.version)}, this image-migrator reads version ${STATE_VERSION}`);
     const parsed = StateFile.safeParse(json);
     if (!parsed.success) throw new Error(`malformed (${parsed.error.issues[0]?.path.join('.') || 'document'})`);
     return new RunState(parsed.data);
@@ -92,7 +93,10 @@ export class RunState implements CopyState {
   public known(source: string, destination: string): KnownCopy | undefined {
     const entry = Object.hasOwn(this.data.tags, source) ? this.data.tags[source] : undefined;
     if (entry === undefined) return undefined;
-    return { sourceDigest: entry.digest, destinationDigest: Object.hasOwn(entry.pushed, destination) ? entry.pushed[destination] : undefined };
+    return {
+      sourceDigest: entry.digest,
+      destinationDigest: Object.hasOwn(entry.pushed, destination) ? entry.pushed[destination] : undefined,
+    };
   }
 
   public recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void {
@@ -150,7 +154,8 @@ export async function loadRunState(path: string, warn: (message: string) => void
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as { code?: string }).code !== 'ENOENT') warn(`cannot read the state file ${path} (${(error as Error).message}); running without it`);
+    if ((error as { code?: string }).code !== 'ENOENT')
+      warn(`cannot read the state file ${path} (${(error as Error).message}); running without it`);
     return RunState.empty();
   }
   try {

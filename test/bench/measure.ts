@@ -44,7 +44,10 @@ export async function measure(command: string, args: readonly string[], options:
   const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
   const child = spawn(argv[0] ?? command, argv.slice(1), {
-    cwd: options.cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';

@@ -86,24 +86,41 @@ export function budgetRequests(row: RunRow): number {
 /** The results table, one line per (median) run. */
 export function formatTable(rows: readonly RunRow[]): string {
   const kinds = shownKinds(rows).filter((k) => k !== 'token');
-  const head = ['tool'.padEnd(15), 'run'.padEnd(10), pad('wall s', 7), pad('1st out', 7), pad('ratio', 6), pad('RSS MB', 7),
-    ...kinds.map((k) => pad(KIND_LABELS[k], Math.max(5, KIND_LABELS[k].length))), pad('401', 4), pad('token', 5),
-    pad('req/tag', 8), pad('MB', 6), pad('conns', 6), pad('digests', 9)];
+  const head = [
+    'tool'.padEnd(15),
+    'run'.padEnd(10),
+    pad('wall s', 7),
+    pad('1st out', 7),
+    pad('ratio', 6),
+    pad('RSS MB', 7),
+    ...kinds.map((k) => pad(KIND_LABELS[k], Math.max(5, KIND_LABELS[k].length))),
+    pad('401', 4),
+    pad('token', 5),
+    pad('req/tag', 8),
+    pad('MB', 6),
+    pad('conns', 6),
+    pad('digests', 9),
+  ];
   const lines = [head.join(' ')];
   for (const row of rows) {
     const r = ratio(rows, row);
-    lines.push([
-      row.tool.padEnd(15), row.phase.padEnd(10), pad(row.wallSeconds.toFixed(2), 7),
-      pad(row.firstOutputSeconds === undefined ? '-' : row.firstOutputSeconds.toFixed(2), 7),
-      pad(r === undefined ? '-' : `${r.toFixed(2)}x`, 6),
-      pad(row.peakRssMb === undefined ? '?' : row.peakRssMb.toFixed(0), 7),
-      ...kinds.map((k) => pad(String(row.counts[k]), Math.max(5, KIND_LABELS[k].length))),
-      pad(String(row.challenges), 4), pad(String(row.counts.token), 5),
-      pad((perTagTotal(row.counts) / row.tagCount).toFixed(2), 8),
-      pad((row.bytes / 1024 / 1024).toFixed(0), 6),
-      pad(String(row.connections), 6),
-      pad(`${row.verifiedTags}/${row.tagCount}`, 9),
-    ].join(' ') + (row.ok ? '' : `  FAILED: ${row.note}`));
+    lines.push(
+      [
+        row.tool.padEnd(15),
+        row.phase.padEnd(10),
+        pad(row.wallSeconds.toFixed(2), 7),
+        pad(row.firstOutputSeconds === undefined ? '-' : row.firstOutputSeconds.toFixed(2), 7),
+        pad(r === undefined ? '-' : `${r.toFixed(2)}x`, 6),
+        pad(row.peakRssMb === undefined ? '?' : row.peakRssMb.toFixed(0), 7),
+        ...kinds.map((k) => pad(String(row.counts[k]), Math.max(5, KIND_LABELS[k].length))),
+        pad(String(row.challenges), 4),
+        pad(String(row.counts.token), 5),
+        pad((perTagTotal(row.counts) / row.tagCount).toFixed(2), 8),
+        pad((row.bytes / 1024 / 1024).toFixed(0), 6),
+        pad(String(row.connections), 6),
+        pad(`${row.verifiedTags}/${row.tagCount}`, 9),
+      ].join(' ') + (row.ok ? '' : `  FAILED: ${row.note}`),
+    );
   }
   return lines.join('\n');
 }
@@ -122,33 +139,62 @@ export function checkTargets(medians: readonly RunRow[], all: readonly RunRow[])
   const timed = (phase: Phase, limit: number): void => {
     const row = find(TOOLS.migrator, phase);
     const r = row === undefined ? undefined : ratio(medians, row);
-    checks.push({ name: `${phase} time <= ${limit}x skopeo ${peerPhase(phase)}`, actual: r === undefined ? 'not measured' : `${r.toFixed(2)}x`, met: r !== undefined && r <= limit });
+    checks.push({
+      name: `${phase} time <= ${limit}x skopeo ${peerPhase(phase)}`,
+      actual: r === undefined ? 'not measured' : `${r.toFixed(2)}x`,
+      met: r !== undefined && r <= limit,
+    });
   };
   timed('cold', 0.5);
   timed('warm-state', 0.3);
   const state = find(TOOLS.migrator, 'warm-state');
   if (state !== undefined) {
     const manifests = state.counts.manifestGet + state.counts.manifestHead;
-    checks.push({ name: 'warm-state <= 1 manifest request a tag', actual: `${(manifests / state.tagCount).toFixed(2)} (${manifests} for ${state.tagCount} tags)`, met: manifests <= state.tagCount });
+    checks.push({
+      name: 'warm-state <= 1 manifest request a tag',
+      actual: `${(manifests / state.tagCount).toFixed(2)} (${manifests} for ${state.tagCount} tags)`,
+      met: manifests <= state.tagCount,
+    });
     const budget = state.tagCount + 2 * state.repositories;
-    checks.push({ name: 'warm-state <= N + 2R requests', actual: `${budgetRequests(state)} <= ${budget} (${state.challenges} auth challenges aside)`, met: budgetRequests(state) <= budget });
-    const blobs = state.counts.blobHead + state.counts.blobGet + state.counts.blobPut + state.counts.uploadPost + state.counts.mount + state.counts.uploadPatch;
+    checks.push({
+      name: 'warm-state <= N + 2R requests',
+      actual: `${budgetRequests(state)} <= ${budget} (${state.challenges} auth challenges aside)`,
+      met: budgetRequests(state) <= budget,
+    });
+    const blobs =
+      state.counts.blobHead +
+      state.counts.blobGet +
+      state.counts.blobPut +
+      state.counts.uploadPost +
+      state.counts.mount +
+      state.counts.uploadPatch;
     checks.push({ name: 'warm-state: no blob request', actual: String(blobs), met: blobs === 0 });
   }
   const immutable = find(TOOLS.migrator, 'immutable');
   if (immutable !== undefined) {
     const perTag = perTagTotal(immutable.counts);
-    checks.push({ name: 'immutable: no per-tag request', actual: `${perTag} besides ${immutable.counts.tagList} tag lists`, met: perTag === 0 });
+    checks.push({
+      name: 'immutable: no per-tag request',
+      actual: `${perTag} besides ${immutable.counts.tagList} tag lists`,
+      met: perTag === 0,
+    });
   }
   const migrator = all.filter((r) => r.tool === TOOLS.migrator);
   const tokens = Math.max(0, ...migrator.map((r) => r.counts.token));
-  checks.push({ name: 'tokens <= 1 per registry and run', actual: `at most ${tokens} (token registry: the destination)`, met: migrator.length > 0 && tokens <= 1 });
+  checks.push({
+    name: 'tokens <= 1 per registry and run',
+    actual: `at most ${tokens} (token registry: the destination)`,
+    met: migrator.length > 0 && tokens <= 1,
+  });
   const rss = migrator.map((r) => r.peakRssMb);
   const peak = rss.some((m) => m === undefined) || rss.length === 0 ? undefined : Math.max(...(rss as number[]));
   const big = migrator.find((r) => r.phase === 'big');
   checks.push({
     name: `peak RSS <= 150 MB${big === undefined ? '' : ' (incl. the big layer)'}`,
-    actual: peak === undefined ? 'not measured' : `${peak.toFixed(0)} MB${big?.peakRssMb === undefined ? '' : `; big layer run ${big.peakRssMb.toFixed(0)} MB`}`,
+    actual:
+      peak === undefined
+        ? 'not measured'
+        : `${peak.toFixed(0)} MB${big?.peakRssMb === undefined ? '' : `; big layer run ${big.peakRssMb.toFixed(0)} MB`}`,
     met: peak !== undefined && peak <= 150,
   });
   checks.push({

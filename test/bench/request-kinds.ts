@@ -5,8 +5,20 @@
 
 /** The kinds of request the benchmark table shows, in column order. */
 export const REQUEST_KINDS = [
-  'ping', 'manifestGet', 'manifestHead', 'manifestPut', 'blobHead', 'blobGet',
-  'uploadPost', 'mount', 'uploadPatch', 'blobPut', 'tagList', 'token', 'tlsProbe', 'other',
+  'ping',
+  'manifestGet',
+  'manifestHead',
+  'manifestPut',
+  'blobHead',
+  'blobGet',
+  'uploadPost',
+  'mount',
+  'uploadPatch',
+  'blobPut',
+  'tagList',
+  'token',
+  'tlsProbe',
+  'other',
 ] as const;
 
 /** One kind of request. */
@@ -14,9 +26,20 @@ export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 /** Short column headers of each kind. */
 export const KIND_LABELS: Record<RequestKind, string> = {
-  ping: 'ping', manifestGet: 'mGET', manifestHead: 'mHEAD', manifestPut: 'mPUT',
-  blobHead: 'bHEAD', blobGet: 'bGET', uploadPost: 'POST', mount: 'mount', uploadPatch: 'PATCH',
-  blobPut: 'bPUT', tagList: 'tags', token: 'token', tlsProbe: 'tls', other: 'other',
+  ping: 'ping',
+  manifestGet: 'mGET',
+  manifestHead: 'mHEAD',
+  manifestPut: 'mPUT',
+  blobHead: 'bHEAD',
+  blobGet: 'bGET',
+  uploadPost: 'POST',
+  mount: 'mount',
+  uploadPatch: 'PATCH',
+  blobPut: 'bPUT',
+  tagList: 'tags',
+  token: 'token',
+  tlsProbe: 'tls',
+  other: 'other',
 };
 
 /**

@@ -16,7 +16,17 @@ import { getManifestDigest } from '../support/seed.js';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.js';
 import { canMeasureRss, measure } from './measure.js';
 import { addCounts, type KindCounts } from './request-kinds.js';
-import { TOOLS, checkTargets, formatRounds, formatTable, formatTargets, medianRows, type Phase, type RunRow, type ToolName } from './report-table.js';
+import {
+  TOOLS,
+  checkTargets,
+  formatRounds,
+  formatTable,
+  formatTargets,
+  medianRows,
+  type Phase,
+  type RunRow,
+  type ToolName,
+} from './report-table.js';
 import { buildCli, imageMigratorCommand, skopeoCommand, type BuiltCli, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, scaleShape, seedBigLayer, seedWorkload, type WorkloadShape, type WorkloadTag } from './workload.js';
 
@@ -35,7 +45,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
 /** One tool's destination: its own registry behind its own counting proxy. */
-interface Lane { tool: ToolName; registry: TestRegistry; proxy: CountingProxy; command: ToolCommand; dir: string }
+interface Lane {
+  tool: ToolName;
+  registry: TestRegistry;
+  proxy: CountingProxy;
+  command: ToolCommand;
+  dir: string;
+}
 
 /** Command-line options of the bench. */
 interface BenchOptions {
@@ -72,7 +88,9 @@ async function verifiedTags(registry: TestRegistry, tags: readonly WorkloadTag[]
   let found = 0;
   // A few at a time: a scaled workload has thousands of tags.
   for (let i = 0; i < tags.length; i += 32) {
-    const batch = await Promise.all(tags.slice(i, i + 32).map(async (t) => (await getManifestDigest(registry, t.repository, t.tag)) === t.digest));
+    const batch = await Promise.all(
+      tags.slice(i, i + 32).map(async (t) => (await getManifestDigest(registry, t.repository, t.tag)) === t.digest),
+    );
     found += batch.filter(Boolean).length;
   }
   return found;
@@ -86,7 +104,14 @@ const PHASE_ARGS: Record<Phase, readonly string[]> = {
   big: ['--no-state'],
 };
 
-async function runOnce(lane: Lane, phase: Phase, round: number, source: CountingProxy, tags: readonly WorkloadTag[], repositories: number): Promise<RunRow> {
+async function runOnce(
+  lane: Lane,
+  phase: Phase,
+  round: number,
+  source: CountingProxy,
+  tags: readonly WorkloadTag[],
+  repositories: number,
+): Promise<RunRow> {
   source.take();
   lane.proxy.take();
   const tokensBefore = lane.registry.tokenServer?.requests ?? 0;
@@ -100,7 +125,9 @@ async function runOnce(lane: Lane, phase: Phase, round: number, source: Counting
   counts.token += (lane.registry.tokenServer?.requests ?? 0) - tokensBefore;
   const verified = await verifiedTags(lane.registry, tags);
   let ok = m.code === 0 && !m.timedOut;
-  let note = m.timedOut ? `timed out after ${RUN_TIMEOUT_MS / 1000} s` : `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  let note = m.timedOut
+    ? `timed out after ${RUN_TIMEOUT_MS / 1000} s`
+    : `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`;
   if (lane.tool === TOOLS.migrator && ok) {
     const report = JSON.parse(await readFile(join(lane.dir, 'report.json'), 'utf8')) as { tasks: { outcome: string }[] };
     const outcomes = new Map<string, number>();
@@ -110,17 +137,42 @@ async function runOnce(lane: Lane, phase: Phase, round: number, source: Counting
   }
   log(`  ${m.wallSeconds.toFixed(2)} s, ${ok ? 'ok' : 'FAILED'}${ok && note !== '' && lane.tool === TOOLS.migrator ? ` (${note})` : ''}`);
   return {
-    tool: lane.tool, phase, round, wallSeconds: m.wallSeconds, firstOutputSeconds: m.firstOutputSeconds, peakRssMb: m.peakRssMb,
-    counts, challenges, bytes, connections, verifiedTags: verified, tagCount: tags.length, repositories, ok, note,
+    tool: lane.tool,
+    phase,
+    round,
+    wallSeconds: m.wallSeconds,
+    firstOutputSeconds: m.firstOutputSeconds,
+    peakRssMb: m.peakRssMb,
+    counts,
+    challenges,
+    bytes,
+    connections,
+    verifiedTags: verified,
+    tagCount: tags.length,
+    repositories,
+    ok,
+    note,
   };
 }
 
 /** A fresh destination (token auth, behind its own proxy) and the tool's command line for it. */
-async function startLane(tool: ToolName, root: string, cli: BuiltCli, sourceHost: string, repositories: readonly string[]): Promise<{ lane: Lane; stop: () => Promise<void> }> {
+async function startLane(
+  tool: ToolName,
+  root: string,
+  cli: BuiltCli,
+  sourceHost: string,
+  repositories: readonly string[],
+): Promise<{ lane: Lane; stop: () => Promise<void> }> {
   const registry = await startRegistry({ auth: 'token' });
   const proxy = await startCountingProxy(registry.url);
   const dir = await mkdtemp(join(root, `${tool}-`));
-  const endpoints = { sourceHost, destinationHost: proxy.host, username: registry.username ?? '', password: registry.password ?? '', repositories };
+  const endpoints = {
+    sourceHost,
+    destinationHost: proxy.host,
+    username: registry.username ?? '',
+    password: registry.password ?? '',
+    repositories,
+  };
   const command = tool === TOOLS.migrator ? await imageMigratorCommand(cli, dir, endpoints, WORKERS) : await skopeoCommand(dir, endpoints);
   const stop = async (): Promise<void> => {
     await proxy.stop().catch(() => undefined);
@@ -140,16 +192,19 @@ async function main(): Promise<void> {
   const started = Date.now();
   const source = await startRegistry();
   cleanups.push(() => source.stop());
-  const [cli, workload] = await Promise.all([
-    buildCli(join(root, 'build'), BUILD_TIMEOUT_MS),
-    seedWorkload(source, options.shape),
-  ]);
-  const modes = { bundled: 'bundled by esbuild, started by bin/image-migrator.js', compiled: 'compiled by tsc (bundling failed)', tsx: 'through tsx (tsc emitted nothing)' };
+  const [cli, workload] = await Promise.all([buildCli(join(root, 'build'), BUILD_TIMEOUT_MS), seedWorkload(source, options.shape)]);
+  const modes = {
+    bundled: 'bundled by esbuild, started by bin/image-migrator.js',
+    compiled: 'compiled by tsc (bundling failed)',
+    tsx: 'through tsx (tsc emitted nothing)',
+  };
   log(`  image-migrator runs ${modes[cli.mode]}; build ${cli.buildSeconds.toFixed(1)} s; Node ${process.version}`);
   if (cli.diagnostics !== '') log(`  tsc reported (emitted anyway):\n${cli.diagnostics.replace(/^/gm, '    ')}`);
   const mib = (workload.uniqueBytes / 1024 / 1024).toFixed(0);
   const repositories = workload.repositories.length;
-  log(`  workload: ${repositories} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `  workload: ${repositories} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   log(`  load before the runs: ${loadAverage()}`);
 
   const sourceProxy = await startCountingProxy(source.url);
@@ -170,7 +225,8 @@ async function main(): Promise<void> {
         for (const tool of tools) rows.push(await runOnce(lanes.get(tool) as Lane, phase, round, sourceProxy, workload.tags, repositories));
       }
       const migrator = lanes.get(TOOLS.migrator) as Lane;
-      for (const phase of ['warm-state', 'immutable'] as const) rows.push(await runOnce(migrator, phase, round, sourceProxy, workload.tags, repositories));
+      for (const phase of ['warm-state', 'immutable'] as const)
+        rows.push(await runOnce(migrator, phase, round, sourceProxy, workload.tags, repositories));
     } finally {
       for (const stop of stops) await stop();
     }
@@ -191,7 +247,9 @@ async function main(): Promise<void> {
   const medians = medianRows(rows);
   log('');
   log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories);`);
-  log(`${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} rounds (alternating which tool goes first)`);
+  log(
+    `${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} rounds (alternating which tool goes first)`,
+  );
   log('requests: both registries, counted at a proxy in front of each; tokens at the destination token server;');
   log('warm: nothing changed, --no-state; warm-state: nothing changed, with the state the cold run left; immutable: --immutable-tags "*";');
   log('big: one image with the big layer into an empty destination (memory); ratios of warm-state and immutable are to skopeo warm;');
@@ -210,7 +268,9 @@ async function main(): Promise<void> {
 }
 
 function loadAverage(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(', ');
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 const deadline = setTimeout(() => {
@@ -220,7 +280,7 @@ const deadline = setTimeout(() => {
 try {
   await main();
 } catch (error) {
-  log(`bench: could not complete: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  log(`bench: could not complete: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 } finally {
   clearTimeout(deadline);
   await cleanUp();

@@ -45,15 +45,21 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   const started = Date.now();
   await mkdir(outDir, { recursive: true });
   const tsconfig = join(outDir, 'tsconfig.json');
-  await writeFile(tsconfig, JSON.stringify({
-    extends: join(PROJECT_ROOT, 'tsconfig.json'),
-    // typeRoots: type packages are looked up from the tsconfig's folder, which has no node_modules.
-    compilerOptions: {
-      outDir: join(outDir, 'out'), rootDir: PROJECT_ROOT, sourceMap: false, incremental: false,
-      typeRoots: [join(PROJECT_ROOT, 'node_modules/@types')],
-    },
-    include: [join(PROJECT_ROOT, 'cli/**/*.ts'), join(PROJECT_ROOT, 'shared/**/*.ts')],
-  }));
+  await writeFile(
+    tsconfig,
+    JSON.stringify({
+      extends: join(PROJECT_ROOT, 'tsconfig.json'),
+      // typeRoots: type packages are looked up from the tsconfig's folder, which has no node_modules.
+      compilerOptions: {
+        outDir: join(outDir, 'out'),
+        rootDir: PROJECT_ROOT,
+        sourceMap: false,
+        incremental: false,
+        typeRoots: [join(PROJECT_ROOT, 'node_modules/@types')],
+      },
+      include: [join(PROJECT_ROOT, 'cli/**/*.ts'), join(PROJECT_ROOT, 'shared/**/*.ts')],
+    }),
+  );
   const out = await runQuiet(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], timeoutMs);
   const main = join(outDir, 'out/cli/main.js');
   const buildSeconds = (Date.now() - started) / 1000;
@@ -93,13 +99,31 @@ function runQuiet(command: string, args: string[], timeoutMs: number): Promise<s
 
 /** Writes auth.json and images.json (one rule per repository, every tag) and returns the command. */
 export async function imageMigratorCommand(cli: BuiltCli, dir: string, e: Endpoints, workers: number): Promise<ToolCommand> {
-  await writeFile(join(dir, 'auth.json'), JSON.stringify({
-    [e.sourceHost]: { insecure: true },
-    [e.destinationHost]: { username: e.username, password: e.password, insecure: true },
-  }, null, 2));
+  await writeFile(
+    join(dir, 'auth.json'),
+    JSON.stringify(
+      {
+        [e.sourceHost]: { insecure: true },
+        [e.destinationHost]: { username: e.username, password: e.password, insecure: true },
+      },
+      null,
+      2,
+    ),
+  );
   const rules = Object.fromEntries(e.repositories.map((r) => [`${e.sourceHost}/${r}`, `${e.destinationHost}/${r}`]));
   await writeFile(join(dir, 'images.json'), JSON.stringify(rules, null, 2));
-  const args = ['--auth', 'auth.json', '--images', 'images.json', '--workers', String(workers), '--report', 'report.json', '--log', 'run.log'];
+  const args = [
+    '--auth',
+    'auth.json',
+    '--images',
+    'images.json',
+    '--workers',
+    String(workers),
+    '--report',
+    'report.json',
+    '--log',
+    'run.log',
+  ];
   // The default state file goes into the lane's folder, never the user's cache.
   return { command: process.execPath, args: [cli.main, ...args], env: { ...process.env, XDG_CACHE_HOME: join(dir, 'cache') } };
 }
@@ -110,13 +134,7 @@ export async function imageMigratorCommand(cli: BuiltCli, dir: string, e: Endpoi
  * rather than a process start per repository.
  */
 export async function skopeoCommand(dir: string, e: Endpoints): Promise<ToolCommand> {
-  const yaml = [
-    `${e.sourceHost}:`,
-    '  tls-verify: false',
-    '  images:',
-    ...e.repositories.map((r) => `    ${r}: []`),
-    '',
-  ].join('\n');
+  const yaml = [`${e.sourceHost}:`, '  tls-verify: false', '  images:', ...e.repositories.map((r) => `    ${r}: []`), ''].join('\n');
   await writeFile(join(dir, 'sync.yaml'), yaml);
   const auth = Buffer.from(`${e.username}:${e.password}`).toString('base64');
   await writeFile(join(dir, 'dest-auth.json'), JSON.stringify({ auths: { [e.destinationHost]: { auth } } }), { mode: 0o600 });
@@ -126,9 +144,19 @@ export async function skopeoCommand(dir: string, e: Endpoints): Promise<ToolComm
   return {
     command: 'skopeo',
     args: [
-      'sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker',
-      '--src-tls-verify=false', '--dest-tls-verify=false', '--dest-authfile', join(dir, 'dest-auth.json'),
-      join(dir, 'sync.yaml'), destination,
+      'sync',
+      '--all',
+      '--preserve-digests',
+      '--src',
+      'yaml',
+      '--dest',
+      'docker',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      '--dest-authfile',
+      join(dir, 'dest-auth.json'),
+      join(dir, 'sync.yaml'),
+      destination,
     ],
     // A private HOME: skopeo must not read or write the machine user's container configuration.
     env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir },

@@ -31,9 +31,18 @@ try {
   const lane = async (tool: 'image-migrator' | 'skopeo'): Promise<ToolCommand & { dir: string; take: () => string }> => {
     const registry = await startRegistry({ auth: 'token' });
     const proxy = await startCountingProxy(registry.url);
-    stops.push(() => registry.stop(), () => proxy.stop());
+    stops.push(
+      () => registry.stop(),
+      () => proxy.stop(),
+    );
     const dir = await mkdtemp(join(root, `${tool}-`));
-    const e = { sourceHost: sourceProxy.host, destinationHost: proxy.host, username: registry.username ?? '', password: registry.password ?? '', repositories: workload.repositories };
+    const e = {
+      sourceHost: sourceProxy.host,
+      destinationHost: proxy.host,
+      username: registry.username ?? '',
+      password: registry.password ?? '',
+      repositories: workload.repositories,
+    };
     const command = tool === 'image-migrator' ? await imageMigratorCommand(cli, dir, e, 7) : await skopeoCommand(dir, e);
     let tokens = 0;
     const take = (): string => {
@@ -43,7 +52,10 @@ try {
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
       const t = (registry.tokenServer?.requests ?? 0) - tokens;
       tokens = registry.tokenServer?.requests ?? 0;
-      const shown = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ');
+      const shown = Object.entries(counts)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k}=${n}`)
+        .join(' ');
       return `${shown} token=${t} req/tag=${(perTagTotal(counts) / workload.tags.length).toFixed(2)} conns=${conns}`;
     };
     return { ...command, dir, take };
@@ -52,7 +64,9 @@ try {
     l.take();
     const extra = name.includes('image-migrator warm') ? (process.env.WARM_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
     const m = await measure(l.command, [...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
-    log(`${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`);
+    log(
+      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`,
+    );
     if (m.code !== 0) log(m.stderr.slice(-2000));
     return m.wallSeconds;
   };

@@ -49,8 +49,12 @@ export const DEFAULT_SHAPE: WorkloadShape = {
  */
 export function scaleShape(repositories: number, tagsPerRepository: number): WorkloadShape {
   return {
-    repositories, tagsPerRepository, multiArchRepositories: Math.min(6, repositories), bigLayerBytes: 0,
-    baseLayerBytes: [256 * 1024], ownLayerBytes: 4 * 1024,
+    repositories,
+    tagsPerRepository,
+    multiArchRepositories: Math.min(6, repositories),
+    bigLayerBytes: 0,
+    baseLayerBytes: [256 * 1024],
+    ownLayerBytes: 4 * 1024,
   };
 }
 
@@ -71,27 +75,29 @@ export async function seedWorkload(target: SeedTarget, shape: WorkloadShape = DE
   const last = repositories.length - 1;
   let uniqueBytes = baseBytes;
 
-  const perRepository = await Promise.all(repositories.map(async (repository, r) => {
-    const tags: WorkloadTag[] = [];
-    for (let t = 0; t < shape.tagsPerRepository; t++) {
-      const tag = `v${t}`;
-      if (t === 0 && r < shape.multiArchRepositories) {
-        const format = r % 2 === 0 ? 'docker' : 'oci';
-        const { index } = await pushMultiArch(target, repository, tag, { format, sharedLayers: base });
-        tags.push({ repository, tag, digest: index.digest, kind: format === 'docker' ? 'docker-list' : 'oci-index' });
-      } else if (shape.bigLayerBytes > 0 && r === last && t === shape.tagsPerRepository - 1) {
-        // One buffer of the big layer exists only here, in the seeding process; the tools stream it.
-        const big = cryptoRandomBytes(shape.bigLayerBytes);
-        const image = await pushImage(target, repository, tag, { layers: [...base, big] });
-        tags.push({ repository, tag, digest: image.digest, kind: 'big' });
-      } else {
-        const own = randomBytes(shape.ownLayerBytes);
-        const image = await pushImage(target, repository, tag, { layers: [...base, own], format: t % 2 === 0 ? 'docker' : 'oci' });
-        tags.push({ repository, tag, digest: image.digest, kind: 'image' });
+  const perRepository = await Promise.all(
+    repositories.map(async (repository, r) => {
+      const tags: WorkloadTag[] = [];
+      for (let t = 0; t < shape.tagsPerRepository; t++) {
+        const tag = `v${t}`;
+        if (t === 0 && r < shape.multiArchRepositories) {
+          const format = r % 2 === 0 ? 'docker' : 'oci';
+          const { index } = await pushMultiArch(target, repository, tag, { format, sharedLayers: base });
+          tags.push({ repository, tag, digest: index.digest, kind: format === 'docker' ? 'docker-list' : 'oci-index' });
+        } else if (shape.bigLayerBytes > 0 && r === last && t === shape.tagsPerRepository - 1) {
+          // One buffer of the big layer exists only here, in the seeding process; the tools stream it.
+          const big = cryptoRandomBytes(shape.bigLayerBytes);
+          const image = await pushImage(target, repository, tag, { layers: [...base, big] });
+          tags.push({ repository, tag, digest: image.digest, kind: 'big' });
+        } else {
+          const own = randomBytes(shape.ownLayerBytes);
+          const image = await pushImage(target, repository, tag, { layers: [...base, own], format: t % 2 === 0 ? 'docker' : 'oci' });
+          tags.push({ repository, tag, digest: image.digest, kind: 'image' });
+        }
       }
-    }
-    return tags;
-  }));
+      return tags;
+    }),
+  );
   const tags = perRepository.flat();
   for (const t of tags) {
     if (t.kind === 'image') uniqueBytes += shape.ownLayerBytes;

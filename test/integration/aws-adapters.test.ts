@@ -25,7 +25,16 @@ after(async () => {
 });
 
 function result(taskId: string, outcome: TaskResult['outcome'], bytes = 0, error?: string): TaskResult {
-  return { taskId, source: `src/${taskId}`, destination: `dst/${taskId}`, outcome, bytes, attempts: 1, durationMs: 5, ...(error ? { error } : {}) };
+  return {
+    taskId,
+    source: `src/${taskId}`,
+    destination: `dst/${taskId}`,
+    outcome,
+    bytes,
+    attempts: 1,
+    durationMs: 5,
+    ...(error ? { error } : {}),
+  };
 }
 
 async function newStore(name: string): Promise<DynamoResultStore> {
@@ -39,10 +48,17 @@ function run(runId: string, taskCount: number) {
 describe('SqsTaskQueue', () => {
   it('sends 25 tasks in batches and each message carries only type, runId, taskId, source and destination', async () => {
     const { queueUrl } = await aws.createQueues('send-test', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
-    const tasks: CopyTask[] = Array.from({ length: 25 }, (_, i) => ({
-      runId: 'r1', taskId: `1:t${i}`, source: `127.0.0.1:5000/a/b:t${i}`, destination: `127.0.0.1:5001/c/b:t${i}`,
-      extra: 'not sent',
-    }) as CopyTask);
+    const tasks: CopyTask[] = Array.from(
+      { length: 25 },
+      (_, i) =>
+        ({
+          runId: 'r1',
+          taskId: `1:t${i}`,
+          source: `127.0.0.1:5000/a/b:t${i}`,
+          destination: `127.0.0.1:5001/c/b:t${i}`,
+          extra: 'not sent',
+        }) as CopyTask,
+    );
     await new SqsTaskQueue(aws.sqs, queueUrl).enqueue(tasks);
     const bodies: Record<string, unknown>[] = [];
     while (bodies.length < 25) {
@@ -68,7 +84,10 @@ describe('DynamoResultStore', () => {
     assert.equal(state?.recorded, 1);
     assert.equal(state?.bytes, 100);
     const results = await store.listResults('r-dup');
-    assert.deepEqual(results.map((r) => [r.taskId, r.outcome]), [['1:a', 'copied']]);
+    assert.deepEqual(
+      results.map((r) => [r.taskId, r.outcome]),
+      [['1:a', 'copied']],
+    );
   });
 
   it('finishes a run exactly once, only when every task and expansion is done', async () => {
@@ -84,11 +103,20 @@ describe('DynamoResultStore', () => {
     const winners = (await Promise.all([1, 2, 3, 4].map(() => store.finishIfComplete('r-fin')))).filter((s) => s !== undefined);
     assert.equal(winners.length, 1);
     assert.deepEqual(
-      { tasks: winners[0]?.taskCount, copied: winners[0]?.copied, upToDate: winners[0]?.upToDate, failed: winners[0]?.failed, bytes: winners[0]?.bytes },
+      {
+        tasks: winners[0]?.taskCount,
+        copied: winners[0]?.copied,
+        upToDate: winners[0]?.upToDate,
+        failed: winners[0]?.failed,
+        bytes: winners[0]?.bytes,
+      },
       { tasks: 3, copied: 1, upToDate: 1, failed: 1, bytes: 42 },
     );
     const failures = await store.listFailures('r-fin');
-    assert.deepEqual(failures.map((f) => f.error), ['GET http://x/v2/: 500 Internal Server Error']);
+    assert.deepEqual(
+      failures.map((f) => f.error),
+      ['GET http://x/v2/: 500 Internal Server Error'],
+    );
   });
 
   it('counts a rule whose tags cannot be listed as generate failed once, and lists it', async () => {
@@ -104,27 +132,38 @@ describe('DynamoResultStore', () => {
 
   it('records 200 results written 50 at a time: every one counted once, lost races retried, one finish', async () => {
     const retries: string[] = [];
-    const store = new DynamoResultStore(aws.dynamo, await aws.createTable('load-test'), { ttlDays: 7, retry: { onRetry: (r) => retries.push(r.reason) } });
+    const store = new DynamoResultStore(aws.dynamo, await aws.createTable('load-test'), {
+      ttlDays: 7,
+      retry: { onRetry: (r) => retries.push(r.reason) },
+    });
     await store.createRun(run('r-load', 200), 0);
     const ids = Array.from({ length: 200 }, (_, i) => `1:t${i}`);
     const finishes: unknown[] = [];
     for (let i = 0; i < ids.length; i += 50) {
-      await Promise.all(ids.slice(i, i + 50).flatMap((id, j) => [
-        // Every task twice at once, as two deliveries of one message would be.
-        store.recordResult('r-load', result(id, j % 10 === 0 ? 'failed' : 'copied', 10, j % 10 === 0 ? `boom ${id}` : undefined)),
-        store.recordResult('r-load', result(id, 'copied', 10)),
-      ]).map(async (recorded) => {
-        await recorded;
-        const finished = await store.finishIfComplete('r-load');
-        if (finished !== undefined) finishes.push(finished);
-      }));
+      await Promise.all(
+        ids
+          .slice(i, i + 50)
+          .flatMap((id, j) => [
+            // Every task twice at once, as two deliveries of one message would be.
+            store.recordResult('r-load', result(id, j % 10 === 0 ? 'failed' : 'copied', 10, j % 10 === 0 ? `boom ${id}` : undefined)),
+            store.recordResult('r-load', result(id, 'copied', 10)),
+          ])
+          .map(async (recorded) => {
+            await recorded;
+            const finished = await store.finishIfComplete('r-load');
+            if (finished !== undefined) finishes.push(finished);
+          }),
+      );
     }
     const state = await store.getRunState('r-load');
     assert.equal(state?.recorded, 200);
     assert.equal((state?.copied ?? 0) + (state?.failed ?? 0), 200);
     assert.equal(state?.bytes, 2000);
     assert.equal(finishes.length, 1, 'the run finished once');
-    assert.ok(retries.every((reason) => reason === 'TransactionConflict'), retries.join(','));
+    assert.ok(
+      retries.every((reason) => reason === 'TransactionConflict'),
+      retries.join(','),
+    );
     // Failures page from the sparse index, none twice, none lost.
     const seen: string[] = [];
     let after: string | undefined;
@@ -214,7 +253,10 @@ describe('SecretCredentials', () => {
   }
 
   it('reads auth.json from the secret once per cache period and matches the longest key', async () => {
-    secret = JSON.stringify({ 'reg.example.com': { username: 'u1', password: 'p1' }, 'reg.example.com/team': { username: 'u2', password: 'p2' } });
+    secret = JSON.stringify({
+      'reg.example.com': { username: 'u1', password: 'p1' },
+      'reg.example.com/team': { username: 'u2', password: 'p2' },
+    });
     requests = 0;
     const credentials = new SecretCredentials(powertoolsSecretReader('auth-cached', { client: client(), maxAgeSeconds: 60 }));
     await credentials.refresh();

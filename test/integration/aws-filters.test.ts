@@ -30,9 +30,20 @@ describe('AWS pipeline with tag filters and platforms', () => {
   before(async () => {
     [aws, src, dst] = await Promise.all([startAwsEmulators(), startRegistry(), startRegistry()]);
     for (const [i, tag] of ['v1.0.0', 'v1.1.0', 'v2.0.0-rc.1', 'v2.0.0', 'edge'].entries()) {
-      await pushBuildxIndex(src, 'team/svc', tag, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }], 40 + i);
+      await pushBuildxIndex(
+        src,
+        'team/svc',
+        tag,
+        [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        ],
+        40 + i,
+      );
     }
-    const credentials = new SecretCredentials(async () => JSON.stringify({ [src.host]: { insecure: true }, [dst.host]: { insecure: true } }));
+    const credentials = new SecretCredentials(async () =>
+      JSON.stringify({ [src.host]: { insecure: true }, [dst.host]: { insecure: true } }),
+    );
     await credentials.refresh();
     registry = new RegistryClient({ credentials, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 } });
   });
@@ -41,26 +52,44 @@ describe('AWS pipeline with tag filters and platforms', () => {
     await Promise.all([aws?.stop(), src?.stop(), dst?.stop()]);
   });
 
-  it('copies only the selected tags, narrowed to the rule\'s platforms', async () => {
+  it("copies only the selected tags, narrowed to the rule's platforms", async () => {
     const store = new DynamoResultStore(aws.dynamo, await aws.createTable('filters-runs'));
     const { queueUrl } = await aws.createQueues('filters', { maxReceiveCount: 3, visibilityTimeoutSeconds: 2 });
     const queue = new SqsTaskQueue(aws.sqs, queueUrl);
     const common = { store, notifier: new NoRunNotifier(), logger: silent };
     const planner = createPlannerHandler({ ...common, queue, readRules: () => Promise.reject(new Error('no stored rules')) });
-    const copier = createCopierHandler({ ...common, registry, queue, sqs: aws.sqs, queueUrl, maxReceiveCount: 3, backoff: { baseMs: 100, maxMs: 500 } });
+    const copier = createCopierHandler({
+      ...common,
+      registry,
+      queue,
+      sqs: aws.sqs,
+      queueUrl,
+      maxReceiveCount: 3,
+      backoff: { baseMs: 100, maxMs: 500 },
+    });
     const planned = await planner({
-      images: { [`${src.host}/team/svc`]: { to: `${dst.host}/mirror/svc`, tags: { semver: '>=1.1.0', latest: 2 }, platforms: ['linux/arm64'] } },
+      images: {
+        [`${src.host}/team/svc`]: { to: `${dst.host}/mirror/svc`, tags: { semver: '>=1.1.0', latest: 2 }, platforms: ['linux/arm64'] },
+      },
     });
     assert.equal(planned.expanding, 1);
     await driveUntilDone({
-      sqs: aws.sqs, main: { queueUrl, handler: copier, batchSize: 5, workers: 2 },
-      isDone: async () => (await store.getRunState(planned.runId))?.finishedAt !== undefined, timeoutMs: 45_000,
+      sqs: aws.sqs,
+      main: { queueUrl, handler: copier, batchSize: 5, workers: 2 },
+      isDone: async () => (await store.getRunState(planned.runId))?.finishedAt !== undefined,
+      timeoutMs: 45_000,
     });
     // >=1.1.0 leaves v1.1.0 and v2.0.0 (the rc is outside the range, edge is not semver); both are the latest 2.
     assert.deepEqual((await listTags(dst, 'mirror/svc')).sort(), ['v1.1.0', 'v2.0.0']);
     for (const tag of ['v1.1.0', 'v2.0.0']) {
-      const index = JSON.parse((await getManifestBytes(dst, 'mirror/svc', tag))?.toString('utf8') ?? '{}') as { manifests: { platform?: { architecture: string } }[] };
-      assert.deepEqual(index.manifests.map((m) => m.platform?.architecture), ['arm64', 'unknown'], `${tag}: the arm64 image and its attestation`);
+      const index = JSON.parse((await getManifestBytes(dst, 'mirror/svc', tag))?.toString('utf8') ?? '{}') as {
+        manifests: { platform?: { architecture: string } }[];
+      };
+      assert.deepEqual(
+        index.manifests.map((m) => m.platform?.architecture),
+        ['arm64', 'unknown'],
+        `${tag}: the arm64 image and its attestation`,
+      );
     }
     const state = await store.getRunState(planned.runId);
     assert.equal(state?.taskCount, 2);

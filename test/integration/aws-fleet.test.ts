@@ -101,7 +101,14 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
       },
     });
     const copier = createCopierHandler({
-      ...common, registry: counting, queue, sqs: aws.sqs, queueUrl, maxReceiveCount: 4, backoff: { baseMs: 100, maxMs: 500 }, coordinator,
+      ...common,
+      registry: counting,
+      queue,
+      sqs: aws.sqs,
+      queueUrl,
+      maxReceiveCount: 4,
+      backoff: { baseMs: 100, maxMs: 500 },
+      coordinator,
       copierOptions: { blobWait: { pollMs: 50, maxPollMs: 500 } },
     });
     // Every 9th invocation loses its delete: SQS delivers those messages again.
@@ -115,10 +122,21 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
     const planned = await planner({ images: rules, trigger: 'fleet' });
     const started = Date.now();
     // Duplicates enqueued at once: every 10th tag of fleet/web is sent a second time.
-    const duplicates = [...images.keys()].filter((k, i) => k.startsWith('fleet/web') && i % 10 === 0).map((key) => {
-      const tag = key.split(':')[1] ?? '';
-      return { Id: tag, MessageBody: JSON.stringify({ type: 'copy', runId: planned.runId, taskId: `1:${tag}`, source: `${src.host}/${key}`, destination: `${dst.host}/mirror/web:${tag}` }) };
-    });
+    const duplicates = [...images.keys()]
+      .filter((k, i) => k.startsWith('fleet/web') && i % 10 === 0)
+      .map((key) => {
+        const tag = key.split(':')[1] ?? '';
+        return {
+          Id: tag,
+          MessageBody: JSON.stringify({
+            type: 'copy',
+            runId: planned.runId,
+            taskId: `1:${tag}`,
+            source: `${src.host}/${key}`,
+            destination: `${dst.host}/mirror/web:${tag}`,
+          }),
+        };
+      });
     const drive = driveUntilDone({
       sqs: aws.sqs,
       main: { queueUrl, handler, batchSize: 1, workers: WORKERS },
@@ -126,7 +144,8 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
       timeoutMs: 60_000 + TASKS * 600,
     });
     // After the expansions have enqueued the tasks, so that both copies of a message are in flight under load.
-    for (let i = 0; i < duplicates.length; i += 10) await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: duplicates.slice(i, i + 10) }));
+    for (let i = 0; i < duplicates.length; i += 10)
+      await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: duplicates.slice(i, i + 10) }));
     const stats = await drive;
     const seconds = (Date.now() - started) / 1000;
 
@@ -136,18 +155,22 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
     assert.equal(summary.copied + summary.upToDate, TASKS);
     assert.equal(notifier.finished.length, 1, 'one finish event');
     // Every tag landed with the source's digest.
-    const wrong = (await mapLimit([...images.entries()], 16, async ([key, image]) => {
-      const [repository = '', tag = ''] = key.split(':');
-      return (await getManifestDigest(dst, repository.replace('fleet/', 'mirror/'), tag)) === image.digest ? 0 : 1;
-    })).reduce((a: number, b) => a + b, 0);
+    const wrong = (
+      await mapLimit([...images.entries()], 16, async ([key, image]) => {
+        const [repository = '', tag = ''] = key.split(':');
+        return (await getManifestDigest(dst, repository.replace('fleet/', 'mirror/'), tag)) === image.digest ? 0 : 1;
+      })
+    ).reduce((a: number, b) => a + b, 0);
     assert.equal(wrong, 0);
     const unique = uniqueBytes;
     const ratio = uploaded / unique;
     const usage = summary.usage;
-    console.log(`fleet: ${TASKS} tasks, ${WORKERS} workers, ${(seconds).toFixed(1)} s (${(TASKS / seconds).toFixed(1)} tasks/s), ` +
-      `bytes uploaded ${uploaded} for ${unique} unique (${ratio.toFixed(3)}x), recorded ${summary.bytes}, failed ${summary.failed}, claims ${JSON.stringify(claims)}, ` +
-      `deliveries ${stats.main.deliveries} (${stats.main.itemFailures} lost deletes), per 1,000 tasks: ${Math.round((usage.dynamoRequests * 1000) / TASKS)} DynamoDB and ` +
-      `${Math.round((usage.sqsRequests * 1000) / TASKS)} SQS requests, ${Math.round((usage.writeUnits * 1000) / TASKS)} WCU, ${Math.round((usage.readUnits * 1000) / TASKS)} RCU`);
+    console.log(
+      `fleet: ${TASKS} tasks, ${WORKERS} workers, ${seconds.toFixed(1)} s (${(TASKS / seconds).toFixed(1)} tasks/s), ` +
+        `bytes uploaded ${uploaded} for ${unique} unique (${ratio.toFixed(3)}x), recorded ${summary.bytes}, failed ${summary.failed}, claims ${JSON.stringify(claims)}, ` +
+        `deliveries ${stats.main.deliveries} (${stats.main.itemFailures} lost deletes), per 1,000 tasks: ${Math.round((usage.dynamoRequests * 1000) / TASKS)} DynamoDB and ` +
+        `${Math.round((usage.sqsRequests * 1000) / TASKS)} SQS requests, ${Math.round((usage.writeUnits * 1000) / TASKS)} WCU, ${Math.round((usage.readUnits * 1000) / TASKS)} RCU`,
+    );
     assert.ok(ratio <= 1.1, `uploaded ${uploaded} bytes for ${unique} unique bytes (${ratio.toFixed(2)}x)`);
     assert.ok(stats.main.deliveries > TASKS + 2, 'some messages were delivered more than once');
     assert.ok(claims.busy + claims.present > 0, 'copiers met on the shared layer and waited or mounted');

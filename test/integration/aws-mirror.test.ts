@@ -46,10 +46,12 @@ describe('mirroring on schedule and on push', () => {
     await pushImage(src, 'team/app', '1.1', { layers: [base, randomBytes(20_000, 5)] });
     await pushImage(src, 'team/tool', '2.0');
     await pushImage(src, 'team/tool', '2.1');
-    const credentials = new SecretCredentials(async () => JSON.stringify({
-      [src.host]: { insecure: true },
-      [dst.host]: { username: dst.username, password: dst.password, insecure: true },
-    }));
+    const credentials = new SecretCredentials(async () =>
+      JSON.stringify({
+        [src.host]: { insecure: true },
+        [dst.host]: { username: dst.username, password: dst.password, insecure: true },
+      }),
+    );
     await credentials.refresh();
     registry = new RegistryClient({ credentials, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 }, onRequest: countRequest });
     store = new DynamoResultStore(aws.dynamo, await aws.createTable('image-migrator-mirror'));
@@ -84,7 +86,13 @@ describe('mirroring on schedule and on push', () => {
     });
   async function finish(runId: string) {
     const copier = createCopierHandler({
-      ...common(), registry, queue: new SqsTaskQueue(aws.sqs, queueUrl), sqs: aws.sqs, queueUrl, maxReceiveCount: 3, backoff: { baseMs: 100, maxMs: 500 },
+      ...common(),
+      registry,
+      queue: new SqsTaskQueue(aws.sqs, queueUrl),
+      sqs: aws.sqs,
+      queueUrl,
+      maxReceiveCount: 3,
+      backoff: { baseMs: 100, maxMs: 500 },
     });
     await driveUntilDone({
       sqs: aws.sqs,
@@ -94,13 +102,33 @@ describe('mirroring on schedule and on push', () => {
     });
     return createSummaryHandler({ store })({ runId });
   }
-  function signedPush(body: string, signature: string | null = signBody(SECRET, Math.floor(Date.now() / 1000), body)): LambdaFunctionURLEvent {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-image-migrator-timestamp': String(Math.floor(Date.now() / 1000)) };
+  function signedPush(
+    body: string,
+    signature: string | null = signBody(SECRET, Math.floor(Date.now() / 1000), body),
+  ): LambdaFunctionURLEvent {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-image-migrator-timestamp': String(Math.floor(Date.now() / 1000)),
+    };
     if (signature !== null) headers['x-image-migrator-signature'] = signature;
     return {
-      version: '2.0', routeKey: '$default', rawPath: '/', rawQueryString: '', headers, body, isBase64Encoded: false,
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/',
+      rawQueryString: '',
+      headers,
+      body,
+      isBase64Encoded: false,
       requestContext: {
-        accountId: 'anonymous', apiId: 'x', domainName: 'x', domainPrefix: 'x', requestId: 'r', routeKey: '$default', stage: '$default', time: '', timeEpoch: 0,
+        accountId: 'anonymous',
+        apiId: 'x',
+        domainName: 'x',
+        domainPrefix: 'x',
+        requestId: 'r',
+        routeKey: '$default',
+        stage: '$default',
+        time: '',
+        timeEpoch: 0,
         http: { method: 'POST', path: '/', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
       },
     };
@@ -112,16 +140,26 @@ describe('mirroring on schedule and on push', () => {
     assert.equal(one.trigger, 'schedule:nightly');
     assert.equal(one.line, 'Images(3) migration finished, 0 images tasks failed, 0 tasks generate failed');
     assert.deepEqual({ copied: one.copied, upToDate: one.upToDate }, { copied: 3, upToDate: 0 });
-    for (const [repo, tag, to] of [['team/app', '1.0', 'mirror/app'], ['team/app', '1.1', 'mirror/app'], ['team/tool', '2.0', 'mirror/tool']] as const) {
+    for (const [repo, tag, to] of [
+      ['team/app', '1.0', 'mirror/app'],
+      ['team/app', '1.1', 'mirror/app'],
+      ['team/tool', '2.0', 'mirror/tool'],
+    ] as const) {
       assert.equal(await getManifestDigest(dst, to, tag), await getManifestDigest(src, repo, tag), `${to}:${tag}`);
     }
     assert.equal(await getManifestDigest(dst, 'mirror/tool', '2.1'), undefined, 'a tag no rule covers stays behind');
 
     const second = await planner()(scheduledPlannerEvent(PREFIX, 'nightly'));
     const two = await finish(second.runId);
-    assert.deepEqual({ tasks: two.tasks, copied: two.copied, upToDate: two.upToDate, bytes: two.bytes }, { tasks: 3, copied: 0, upToDate: 3, bytes: 0 });
+    assert.deepEqual(
+      { tasks: two.tasks, copied: two.copied, upToDate: two.upToDate, bytes: two.bytes },
+      { tasks: 3, copied: 0, upToDate: 3, bytes: 0 },
+    );
     const event = notifier.sent.find((d) => d.runId === second.runId);
-    assert.deepEqual({ trigger: event?.trigger, copied: event?.copied, upToDate: event?.upToDate, failed: event?.failed }, { trigger: 'schedule:nightly', copied: 0, upToDate: 3, failed: 0 });
+    assert.deepEqual(
+      { trigger: event?.trigger, copied: event?.copied, upToDate: event?.upToDate, failed: event?.failed },
+      { trigger: 'schedule:nightly', copied: 0, upToDate: 3, failed: 0 },
+    );
     // A no-op run costs a source GET and a destination HEAD per tag, plus at most a token per repository and side.
     assert.ok(event !== undefined && event.requests >= 6 && event.requests <= 6 + 4, `requests of the no-op run: ${event?.requests}`);
     assert.equal(two.requests, event?.requests);
@@ -129,7 +167,9 @@ describe('mirroring on schedule and on push', () => {
 
   it('copies a tag pushed to a covered repository when the signed notification arrives', async () => {
     const pushed = await pushImage(src, 'team/app', '1.2', { layers: [randomBytes(30_000, 9)] });
-    const body = JSON.stringify({ events: [{ action: 'push', target: { repository: 'team/app', tag: '1.2', digest: pushed.digest }, request: { host: src.host } }] });
+    const body = JSON.stringify({
+      events: [{ action: 'push', target: { repository: 'team/app', tag: '1.2', digest: pushed.digest }, request: { host: src.host } }],
+    });
     const request = signedPush(body);
     const response = await webhook()(request);
     assert.equal(response.statusCode, 202);
@@ -142,14 +182,20 @@ describe('mirroring on schedule and on push', () => {
 
     // The same request again (a captured one, sent within the window): refused, nothing queued.
     const replay = await webhook()(request);
-    assert.deepEqual([replay.statusCode, JSON.parse(replay.body)], [409, { error: 'this request was already received (replayed signature)' }]);
+    assert.deepEqual(
+      [replay.statusCode, JSON.parse(replay.body)],
+      [409, { error: 'this request was already received (replayed signature)' }],
+    );
     assert.equal(await queueDepth(aws.sqs, queueUrl), 0);
   });
 
   it('refuses an unsigned push and queues nothing; ignores a tag no rule covers', async () => {
     const body = JSON.stringify({ repository: `${src.host}/team/app`, tag: '1.0' });
     const unsigned = await webhook()(signedPush(body, null));
-    assert.deepEqual([unsigned.statusCode, JSON.parse(unsigned.body)], [401, { error: 'the X-Image-Migrator-Signature header is missing' }]);
+    assert.deepEqual(
+      [unsigned.statusCode, JSON.parse(unsigned.body)],
+      [401, { error: 'the X-Image-Migrator-Signature header is missing' }],
+    );
     const uncovered = await webhook()(signedPush(JSON.stringify({ repository: `${src.host}/team/tool`, tag: '2.1' })));
     assert.deepEqual([uncovered.statusCode, JSON.parse(uncovered.body)], [202, { format: 'plain', pushed: 1, queued: 0 }]);
     assert.equal(await queueDepth(aws.sqs, queueUrl), 0);

@@ -19,7 +19,6 @@ import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, pushMultiArch, randomBytes, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, queueDepth, type SqsHandler } from '../support/sqs-lambda-driver.js';
 
-
 describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => {
   let aws: AwsEmulators;
   let src: TestRegistry;
@@ -78,7 +77,9 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
 
   async function pipeline(name: string, options: { wrap?: (handler: SqsHandler, queueUrl: string) => SqsHandler } = {}) {
     const { queueUrl, dlqUrl, planner, copier, notifier, summary, finished } = await testPipeline(aws, store, registry, name, {
-      maxReceiveCount: 4, visibilityTimeoutSeconds: 2, backoff: { baseMs: 100, maxMs: 500 },
+      maxReceiveCount: 4,
+      visibilityTimeoutSeconds: 2,
+      backoff: { baseMs: 100, maxMs: 500 },
     });
     const handler: SqsHandler = options.wrap?.(copier, queueUrl) ?? copier;
     const drive = (runId: string) =>
@@ -90,8 +91,10 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
       });
     const drain = () =>
       driveUntilDone({
-        sqs: aws.sqs, main: { queueUrl, handler, batchSize: 5, workers: 3 },
-        isDone: async () => (await queueDepth(aws.sqs, queueUrl)) === 0, timeoutMs: 15_000,
+        sqs: aws.sqs,
+        main: { queueUrl, handler, batchSize: 5, workers: 3 },
+        isDone: async () => (await queueDepth(aws.sqs, queueUrl)) === 0,
+        timeoutMs: 15_000,
       });
     return { planner, drive, drain, notifier, queueUrl, dlqUrl, summary };
   }
@@ -105,24 +108,44 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
 
     const local = await runLocal({
       rules: parseImagesFile(JSON.stringify(imagesFor(dstLocal)), 'images.json', { registry: dstLocal.host, namespace: 'defaults' }),
-      registry, workers: 3, retries: 1, retryBaseMs: 50,
+      registry,
+      workers: 3,
+      retries: 1,
+      retryBaseMs: 50,
     });
     const localLine = summaryLine(local.counts);
     assert.equal(localLine, 'Images(8) migration finished, 1 images tasks failed, 1 tasks generate failed');
     assert.equal(summary.line, localLine);
     assert.deepEqual(
-      { tasks: summary.tasks, copied: summary.copied, upToDate: summary.upToDate, failed: summary.failed, generateFailed: summary.generateFailed, finished: summary.finished },
+      {
+        tasks: summary.tasks,
+        copied: summary.copied,
+        upToDate: summary.upToDate,
+        failed: summary.failed,
+        generateFailed: summary.generateFailed,
+        finished: summary.finished,
+      },
       { tasks: 8, copied: 7, upToDate: 0, failed: 1, generateFailed: 1, finished: true },
     );
     assert.ok(summary.bytes > 200_000, `bytes ${summary.bytes}`);
-    assert.deepEqual(summary.failures.map((f) => f.destination), [`${dstAws.host}/readonly/app:1.1`]);
+    assert.deepEqual(
+      summary.failures.map((f) => f.destination),
+      [`${dstAws.host}/readonly/app:1.1`],
+    );
     assert.match(summary.failures[0]?.error ?? '', /40[13]/);
-    assert.deepEqual(summary.generateFailures.map((f) => f.source), [`${src.host}/team/missing`]);
+    assert.deepEqual(
+      summary.generateFailures.map((f) => f.source),
+      [`${src.host}/team/missing`],
+    );
 
     const expected: [string, string, string][] = [
-      ['mirror/app', '1.0', 'app:1.0'], ['mirror/app', '1.1', 'app:1.1'], ['mirror/app', '2.0', 'app:2.0'],
-      ['renamed/application', 'stable', 'app:1.0'], ['mirror/multi', 'v1', 'multi:v1'],
-      ['mirror/pinned', 'pin', 'pinned'], ['defaults/etcd', '3.5', 'etcd:3.5'],
+      ['mirror/app', '1.0', 'app:1.0'],
+      ['mirror/app', '1.1', 'app:1.1'],
+      ['mirror/app', '2.0', 'app:2.0'],
+      ['renamed/application', 'stable', 'app:1.0'],
+      ['mirror/multi', 'v1', 'multi:v1'],
+      ['mirror/pinned', 'pin', 'pinned'],
+      ['defaults/etcd', '3.5', 'etcd:3.5'],
     ];
     for (const [repo, tag, key] of expected) {
       const want = seeded.get(key)?.digest;
@@ -141,9 +164,12 @@ describe('AWS pipeline: planner -> SQS -> copier -> DynamoDB -> summary', () => 
       wrap: (handler, queueUrl) => async (event: SQSEvent, context) => {
         if (duplicated === 0) {
           duplicated = event.Records.length;
-          await aws.sqs.send(new SendMessageBatchCommand({
-            QueueUrl: queueUrl, Entries: event.Records.map((r, i) => ({ Id: String(i), MessageBody: r.body })),
-          }));
+          await aws.sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: event.Records.map((r, i) => ({ Id: String(i), MessageBody: r.body })),
+            }),
+          );
         }
         return handler(event, context);
       },

@@ -20,9 +20,10 @@ import { ConfigError } from '../../shared/errors.js';
 import { silentLogger as silent } from '../support/aws-fixture.js';
 import { startAwsEmulators, TEST_AWS, type AwsEmulators } from '../support/aws-emulators.js';
 
-
 /** A JSON-protocol endpoint: `answer(target, body)` gives the status and response body. */
-async function jsonEndpoint(answer: (target: string, body: Record<string, unknown>) => [number, unknown]): Promise<{ server: Server; url: string }> {
+async function jsonEndpoint(
+  answer: (target: string, body: Record<string, unknown>) => [number, unknown],
+): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     let text = '';
     req.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -78,9 +79,14 @@ describe('planner, summary and run-finished event', () => {
     const started = Date.now();
     const result = await p.handler({ images });
     const elapsed = Date.now() - started;
-    assert.deepEqual({ tasks: result.tasks, expanding: result.expanding, generateFailed: result.generateFailed }, { tasks: 0, expanding: 1000, generateFailed: 0 });
+    assert.deepEqual(
+      { tasks: result.tasks, expanding: result.expanding, generateFailed: result.generateFailed },
+      { tasks: 0, expanding: 1000, generateFailed: 0 },
+    );
     assert.ok(elapsed < 20_000, `planning took ${elapsed} ms`);
-    const attributes = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: p.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+    const attributes = await aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: p.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
     assert.equal(attributes.Attributes?.ApproximateNumberOfMessages, '1000');
     const one = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: p.queueUrl, MaxNumberOfMessages: 1 }));
     const body = JSON.parse(one.Messages?.[0]?.Body ?? '{}') as { type: string; runId: string; rule: { allTags: boolean } };
@@ -98,13 +104,32 @@ describe('planner, summary and run-finished event', () => {
     const queue = new SqsTaskQueue(aws.sqs, gone, { resends: 1, backoffBaseMs: 1 });
     const handler = createPlannerHandler({ store, notifier, logger: silent, queue, readRules: () => Promise.reject(new Error('unused')) });
     await assert.rejects(
-      handler({ images: { '127.0.0.1:9/team/a:1': '127.0.0.1:9/m/a', '127.0.0.1:9/team/b:2': '127.0.0.1:9/m/b', '127.0.0.1:9/team/c': '127.0.0.1:9/m/c' }, trigger: 'test' }),
+      handler({
+        images: {
+          '127.0.0.1:9/team/a:1': '127.0.0.1:9/m/a',
+          '127.0.0.1:9/team/b:2': '127.0.0.1:9/m/b',
+          '127.0.0.1:9/team/c': '127.0.0.1:9/m/c',
+        },
+        trigger: 'test',
+      }),
       (error: unknown) => error instanceof EnqueueError && error.failedCount === 3,
     );
-    const runs = putEvents.map((e) => JSON.parse(String((e.Entries as { Detail: string }[])[0]?.Detail)) as { runId: string; trigger: string; tasks: number; failed: number; generateFailed: number });
+    const runs = putEvents.map(
+      (e) =>
+        JSON.parse(String((e.Entries as { Detail: string }[])[0]?.Detail)) as {
+          runId: string;
+          trigger: string;
+          tasks: number;
+          failed: number;
+          generateFailed: number;
+        },
+    );
     const run = runs.find((r) => r.trigger === 'test');
     const runId = run?.runId ?? '';
-    assert.deepEqual({ tasks: run?.tasks, failed: run?.failed, generateFailed: run?.generateFailed }, { tasks: 2, failed: 2, generateFailed: 1 });
+    assert.deepEqual(
+      { tasks: run?.tasks, failed: run?.failed, generateFailed: run?.generateFailed },
+      { tasks: 2, failed: 2, generateFailed: 1 },
+    );
     assert.equal((await store.getRunState(runId))?.recorded, 2);
   });
 
@@ -118,10 +143,16 @@ describe('planner, summary and run-finished event', () => {
 
   it('rejects a missing rules parameter and one outside the prefix with ConfigError', async () => {
     const p = await planner('stored-missing');
-    await assert.rejects(p.handler({ rulesParameter: '/image-migrator/rules/none' }), (e: Error) =>
-      e instanceof ConfigError && e.message === 'planner event: "rulesParameter": the SSM parameter /image-migrator/rules/none does not exist');
-    await assert.rejects(p.handler({ rulesParameter: '/other/secret' }), (e: Error) =>
-      e instanceof ConfigError && /not under this stack's rules prefix/.test(e.message));
+    await assert.rejects(
+      p.handler({ rulesParameter: '/image-migrator/rules/none' }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message === 'planner event: "rulesParameter": the SSM parameter /image-migrator/rules/none does not exist',
+    );
+    await assert.rejects(
+      p.handler({ rulesParameter: '/other/secret' }),
+      (e: Error) => e instanceof ConfigError && /not under this stack's rules prefix/.test(e.message),
+    );
   });
 
   it('rejects empty stored rules, and puts one run-finished event with the summary line when the last rule of a run is counted', async () => {
@@ -137,7 +168,10 @@ describe('planner, summary and run-finished event', () => {
     assert.equal(await finishRunIfComplete({ store, notifier, logger: silent }, runId), false);
     assert.equal(putEvents.length, 1);
     const entry = (putEvents[0]?.Entries as Record<string, string>[])[0];
-    assert.deepEqual({ source: entry?.Source, type: entry?.DetailType, bus: entry?.EventBusName }, { source: EVENT_SOURCE, type: RUN_FINISHED, bus: 'image-migrator-bus' });
+    assert.deepEqual(
+      { source: entry?.Source, type: entry?.DetailType, bus: entry?.EventBusName },
+      { source: EVENT_SOURCE, type: RUN_FINISHED, bus: 'image-migrator-bus' },
+    );
     const detail = JSON.parse(entry?.Detail ?? '{}') as { runId: string; line: string };
     assert.equal(detail.runId, runId);
     assert.equal(detail.line, 'Images(0) migration finished, 0 images tasks failed, 1 tasks generate failed');

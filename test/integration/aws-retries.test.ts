@@ -17,7 +17,6 @@ import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, queueDepth } from '../support/sqs-lambda-driver.js';
 
-
 describe('AWS pipeline retries through SQS', () => {
   let aws: AwsEmulators;
   let src: TestRegistry;
@@ -53,7 +52,11 @@ describe('AWS pipeline retries through SQS', () => {
     // crashes retries come back after the copier's own backoff, and a long timeout keeps a copy that
     // is slow on a loaded machine from being delivered a second time while it still runs.
     const visibilityTimeoutSeconds = crash === undefined ? 30 : 1;
-    const p = await testPipeline(aws, store, registry, name, { maxReceiveCount: retries + 1, visibilityTimeoutSeconds, backoff: { baseMs: 200, maxMs: 1000 } });
+    const p = await testPipeline(aws, store, registry, name, {
+      maxReceiveCount: retries + 1,
+      visibilityTimeoutSeconds,
+      backoff: { baseMs: 200, maxMs: 1000 },
+    });
     const run = async (images: Record<string, string>) => {
       const { runId } = await p.planner({ images });
       const stats = await driveUntilDone({
@@ -109,7 +112,10 @@ describe('AWS pipeline retries through SQS', () => {
     });
     assert.equal(summary.line, 'Images(2) migration finished, 1 images tasks failed, 0 tasks generate failed');
     const failed = (await store.listResults(runId)).filter((r) => r.outcome === 'failed');
-    assert.deepEqual(failed.map((r) => [r.destination, r.error]), [[`${dst.host}/doomed/app:1.0`, noResultError(2)]]);
+    assert.deepEqual(
+      failed.map((r) => [r.destination, r.error]),
+      [[`${dst.host}/doomed/app:1.0`, noResultError(2)]],
+    );
     assert.ok(stats.dlq.deliveries >= 1);
     assert.equal(summary.failed + summary.copied + summary.upToDate, summary.tasks);
     assert.equal(p.notifier.sent.length, 1);

@@ -17,18 +17,36 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import { silentLogger as silent } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 
-
 function sqsEvent(body: Record<string, unknown>, receiveCount: number): SQSEvent {
   return {
-    Records: [{
-      messageId: 'm-1', receiptHandle: 'rh-1', body: JSON.stringify(body), md5OfBody: '', eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:tasks', awsRegion: 'us-east-1', messageAttributes: {},
-      attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
-    }],
+    Records: [
+      {
+        messageId: 'm-1',
+        receiptHandle: 'rh-1',
+        body: JSON.stringify(body),
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:tasks',
+        awsRegion: 'us-east-1',
+        messageAttributes: {},
+        attributes: {
+          ApproximateReceiveCount: String(receiveCount),
+          SentTimestamp: '0',
+          SenderId: 'x',
+          ApproximateFirstReceiveTimestamp: '0',
+        },
+      },
+    ],
   };
 }
 
-const orphan = { type: 'copy', runId: 'expired-run', taskId: '1:1.0', source: 'reg.example.com/team/app:1.0', destination: 'dst.example.com/team/app:1.0' };
+const orphan = {
+  type: 'copy',
+  runId: 'expired-run',
+  taskId: '1:1.0',
+  source: 'reg.example.com/team/app:1.0',
+  destination: 'dst.example.com/team/app:1.0',
+};
 
 describe('messages of an unknown run', () => {
   let aws: AwsEmulators;
@@ -47,7 +65,13 @@ describe('messages of an unknown run', () => {
   it('the copier acknowledges a task it cannot record instead of sending it back to the queue', async () => {
     const { queueUrl } = await aws.createQueues('unknown-run', { maxReceiveCount: 2, visibilityTimeoutSeconds: 30 });
     const copier = createCopierHandler({
-      store, notifier: new NoRunNotifier(), logger: silent, registry, queue: new SqsTaskQueue(aws.sqs, queueUrl), sqs: aws.sqs, queueUrl,
+      store,
+      notifier: new NoRunNotifier(),
+      logger: silent,
+      registry,
+      queue: new SqsTaskQueue(aws.sqs, queueUrl),
+      sqs: aws.sqs,
+      queueUrl,
       maxReceiveCount: 2,
       // Every task fails at once without a registry request, so the copier goes straight to recording.
       credentials: { refresh: () => Promise.reject(new ConfigError('auth secret', undefined, 'not valid')) },
@@ -59,7 +83,11 @@ describe('messages of an unknown run', () => {
   it('the dead-letter recorder acknowledges a dead letter of an unknown run instead of keeping it in its queue', async () => {
     const recorder = createDlqRecorderHandler({ store, notifier: new NoRunNotifier(), logger: silent, maxReceiveCount: 2 });
     assert.deepEqual(await recorder(sqsEvent(orphan, 1)), { batchItemFailures: [] });
-    const expand = { type: 'expand', runId: 'expired-run', rule: { index: 1, key: 'reg.example.com/team/app', value: '', source: {}, destination: {}, allTags: true } };
+    const expand = {
+      type: 'expand',
+      runId: 'expired-run',
+      rule: { index: 1, key: 'reg.example.com/team/app', value: '', source: {}, destination: {}, allTags: true },
+    };
     assert.deepEqual(await recorder(sqsEvent(expand, 1)), { batchItemFailures: [] });
   });
 });

@@ -42,7 +42,10 @@ describe('copies racing for the same content', () => {
     for (let i = 0; i < REPEATS; i++) {
       const rules = parseImagesFile(JSON.stringify({ [`${src.host}/team/multi`]: `${dst.host}/alias${i}/app` }), 'images.json', {});
       const run = await runLocal({
-        rules, registry, workers: 7, retries: 0,
+        rules,
+        registry,
+        workers: 7,
+        retries: 0,
         onEvent: (e: RunEvent) => void (e.type === 'retry' && e.retry.kind === 'manifest-recheck' && rechecks++),
       });
       for (const r of run.results) if (r.outcome === 'failed') failures.push(`run ${i}: ${r.source}: ${r.error}`);

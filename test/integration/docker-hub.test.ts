@@ -31,12 +31,20 @@ describe('Docker Hub', () => {
   before(async () => {
     pki = await createTestPki();
     [hub, dst] = await Promise.all([
-      startRegistry({ auth: 'token', users: { me: 'hub-access-token-1' }, tokenService: 'registry.docker.io', tokenRealm: 'https://auth.docker.io/token' }),
+      startRegistry({
+        auth: 'token',
+        users: { me: 'hub-access-token-1' },
+        tokenService: 'registry.docker.io',
+        tokenRealm: 'https://auth.docker.io/token',
+      }),
       startRegistry(),
     ]);
     seeded.set('nginx', await pushImage(hub, 'library/nginx', '1.27'));
     seeded.set('app', await pushImage(hub, 'me/app', '1'));
-    const [registryCert, authCert] = await Promise.all([pki.server('hub', ['registry-1.docker.io']), pki.server('auth', ['auth.docker.io'])]);
+    const [registryCert, authCert] = await Promise.all([
+      pki.server('hub', ['registry-1.docker.io']),
+      pki.server('auth', ['auth.docker.io']),
+    ]);
     [registryFront, authFront] = await Promise.all([
       startTlsFront({
         target: hub.url,
@@ -60,22 +68,37 @@ describe('Docker Hub', () => {
   it('copies short names, library/ and namespaced images with a token from auth.docker.io, pacing pulls before the limit', async () => {
     const ports: Record<string, number> = { 'registry-1.docker.io': registryFront.port, 'auth.docker.io': authFront.port };
     const paced: number[] = [];
-    const auth = parseAuthFile(JSON.stringify({ 'docker.io': { username: 'me', password: 'hub-access-token-1', ca: pki.caFile }, [dst.host]: { insecure: true } }), 'auth.json', {});
+    const auth = parseAuthFile(
+      JSON.stringify({ 'docker.io': { username: 'me', password: 'hub-access-token-1', ca: pki.caFile }, [dst.host]: { insecure: true } }),
+      'auth.json',
+      {},
+    );
     const served: string[] = [];
     const client = new RegistryClient({
-      credentials: new CredentialChain({ sources: [authFileSource(auth, 'auth.json')], tls: new TlsFilesLoader([]), onServed: (r, via) => served.push(`${r}: ${via}`) }),
+      credentials: new CredentialChain({
+        sources: [authFileSource(auth, 'auth.json')],
+        tls: new TlsFilesLoader([]),
+        onServed: (r, via) => served.push(`${r}: ${via}`),
+      }),
       connectHook: (host, port) => (port === 443 && ports[host] !== undefined ? { host: '127.0.0.1', port: ports[host] } : undefined),
       pacer: new RateLimitPacer({ sleep: async () => undefined, onPace: (_registry, delay) => paced.push(delay) }),
     });
-    const rules = parseImagesFile(JSON.stringify({
-      'nginx:1.27': `${dst.host}/mirror/nginx`,
-      'index.docker.io/library/nginx:1.27': `${dst.host}/mirror/nginx-again`,
-      'me/app:1': `${dst.host}/mirror/app`,
-      'registry-1.docker.io/me/app:1': `${dst.host}/mirror/app-again`,
-    }), 'images.json', {});
+    const rules = parseImagesFile(
+      JSON.stringify({
+        'nginx:1.27': `${dst.host}/mirror/nginx`,
+        'index.docker.io/library/nginx:1.27': `${dst.host}/mirror/nginx-again`,
+        'me/app:1': `${dst.host}/mirror/app`,
+        'registry-1.docker.io/me/app:1': `${dst.host}/mirror/app-again`,
+      }),
+      'images.json',
+      {},
+    );
     try {
       const result = await runLocal({ rules, registry: client, workers: 2, retries: 0 });
-      assert.deepEqual(result.results.filter((r) => r.outcome === 'failed').map((r) => r.error), []);
+      assert.deepEqual(
+        result.results.filter((r) => r.outcome === 'failed').map((r) => r.error),
+        [],
+      );
       assert.equal(result.counts.copied, 4);
     } finally {
       await client.close();
@@ -85,7 +108,10 @@ describe('Docker Hub', () => {
     assert.equal(await getManifestDigest(dst, 'mirror/app', '1'), seeded.get('app')?.digest);
     assert.equal(await getManifestDigest(dst, 'mirror/app-again', '1'), seeded.get('app')?.digest);
     // The token server only answers service=registry.docker.io; the scopes name library/nginx.
-    assert.ok(hub.tokenServer!.scopes.some((s) => s === 'repository:library/nginx:pull'), hub.tokenServer!.scopes.join(' '));
+    assert.ok(
+      hub.tokenServer!.scopes.some((s) => s === 'repository:library/nginx:pull'),
+      hub.tokenServer!.scopes.join(' '),
+    );
     assert.ok(paced.length >= 1, 'pulls were paced once the budget ran low');
     assert.ok(served.includes('docker.io: auth.json key "docker.io"'), served.join('; '));
   });

@@ -37,15 +37,18 @@ describe('Docker and podman logins', () => {
     helperLog = join(dir, 'helper.log');
     await mkdir(bin);
     // A credential helper as Docker's protocol describes: the server URL on stdin, JSON on stdout.
-    await writeFile(join(bin, 'docker-credential-imtest'), [
-      '#!/bin/sh',
-      '[ "$1" = get ] || exit 3',
-      'read -r server',
-      `printf '%s\\n' "$server" >> ${JSON.stringify(helperLog)}`,
-      `if [ "$server" = ${JSON.stringify(dst.host)} ]; then printf '{"ServerURL":"%s","Username":"%s","Secret":"%s"}' "$server" 'robot$mirror' "$HELPER_SECRET"; exit 0; fi`,
-      'echo "credentials not found in native keychain"; exit 1',
-      '',
-    ].join('\n'));
+    await writeFile(
+      join(bin, 'docker-credential-imtest'),
+      [
+        '#!/bin/sh',
+        '[ "$1" = get ] || exit 3',
+        'read -r server',
+        `printf '%s\\n' "$server" >> ${JSON.stringify(helperLog)}`,
+        `if [ "$server" = ${JSON.stringify(dst.host)} ]; then printf '{"ServerURL":"%s","Username":"%s","Secret":"%s"}' "$server" 'robot$mirror' "$HELPER_SECRET"; exit 0; fi`,
+        'echo "credentials not found in native keychain"; exit 1',
+        '',
+      ].join('\n'),
+    );
     await writeFile(join(bin, 'docker-credential-broken'), '#!/bin/sh\necho "keychain locked" >&2\nexit 4\n');
     await writeFile(join(bin, 'docker-credential-slow'), '#!/bin/sh\nexec sleep 30\n');
     await Promise.all(['imtest', 'broken', 'slow'].map((name) => chmod(join(bin, `docker-credential-${name}`), 0o755)));
@@ -53,21 +56,30 @@ describe('Docker and podman logins', () => {
     const runtime = join(dir, 'run');
     await mkdir(join(home, '.docker'), { recursive: true });
     await mkdir(join(runtime, 'containers'), { recursive: true });
-    await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({
-      auths: {
-        [`https://${src.host}/v1/`]: { auth: Buffer.from(`${src.username}:${src.password}`).toString('base64') },
-        [dst.host]: {},
-      },
-      credHelpers: { [dst.host]: 'imtest' },
-      psFormat: 'table {{.ID}}',
-    }));
-    await writeFile(join(runtime, 'containers', 'auth.json'), JSON.stringify({
-      auths: { [podmanOnly.host]: { auth: Buffer.from(`${podmanOnly.username}:${podmanOnly.password}`).toString('base64') } },
-    }));
-    await writeFile(join(dir, 'images.json'), JSON.stringify({
-      [`${src.host}/team/app:1.0`]: `${dst.host}/mirror/app`,
-      [`${podmanOnly.host}/team/tool:2.0`]: `${dst.host}/mirror/tool`,
-    }));
+    await writeFile(
+      join(home, '.docker', 'config.json'),
+      JSON.stringify({
+        auths: {
+          [`https://${src.host}/v1/`]: { auth: Buffer.from(`${src.username}:${src.password}`).toString('base64') },
+          [dst.host]: {},
+        },
+        credHelpers: { [dst.host]: 'imtest' },
+        psFormat: 'table {{.ID}}',
+      }),
+    );
+    await writeFile(
+      join(runtime, 'containers', 'auth.json'),
+      JSON.stringify({
+        auths: { [podmanOnly.host]: { auth: Buffer.from(`${podmanOnly.username}:${podmanOnly.password}`).toString('base64') } },
+      }),
+    );
+    await writeFile(
+      join(dir, 'images.json'),
+      JSON.stringify({
+        [`${src.host}/team/app:1.0`]: `${dst.host}/mirror/app`,
+        [`${podmanOnly.host}/team/tool:2.0`]: `${dst.host}/mirror/tool`,
+      }),
+    );
     env = { HOME: home, XDG_RUNTIME_DIR: runtime, PATH: `${bin}:${process.env.PATH ?? ''}`, HELPER_SECRET: 'Helper-pw-0192' };
     delete process.env.DOCKER_CONFIG;
   });
@@ -96,15 +108,21 @@ describe('Docker and podman logins', () => {
   it('takes a Docker config given to --auth, with $DOCKER_CONFIG', async () => {
     const config = join(dir, 'other-docker');
     await mkdir(config, { recursive: true });
-    await writeFile(join(config, 'config.json'), JSON.stringify({
-      auths: { [src.host]: { username: src.username, password: src.password } },
-      credsStore: 'imtest',
-    }));
+    await writeFile(
+      join(config, 'config.json'),
+      JSON.stringify({
+        auths: { [src.host]: { username: src.username, password: src.password } },
+        credsStore: 'imtest',
+      }),
+    );
     await writeFile(join(dir, 'one.json'), JSON.stringify({ [`${src.host}/team/app:1.0`]: `${dst.host}/again/app` }));
     const viaFlag = await runCli(['--auth', join(config, 'config.json'), '--images', 'one.json', '--log', 'flag.log'], { cwd: dir, env });
     assert.equal(viaFlag.code, 0, viaFlag.stderr);
     assert.equal(await getManifestDigest(dst, 'again/app', '1.0'), image.digest);
-    assert.match(await readFile(join(dir, 'flag.log'), 'utf8'), new RegExp(`credentials ${dst.host}: credential helper docker-credential-imtest`));
+    assert.match(
+      await readFile(join(dir, 'flag.log'), 'utf8'),
+      new RegExp(`credentials ${dst.host}: credential helper docker-credential-imtest`),
+    );
 
     await writeFile(join(dir, 'two.json'), JSON.stringify({ [`${src.host}/team/app:1.0`]: `${dst.host}/third/app` }));
     const viaEnv = await runCli(['--images', 'two.json', '--log', 'env.log'], { cwd: dir, env: { ...env, DOCKER_CONFIG: config } });
@@ -118,15 +136,22 @@ describe('Docker and podman logins', () => {
     const result = await runCli(['--auth', configPath, '--images', 'one.json', '--log', 'broken.log', '--retries', '0'], { cwd: dir, env });
     assert.equal(result.code, 1, result.stderr);
     const log = await readFile(join(dir, 'broken.log'), 'utf8');
-    assert.match(log, new RegExp(`credential helper docker-credential-broken for ${dst.host.replace(/\./g, '\\.')}: exit code 4: keychain locked`));
+    assert.match(
+      log,
+      new RegExp(`credential helper docker-credential-broken for ${dst.host.replace(/\./g, '\\.')}: exit code 4: keychain locked`),
+    );
   });
 
   it('bounds a helper that does not answer by its timeout', async () => {
     const run = credentialHelperRunner({ env: { ...process.env, PATH: env.PATH }, timeoutMs: 300 });
     const started = Date.now();
-    await assert.rejects(run('slow', 'registry.example.com'), { message: 'credential helper docker-credential-slow for registry.example.com: no answer within 300 ms' });
+    await assert.rejects(run('slow', 'registry.example.com'), {
+      message: 'credential helper docker-credential-slow for registry.example.com: no answer within 300 ms',
+    });
     assert.ok(Date.now() - started < 10_000);
-    await assert.rejects(run('absent', 'registry.example.com'), { message: 'credential helper docker-credential-absent for registry.example.com: not found on PATH' });
+    await assert.rejects(run('absent', 'registry.example.com'), {
+      message: 'credential helper docker-credential-absent for registry.example.com: not found on PATH',
+    });
   });
 
   it('refuses a Docker config whose stored login is not base64 of user:password, without quoting it', async () => {

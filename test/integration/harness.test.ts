@@ -21,7 +21,8 @@ function sha256(bytes: Buffer): string {
 async function skopeoRaw(r: TestRegistry, image: string, withCreds = true): Promise<Buffer> {
   const creds = withCreds && r.username !== undefined ? ['--creds', `${r.username}:${r.password}`] : [];
   const { stdout } = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', ...creds, `docker://${r.host}/${image}`], {
-    encoding: 'buffer', timeout: 20_000,
+    encoding: 'buffer',
+    timeout: 20_000,
   });
   return stdout;
 }
@@ -54,7 +55,10 @@ for (const auth of ['none', 'basic', 'token'] as const) {
       }
       assert.equal(children[0]?.layers[0], children[1]?.layers[0], 'children share the base layer');
       const entries = JSON.parse(index.manifest.toString('utf8')).manifests as { platform: { architecture: string } }[];
-      assert.deepEqual(entries.map((e) => e.platform.architecture), ['amd64', 'arm64']);
+      assert.deepEqual(
+        entries.map((e) => e.platform.architecture),
+        ['amd64', 'arm64'],
+      );
     });
   });
 }
@@ -75,7 +79,9 @@ describe('a basic-auth registry', () => {
 
   test('accepts every configured user and refuses a wrong password', async () => {
     assert.equal(registry.username, 'alice');
-    const bob = await fetch(`${registry.url}/v2/`, { headers: { authorization: `Basic ${Buffer.from('bob:bob-pass').toString('base64')}` } });
+    const bob = await fetch(`${registry.url}/v2/`, {
+      headers: { authorization: `Basic ${Buffer.from('bob:bob-pass').toString('base64')}` },
+    });
     assert.equal(bob.status, 200);
     const wrong = await fetch(`${registry.url}/v2/`, { headers: { authorization: `Basic ${Buffer.from('bob:nope').toString('base64')}` } });
     assert.equal(wrong.status, 401);
@@ -121,7 +127,10 @@ describe('a token-auth registry', () => {
 
   test('refuses anonymous pushes', async () => {
     const { token: anonymous } = await token('repository:team/app:pull,push');
-    const response = await fetch(`${registry.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${anonymous}` } });
+    const response = await fetch(`${registry.url}/v2/team/app/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${anonymous}` },
+    });
     assert.equal(response.status, 401);
   });
 
@@ -133,7 +142,10 @@ describe('a token-auth registry', () => {
     assert.equal(wrong.status, 401);
     const right = await token('repository:team/app:pull,push', basicHeader(registry));
     assert.equal(right.status, 200);
-    const upload = await fetch(`${registry.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${right.token}` } });
+    const upload = await fetch(`${registry.url}/v2/team/app/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${right.token}` },
+    });
     assert.equal(upload.status, 202);
     assert.equal(ts.requests, before + 2);
     assert.deepEqual(ts.scopes.slice(scopesBefore), ['repository:team/app:pull', 'repository:team/app:pull,push']);
@@ -158,10 +170,15 @@ describe('a token-auth registry with an ACL', () => {
     const { token } = (await response.json()) as { token: string };
     const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access: unknown };
     assert.deepEqual(claims.access, [{ type: 'repository', name: 'readonly/app', actions: ['pull'] }]);
-    const push = await fetch(`${registry.url}/v2/readonly/app/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const push = await fetch(`${registry.url}/v2/readonly/app/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(push.status, 401);
     const anonymous = await fetch(`${ts.realm}?service=${ts.service}&scope=repository:team/app:pull`);
-    const anonymousClaims = JSON.parse(Buffer.from(((await anonymous.json()) as { token: string }).token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access: unknown };
+    const anonymousClaims = JSON.parse(
+      Buffer.from(((await anonymous.json()) as { token: string }).token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as { access: unknown };
     assert.deepEqual(anonymousClaims.access, [{ type: 'repository', name: 'team/app', actions: [] }]);
   });
 });

@@ -22,7 +22,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mirror-infra-'));
 const smallRules = join(dir, 'images.json');
 writeFileSync(smallRules, JSON.stringify({ 'quay.io/coreos/etcd': 'swr.example.com/mirror/etcd' }));
 const bigRules = join(dir, 'big.json');
-writeFileSync(bigRules, JSON.stringify(Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`quay.io/team/app${i}`, `swr.example.com/mirror/app${i}`]))));
+writeFileSync(
+  bigRules,
+  JSON.stringify(Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`quay.io/team/app${i}`, `swr.example.com/mirror/app${i}`]))),
+);
 
 const app = new App({
   context: {
@@ -43,9 +46,12 @@ const outputs: Record<string, Json> = template.toJSON().Outputs;
 
 const byType = (type: string): [string, Json][] => Object.entries(template.findResources(type));
 const schedule = (name: string): Json =>
-  byType('AWS::Scheduler::Schedule').map(([, r]) => r).find((r) => JSON.parse(r.Properties.Target.Input).trigger === `schedule:${name}`)!;
+  byType('AWS::Scheduler::Schedule')
+    .map(([, r]) => r)
+    .find((r) => JSON.parse(r.Properties.Target.Input).trigger === `schedule:${name}`)!;
 const plannerId = byType('AWS::Lambda::Function').find(([, r]) => /expands rules/.test(r.Properties.Description))![0];
-const functionNamed = (handlerWords: RegExp): [string, Json] => byType('AWS::Lambda::Function').find(([, r]) => handlerWords.test(r.Properties.Description))!;
+const functionNamed = (handlerWords: RegExp): [string, Json] =>
+  byType('AWS::Lambda::Function').find(([, r]) => handlerWords.test(r.Properties.Description))!;
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -56,7 +62,8 @@ describe('mirroring triggers in the template', () => {
     assert.equal(nightly.Properties.ScheduleExpressionTimezone, 'Europe/Paris');
     assert.deepEqual(nightly.Properties.Target.Arn, { 'Fn::GetAtt': [plannerId, 'Arn'] });
     assert.deepEqual(JSON.parse(nightly.Properties.Target.Input), {
-      rulesParameter: '/image-migrator/ImageMigrator/rules/nightly', trigger: 'schedule:nightly',
+      rulesParameter: '/image-migrator/ImageMigrator/rules/nightly',
+      trigger: 'schedule:nightly',
     });
     assert.equal(schedule('hourly').Properties.ScheduleExpression, 'rate(1 hour)');
     assert.equal(schedule('legacy').Properties.ScheduleExpression, 'rate(2 days)');
@@ -69,7 +76,9 @@ describe('mirroring triggers in the template', () => {
       assert.deepEqual(target.RetryPolicy, { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 });
       assert.deepEqual(target.DeadLetterConfig, { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
     }
-    const alarm = byType('AWS::CloudWatch::Alarm').map(([, a]) => a).find((a) => JSON.stringify(a.Properties.Dimensions).includes(queueId));
+    const alarm = byType('AWS::CloudWatch::Alarm')
+      .map(([, a]) => a)
+      .find((a) => JSON.stringify(a.Properties.Dimensions).includes(queueId));
     assert.ok(alarm, 'an alarm watches the failed starts');
   });
 
@@ -112,7 +121,9 @@ describe('mirroring triggers in the template', () => {
     const [ecrId] = functionNamed(/ECR push events/);
     const [, rule] = byType('AWS::Events::Rule')[0]!;
     assert.deepEqual(rule.Properties.EventPattern, {
-      source: ['aws.ecr'], 'detail-type': ['ECR Image Action'], detail: { 'action-type': ['PUSH'], result: ['SUCCESS'] },
+      source: ['aws.ecr'],
+      'detail-type': ['ECR Image Action'],
+      detail: { 'action-type': ['PUSH'], result: ['SUCCESS'] },
     });
     const target = rule.Properties.Targets[0];
     assert.deepEqual(target.Arn, { 'Fn::GetAtt': [ecrId, 'Arn'] });
@@ -123,7 +134,10 @@ describe('mirroring triggers in the template', () => {
 
   it('passes every cdk-nag AwsSolutions check with the triggers on', () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
-    assert.deepEqual(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`), []);
+    assert.deepEqual(
+      report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+      [],
+    );
   });
 });
 
@@ -138,27 +152,51 @@ describe('schedules context checks', () => {
   };
 
   it('names the schedule and the mistake in a bad expression', () => {
-    assert.equal(refusal({ a: { expression: 'rate(1 hours)' } }), 'Invalid CDK context value "schedules": "a": "rate(1 hours)" must be written rate(1 hour)');
-    assert.equal(refusal({ a: 'rate(5 minute)' }), 'Invalid CDK context value "schedules": "a": "rate(5 minute)" must be written rate(5 minutes)');
-    assert.equal(refusal({ a: 'cron(0 3 * * *)' }), 'Invalid CDK context value "schedules": "a": "cron(0 3 * * *)" must have six fields: cron(minutes hours day-of-month month day-of-week year)');
-    assert.equal(refusal({ a: 'cron(0 3 * * * *)' }), 'Invalid CDK context value "schedules": "a": "cron(0 3 * * * *)" must have "?" in exactly one of day-of-month and day-of-week');
+    assert.equal(
+      refusal({ a: { expression: 'rate(1 hours)' } }),
+      'Invalid CDK context value "schedules": "a": "rate(1 hours)" must be written rate(1 hour)',
+    );
+    assert.equal(
+      refusal({ a: 'rate(5 minute)' }),
+      'Invalid CDK context value "schedules": "a": "rate(5 minute)" must be written rate(5 minutes)',
+    );
+    assert.equal(
+      refusal({ a: 'cron(0 3 * * *)' }),
+      'Invalid CDK context value "schedules": "a": "cron(0 3 * * *)" must have six fields: cron(minutes hours day-of-month month day-of-week year)',
+    );
+    assert.equal(
+      refusal({ a: 'cron(0 3 * * * *)' }),
+      'Invalid CDK context value "schedules": "a": "cron(0 3 * * * *)" must have "?" in exactly one of day-of-month and day-of-week',
+    );
   });
 
   it('refuses an unknown time zone, an unknown field and a missing or invalid rules file', () => {
-    assert.equal(refusal({ a: { expression: 'rate(1 day)', timeZone: 'Mars/Olympus' } }),
-      'Invalid CDK context value "schedules": "a": timeZone "Mars/Olympus" is not an IANA time zone such as "Europe/Paris"');
-    assert.equal(refusal({ a: { expression: 'rate(1 day)', rule: 'x.json' } }),
-      'Invalid CDK context value "schedules": "a": unknown field "rule" (use expression, timeZone, rules)');
-    assert.equal(refusal({ a: { expression: 'rate(1 day)', rules: 'nope.json' } }),
-      `Invalid CDK context value "schedules": "a": the rules file ${join(dir, 'nope.json')} does not exist`);
+    assert.equal(
+      refusal({ a: { expression: 'rate(1 day)', timeZone: 'Mars/Olympus' } }),
+      'Invalid CDK context value "schedules": "a": timeZone "Mars/Olympus" is not an IANA time zone such as "Europe/Paris"',
+    );
+    assert.equal(
+      refusal({ a: { expression: 'rate(1 day)', rule: 'x.json' } }),
+      'Invalid CDK context value "schedules": "a": unknown field "rule" (use expression, timeZone, rules)',
+    );
+    assert.equal(
+      refusal({ a: { expression: 'rate(1 day)', rules: 'nope.json' } }),
+      `Invalid CDK context value "schedules": "a": the rules file ${join(dir, 'nope.json')} does not exist`,
+    );
     writeFileSync(join(dir, 'bad.json'), '{"quay.io/coreos": "swr.example.com/x/etcd"}');
-    assert.match(refusal({ a: { expression: 'rate(1 day)', rules: 'bad.json' } }),
-      /^Invalid CDK context value "schedules": "a": bad\.json: .*rule 1: the source names a namespace or registry/);
+    assert.match(
+      refusal({ a: { expression: 'rate(1 day)', rules: 'bad.json' } }),
+      /^Invalid CDK context value "schedules": "a": bad\.json: .*rule 1: the source names a namespace or registry/,
+    );
   });
 
   it('resolves empty destinations with the stack defaults and keeps the text as written', () => {
     writeFileSync(join(dir, 'defaults.json'), '{"quay.io/coreos/etcd:3.5": ""}');
-    const [s] = readSchedules(new App({ context: { schedules: { d: { expression: 'rate(7 days)', rules: 'defaults.json' } } } }).node, { registry: 'swr.example.com', namespace: 'x' }, dir);
+    const [s] = readSchedules(
+      new App({ context: { schedules: { d: { expression: 'rate(7 days)', rules: 'defaults.json' } } } }).node,
+      { registry: 'swr.example.com', namespace: 'x' },
+      dir,
+    );
     assert.deepEqual(s, { name: 'd', expression: 'rate(7 days)', rulesFile: 'defaults.json', rules: '{"quay.io/coreos/etcd:3.5": ""}' });
     assert.match(refusal({ d: { expression: 'rate(7 days)', rules: join(dir, 'defaults.json') } }), /accepted/);
   });

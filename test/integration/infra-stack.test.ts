@@ -116,9 +116,14 @@ describe('image-migrator stack template', () => {
   });
 
   it('keeps failed tasks in a sparse index that the summary pages through', () => {
-    const table = Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))[0] ?? Object.values(template.findResources('AWS::DynamoDB::Table'))[0];
+    const table =
+      Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))[0] ??
+      Object.values(template.findResources('AWS::DynamoDB::Table'))[0];
     const indexes = (table?.Properties.GlobalSecondaryIndexes ?? []) as Json[];
-    assert.deepEqual(indexes.map((i) => [i.IndexName, i.KeySchema.map((k: Json) => k.AttributeName)]), [['failures', ['failedRun', 'sk']]]);
+    assert.deepEqual(
+      indexes.map((i) => [i.IndexName, i.KeySchema.map((k: Json) => k.AttributeName)]),
+      [['failures', ['failedRun', 'sk']]],
+    );
   });
 
   it('grants only on this stack\'s queues, table and secret, never on "*"', () => {
@@ -149,13 +154,26 @@ describe('image-migrator stack template', () => {
       }
     }
     const secretReaders = Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((p) => (p.Properties.PolicyDocument.Statement as Json[]).some((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue')
-        && [s.Resource].flat().some((r) => JSON.stringify(r) === JSON.stringify({ Ref: secretId }))))
+      .filter((p) =>
+        (p.Properties.PolicyDocument.Statement as Json[]).some(
+          (s) =>
+            [s.Action].flat().includes('secretsmanager:GetSecretValue') &&
+            [s.Resource].flat().some((r) => JSON.stringify(r) === JSON.stringify({ Ref: secretId })),
+        ),
+      )
       .flatMap((p) => p.Properties.Roles as Json[]);
-    assert.deepEqual(secretReaders, [{ Ref: copierFunction.Properties.Role['Fn::GetAtt'][0] }], 'only the copier, which talks to registries, reads the auth secret');
+    assert.deepEqual(
+      secretReaders,
+      [{ Ref: copierFunction.Properties.Role['Fn::GetAtt'][0] }],
+      'only the copier, which talks to registries, reads the auth secret',
+    );
     const schedulesDlqArn = JSON.stringify({ 'Fn::GetAtt': [schedulesDlqId, 'Arn'] });
     const onSchedulesDlq = statements.filter((s) => [s.Resource].flat().some((t) => JSON.stringify(t) === schedulesDlqArn));
-    assert.deepEqual(onSchedulesDlq.map((s) => s.Action), ['sqs:SendMessage'], 'the schedules queue is only sent to');
+    assert.deepEqual(
+      onSchedulesDlq.map((s) => s.Action),
+      ['sqs:SendMessage'],
+      'the schedules queue is only sent to',
+    );
   });
 
   it('lets only the copier reach ECR, and only the repositories named in context', () => {
@@ -166,11 +184,23 @@ describe('image-migrator stack template', () => {
         .map((s) => ({ roles: p.Properties.Roles as Json[], actions: [s.Action].flat() as string[], resources: [s.Resource].flat() })),
     );
     for (const s of ecrStatements) assert.deepEqual(s.roles, [{ Ref: copierRole }]);
-    const own = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`]] });
+    const own = (name: string) => ({
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`],
+      ],
+    });
     const grants = new Map(ecrStatements.map((s) => [JSON.stringify(s.resources), s.actions]));
     assert.deepEqual(grants.get(JSON.stringify(['*'])), ['ecr:GetAuthorizationToken']);
     const pushed = grants.get(JSON.stringify([own('team/*'), own('mirror/app')]));
-    for (const action of ['ecr:PutImage', 'ecr:InitiateLayerUpload', 'ecr:CompleteLayerUpload', 'ecr:CreateRepository', 'ecr:DescribeRepositories', 'ecr:BatchGetImage']) {
+    for (const action of [
+      'ecr:PutImage',
+      'ecr:InitiateLayerUpload',
+      'ecr:CompleteLayerUpload',
+      'ecr:CreateRepository',
+      'ecr:DescribeRepositories',
+      'ecr:BatchGetImage',
+    ]) {
       assert.ok(pushed?.includes(action), action);
     }
     const pulled = grants.get(JSON.stringify(['arn:aws:ecr:us-west-2:111122223333:repository/base/*']));
@@ -193,8 +223,10 @@ describe('image-migrator stack template', () => {
   });
 
   it('alarms when messages wait in the dead-letter queue', () => {
-    const [, alarm] = only('AWS::CloudWatch::Alarm', (r) =>
-      JSON.stringify(r.Properties.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }]),
+    const [, alarm] = only(
+      'AWS::CloudWatch::Alarm',
+      (r) =>
+        JSON.stringify(r.Properties.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }]),
     );
     assert.equal(alarm.Properties.MetricName, 'ApproximateNumberOfMessagesVisible');
     assert.deepEqual(alarm.Properties.Dimensions[0].Value, { 'Fn::GetAtt': [dlqId, 'QueueName'] });
@@ -209,7 +241,8 @@ describe('image-migrator stack template', () => {
     assert.equal(alarm.Properties.Threshold, 1);
     const [, dashboard] = only('AWS::CloudWatch::Dashboard');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
-    for (const name of ['TasksCopied', 'TasksUpToDate', 'TasksFailed', 'BytesCopied', 'TaskRetries', 'ConcurrentExecutions']) assert.match(body, new RegExp(name));
+    for (const name of ['TasksCopied', 'TasksUpToDate', 'TasksFailed', 'BytesCopied', 'TaskRetries', 'ConcurrentExecutions'])
+      assert.match(body, new RegExp(name));
   });
 
   it('starts the planner on schedule with the stored rules of that schedule', () => {

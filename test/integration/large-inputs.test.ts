@@ -34,9 +34,11 @@ function tagServer(): Promise<{ server: Server; host: string; requests: () => nu
     if (to < total) headers.link = `</v2/big/${total}/tags/list?n=${size}&last=t${to - 1}>; rel="next"`;
     res.writeHead(200, headers).end(JSON.stringify({ name: `big/${total}`, tags }));
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    resolve({ server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      resolve({ server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests });
+    }),
+  );
 }
 
 describe('inputs of fleet size', () => {
@@ -93,7 +95,10 @@ describe('inputs of fleet size', () => {
       const rules = parseImagesFile(JSON.stringify({ [`${tags.host}/big/130000`]: `${tags.host}/copy/130000` }), 'images.json', {});
       let copied = 0;
       const result = await runLocal({
-        rules, registry, workers: 64, retries: 0,
+        rules,
+        registry,
+        workers: 64,
+        retries: 0,
         copier: { copy: async () => ({ outcome: 'up-to-date', digest: 'sha256:0', bytes: 0 }) },
         onEvent: (event) => void (event.type === 'done' && copied++),
       });

@@ -23,7 +23,9 @@ describe('local run with destination tag lists', () => {
   async function migrate(): Promise<{ requests: Record<string, number>; outcomes: string[] }> {
     const requests: Record<string, number> = {};
     const client = new RegistryClient({
-      credentials: { lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }) },
+      credentials: {
+        lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }),
+      },
       onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
     });
     const rules = parseImagesFile(JSON.stringify({ [`${src.host}/team/app`]: `${dst.host}/mirror/app` }), 'images.json', {});

@@ -73,7 +73,12 @@ describe('image-migrator migrate failures', () => {
       const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
       const retries = log.match(/^\S+ retry .*team\/flaky:1 .*$/gm) ?? [];
       assert.equal(retries.length, 2);
-      assert.match(retries[0] ?? '', new RegExp(`level=request kind=manifest-get registry=${proxy.host} attempt=1 in=\\d+ms: GET http://${proxy.host}/v2/team/flaky/manifests/1: .*500 Internal Server Error`));
+      assert.match(
+        retries[0] ?? '',
+        new RegExp(
+          `level=request kind=manifest-get registry=${proxy.host} attempt=1 in=\\d+ms: GET http://${proxy.host}/v2/team/flaky/manifests/1: .*500 Internal Server Error`,
+        ),
+      );
       assert.match(log, /^\S+ failed .*team\/flaky:1 .*attempts=1/m);
     } finally {
       await proxy.stop();
@@ -114,7 +119,10 @@ describe('image-migrator migrate failures', () => {
       });
       const result = await runCli(['--retries', '0', '--report', 'r.json'], { cwd: dir });
       assert.equal(result.code, 1, result.stderr);
-      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[]; requests: Record<string, number> };
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as {
+        tasks: { outcome: string; error?: string }[];
+        requests: Record<string, number>;
+      };
       assert.equal(report.tasks[0]?.outcome, 'failed');
       assert.match(report.tasks[0]?.error ?? '', /digest mismatch/);
       // --retries 0: each blob is fetched once (config and two layers); nothing is fetched again.

@@ -62,7 +62,7 @@ describe('image-migrator migrate between real registries', () => {
     await Promise.all([src?.stop(), dst?.stop(), tok?.stop()]);
   });
 
-  it('prints the three lines of Huawei\'s image-migrator and exits 0', () => {
+  it("prints the three lines of Huawei's image-migrator and exits 0", () => {
     assert.equal(first.code, 0, first.stderr);
     assert.equal(
       first.stdout,
@@ -86,7 +86,10 @@ describe('image-migrator migrate between real registries', () => {
   });
 
   it('keeps OCI index and Docker manifest list bytes identical, children included', async () => {
-    for (const [repo, key] of [['mirror/multi', 'multi:v1'], ['mirror/list', 'list:v1']] as const) {
+    for (const [repo, key] of [
+      ['mirror/multi', 'multi:v1'],
+      ['mirror/list', 'list:v1'],
+    ] as const) {
       const index = seeded.get(key);
       assert.ok(index);
       assert.deepEqual(await getManifestBytes(dst, repo, 'v1'), index.manifest);
@@ -96,9 +99,13 @@ describe('image-migrator migrate between real registries', () => {
     }
   });
 
-  it('skopeo, an independent client, reads the source\'s digest at the destination', async () => {
+  it("skopeo, an independent client, reads the source's digest at the destination", async () => {
     // Asynchronous: the token server of the test registries lives in this process and must keep answering.
-    const { stdout: raw } = await promisify(execFile)('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `${dst.username}:${dst.password}`, `docker://${dst.host}/mirror/multi:v1`], { encoding: 'buffer' });
+    const { stdout: raw } = await promisify(execFile)(
+      'skopeo',
+      ['inspect', '--raw', '--tls-verify=false', '--creds', `${dst.username}:${dst.password}`, `docker://${dst.host}/mirror/multi:v1`],
+      { encoding: 'buffer' },
+    );
     assert.equal(`sha256:${createHash('sha256').update(raw).digest('hex')}`, seeded.get('multi:v1')?.digest);
   });
 
@@ -108,11 +115,19 @@ describe('image-migrator migrate between real registries', () => {
     for (const image of seeded.values()) for (const d of [image.config, ...image.layers]) if (d) blobs.add(d);
     // The two arch images of each index carry their own config and layers: count them from the index children.
     const childBlobs = await Promise.all(
-      [['mirror/multi', 'multi:v1'], ['mirror/list', 'list:v1']].flatMap(([repo, key]) =>
-        (JSON.parse(seeded.get(key as string)?.manifest.toString() ?? '{}') as { manifests: { digest: string }[] }).manifests.map(async (c) => {
-          const m = JSON.parse((await getManifestBytes(dst, repo as string, c.digest))?.toString() ?? '{}') as { config: { digest: string }; layers: { digest: string }[] };
-          return [m.config.digest, ...m.layers.map((l) => l.digest)];
-        }),
+      [
+        ['mirror/multi', 'multi:v1'],
+        ['mirror/list', 'list:v1'],
+      ].flatMap(([repo, key]) =>
+        (JSON.parse(seeded.get(key as string)?.manifest.toString() ?? '{}') as { manifests: { digest: string }[] }).manifests.map(
+          async (c) => {
+            const m = JSON.parse((await getManifestBytes(dst, repo as string, c.digest))?.toString() ?? '{}') as {
+              config: { digest: string };
+              layers: { digest: string }[];
+            };
+            return [m.config.digest, ...m.layers.map((l) => l.digest)];
+          },
+        ),
       ),
     );
     for (const d of childBlobs.flat()) blobs.add(d);
@@ -140,7 +155,10 @@ describe('image-migrator migrate between real registries', () => {
     const destinations = 1 * 2;
     assert.ok((report.requests['manifest-get'] ?? 0) <= 8 + sources, `manifest GETs: ${report.requests['manifest-get']}`);
     assert.ok((report.requests['manifest-head'] ?? 0) <= 9 + destinations, `manifest HEADs: ${report.requests['manifest-head']}`);
-    assert.equal(report.counts.requests, Object.values(report.requests).reduce((sum, n) => sum + n, 0));
+    assert.equal(
+      report.counts.requests,
+      Object.values(report.requests).reduce((sum, n) => sum + n, 0),
+    );
     for (const kind of ['blob-get', 'blob-put', 'blob-head', 'upload-start', 'blob-mount', 'manifest-put']) {
       assert.equal(report.requests[kind] ?? 0, 0, `${kind} requests in an up-to-date run`);
     }

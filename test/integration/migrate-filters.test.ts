@@ -56,7 +56,9 @@ describe('image-migrator tag filters', () => {
 
     const second = await runCli(['--report', 'r2.json'], { cwd: dir });
     assert.equal(second.code, 0, second.stderr);
-    const report = JSON.parse(await readFile(join(dir, 'r2.json'), 'utf8')) as { counts: { copied: number; upToDate: number; bytes: number } };
+    const report = JSON.parse(await readFile(join(dir, 'r2.json'), 'utf8')) as {
+      counts: { copied: number; upToDate: number; bytes: number };
+    };
     assert.equal(report.counts.copied, 0);
     assert.equal(report.counts.upToDate, 18);
     assert.equal(report.counts.bytes, 0);
@@ -97,7 +99,10 @@ describe('image-migrator tag filters', () => {
     const result = await runCli([], { cwd: dir });
     assert.equal(result.code, 2);
     assert.equal(result.stdout, '');
-    assert.equal(result.stderr, `image-migrator: ./images.json: "${src.host}/team/etcd": tags.latest: must be a whole number of at least 1, not 0\n`);
+    assert.equal(
+      result.stderr,
+      `image-migrator: ./images.json: "${src.host}/team/etcd": tags.latest: must be a whole number of at least 1, not 0\n`,
+    );
     assert.deepEqual(await listTags(dst, 'bad/one'), []);
   });
 });

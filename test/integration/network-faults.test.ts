@@ -52,8 +52,10 @@ describe('network faults', () => {
     srcProxy.stallNext(`/blobs/${image.layers[0]}`, 1, MiB);
     const events: RetryEvent[] = [];
     const started = Date.now();
-    const result = await new ImageCopier(c, { retry: { baseDelayMs: 20 } })
-      .copy({ source: `${srcProxy.host}/stall/app:v1`, destination: `${dst.host}/stall/app:v1` }, { onRetry: (e) => events.push(e) });
+    const result = await new ImageCopier(c, { retry: { baseDelayMs: 20 } }).copy(
+      { source: `${srcProxy.host}/stall/app:v1`, destination: `${dst.host}/stall/app:v1` },
+      { onRetry: (e) => events.push(e) },
+    );
     const elapsed = Date.now() - started;
     assert.equal(result.digest, image.digest);
     assert.equal(await getManifestDigest(dst, 'stall/app', 'v1'), image.digest);
@@ -78,7 +80,10 @@ describe('network faults', () => {
     const started = Date.now();
     assert.equal((await c.getManifest({ registry: srcProxy.host, repository: 'stall/manifest' }, 'v1')).digest, image.digest);
     assert.ok(Date.now() - started < 1000 + MARGIN_MS);
-    assert.deepEqual(retries.map((r) => r.kind), ['manifest-get']);
+    assert.deepEqual(
+      retries.map((r) => r.kind),
+      ['manifest-get'],
+    );
     assert.match(retries[0]?.reason ?? '', /timeout|terminated|UND_ERR/i);
     await c.close();
   });
@@ -90,8 +95,10 @@ describe('network faults', () => {
     dstProxy.stallUploadNext(`/v2/stall/upload/blobs/uploads/`, 1);
     const events: RetryEvent[] = [];
     const started = Date.now();
-    await new ImageCopier(c, { retry: { baseDelayMs: 20 } })
-      .copy({ source: `${src.host}/stall/upload:v1`, destination: `${dstProxy.host}/stall/upload:v1` }, { onRetry: (e) => events.push(e) });
+    await new ImageCopier(c, { retry: { baseDelayMs: 20 } }).copy(
+      { source: `${src.host}/stall/upload:v1`, destination: `${dstProxy.host}/stall/upload:v1` },
+      { onRetry: (e) => events.push(e) },
+    );
     assert.ok(Date.now() - started < 1500 + MARGIN_MS, `took ${Date.now() - started} ms`);
     assert.equal(await getManifestDigest(dst, 'stall/upload', 'v1'), image.digest);
     const restart = events.find((e) => e.kind === 'blob-restart' || e.kind === 'blob-put');
@@ -110,14 +117,20 @@ describe('network faults', () => {
     try {
       const before = srcProxy.log.length;
       assert.deepEqual(await c.listTags({ registry: srcProxy.host, repository: 'paged/cut' }), ['t0', 't1', 't2', 't3', 't4']);
-      const pages = srcProxy.log.slice(before).filter((l) => l.path.includes('/tags/list')).map((l) => l.path);
+      const pages = srcProxy.log
+        .slice(before)
+        .filter((l) => l.path.includes('/tags/list'))
+        .map((l) => l.path);
       assert.deepEqual(pages, [
         '/v2/paged/cut/tags/list?n=2',
         '/v2/paged/cut/tags/list?last=t1&n=2',
         '/v2/paged/cut/tags/list?last=t1&n=2',
         '/v2/paged/cut/tags/list?last=t3&n=2',
       ]);
-      assert.deepEqual(retries.map((r) => r.kind), ['tag-list']);
+      assert.deepEqual(
+        retries.map((r) => r.kind),
+        ['tag-list'],
+      );
       assert.ok(image.digest);
     } finally {
       srcProxy.paginateTags(false);
@@ -133,7 +146,10 @@ describe('network faults', () => {
     try {
       const before = srcProxy.log.length;
       assert.deepEqual(await c.listTags({ registry: srcProxy.host, repository: 'paged/refuse' }), ['only']);
-      assert.deepEqual(srcProxy.log.slice(before).map((l) => l.path), ['/v2/paged/refuse/tags/list?n=1000', '/v2/paged/refuse/tags/list']);
+      assert.deepEqual(
+        srcProxy.log.slice(before).map((l) => l.path),
+        ['/v2/paged/refuse/tags/list?n=1000', '/v2/paged/refuse/tags/list'],
+      );
       // Remembered for the registry: the next listing goes without n= at once.
       assert.deepEqual(await c.listTags({ registry: srcProxy.host, repository: 'paged/refuse' }), ['only']);
       assert.equal(srcProxy.log.at(-1)?.path, '/v2/paged/refuse/tags/list');
@@ -146,10 +162,14 @@ describe('network faults', () => {
   it('fails at once, naming the cause, when a destination refuses a manifest with a 500', async () => {
     const image = await pushImage(src, 'refused/app', 'v1');
     const { client: c, retries } = client();
-    const body = JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'manifest invalid', detail: `foreign layer ${image.layers[0]} not allowed` }] });
+    const body = JSON.stringify({
+      errors: [{ code: 'UNKNOWN', message: 'manifest invalid', detail: `foreign layer ${image.layers[0]} not allowed` }],
+    });
     dstProxy.failNext('/v2/refused/app/manifests/v1', 500, 100, {}, body, 'PUT');
     try {
-      const error = await new ImageCopier(c).copy({ source: `${src.host}/refused/app:v1`, destination: `${dstProxy.host}/refused/app:v1` }).catch((e: unknown) => e);
+      const error = await new ImageCopier(c)
+        .copy({ source: `${src.host}/refused/app:v1`, destination: `${dstProxy.host}/refused/app:v1` })
+        .catch((e: unknown) => e);
       assert.ok(error instanceof RegistryError && !error.retryable, String(error));
       assert.match(error.message, /500 Internal Server Error: UNKNOWN: manifest invalid \(foreign layer sha256:[0-9a-f]{64} not allowed\)/);
       assert.equal(dstProxy.log.filter((l) => l.method === 'PUT' && l.path === '/v2/refused/app/manifests/v1').length, 1);
@@ -169,7 +189,9 @@ describe('network faults', () => {
     // The first copy meets the 429; the others start while its wait is on.
     const first = copier.copy({ source: `${srcProxy.host}/throttle/a:v1`, destination: `${dst.host}/throttle/a:v1` });
     while (retries.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const others = ['b', 'c', 'd'].map((t) => copier.copy({ source: `${srcProxy.host}/throttle/${t}:v1`, destination: `${dst.host}/throttle/${t}:v1` }));
+    const others = ['b', 'c', 'd'].map((t) =>
+      copier.copy({ source: `${srcProxy.host}/throttle/${t}:v1`, destination: `${dst.host}/throttle/${t}:v1` }),
+    );
     await Promise.all([first, ...others]);
     const seen = srcProxy.log.slice(before);
     const throttled = seen.find((l) => l.path === '/v2/throttle/a/manifests/v1');
@@ -179,8 +201,12 @@ describe('network faults', () => {
     // 2 s asked for; 100 ms of leeway for the clocks of the proxy and the client.
     for (const l of later) assert.ok(l.at - throttled.at >= 1900, `${l.method} ${l.path} ${l.at - throttled.at} ms after the 429`);
     assert.equal(retries.length, 1);
-    assert.deepEqual({ kind: retries[0]?.kind, unavailable: retries[0]?.unavailable, delayMs: retries[0]?.delayMs }, { kind: 'manifest-get', unavailable: true, delayMs: 2000 });
-    for (const [i, t] of ['a', 'b', 'c', 'd'].entries()) assert.equal(await getManifestDigest(dst, `throttle/${t}`, 'v1'), images[i]?.digest);
+    assert.deepEqual(
+      { kind: retries[0]?.kind, unavailable: retries[0]?.unavailable, delayMs: retries[0]?.delayMs },
+      { kind: 'manifest-get', unavailable: true, delayMs: 2000 },
+    );
+    for (const [i, t] of ['a', 'b', 'c', 'd'].entries())
+      assert.equal(await getManifestDigest(dst, `throttle/${t}`, 'v1'), images[i]?.digest);
     await c.close();
   });
 
@@ -191,9 +217,12 @@ describe('network faults', () => {
     const { client: c } = client({ retry: { attempts: 1 } });
     try {
       const error = await new ImageCopier(c, { retry: { attempts: 1 } })
-        .copy({ source: `${srcProxy.host}/corrupt/app:v1`, destination: `${dstProxy.host}/corrupt/app:v1` }).catch((e: unknown) => e);
+        .copy({ source: `${srcProxy.host}/corrupt/app:v1`, destination: `${dstProxy.host}/corrupt/app:v1` })
+        .catch((e: unknown) => e);
       assert.match(String(error), /digest mismatch/);
-      const put = dstProxy.log.find((l) => l.method === 'PUT' && l.path.includes('/blobs/uploads/') && l.path.includes(encodeURIComponent(image.layers[0] ?? '-')));
+      const put = dstProxy.log.find(
+        (l) => l.method === 'PUT' && l.path.includes('/blobs/uploads/') && l.path.includes(encodeURIComponent(image.layers[0] ?? '-')),
+      );
       assert.ok(put !== undefined);
       assert.ok(put.bytesIn < layer.length, `${put.bytesIn} of ${layer.length} bytes reached the destination`);
     } finally {

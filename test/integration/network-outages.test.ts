@@ -46,16 +46,25 @@ describe('network outages', () => {
     try {
       proxy.cutNext(`/blobs/${image.layers[0]}`, 2, 20 * MiB);
       const events: RetryEvent[] = [];
-      await new ImageCopier(client).copy({ source: `${proxy.host}/big/app:v1`, destination: `${dst.host}/big/app:v1` }, { onRetry: (e) => events.push(e) });
+      await new ImageCopier(client).copy(
+        { source: `${proxy.host}/big/app:v1`, destination: `${dst.host}/big/app:v1` },
+        { onRetry: (e) => events.push(e) },
+      );
       assert.equal(await getManifestDigest(dst, 'big/app', 'v1'), image.digest);
       const gets = proxy.log.filter((l) => l.method === 'GET' && l.path.includes(image.layers[0] ?? '-'));
       const sent = gets.reduce((n, l) => n + l.bytesOut, 0);
       assert.equal(gets.length, 3);
-      assert.deepEqual(gets.map((l) => l.range !== undefined), [false, true, true]);
+      assert.deepEqual(
+        gets.map((l) => l.range !== undefined),
+        [false, true, true],
+      );
       assert.ok(sent < 3 * layer.length, `${sent} bytes sent for a ${layer.length}-byte layer`);
       // Resumed, not restarted: only the bytes in flight when the connection broke (socket buffers) are sent twice.
       assert.ok(sent < 1.5 * layer.length, `${sent - layer.length} bytes sent again`);
-      assert.deepEqual(events.map((e) => e.kind), ['blob-resume', 'blob-resume']);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ['blob-resume', 'blob-resume'],
+      );
       console.log(`resume: layer ${layer.length} B, sent by the source ${sent} B (${sent - layer.length} B again), ${gets.length} GETs`);
     } finally {
       await client.close();
@@ -66,7 +75,8 @@ describe('network outages', () => {
   it('lands every image when the destination is down for 30 s in the middle of a run (defaults)', async () => {
     const tags = Array.from({ length: 12 }, (_, i) => `r${i}`);
     const images = new Map<string, SeededImage>();
-    for (const [i, tag] of tags.entries()) images.set(tag, await pushImage(src, 'restart/app', tag, { layers: [randomBytes(MiB, 100 + i), randomBytes(256 * 1024, 200 + i)] }));
+    for (const [i, tag] of tags.entries())
+      images.set(tag, await pushImage(src, 'restart/app', tag, { layers: [randomBytes(MiB, 100 + i), randomBytes(256 * 1024, 200 + i)] }));
     const proxy = await startForwardingProxy(dst.url, { rewriteLocation: true });
     try {
       const dir = await workdir({
@@ -76,7 +86,8 @@ describe('network outages', () => {
       const run = runCli(['--workers', '2', '--report', 'r.json'], { cwd: dir, timeoutMs: 240_000 });
       // As soon as the first image has landed, the destination goes away for 30 s.
       const deadline = Date.now() + 60_000;
-      while (!proxy.log.some((l) => l.method === 'PUT' && l.path.includes('/manifests/')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      while (!proxy.log.some((l) => l.method === 'PUT' && l.path.includes('/manifests/')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
       const downAt = Date.now();
       await proxy.down(30_000);
       const result = await run;
@@ -88,9 +99,14 @@ describe('network outages', () => {
       assert.equal(report.counts.copied + report.counts.upToDate, 12);
       const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
       const retries = log.match(/^\S+ retry .*$/gm) ?? [];
-      assert.ok(retries.some((l) => new RegExp(`registry=${proxy.host}.*ECONNREFUSED`).test(l)), retries.slice(0, 3).join('\n'));
+      assert.ok(
+        retries.some((l) => new RegExp(`registry=${proxy.host}.*ECONNREFUSED`).test(l)),
+        retries.slice(0, 3).join('\n'),
+      );
       assert.match(result.stderr, new RegExp(`waiting \\d+ s: ECONNREFUSED from registry ${proxy.host}`));
-      console.log(`rolling restart: 12 images, run ended ${elapsed} ms after the destination went down for 30 s; ${retries.length} retries logged`);
+      console.log(
+        `rolling restart: 12 images, run ended ${elapsed} ms after the destination went down for 30 s; ${retries.length} retries logged`,
+      );
     } finally {
       await proxy.stop();
     }
@@ -108,7 +124,10 @@ describe('network outages', () => {
         images.set(`t${i}b`, image);
       }
     }
-    const [srcProxy, dstProxy] = await Promise.all([startForwardingProxy(src.url), startForwardingProxy(dst.url, { rewriteLocation: true })]);
+    const [srcProxy, dstProxy] = await Promise.all([
+      startForwardingProxy(src.url),
+      startForwardingProxy(dst.url, { rewriteLocation: true }),
+    ]);
     try {
       srcProxy.chaos({ rate: 0.03, kinds: ['reset', '503', '429', 'cut'], seed: 7 });
       dstProxy.chaos({ rate: 0.03, kinds: ['reset', '503', '429', 'cut'], seed: 11 });
@@ -123,7 +142,10 @@ describe('network outages', () => {
       const { counts } = report;
       assert.equal(counts.copied + counts.upToDate + counts.failed, counts.tasks, 'counts add up');
       assert.equal(counts.tasks, images.size);
-      assert.deepEqual(report.tasks.filter((t) => t.outcome === 'failed').map((t) => `${t.source}: ${t.error}`), []);
+      assert.deepEqual(
+        report.tasks.filter((t) => t.outcome === 'failed').map((t) => `${t.source}: ${t.error}`),
+        [],
+      );
       assert.equal(result.code, 0, result.stderr);
       srcProxy.chaos(undefined);
       for (const [tag, image] of images) assert.equal(await getManifestDigest(dst, 'soak/app', tag), image.digest, tag);
@@ -132,12 +154,15 @@ describe('network outages', () => {
       const taskRetries = retryLines.filter((l) => !/ retry planning /.test(l) && !/ level=task /.test(l)).length;
       const reported = Object.values(report.retried).reduce((a, b) => a + b, 0);
       assert.equal(taskRetries, reported, 'every retry counted in the report is in the log');
-      const injected = Object.values(srcProxy.injected).reduce((a, b) => a + b, 0) + Object.values(dstProxy.injected).reduce((a, b) => a + b, 0);
+      const injected =
+        Object.values(srcProxy.injected).reduce((a, b) => a + b, 0) + Object.values(dstProxy.injected).reduce((a, b) => a + b, 0);
       assert.ok(injected > 0);
       // Every fault injected made something retry.
       assert.ok(retryLines.length >= injected, `${retryLines.length} retries logged for ${injected} faults injected`);
-      console.log(`soak: ${counts.tasks} tasks in ${elapsed} ms, ${counts.copied} copied, ${counts.upToDate} up to date, ${counts.failed} failed; `
-        + `faults injected src ${JSON.stringify(srcProxy.injected)} dst ${JSON.stringify(dstProxy.injected)}; ${retryLines.length} retries logged; retried ${JSON.stringify(report.retried)}`);
+      console.log(
+        `soak: ${counts.tasks} tasks in ${elapsed} ms, ${counts.copied} copied, ${counts.upToDate} up to date, ${counts.failed} failed; ` +
+          `faults injected src ${JSON.stringify(srcProxy.injected)} dst ${JSON.stringify(dstProxy.injected)}; ${retryLines.length} retries logged; retried ${JSON.stringify(report.retried)}`,
+      );
     } finally {
       await Promise.all([srcProxy.stop(), dstProxy.stop()]);
     }

@@ -24,7 +24,12 @@ describe('adaptive concurrency against a throttling registry', () => {
       inFlight++;
       setTimeout(() => {
         inFlight--;
-        res.writeHead(200, { 'docker-content-digest': `sha256:${'a'.repeat(64)}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end();
+        res
+          .writeHead(200, {
+            'docker-content-digest': `sha256:${'a'.repeat(64)}`,
+            'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          })
+          .end();
       }, 15);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -44,7 +49,9 @@ describe('adaptive concurrency against a throttling registry', () => {
     });
     // The first request settles the scheme (https refused, then http) before the burst.
     await client.headManifest({ registry: host, repository: 'r' }, 'warmup');
-    const heads = await Promise.all(Array.from({ length: 80 }, (_, i) => client.headManifest({ registry: host, repository: 'r' }, `t${i}`)));
+    const heads = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => client.headManifest({ registry: host, repository: 'r' }, `t${i}`)),
+    );
     await client.close();
     assert.equal(heads.filter((h) => h?.digest !== undefined).length, 80);
     return refused;

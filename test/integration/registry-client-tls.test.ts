@@ -36,8 +36,27 @@ describe('registry client over TLS', () => {
     let dir: string;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'im-tls-'));
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert'), '-days', '1',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key'),
+          '-out',
+          join(dir, 'cert'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
       server = createHttpsServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')) }, (req, res) => {
         if (req.url?.startsWith('/v2/plain-realm/') && req.headers.authorization === undefined) {
           res.writeHead(401, { 'www-authenticate': `Bearer realm="${plainRealm}",service="tls-test"` }).end();
@@ -67,7 +86,10 @@ describe('registry client over TLS', () => {
       const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: false }) }, onRequest: (k, s) => seen.push([k, s]) });
       const err = await client.listTags({ registry: host, repository: 'tls/app' }).catch((e: unknown) => e);
       assert.ok(err instanceof RegistryError);
-      assert.equal(err.message, `GET https://${host}/v2/tls/app/tags/list?n=1000: TLS certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT); give its CA as "ca" for this registry in auth.json, or set "insecure": true to skip verification`);
+      assert.equal(
+        err.message,
+        `GET https://${host}/v2/tls/app/tags/list?n=1000: TLS certificate not trusted (DEPTH_ZERO_SELF_SIGNED_CERT); give its CA as "ca" for this registry in auth.json, or set "insecure": true to skip verification`,
+      );
       assert.equal(err.retryable, false);
       assert.deepEqual(seen, [['tag-list', 0]]);
       await client.close();
@@ -80,11 +102,17 @@ describe('registry client over TLS', () => {
       tokenServer.on('request', () => tokenRequests++);
       plainRealm = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
       const dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'cert')) } });
-      const client = new RegistryClient({ credentials: { lookup: () => ({ username: 'alice', password: 'secret-pw', insecure: false }) }, dispatcher });
+      const client = new RegistryClient({
+        credentials: { lookup: () => ({ username: 'alice', password: 'secret-pw', insecure: false }) },
+        dispatcher,
+      });
       try {
         const err = await client.listTags({ registry: host, repository: 'plain-realm/app' }).catch((e: unknown) => e);
         assert.ok(err instanceof RegistryError);
-        assert.equal(err.message, `GET ${plainRealm}?service=tls-test&scope=repository%3Aplain-realm%2Fapp%3Apull: the registry ${host} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`);
+        assert.equal(
+          err.message,
+          `GET ${plainRealm}?service=tls-test&scope=repository%3Aplain-realm%2Fapp%3Apull: the registry ${host} names a token endpoint without TLS; the login is not sent there (set "insecure": true for this registry in auth.json to allow it)`,
+        );
         assert.equal(tokenRequests, 0);
       } finally {
         await client.close();
@@ -95,10 +123,20 @@ describe('registry client over TLS', () => {
 
     it('does not fall back to plain http for a registry that is not insecure', async () => {
       const seen: [string, number][] = [];
-      const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: false }) }, onRequest: (k, s) => seen.push([k, s]), retry: { attempts: 2, baseDelayMs: 1 } });
+      const client = new RegistryClient({
+        credentials: { lookup: () => ({ insecure: false }) },
+        onRequest: (k, s) => seen.push([k, s]),
+        retry: { attempts: 2, baseDelayMs: 1 },
+      });
       const err = await client.listTags({ registry: plainHost, repository: 'types/img' }).catch((e: unknown) => e);
-      assert.ok(err instanceof RegistryError && err.message.startsWith(`GET https://${plainHost}/v2/types/img/tags/list?n=1000: network error`), String(err));
-      assert.deepEqual(seen, [['tag-list', 0], ['tag-list', 0]]);
+      assert.ok(
+        err instanceof RegistryError && err.message.startsWith(`GET https://${plainHost}/v2/types/img/tags/list?n=1000: network error`),
+        String(err),
+      );
+      assert.deepEqual(seen, [
+        ['tag-list', 0],
+        ['tag-list', 0],
+      ]);
       await client.close();
     });
   });

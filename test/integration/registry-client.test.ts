@@ -36,21 +36,36 @@ describe('registry client against real registries', () => {
     const oci = await pushImage(anon, 'types/img', 'oci', { format: 'oci', indent: '\t' });
     const list = (await pushMultiArch(anon, 'types/img', 'list', { format: 'docker' })).index;
     const index = (await pushMultiArch(anon, 'types/img', 'index', { format: 'oci' })).index;
-    for (const [tag, seeded] of [['docker', docker], ['oci', oci], ['list', list], ['index', index]] as const) {
+    for (const [tag, seeded] of [
+      ['docker', docker],
+      ['oci', oci],
+      ['list', list],
+      ['index', index],
+    ] as const) {
       for (const ref of [tag, seeded.digest]) {
         const got = await client.getManifest(repo('types/img'), ref);
         assert.ok(got.bytes.equals(seeded.manifest), `bytes of ${ref}`);
         assert.equal(got.digest, seeded.digest);
         assert.equal(got.mediaType, seeded.mediaType);
       }
-      assert.deepEqual(await client.headManifest(repo('types/img'), tag), { digest: seeded.digest, mediaType: seeded.mediaType, size: seeded.size });
+      assert.deepEqual(await client.headManifest(repo('types/img'), tag), {
+        digest: seeded.digest,
+        mediaType: seeded.mediaType,
+        size: seeded.size,
+      });
     }
     assert.equal(await client.headManifest(repo('types/img'), 'nope'), undefined);
     // No /v2/ ping: the first request was tried once over https (no answer from a plain-http
     // registry), then over plain http, which every later request used at once.
     assert.equal(count(seen, 'ping'), 0);
-    assert.deepEqual(seen.filter(([, s]) => s === 0), [['manifest-get', 0]]);
-    assert.deepEqual(seen.slice(0, 2), [['manifest-get', 0], ['manifest-get', 200]]);
+    assert.deepEqual(
+      seen.filter(([, s]) => s === 0),
+      [['manifest-get', 0]],
+    );
+    assert.deepEqual(seen.slice(0, 2), [
+      ['manifest-get', 0],
+      ['manifest-get', 200],
+    ]);
     await client.close();
   });
 
@@ -59,8 +74,14 @@ describe('registry client against real registries', () => {
     const err = await client.listTags(repo('no/such')).catch((e: unknown) => e);
     assert.ok(err instanceof RegistryError);
     assert.equal(err.status, 404);
-    assert.deepEqual(err.codes.map((c) => c.code), ['NAME_UNKNOWN']);
-    assert.equal(err.message, `GET http://${anon.host}/v2/no/such/tags/list?n=1000: 404 Not Found: NAME_UNKNOWN: repository name not known to registry`);
+    assert.deepEqual(
+      err.codes.map((c) => c.code),
+      ['NAME_UNKNOWN'],
+    );
+    assert.equal(
+      err.message,
+      `GET http://${anon.host}/v2/no/such/tags/list?n=1000: 404 Not Found: NAME_UNKNOWN: repository name not known to registry`,
+    );
     assert.equal(err.retryable, false);
     const missing = await client.getManifest(repo('no/such'), 'v1').catch((e: unknown) => e);
     assert.ok(missing instanceof RegistryError && missing.hasCode('MANIFEST_UNKNOWN'), String(missing));
@@ -74,7 +95,10 @@ describe('registry client against real registries', () => {
     assert.equal(await client.headBlob(repo('b/app'), image.layers[0] ?? ''), 1024);
     assert.deepEqual(await client.listTags(repo('b/app')), ['v1']);
     // One 401 (the first request's) teaches the scheme; no request after it is refused.
-    assert.deepEqual(seen.filter(([, s]) => s === 401), [['manifest-get', 401]]);
+    assert.deepEqual(
+      seen.filter(([, s]) => s === 401),
+      [['manifest-get', 401]],
+    );
     await client.close();
   });
 
@@ -102,7 +126,10 @@ describe('registry client against real registries', () => {
     assert.deepEqual(ts.scopes.slice(scopesBefore).sort(), ['repository:t/dst:pull,push', 'repository:t/src:pull']);
     assert.equal(await client.headBlob(repo('t/dst'), image.layers[0] ?? ''), 1024);
     // Only the first request met a 401: every later request carried its token up front.
-    assert.deepEqual(seen.filter(([, s]) => s === 401), [['manifest-get', 401]]);
+    assert.deepEqual(
+      seen.filter(([, s]) => s === 401),
+      [['manifest-get', 401]],
+    );
     await client.close();
   });
 
@@ -116,7 +143,13 @@ describe('registry client against real registries', () => {
     assert.deepEqual(new Set(heads.map((h) => h?.digest)), new Set([image.digest]));
     assert.equal(ts.requests - before, 1);
     // One https attempt (refused by the plain-http port) and one 401 in all, both the first request's.
-    assert.deepEqual(seen.filter(([, s]) => s !== 200), [['manifest-head', 0], ['manifest-head', 401]]);
+    assert.deepEqual(
+      seen.filter(([, s]) => s !== 200),
+      [
+        ['manifest-head', 0],
+        ['manifest-head', 401],
+      ],
+    );
     assert.equal(count(seen, 'manifest-head', 200), 8);
     await client.close();
   });
@@ -137,7 +170,10 @@ describe('registry client against real registries', () => {
     const err = await client.listTags(repo('t/src')).catch((e: unknown) => e);
     assert.ok(err instanceof RegistryError);
     assert.equal(err.status, 401);
-    assert.match(err.message, new RegExp(`^GET ${token.tokenServer?.realm}\\?service=.*&scope=repository%3At%2Fsrc%3Apull: 401 Unauthorized$`));
+    assert.match(
+      err.message,
+      new RegExp(`^GET ${token.tokenServer?.realm}\\?service=.*&scope=repository%3At%2Fsrc%3Apull: 401 Unauthorized$`),
+    );
     assert.doesNotMatch(`${err.message} ${JSON.stringify(err)}`, /not-the-token-pw/);
     await client.close();
   });
@@ -151,10 +187,15 @@ describe('registry client against real registries', () => {
       const { client, seen, repo } = clientFor(proxy, { username: token.username, password: token.password });
       await client.headManifest(repo('t/refused'), 'v1');
       const before = ts.requests;
-      proxy.failNext('/manifests/v1', 401, 1, { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"` });
+      proxy.failNext('/manifests/v1', 401, 1, {
+        'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"`,
+      });
       assert.equal((await client.getManifest(repo('t/refused'), 'v1')).digest, image.digest);
       assert.equal(ts.requests - before, 1);
-      assert.deepEqual(seen.filter(([k]) => k === 'manifest-get').map(([, s]) => s), [401, 200]);
+      assert.deepEqual(
+        seen.filter(([k]) => k === 'manifest-get').map(([, s]) => s),
+        [401, 200],
+      );
       await client.close();
     } finally {
       await proxy.stop();
@@ -174,7 +215,10 @@ describe('registry client against real registries', () => {
     await client.headManifest(repo('s/app'), 'v1');
     assert.equal(ts.requests - before, 2);
     // The one 401 is the first request's, which teaches the scheme; the refresh met none.
-    assert.deepEqual(seen.filter(([, s]) => s === 401), [['manifest-head', 401]]);
+    assert.deepEqual(
+      seen.filter(([, s]) => s === 401),
+      [['manifest-head', 401]],
+    );
     await client.close();
   });
 
@@ -193,7 +237,12 @@ describe('registry client against real registries', () => {
   it('streams a 64 MiB blob up and down with flat memory', async () => {
     const size = 64 * 1024 * 1024;
     const chunk = randomBytes(1024 * 1024, 3);
-    const make = () => Readable.from((function* () { for (let i = 0; i < size / chunk.length; i++) yield Buffer.from(chunk); })());
+    const make = () =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < size / chunk.length; i++) yield Buffer.from(chunk);
+        })(),
+      );
     const hash = createHash('sha256');
     for (let i = 0; i < size / chunk.length; i++) hash.update(chunk);
     const digest = `sha256:${hash.digest('hex')}`;
@@ -233,11 +282,10 @@ describe('registry client against real registries', () => {
       try {
         assert.deepEqual(await client.listTags(repo('paged/app')), tags);
         assert.equal(count(seen, 'tag-list'), 3);
-        assert.deepEqual(proxy.log.filter((l) => l.path.includes('/tags/list')).map((l) => l.path), [
-          '/v2/paged/app/tags/list?n=2',
-          '/v2/paged/app/tags/list?last=t1&n=2',
-          '/v2/paged/app/tags/list?last=t3&n=2',
-        ]);
+        assert.deepEqual(
+          proxy.log.filter((l) => l.path.includes('/tags/list')).map((l) => l.path),
+          ['/v2/paged/app/tags/list?n=2', '/v2/paged/app/tags/list?last=t1&n=2', '/v2/paged/app/tags/list?last=t3&n=2'],
+        );
         assert.deepEqual(await client.listTags(repo('paged/app'), { pageSize: 1000 }), tags);
       } finally {
         proxy.paginateTags(false);
@@ -251,7 +299,10 @@ describe('registry client against real registries', () => {
       proxy.failNext('/manifests/v1', 503, 2);
       assert.equal((await client.getManifest(repo('f/app'), 'v1')).digest, image.digest);
       // The client's first request is tried once over https (no answer: the proxy speaks plain http).
-      assert.deepEqual(seen.filter(([k]) => k === 'manifest-get').map(([, s]) => s), [0, 503, 503, 200]);
+      assert.deepEqual(
+        seen.filter(([k]) => k === 'manifest-get').map(([, s]) => s),
+        [0, 503, 503, 200],
+      );
       await client.close();
     });
 
@@ -278,7 +329,10 @@ describe('registry client against real registries', () => {
       await client.listTags(repo('f/app'));
       proxy.resetNext('/manifests/v1', 1);
       assert.ok(await client.headManifest(repo('f/app'), 'v1'));
-      assert.deepEqual(seen.filter(([k]) => k === 'manifest-head').map(([, s]) => s), [0, 200]);
+      assert.deepEqual(
+        seen.filter(([k]) => k === 'manifest-head').map(([, s]) => s),
+        [0, 200],
+      );
       await client.close();
     });
 
@@ -308,7 +362,11 @@ describe('registry client against real registries', () => {
     it('fetches a manifest again when the served bytes do not match, and fails with DigestMismatchError when they never do', async () => {
       const image = await pushImage(anon, 'f/tamper', 'v1');
       const retries: string[] = [];
-      const { client, repo } = clientFor(proxy, {}, { retry: { attempts: 2, baseDelayMs: 1 }, onRetry: (e) => retries.push(`${e.kind} ${e.reason}`) });
+      const { client, repo } = clientFor(
+        proxy,
+        {},
+        { retry: { attempts: 2, baseDelayMs: 1 }, onRetry: (e) => retries.push(`${e.kind} ${e.reason}`) },
+      );
       proxy.tamperNext('/manifests/', 1);
       assert.equal((await client.getManifest(repo('f/tamper'), image.digest)).digest, image.digest);
       assert.equal(retries.length, 1);

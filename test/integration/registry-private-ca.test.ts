@@ -22,7 +22,10 @@ import { createTestPki, type IssuedCert, type TestPki } from '../support/test-pk
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
 
 function chain(auth: Record<string, unknown>, certsDirectories: string[] = []): CredentialChain {
-  return new CredentialChain({ sources: [authFileSource(parseAuthFile(JSON.stringify(auth), 'auth.json', {}), 'auth.json')], tls: new TlsFilesLoader(certsDirectories) });
+  return new CredentialChain({
+    sources: [authFileSource(parseAuthFile(JSON.stringify(auth), 'auth.json', {}), 'auth.json')],
+    tls: new TlsFilesLoader(certsDirectories),
+  });
 }
 
 describe('registries behind a private CA', () => {
@@ -72,17 +75,19 @@ describe('registries behind a private CA', () => {
     assert.equal(await getManifestDigest(dst, 'mirror/app', '1'), image.digest);
   });
 
-  it('presents the entry\'s client certificate to a registry that requires one', async () => {
+  it("presents the entry's client certificate to a registry that requires one", async () => {
     const without = new RegistryClient({ credentials: chain({ [mutual.host]: { ca: pki.caFile } }), retry: { attempts: 1 } });
     await assert.rejects(without.listTags({ registry: mutual.host, repository: 'team/app' }));
     await without.close();
-    const registry = new RegistryClient({ credentials: chain({ [mutual.host]: { ca: pki.caFile, cert: client.certFile, key: client.keyFile } }) });
+    const registry = new RegistryClient({
+      credentials: chain({ [mutual.host]: { ca: pki.caFile, cert: client.certFile, key: client.keyFile } }),
+    });
     assert.deepEqual(await registry.listTags({ registry: mutual.host, repository: 'team/app' }), ['1']);
     assert.ok(mutual.clients.includes('mirror-client'));
     await registry.close();
   });
 
-  it('reads Docker\'s certs.d/HOST:PORT/ directory: *.crt as CAs, NAME.cert with NAME.key', async () => {
+  it("reads Docker's certs.d/HOST:PORT/ directory: *.crt as CAs, NAME.cert with NAME.key", async () => {
     const certsD = await mkdtemp(join(tmpdir(), 'im-certs-d-'));
     const hostDir = join(certsD, mutual.host);
     await mkdir(hostDir);

@@ -23,7 +23,10 @@ describe('one token per registry and run', () => {
       startRegistry(),
       startRegistry({ auth: 'token' }),
       startRegistry({ auth: 'token', maxScopesPerToken: 2 }),
-      startRegistry({ auth: 'token', acl: (user, repository, action) => user !== undefined && (action === 'pull' || repository !== 'mirror/c') }),
+      startRegistry({
+        auth: 'token',
+        acl: (user, repository, action) => user !== undefined && (action === 'pull' || repository !== 'mirror/c'),
+      }),
     ]);
     for (const repo of repos) for (const tag of ['1', '2']) digests.set(`${repo}:${tag}`, (await pushImage(src, repo, tag)).digest);
   });
@@ -33,19 +36,31 @@ describe('one token per registry and run', () => {
 
   async function migrate(dst: TestRegistry): Promise<Map<string, string>> {
     const client = new RegistryClient({
-      credentials: { lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }) },
+      credentials: {
+        lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }),
+      },
     });
     const images = Object.fromEntries(repos.map((r) => [`${src.host}/${r}`, `${dst.host}/mirror/${r.split('/')[1]}`]));
-    const run = await runLocal({ rules: parseImagesFile(JSON.stringify(images), 'images.json', {}), registry: client, workers: 4, retries: 0 });
+    const run = await runLocal({
+      rules: parseImagesFile(JSON.stringify(images), 'images.json', {}),
+      registry: client,
+      workers: 4,
+      retries: 0,
+    });
     await client.close();
-    return new Map(run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome === 'failed' ? `failed: ${r.error}` : r.outcome]));
+    return new Map(
+      run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome === 'failed' ? `failed: ${r.error}` : r.outcome]),
+    );
   }
 
   it('asks for one token carrying the scopes of every repository of the run', async () => {
     const outcomes = await migrate(open);
     assert.deepEqual([...outcomes.values()], Array(6).fill('copied'));
     assert.equal(open.tokenServer?.requests, 1);
-    assert.deepEqual([...(open.tokenServer?.scopes ?? [])].sort(), ['a', 'b', 'c'].map((r) => `repository:mirror/${r}:pull,push`));
+    assert.deepEqual(
+      [...(open.tokenServer?.scopes ?? [])].sort(),
+      ['a', 'b', 'c'].map((r) => `repository:mirror/${r}:pull,push`),
+    );
     for (const repo of repos) assert.equal(await getManifestDigest(open, `mirror/${repo.split('/')[1]}`, '2'), digests.get(`${repo}:2`));
   });
 
@@ -63,7 +78,10 @@ describe('one token per registry and run', () => {
     for (const tag of ['1', '2']) assert.match(outcomes.get(`mirror/c:${tag}`) ?? '', /^failed: .*401/);
     const scopes = locked.tokenServer?.scopes ?? [];
     // The first request carried the three repositories; every later one is for mirror/c alone.
-    assert.deepEqual(scopes.slice(0, 3).sort(), ['a', 'b', 'c'].map((r) => `repository:mirror/${r}:pull,push`));
+    assert.deepEqual(
+      scopes.slice(0, 3).sort(),
+      ['a', 'b', 'c'].map((r) => `repository:mirror/${r}:pull,push`),
+    );
     assert.ok(scopes.length > 3);
     for (const scope of scopes.slice(3)) assert.match(scope, /^repository:mirror\/c:/);
   });

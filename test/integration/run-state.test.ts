@@ -30,16 +30,25 @@ describe('run state and immutable tags', () => {
   });
 
   const credentials = {
-    lookup: (registry: string) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }),
+    lookup: (registry: string) => ({
+      insecure: true,
+      ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}),
+    }),
   };
-  const images = (): string => JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${src.host}/team/${r}`, `${dst.host}/mirror/${r}`])));
+  const images = (): string =>
+    JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${src.host}/team/${r}`, `${dst.host}/mirror/${r}`])));
 
-  async function migrate(options: { state?: RunState; immutable?: string[] } = {}): Promise<{ requests: Record<string, number>; outcomes: Map<string, string> }> {
+  async function migrate(
+    options: { state?: RunState; immutable?: string[] } = {},
+  ): Promise<{ requests: Record<string, number>; outcomes: Map<string, string> }> {
     const requests: Record<string, number> = {};
     const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
     const rules = parseImagesFile(images(), 'images.json', {});
     const run = await runLocal({
-      rules, registry: client, workers: 3, retries: 0,
+      rules,
+      registry: client,
+      workers: 3,
+      retries: 0,
       ...(options.state === undefined ? {} : { state: options.state }),
       ...(options.immutable === undefined ? {} : { immutableTags: tagMatcher(options.immutable) }),
     });
@@ -57,7 +66,10 @@ describe('run state and immutable tags', () => {
     assert.deepEqual([...cold.outcomes.values()], Array(6).fill('copied'));
     assert.equal(state.size, 6);
     const blobs = (JSON.parse(state.serialize()) as { blobs: Record<string, Record<string, string[]>> }).blobs[dst.host] ?? {};
-    assert.ok(Object.values(blobs).some((repos) => repos.includes('mirror/a')), 'the blobs pushed are remembered per registry');
+    assert.ok(
+      Object.values(blobs).some((repos) => repos.includes('mirror/a')),
+      'the blobs pushed are remembered per registry',
+    );
 
     const warm = await migrate({ state: RunState.parse(state.serialize()) });
     assert.deepEqual([...warm.outcomes.values()], Array(6).fill('up-to-date'));
@@ -76,7 +88,11 @@ describe('run state and immutable tags', () => {
     const run = await migrate({ state });
     assert.equal(run.outcomes.get('mirror/a:v2'), 'copied');
     assert.equal(await getManifestDigest(dst, 'mirror/a', 'v2'), changed.digest);
-    assert.equal(state.known(tagKey({ registry: src.host, repository: 'team/a' }, 'v2'), tagKey({ registry: dst.host, repository: 'mirror/a' }, 'v2'))?.sourceDigest, changed.digest);
+    assert.equal(
+      state.known(tagKey({ registry: src.host, repository: 'team/a' }, 'v2'), tagKey({ registry: dst.host, repository: 'mirror/a' }, 'v2'))
+        ?.sourceDigest,
+      changed.digest,
+    );
   });
 
   it('a wrong state never skips a changed image or a tag the destination lacks', async () => {
@@ -87,7 +103,12 @@ describe('run state and immutable tags', () => {
     // Claims for a destination repository nothing was ever copied to: its tag list refutes them.
     for (const tag of tags) {
       const seen = forged.known(ref(src.host, 'team/a', tag), ref(dst.host, 'mirror/a', tag));
-      forged.recordCopy(ref(src.host, 'team/a', tag), seen?.sourceDigest ?? '', ref(dst.host, 'elsewhere/a', tag), seen?.sourceDigest ?? '');
+      forged.recordCopy(
+        ref(src.host, 'team/a', tag),
+        seen?.sourceDigest ?? '',
+        ref(dst.host, 'elsewhere/a', tag),
+        seen?.sourceDigest ?? '',
+      );
     }
     // A source digest that is simply wrong: the source HEAD refutes it, the full comparison decides.
     const bogus = `sha256:${'0'.repeat(64)}`;
@@ -97,10 +118,14 @@ describe('run state and immutable tags', () => {
 
     const requests: Record<string, number> = {};
     const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
-    const rules = parseImagesFile(JSON.stringify({
-      [`${src.host}/team/a`]: `${dst.host}/elsewhere/a`,
-      [`${src.host}/team/b`]: `${dst.host}/mirror/b`,
-    }), 'images.json', {});
+    const rules = parseImagesFile(
+      JSON.stringify({
+        [`${src.host}/team/a`]: `${dst.host}/elsewhere/a`,
+        [`${src.host}/team/b`]: `${dst.host}/mirror/b`,
+      }),
+      'images.json',
+      {},
+    );
     const run = await runLocal({ rules, registry: client, workers: 3, retries: 0, state: forged });
     await client.close();
     const outcomes = new Map(run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome]));
@@ -113,7 +138,10 @@ describe('run state and immutable tags', () => {
     assert.equal(outcomes.get('mirror/b:v1'), 'up-to-date');
     // team/b: v1 and v2 are compared in full (a GET each, v2 also pushed); v3 alone is found by the state.
     assert.equal(requests['manifest-get'], 3 + 2);
-    assert.equal(forged.known(ref(src.host, 'team/b', 'v1'), ref(dst.host, 'mirror/b', 'v1'))?.sourceDigest, await getManifestDigest(src, 'team/b', 'v1'));
+    assert.equal(
+      forged.known(ref(src.host, 'team/b', 'v1'), ref(dst.host, 'mirror/b', 'v1'))?.sourceDigest,
+      await getManifestDigest(src, 'team/b', 'v1'),
+    );
   });
 
   it('immutable tags listed at the destination cost no request of their own; missing ones are copied', async () => {
@@ -155,7 +183,10 @@ describe('run state and immutable tags', () => {
     assert.equal(RunState.parse(await readFile(join(dir, 'state.json'), 'utf8')).size >= 4, true, 'the state is rewritten');
 
     const none = await mkdtemp(join(tmpdir(), 'im-nostate-'));
-    const off = await runCli([...args.slice(0, 2), '--no-state', '--auth', join(dir, 'auth.json'), '--images', join(dir, 'images.json')], { cwd: none, env: { XDG_CACHE_HOME: none } });
+    const off = await runCli([...args.slice(0, 2), '--no-state', '--auth', join(dir, 'auth.json'), '--images', join(dir, 'images.json')], {
+      cwd: none,
+      env: { XDG_CACHE_HOME: none },
+    });
     assert.equal(off.code, 0, off.stderr);
     await assert.rejects(readFile(join(none, 'image-migrator', 'state.json')), /ENOENT/);
   });

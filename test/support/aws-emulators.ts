@@ -123,11 +123,16 @@ export async function startAwsEmulators(): Promise<AwsEmulators> {
             { AttributeName: 'pk', KeyType: 'HASH' },
             { AttributeName: 'sk', KeyType: 'RANGE' },
           ],
-          GlobalSecondaryIndexes: [{
-            IndexName: 'failures',
-            KeySchema: [{ AttributeName: 'failedRun', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-            Projection: { ProjectionType: 'ALL' },
-          }],
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'failures',
+              KeySchema: [
+                { AttributeName: 'failedRun', KeyType: 'HASH' },
+                { AttributeName: 'sk', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
         }),
       );
       await dynamo.send(

@@ -22,7 +22,10 @@ import type { AwsEmulators } from './aws-emulators.js';
 export const silentLogger = new Logger({ logLevel: 'SILENT' });
 
 /** A registry client over `auth` (an auth.json document), as the copier builds it from its secret. */
-export async function secretBackedRegistry(auth: Record<string, unknown>, options: Omit<RegistryClientOptions, 'credentials'> = {}): Promise<RegistryClient> {
+export async function secretBackedRegistry(
+  auth: Record<string, unknown>,
+  options: Omit<RegistryClientOptions, 'credentials'> = {},
+): Promise<RegistryClient> {
   const text = JSON.stringify(auth);
   const credentials = new SecretCredentials(async () => text);
   await credentials.refresh();
@@ -62,7 +65,10 @@ export async function testPipeline(
   options: TestPipelineOptions,
 ): Promise<TestPipeline> {
   const { maxReceiveCount } = options;
-  const { queueUrl, dlqUrl } = await aws.createQueues(name, { maxReceiveCount, visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
+  const { queueUrl, dlqUrl } = await aws.createQueues(name, {
+    maxReceiveCount,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+  });
   const notifier = new NoRunNotifier();
   const common = { store, notifier, logger: silentLogger };
   const queue = new SqsTaskQueue(aws.sqs, queueUrl);
@@ -73,7 +79,15 @@ export async function testPipeline(
     queue,
     notifier,
     planner: createPlannerHandler({ ...common, queue, readRules }),
-    copier: createCopierHandler({ ...common, registry, queue, sqs: aws.sqs, queueUrl, maxReceiveCount, ...(options.backoff ? { backoff: options.backoff } : {}) }),
+    copier: createCopierHandler({
+      ...common,
+      registry,
+      queue,
+      sqs: aws.sqs,
+      queueUrl,
+      maxReceiveCount,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+    }),
     recorder: createDlqRecorderHandler({ ...common, maxReceiveCount }),
     summary: createSummaryHandler({ store }),
     finished: (runId) => async () => (await store.getRunState(runId))?.finishedAt !== undefined,

@@ -8,7 +8,11 @@ import type { RequestKind } from '../../shared/registry/types.js';
 export type Seen = [RequestKind, number][];
 
 /** A client for an insecure (plain-HTTP) test registry, with the given login, recording its requests. */
-export function clientFor(r: { host: string }, login: { username?: string; password?: string } = {}, extra: Partial<RegistryClientOptions> = {}) {
+export function clientFor(
+  r: { host: string },
+  login: { username?: string; password?: string } = {},
+  extra: Partial<RegistryClientOptions> = {},
+) {
   const seen: Seen = [];
   const client = new RegistryClient({
     credentials: { lookup: () => ({ ...login, insecure: true }) },
@@ -20,4 +24,5 @@ export function clientFor(r: { host: string }, login: { username?: string; passw
 }
 
 /** How many requests of a kind (and status) were seen. */
-export const count = (seen: Seen, kind: string, status?: number) => seen.filter(([k, s]) => k === kind && (status === undefined || s === status)).length;
+export const count = (seen: Seen, kind: string, status?: number) =>
+  seen.filter(([k, s]) => k === kind && (status === undefined || s === status)).length;

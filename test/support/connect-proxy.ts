@@ -13,7 +13,9 @@ export interface ConnectProxy {
 }
 
 /** Starts the proxy on 127.0.0.1; `resolve` maps a requested host:port to where it really is. */
-export async function startConnectProxy(resolve: (host: string, port: number) => { host: string; port: number } = (host, port) => ({ host, port })): Promise<ConnectProxy> {
+export async function startConnectProxy(
+  resolve: (host: string, port: number) => { host: string; port: number } = (host, port) => ({ host, port }),
+): Promise<ConnectProxy> {
   const tunnels: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((_req, res) => res.writeHead(405).end('CONNECT only'));
@@ -40,10 +42,11 @@ export async function startConnectProxy(resolve: (host: string, port: number) =>
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     tunnels,
-    stop: () => new Promise<void>((r) => {
-      for (const socket of sockets) socket.destroy();
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const socket of sockets) socket.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

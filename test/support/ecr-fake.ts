@@ -83,28 +83,51 @@ export async function startEcrFake(): Promise<EcrFake> {
         const expiresAt = Date.now() + fake.tokenLifetimeMs;
         tokens.set(token, { expiresAt });
         json(res, 200, {
-          authorizationData: [{ authorizationToken: Buffer.from(`AWS:${token}`).toString('base64'), expiresAt: expiresAt / 1000, proxyEndpoint: `https://${frontHost}` }],
+          authorizationData: [
+            {
+              authorizationToken: Buffer.from(`AWS:${token}`).toString('base64'),
+              expiresAt: expiresAt / 1000,
+              proxyEndpoint: `https://${frontHost}`,
+            },
+          ],
         });
       } else if (action === 'DescribeRepositories') {
         const names = (input.repositoryNames as string[] | undefined) ?? [...repositories.keys()];
         const missing = names.find((name) => !repositories.has(name));
         if (missing !== undefined) {
-          awsError(res, 'RepositoryNotFoundException', `The repository with name '${missing}' does not exist in the registry with id '123456789012'`);
+          awsError(
+            res,
+            'RepositoryNotFoundException',
+            `The repository with name '${missing}' does not exist in the registry with id '123456789012'`,
+          );
           return;
         }
         json(res, 200, { repositories: names.map((name) => ({ repositoryName: name, ...repositories.get(name) })) });
       } else if (action === 'CreateRepository') {
         const name = String(input.repositoryName);
         if (name.startsWith('denied/')) {
-          json(res, 400, { __type: 'AccessDeniedException', message: `User: arn:aws:iam::123456789012:user/mirror is not authorized to perform: ecr:CreateRepository on resource: ${name}` });
+          json(res, 400, {
+            __type: 'AccessDeniedException',
+            message: `User: arn:aws:iam::123456789012:user/mirror is not authorized to perform: ecr:CreateRepository on resource: ${name}`,
+          });
           return;
         }
         if (repositories.has(name)) {
-          awsError(res, 'RepositoryAlreadyExistsException', `The repository with name '${name}' already exists in the registry with id '123456789012'`);
+          awsError(
+            res,
+            'RepositoryAlreadyExistsException',
+            `The repository with name '${name}' already exists in the registry with id '123456789012'`,
+          );
           return;
         }
         repositories.set(name, input);
-        json(res, 200, { repository: { repositoryName: name, repositoryUri: `${frontHost}/${name}`, imageTagMutability: input.imageTagMutability ?? 'MUTABLE' } });
+        json(res, 200, {
+          repository: {
+            repositoryName: name,
+            repositoryUri: `${frontHost}/${name}`,
+            imageTagMutability: input.imageTagMutability ?? 'MUTABLE',
+          },
+        });
       } else {
         awsError(res, 'InvalidParameterException', `unknown action ${action}`);
       }
@@ -112,8 +135,16 @@ export async function startEcrFake(): Promise<EcrFake> {
   });
   const apiPort = await listen(api);
 
-  const registryError = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify({ errors: [{ code, message }] }));
+  const registryError = (
+    res: ServerResponse,
+    status: number,
+    code: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    res
+      .writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
+      .end(JSON.stringify({ errors: [{ code, message }] }));
   };
 
   const front = createServer((req, res) => {
@@ -125,7 +156,9 @@ export async function startEcrFake(): Promise<EcrFake> {
       const issued = token === undefined ? undefined : tokens.get(token);
       if (user !== 'AWS' || issued === undefined || issued.expiresAt <= Date.now()) {
         if (issued !== undefined) expiredRefusals++;
-        registryError(res, 401, 'DENIED', 'Your authorization token has expired. Reauthenticate and try again.', { 'www-authenticate': `Basic realm="https://${frontHost}/",service="ecr.amazonaws.com"` });
+        registryError(res, 401, 'DENIED', 'Your authorization token has expired. Reauthenticate and try again.', {
+          'www-authenticate': `Basic realm="https://${frontHost}/",service="ecr.amazonaws.com"`,
+        });
         return;
       }
       if (expireAfter !== undefined && --expireAfter <= 0) {
@@ -140,18 +173,40 @@ export async function startEcrFake(): Promise<EcrFake> {
         return;
       }
       const tag = /\/manifests\/([^/?]+)$/.exec(path)?.[1];
-      if (name !== undefined && method === 'PUT' && tag !== undefined && !tag.startsWith('sha256:') && repositories.get(name)?.imageTagMutability === 'IMMUTABLE') {
+      if (
+        name !== undefined &&
+        method === 'PUT' &&
+        tag !== undefined &&
+        !tag.startsWith('sha256:') &&
+        repositories.get(name)?.imageTagMutability === 'IMMUTABLE'
+      ) {
         const exists = await new Promise<boolean>((resolve) => {
-          const head = request(new URL(path, upstream), { method: 'HEAD', headers: { authorization: upstreamAuth, accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' } }, (r) => {
-            r.resume();
-            resolve(r.statusCode === 200);
-          });
+          const head = request(
+            new URL(path, upstream),
+            {
+              method: 'HEAD',
+              headers: {
+                authorization: upstreamAuth,
+                accept:
+                  'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
+              },
+            },
+            (r) => {
+              r.resume();
+              resolve(r.statusCode === 200);
+            },
+          );
           head.on('error', () => resolve(false));
           head.end();
         });
         if (exists) {
           await readAll(req);
-          registryError(res, 400, 'TAG_INVALID', `The image tag '${tag}' already exists in the '${name}' repository and cannot be overwritten because the repository is immutable.`);
+          registryError(
+            res,
+            400,
+            'TAG_INVALID',
+            `The image tag '${tag}' already exists in the '${name}' repository and cannot be overwritten because the repository is immutable.`,
+          );
           return;
         }
       }
@@ -167,10 +222,11 @@ export async function startEcrFake(): Promise<EcrFake> {
   const frontPort = await listen(front);
   frontHost = `127.0.0.1:${frontPort}`;
 
-  const close = (server: Server) => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
+  const close = (server: Server) =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   const fake: EcrFake = {
     endpoint: `http://127.0.0.1:${apiPort}`,
     host: frontHost,

@@ -7,13 +7,23 @@
 import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-interface Fault { match: string; times: number; method?: string | undefined; apply: (req: IncomingMessage, res: ServerResponse) => void }
+interface Fault {
+  match: string;
+  times: number;
+  method?: string | undefined;
+  apply: (req: IncomingMessage, res: ServerResponse) => void;
+}
 
 /** A seen request: method, path, the Authorization it carried, and the request body bytes that reached the proxy. */
 export interface SeenRequest {
-  method: string; path: string; authorization: string | undefined; bytesIn: number;
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  bytesIn: number;
   /** Response body bytes sent back, and when the request arrived (epoch ms). */
-  bytesOut: number; at: number; range?: string | undefined;
+  bytesOut: number;
+  at: number;
+  range?: string | undefined;
 }
 
 /** Random faults: each request meets one with probability `rate` (of the kinds listed). */
@@ -70,7 +80,11 @@ function listen(server: Server): Promise<number> {
 }
 
 /** Cuts a response body after some bytes: reset the connection, or send nothing more. */
-interface Cut { afterBytes: number; then: 'reset' | 'stall'; onCut?: () => void }
+interface Cut {
+  afterBytes: number;
+  then: 'reset' | 'stall';
+  onCut?: () => void;
+}
 
 function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut, self?: string): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
@@ -122,7 +136,9 @@ function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper:
  * registry keeps what it received (an upload session's offset grows), the client sees a reset.
  */
 function cutUpload(target: URL, req: IncomingMessage, afterBytes: number): void {
-  const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host } }, (up) => up.resume());
+  const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host } }, (up) =>
+    up.resume(),
+  );
   upstream.on('error', () => undefined);
   let seen = 0;
   req.on('data', (c: Buffer) => {
@@ -160,7 +176,14 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
   let referrers: Map<string, unknown[]> | undefined;
 
   const storage = createServer((req, res) => {
-    redirected.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, bytesIn: 0, bytesOut: 0, at: Date.now() });
+    redirected.push({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      authorization: req.headers.authorization,
+      bytesIn: 0,
+      bytesOut: 0,
+      at: Date.now(),
+    });
     forward(target, req, res, false);
   });
   const storagePort = await listen(storage);
@@ -180,7 +203,12 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
     const seen: SeenRequest = {
-      method: req.method ?? '', path, authorization: req.headers.authorization, bytesIn: 0, bytesOut: 0, at: Date.now(),
+      method: req.method ?? '',
+      path,
+      authorization: req.headers.authorization,
+      bytesIn: 0,
+      bytesOut: 0,
+      at: Date.now(),
       range: typeof req.headers.range === 'string' ? req.headers.range : undefined,
     };
     log.push(seen);
@@ -190,7 +218,10 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       if (Buffer.isBuffer(chunk) || typeof chunk === 'string') seen.bytesOut += Buffer.byteLength(chunk);
       return write(chunk, ...rest);
     }) as typeof res.write;
-    const fault = take(faults.filter((f) => f.method === undefined || f.method === req.method), path);
+    const fault = take(
+      faults.filter((f) => f.method === undefined || f.method === req.method),
+      path,
+    );
     if (fault) return fault.apply(req, res);
     if (chaos !== undefined && (chaos.match === undefined || path.includes(chaos.match)) && random() < chaos.rate) {
       const kind = chaos.kinds[Math.floor(random() * chaos.kinds.length)] ?? 'reset';
@@ -202,7 +233,14 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
         res.writeHead(Number(kind), { 'content-type': 'application/json', ...(kind === '429' ? { 'retry-after': '1' } : {}) });
         return res.end(`{"errors":[{"code":"${kind === '429' ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'}","message":"injected ${kind}"}]}`);
       }
-      return forward(target, req, res, false, { afterBytes: Math.floor(random() * 4096), then: 'reset', onCut: () => void (injected.cut = (injected.cut ?? 0) + 1) }, self);
+      return forward(
+        target,
+        req,
+        res,
+        false,
+        { afterBytes: Math.floor(random() * 4096), then: 'reset', onCut: () => void (injected.cut = (injected.cut ?? 0) + 1) },
+        self,
+      );
     }
     if (refuseN && /\/tags\/list/.test(path) && /[?&]n=/.test(path)) {
       res.writeHead(400, { 'content-type': 'application/json' });
@@ -259,12 +297,24 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     url: `http://127.0.0.1:${port}`,
     log,
     redirected,
-    failNext(match, status, times, headers = {}, body = `{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`, method = undefined) {
-      faults.push({ match, times, method, apply: (req, res) => {
-        req.resume();
-        res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end(body);
-      } });
+    failNext(
+      match,
+      status,
+      times,
+      headers = {},
+      body = `{"errors":[{"code":"UNAVAILABLE","message":"injected ${status}"}]}`,
+      method = undefined,
+    ) {
+      faults.push({
+        match,
+        times,
+        method,
+        apply: (req, res) => {
+          req.resume();
+          res.writeHead(status, { 'content-type': 'application/json', ...headers });
+          res.end(body);
+        },
+      });
     },
     stallUploadNext(match, times) {
       faults.push({ match, times, method: 'PUT', apply: (req) => req.pause() });

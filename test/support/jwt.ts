@@ -28,16 +28,27 @@ export async function createSigningIdentity(commonName: string): Promise<Signing
     const keyPath = join(dir, 'key.pem');
     const certPath = join(dir, 'cert.pem');
     await run('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', `/CN=${commonName}`,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${commonName}`,
     ]).catch((cause: unknown) => {
       throw new HarnessError('openssl could not create the token signing certificate', { cause });
     });
     const certificatePem = await readFile(certPath, 'utf8');
     const key = createPrivateKey(await readFile(keyPath, 'utf8'));
-    const certificateDer = certificatePem
-      .replace(/-----(BEGIN|END) CERTIFICATE-----/g, '')
-      .replace(/\s+/g, '');
+    const certificateDer = certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
     return { certificatePem, certificateDer, key };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -95,18 +95,28 @@ export async function startKubeApiServer(fixture: KubeFixture, token = 'kube-tes
     if (denied !== undefined) {
       const gr = spec.group === '' ? `"${r}"` : `"${r}" in API group "${spec.group}"`;
       const where = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
-      return status(res, 403, 'Forbidden',
+      return status(
+        res,
+        403,
+        'Forbidden',
         `${r}${spec.group === '' ? '' : `.${spec.group}`} is forbidden: User "system:serviceaccount:ci:reader" cannot list resource ${gr} ${where}`,
-        { group: spec.group, kind: r });
+        { group: spec.group, kind: r },
+      );
     }
     const key = `${r}/${namespace ?? ''}`;
-    const all = (fixture[r] ?? []).filter((item) => namespace === undefined || (item.metadata as { namespace?: string }).namespace === namespace);
+    const all = (fixture[r] ?? []).filter(
+      (item) => namespace === undefined || (item.metadata as { namespace?: string }).namespace === namespace,
+    );
     let offset = 0;
     const token = url.searchParams.get('continue');
     if (token !== null && token !== '') {
       if (expiring.delete(r)) {
-        return status(res, 410, 'Expired',
-          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        return status(
+          res,
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
       }
       const cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Cursor;
       if (cursor.key !== key) return status(res, 400, 'BadRequest', 'continue token does not match the request');
@@ -117,12 +127,14 @@ export async function startKubeApiServer(fixture: KubeFixture, token = 'kube-tes
     const next = end < all.length ? Buffer.from(JSON.stringify({ key, offset: end } satisfies Cursor)).toString('base64url') : undefined;
     resourceVersion += 1;
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({
-      apiVersion: spec.apiVersion,
-      kind: spec.kind,
-      metadata: { resourceVersion: String(resourceVersion), ...(next === undefined ? {} : { continue: next }) },
-      items: all.slice(offset, end),
-    }));
+    res.end(
+      JSON.stringify({
+        apiVersion: spec.apiVersion,
+        kind: spec.kind,
+        metadata: { resourceVersion: String(resourceVersion), ...(next === undefined ? {} : { continue: next }) },
+        items: all.slice(offset, end),
+      }),
+    );
   };
 
   const server: Server = createServer(

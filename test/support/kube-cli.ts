@@ -12,7 +12,10 @@ export interface CliRun {
 }
 
 /** Parses `config ...args` on a fresh program; `env` replaces the process environment for the command. */
-export async function runConfigCommand(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd: string; home?: string }): Promise<CliRun> {
+export async function runConfigCommand(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd: string; home?: string },
+): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const program = new Command('image-migrator').exitOverride();

@@ -24,15 +24,30 @@ export function clusterFixture(): KubeFixture {
       { metadata: meta('team-a', 'web-5d8-abc'), spec: podSpec(['nginx:1.25'], ['busybox'], ['docker.io/library/busybox:1.36']) },
       ...batchPods,
     ],
-    deployments: [{ metadata: meta('team-a', 'web'), spec: { selector: {}, template: template(['nginx:1.25', 'quay.io/coreos/etcd:3.5.0']) } }],
+    deployments: [
+      { metadata: meta('team-a', 'web'), spec: { selector: {}, template: template(['nginx:1.25', 'quay.io/coreos/etcd:3.5.0']) } },
+    ],
     replicasets: [{ metadata: meta('team-a', 'web-5d8'), spec: { selector: {}, template: template(['nginx:1.25']) } }],
-    statefulsets: [{ metadata: meta('team-b', 'db'), spec: { selector: {}, serviceName: 'db', template: template([`postgres:16@${PG_DIGEST}`]) } }],
-    daemonsets: [{ metadata: meta('kube-system', 'proxy'), spec: { selector: {}, template: template([`registry.k8s.io/kube-proxy@${PROXY_DIGEST}`]) } }],
+    statefulsets: [
+      { metadata: meta('team-b', 'db'), spec: { selector: {}, serviceName: 'db', template: template([`postgres:16@${PG_DIGEST}`]) } },
+    ],
+    daemonsets: [
+      {
+        metadata: meta('kube-system', 'proxy'),
+        spec: { selector: {}, template: template([`registry.k8s.io/kube-proxy@${PROXY_DIGEST}`]) },
+      },
+    ],
     jobs: [{ metadata: meta('team-b', 'migrate'), spec: { template: template(['ghcr.io/acme/tools/migrate:v2']) } }],
-    cronjobs: [{
-      metadata: meta('team-b', 'backup'),
-      spec: { schedule: '0 3 * * *', suspend: true, jobTemplate: { spec: { template: template(['index.docker.io/bitnami/kubectl:1.30'], ['gcr.io/distroless/static:nonroot']) } } },
-    }],
+    cronjobs: [
+      {
+        metadata: meta('team-b', 'backup'),
+        spec: {
+          schedule: '0 3 * * *',
+          suspend: true,
+          jobTemplate: { spec: { template: template(['index.docker.io/bitnami/kubectl:1.30'], ['gcr.io/distroless/static:nonroot']) } },
+        },
+      },
+    ],
   };
 }
 

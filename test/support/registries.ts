@@ -121,7 +121,11 @@ function kill(child: ChildProcess, release: () => void): Promise<void> {
 }
 
 /** Starts a registry process; the port is chosen at run time and retried if another process grabs it. */
-async function spawnRegistry(dir: string, dataDir: string, authBlock: string): Promise<{ child: ChildProcess; port: number; release: () => void }> {
+async function spawnRegistry(
+  dir: string,
+  dataDir: string,
+  authBlock: string,
+): Promise<{ child: ChildProcess; port: number; release: () => void }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt += 1) {
     const port = await freePort();
@@ -164,11 +168,18 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await writeFile(path, await htpasswdFile(users), { mode: 0o600 });
       authBlock = ['auth:', '  htpasswd:', '    realm: image-migrator-test', `    path: ${JSON.stringify(path)}`].join('\n');
     } else if (auth === 'token') {
-      tokenServer = await startTokenServer({ users, ttlSeconds: options.tokenTtlSeconds, acl: options.acl, maxScopes: options.maxScopesPerToken, service: options.tokenService });
+      tokenServer = await startTokenServer({
+        users,
+        ttlSeconds: options.tokenTtlSeconds,
+        acl: options.acl,
+        maxScopes: options.maxScopesPerToken,
+        service: options.tokenService,
+      });
       const bundle = join(dir, 'token-ca.pem');
       await writeFile(bundle, tokenServer.certificatePem);
       authBlock = [
-        'auth:', '  token:',
+        'auth:',
+        '  token:',
         `    realm: ${JSON.stringify(options.tokenRealm ?? tokenServer.realm)}`,
         `    service: ${JSON.stringify(tokenServer.service)}`,
         `    issuer: ${JSON.stringify(tokenServer.issuer)}`,

@@ -17,7 +17,13 @@ function sha256(bytes: Buffer): string {
 }
 
 /** PUTs manifest bytes under `reference` (a tag, or '' for the digest); returns the digest. */
-export async function putManifestBytes(t: SeedTarget, repository: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+export async function putManifestBytes(
+  t: SeedTarget,
+  repository: string,
+  reference: string,
+  mediaType: string,
+  bytes: Buffer,
+): Promise<string> {
   const digest = sha256(bytes);
   const put = await seedFetch(t, repository, `/v2/${repository}/manifests/${reference === '' ? digest : reference}`, {
     method: 'PUT',
@@ -26,7 +32,8 @@ export async function putManifestBytes(t: SeedTarget, repository: string, refere
   });
   await expectStatus(put, [201], `PUT manifest ${repository}:${reference || digest}`);
   await put.arrayBuffer();
-  if ((put.headers.get('docker-content-digest') ?? digest) !== digest) throw new HarnessError(`registry stored ${repository} manifest under another digest`);
+  if ((put.headers.get('docker-content-digest') ?? digest) !== digest)
+    throw new HarnessError(`registry stored ${repository} manifest under another digest`);
   return digest;
 }
 
@@ -42,24 +49,40 @@ export interface SeededDescriptor {
 
 /** Pushes an OCI artifact manifest (empty config, one payload layer), with a `subject` when given. */
 export async function pushArtifact(
-  t: SeedTarget, repository: string, reference: string,
+  t: SeedTarget,
+  repository: string,
+  reference: string,
   options: { artifactType: string; payload: string; subject?: SeededDescriptor; annotations?: Record<string, string> },
 ): Promise<SeededDescriptor> {
   const config = Buffer.from('{}');
   const configDigest = await pushBlob(t, repository, config);
   const payload = Buffer.from(options.payload);
   const layer = await pushBlob(t, repository, payload);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: options.artifactType,
-    config: { mediaType: EMPTY, digest: configDigest, size: config.length },
-    layers: [{ mediaType: options.artifactType, digest: layer, size: payload.length }],
-    ...(options.subject === undefined ? {} : { subject: { mediaType: options.subject.mediaType, digest: options.subject.digest, size: options.subject.size } }),
-    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
-  }, null, 2));
+  const manifest = Buffer.from(
+    JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: options.artifactType,
+        config: { mediaType: EMPTY, digest: configDigest, size: config.length },
+        layers: [{ mediaType: options.artifactType, digest: layer, size: payload.length }],
+        ...(options.subject === undefined
+          ? {}
+          : { subject: { mediaType: options.subject.mediaType, digest: options.subject.digest, size: options.subject.size } }),
+        ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+      },
+      null,
+      2,
+    ),
+  );
   const digest = await putManifestBytes(t, repository, reference, OCI_MANIFEST, manifest);
-  return { mediaType: OCI_MANIFEST, digest, size: manifest.length, artifactType: options.artifactType, ...(options.annotations === undefined ? {} : { annotations: options.annotations }) };
+  return {
+    mediaType: OCI_MANIFEST,
+    digest,
+    size: manifest.length,
+    artifactType: options.artifactType,
+    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+  };
 }
 
 /** The fallback tag of a digest: `sha256-<hex>`. */
@@ -68,7 +91,12 @@ export function fallbackTag(digest: string): string {
 }
 
 /** Pushes the referrers fallback index of `subject`, listing `referrers`. */
-export async function pushFallbackIndex(t: SeedTarget, repository: string, subject: string, referrers: SeededDescriptor[]): Promise<string> {
+export async function pushFallbackIndex(
+  t: SeedTarget,
+  repository: string,
+  subject: string,
+  referrers: SeededDescriptor[],
+): Promise<string> {
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: referrers }, null, 2));
   return putManifestBytes(t, repository, fallbackTag(subject), OCI_INDEX, bytes);
 }
@@ -94,20 +122,33 @@ export interface BuildxIndex {
  * A buildx-style OCI index under `tag`: one image per platform and, for each, an attestation
  * manifest (platform unknown/unknown, `vnd.docker.reference.digest` naming the image).
  */
-export async function pushBuildxIndex(t: SeedTarget, repository: string, tag: string, platforms: Platform[], seed = 1): Promise<BuildxIndex> {
+export async function pushBuildxIndex(
+  t: SeedTarget,
+  repository: string,
+  tag: string,
+  platforms: Platform[],
+  seed = 1,
+): Promise<BuildxIndex> {
   const shared = randomBytes(1024, seed);
   const images: SeededImage[] = [];
   const attestations: SeededImage[] = [];
   for (const [i, platform] of platforms.entries()) {
     images.push(await pushImage(t, repository, '', { format: 'oci', platform, layers: [shared, randomBytes(256, seed * 100 + i)] }));
-    attestations.push(await pushImage(t, repository, '', {
-      format: 'oci', platform: { os: 'unknown', architecture: 'unknown' }, layers: [randomBytes(128, seed * 1000 + i)],
-    }));
+    attestations.push(
+      await pushImage(t, repository, '', {
+        format: 'oci',
+        platform: { os: 'unknown', architecture: 'unknown' },
+        layers: [randomBytes(128, seed * 1000 + i)],
+      }),
+    );
   }
   const entries = [
     ...images.map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, platform: m.platform })),
     ...attestations.map((a, i) => ({
-      mediaType: a.mediaType, digest: a.digest, size: a.size, platform: { os: 'unknown', architecture: 'unknown' },
+      mediaType: a.mediaType,
+      digest: a.digest,
+      size: a.size,
+      platform: { os: 'unknown', architecture: 'unknown' },
       annotations: { 'vnd.docker.reference.digest': images[i]?.digest ?? '', 'vnd.docker.reference.type': 'attestation-manifest' },
     })),
   ];

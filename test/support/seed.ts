@@ -10,7 +10,11 @@ import { MANIFEST_ACCEPT, expectStatus, seedFetch, type SeedTarget } from './see
 export type { SeedTarget } from './seed-http.js';
 
 /** An image platform, as in index entries and config blobs. */
-export interface Platform { os: string; architecture: string; variant?: string }
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
 
 /** A manifest pushed by the seeding functions. */
 export interface SeededImage {
@@ -114,48 +118,72 @@ function serialise(value: unknown, indent: number | string | undefined): Buffer 
 }
 
 /** Pushes a config, layers and an image manifest; `reference` is a tag, or '' to push by digest only. */
-export async function pushImage(t: SeedTarget, repository: string, reference: string, options: PushImageOptions = {}): Promise<SeededImage> {
+export async function pushImage(
+  t: SeedTarget,
+  repository: string,
+  reference: string,
+  options: PushImageOptions = {},
+): Promise<SeededImage> {
   const types = TYPES[options.format ?? 'docker'];
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const layers = options.layers ?? [randomBytes(1024), randomBytes(2048)];
   const layerDigests: string[] = [];
   for (const layer of layers) layerDigests.push(await pushBlob(t, repository, layer));
-  const config = Buffer.from(JSON.stringify({
-    ...platform,
-    created: '2026-01-01T00:00:00Z',
-    config: { Env: ['PATH=/usr/bin'] },
-    rootfs: { type: 'layers', diff_ids: layerDigests },
-  }));
+  const config = Buffer.from(
+    JSON.stringify({
+      ...platform,
+      created: '2026-01-01T00:00:00Z',
+      config: { Env: ['PATH=/usr/bin'] },
+      rootfs: { type: 'layers', diff_ids: layerDigests },
+    }),
+  );
   const configDigest = await pushBlob(t, repository, config);
-  const manifest = serialise({
-    schemaVersion: 2,
-    mediaType: types.manifest,
-    config: { mediaType: types.config, size: config.length, digest: configDigest },
-    layers: layers.map((layer, i) => ({ mediaType: types.layer, size: layer.length, digest: layerDigests[i] })),
-  }, options.indent);
+  const manifest = serialise(
+    {
+      schemaVersion: 2,
+      mediaType: types.manifest,
+      config: { mediaType: types.config, size: config.length, digest: configDigest },
+      layers: layers.map((layer, i) => ({ mediaType: types.layer, size: layer.length, digest: layerDigests[i] })),
+    },
+    options.indent,
+  );
   const digest = await putManifest(t, repository, reference, types.manifest, manifest);
   return { digest, mediaType: types.manifest, manifest, size: manifest.length, config: configDigest, layers: layerDigests, platform };
 }
 
 /** Pushes an index (OCI index or Docker manifest list) of already pushed children under `tag`. */
-export async function pushIndex(t: SeedTarget, repository: string, tag: string, children: SeededImage[], format: 'oci' | 'docker' = 'docker'): Promise<SeededImage> {
+export async function pushIndex(
+  t: SeedTarget,
+  repository: string,
+  tag: string,
+  children: SeededImage[],
+  format: 'oci' | 'docker' = 'docker',
+): Promise<SeededImage> {
   const types = TYPES[format];
-  const manifest = serialise({
-    schemaVersion: 2,
-    mediaType: types.index,
-    manifests: children.map((child) => ({
-      mediaType: child.mediaType,
-      size: child.size,
-      digest: child.digest,
-      ...(child.platform === undefined ? {} : { platform: child.platform }),
-    })),
-  }, undefined);
+  const manifest = serialise(
+    {
+      schemaVersion: 2,
+      mediaType: types.index,
+      manifests: children.map((child) => ({
+        mediaType: child.mediaType,
+        size: child.size,
+        digest: child.digest,
+        ...(child.platform === undefined ? {} : { platform: child.platform }),
+      })),
+    },
+    undefined,
+  );
   const digest = await putManifest(t, repository, tag, types.index, manifest);
   return { digest, mediaType: types.index, manifest, size: manifest.length, config: '', layers: [] };
 }
 
 /** Pushes linux/amd64 and linux/arm64/v8 children by digest (sharing `sharedLayers`), then their index by tag. */
-export async function pushMultiArch(t: SeedTarget, repository: string, tag: string, options: { format?: 'oci' | 'docker'; sharedLayers?: Buffer[] } = {}): Promise<{ index: SeededImage; children: SeededImage[] }> {
+export async function pushMultiArch(
+  t: SeedTarget,
+  repository: string,
+  tag: string,
+  options: { format?: 'oci' | 'docker'; sharedLayers?: Buffer[] } = {},
+): Promise<{ index: SeededImage; children: SeededImage[] }> {
   const shared = options.sharedLayers ?? [randomBytes(1536)];
   const platforms: Platform[] = [
     { os: 'linux', architecture: 'amd64' },
@@ -163,9 +191,13 @@ export async function pushMultiArch(t: SeedTarget, repository: string, tag: stri
   ];
   const children: SeededImage[] = [];
   for (const platform of platforms) {
-    children.push(await pushImage(t, repository, '', {
-      format: options.format, platform, layers: [...shared, randomBytes(512)],
-    }));
+    children.push(
+      await pushImage(t, repository, '', {
+        format: options.format,
+        platform,
+        layers: [...shared, randomBytes(512)],
+      }),
+    );
   }
   const index = await pushIndex(t, repository, tag, children, options.format);
   return { index, children };

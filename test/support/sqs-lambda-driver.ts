@@ -6,7 +6,11 @@
  * are in flight. A batch can be "crashed": dropped without any delete, as when the function dies.
  */
 import {
-  DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type SQSClient,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { TEST_AWS } from './aws-emulators.js';
@@ -61,7 +65,9 @@ export interface DriverOptions {
 /** The driver ran out of time before `isDone`. */
 export class DriverTimeoutError extends Error {
   public constructor(public readonly stats: DriverStats) {
-    super(`the run did not complete in time: ${JSON.stringify({ main: { ...stats.main, receives: stats.main.receives.size }, dlq: { ...stats.dlq, receives: stats.dlq.receives.size } })}`);
+    super(
+      `the run did not complete in time: ${JSON.stringify({ main: { ...stats.main, receives: stats.main.receives.size }, dlq: { ...stats.dlq, receives: stats.dlq.receives.size } })}`,
+    );
     this.name = 'DriverTimeoutError';
   }
 }
@@ -113,12 +119,14 @@ function contextOf(name: string): Context {
 async function poll(sqs: SQSClient, binding: QueueBinding, stats: QueueStats, stopped: () => boolean): Promise<void> {
   const worker = async (): Promise<void> => {
     while (!stopped()) {
-      const out = await sqs.send(new ReceiveMessageCommand({
-        QueueUrl: binding.queueUrl,
-        MaxNumberOfMessages: binding.batchSize,
-        WaitTimeSeconds: 1,
-        MessageSystemAttributeNames: ['All'],
-      }));
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: binding.queueUrl,
+          MaxNumberOfMessages: binding.batchSize,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
       const messages = out.Messages ?? [];
       if (messages.length === 0) continue;
       const records = messages.map((m) => recordOf(m, binding.queueUrl));
@@ -141,10 +149,12 @@ async function poll(sqs: SQSClient, binding: QueueBinding, stats: QueueStats, st
       stats.itemFailures += failedIds.size;
       const done = records.filter((r) => !failedIds.has(r.messageId));
       if (done.length > 0) {
-        await sqs.send(new DeleteMessageBatchCommand({
-          QueueUrl: binding.queueUrl,
-          Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
-        }));
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: binding.queueUrl,
+            Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+          }),
+        );
       }
     }
   };
@@ -170,7 +180,11 @@ export async function driveUntilDone(options: DriverOptions): Promise<DriverStat
     stop = true;
   })();
   // A failing poller stops the others, so the error surfaces now rather than at the timeout.
-  const guarded = (p: Promise<void>): Promise<void> => p.catch((error: unknown) => { stop = true; throw error; });
+  const guarded = (p: Promise<void>): Promise<void> =>
+    p.catch((error: unknown) => {
+      stop = true;
+      throw error;
+    });
   await Promise.all([
     watcher,
     guarded(poll(options.sqs, options.main, stats.main, stopped)),
@@ -182,9 +196,11 @@ export async function driveUntilDone(options: DriverOptions): Promise<DriverStat
 
 /** Visible plus in-flight messages of a queue. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const out = await sqs.send(new GetQueueAttributesCommand({
-    QueueUrl: queueUrl,
-    AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-  }));
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
   return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }

@@ -36,14 +36,41 @@ export interface TestPki {
 export async function createTestPki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'im-pki-'));
   const caFile = join(dir, 'ca.crt');
-  await run('openssl', ['req', '-x509', ...NEW_KEY, '-keyout', join(dir, 'ca.key'), '-out', caFile, '-days', '2', '-subj', '/CN=image-migrator test CA']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...NEW_KEY,
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    caFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=image-migrator test CA',
+  ]);
   const issue = async (name: string, extensions: string, subject: string): Promise<IssuedCert> => {
     const keyFile = join(dir, `${name}.key`);
     const certFile = join(dir, `${name}.crt`);
     await writeFile(join(dir, `${name}.ext`), extensions);
     await run('openssl', ['req', ...NEW_KEY, '-keyout', keyFile, '-out', join(dir, `${name}.csr`), '-subj', subject]);
-    await run('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', caFile, '-CAkey', join(dir, 'ca.key'), '-CAcreateserial',
-      '-out', certFile, '-days', '2', '-extfile', join(dir, `${name}.ext`)]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      join(dir, `${name}.csr`),
+      '-CA',
+      caFile,
+      '-CAkey',
+      join(dir, 'ca.key'),
+      '-CAcreateserial',
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-extfile',
+      join(dir, `${name}.ext`),
+    ]);
     return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
   };
   return {
@@ -51,7 +78,11 @@ export async function createTestPki(): Promise<TestPki> {
     caFile,
     ca: await readFile(caFile, 'utf8'),
     server: (name, altNames) =>
-      issue(name, `subjectAltName=${altNames.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`, `/CN=${altNames[0] ?? name}`),
+      issue(
+        name,
+        `subjectAltName=${altNames.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`,
+        `/CN=${altNames[0] ?? name}`,
+      ),
     client: (name) => issue(name, 'extendedKeyUsage=clientAuth\n', `/CN=${name}`),
     remove: () => rm(dir, { recursive: true, force: true }),
   };

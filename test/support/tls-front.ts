@@ -43,10 +43,14 @@ export async function startTlsFront(options: TlsFrontOptions): Promise<TlsFront>
       const peer = (req.socket as TLSSocket).getPeerCertificate?.();
       const cn = peer && 'subject' in peer ? peer.subject?.CN : undefined;
       clients.push(Array.isArray(cn) ? cn[0] : cn);
-      const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, 'x-forwarded-proto': 'https' } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, { ...up.headers, ...options.extraHeaders?.(req) });
-        up.pipe(res);
-      });
+      const upstream = request(
+        new URL(req.url ?? '/', target),
+        { method: req.method, headers: { ...req.headers, 'x-forwarded-proto': 'https' } },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, { ...up.headers, ...options.extraHeaders?.(req) });
+          up.pipe(res);
+        },
+      );
       upstream.on('error', () => res.destroy());
       req.pipe(upstream);
     },
@@ -57,9 +61,10 @@ export async function startTlsFront(options: TlsFrontOptions): Promise<TlsFront>
     port,
     host: `127.0.0.1:${port}`,
     clients,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

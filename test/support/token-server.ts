@@ -51,7 +51,11 @@ export interface StartTokenServerOptions {
 /** The default ACL: authenticated users may pull and push everywhere, anonymous requests may pull. */
 export const defaultAcl: Acl = (user, _repository, action) => user !== undefined || action === 'pull';
 
-interface Access { type: string; name: string; actions: string[] }
+interface Access {
+  type: string;
+  name: string;
+  actions: string[];
+}
 
 /** `repository:name:pull,push`; the name may itself hold colons only in exotic types, so split at both ends. */
 function parseScope(scope: string): Access | undefined {
@@ -61,7 +65,10 @@ function parseScope(scope: string): Access | undefined {
   return {
     type: scope.slice(0, first),
     name: scope.slice(first + 1, last),
-    actions: scope.slice(last + 1).split(',').filter((a) => a !== ''),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter((a) => a !== ''),
   };
 }
 
@@ -70,9 +77,7 @@ function grant(acl: Acl, user: string | undefined, access: Access): Access {
     return { ...access, actions: user === undefined ? [] : access.actions };
   }
   // Anything beyond pull ("push", "delete", "*") is a write: allowed only with push rights.
-  const actions = access.actions.filter((action) =>
-    acl(user, access.name, action === 'pull' ? 'pull' : 'push'),
-  );
+  const actions = access.actions.filter((action) => acl(user, access.name, action === 'pull' ? 'pull' : 'push'));
   return { ...access, actions };
 }
 
@@ -100,10 +105,19 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
 
   const issue = (user: string | undefined, scopes: readonly string[]): { token: string; issuedAt: Date } => {
     const now = Math.floor(Date.now() / 1000);
-    const access = scopes.map(parseScope).filter((a): a is Access => a !== undefined).map((a) => grant(acl, user, a));
+    const access = scopes
+      .map(parseScope)
+      .filter((a): a is Access => a !== undefined)
+      .map((a) => grant(acl, user, a));
     const token = signJwt(identity, {
-      iss: issuer, sub: user ?? '', aud: service, exp: now + ttl, nbf: now - 1, iat: now,
-      jti: randomUUID(), access,
+      iss: issuer,
+      sub: user ?? '',
+      aud: service,
+      exp: now + ttl,
+      nbf: now - 1,
+      iat: now,
+      jti: randomUUID(),
+      access,
     });
     return { token, issuedAt: new Date(now * 1000) };
   };
@@ -119,7 +133,10 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
       res.writeHead(405, { allow: 'GET' }).end();
       return;
     }
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter((s) => s !== '');
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter((s) => s !== '');
     server.state.scopes.push(...scopes);
     const user = authenticate(req, options.users);
     if (user === null) {
@@ -156,13 +173,18 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
     service,
     issuer,
     certificatePem: identity.certificatePem,
-    get requests() { return server.state.requests; },
-    set requests(value: number) { server.state.requests = value; },
+    get requests() {
+      return server.state.requests;
+    },
+    set requests(value: number) {
+      server.state.requests = value;
+    },
     scopes: server.state.scopes,
     mint: (user, scopes) => issue(user, scopes).token,
-    stop: () => new Promise<void>((resolve) => {
-      server.http.closeAllConnections();
-      server.http.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.http.closeAllConnections();
+        server.http.close(() => resolve());
+      }),
   };
 }

@@ -9,13 +9,32 @@ import type { RunEvent } from '../../shared/pipeline/local-run.js';
 
 function capture(isTTY: boolean): { stream: Writable & { isTTY: boolean; columns: number }; text: () => string } {
   let text = '';
-  const stream = Object.assign(new Writable({ write: (chunk, _enc, done) => { text += String(chunk); done(); } }), { isTTY, columns: 200 });
+  const stream = Object.assign(
+    new Writable({
+      write: (chunk, _enc, done) => {
+        text += String(chunk);
+        done();
+      },
+    }),
+    { isTTY, columns: 200 },
+  );
   return { stream, text: () => text };
 }
 
 const done = (outcome: 'copied' | 'up-to-date' | 'failed', finished: number): RunEvent => ({
-  type: 'done', finished, total: 2,
-  result: { taskId: String(finished), source: `src/app:${finished}`, destination: `dst/app:${finished}`, outcome, bytes: 3 * 1024 * 1024, attempts: 2, durationMs: 5, ...(outcome === 'failed' ? { error: 'GET x: 503 Service Unavailable' } : {}) },
+  type: 'done',
+  finished,
+  total: 2,
+  result: {
+    taskId: String(finished),
+    source: `src/app:${finished}`,
+    destination: `dst/app:${finished}`,
+    outcome,
+    bytes: 3 * 1024 * 1024,
+    attempts: 2,
+    durationMs: 5,
+    ...(outcome === 'failed' ? { error: 'GET x: 503 Service Unavailable' } : {}),
+  },
 });
 
 describe('progress display', () => {
@@ -25,7 +44,10 @@ describe('progress display', () => {
     progress.event(done('copied', 1));
     progress.event(done('failed', 2));
     progress.finish();
-    assert.equal(out.text(), '[1/2] copied src/app:1 -> dst/app:1 (3.0 MiB, 2 attempts)\n[2/2] failed src/app:2 -> dst/app:2: GET x: 503 Service Unavailable\n');
+    assert.equal(
+      out.text(),
+      '[1/2] copied src/app:1 -> dst/app:1 (3.0 MiB, 2 attempts)\n[2/2] failed src/app:2 -> dst/app:2: GET x: 503 Service Unavailable\n',
+    );
   });
 
   it('redraws one status line on a terminal and keeps failures on their own lines', () => {

@@ -15,7 +15,10 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { addCloudCommand } from '../../cli/cloud-command.js';
 
-interface Received { target: string; body: string }
+interface Received {
+  target: string;
+  body: string;
+}
 type FunctionAnswer = { status?: number; error?: string; body: unknown };
 
 const XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
@@ -27,11 +30,15 @@ let outputs: Record<string, string> | undefined;
 let functions: Record<string, (event: Record<string, unknown>) => FunctionAnswer> = {};
 
 function stackXml(name: string, values: Record<string, string>): string {
-  const members = Object.entries(values).map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`).join('');
-  return `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName>` +
+  const members = Object.entries(values)
+    .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
+    .join('');
+  return (
+    `<DescribeStacksResponse xmlns="${XMLNS}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName>` +
     `<StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/${name}/1</StackId><StackStatus>CREATE_COMPLETE</StackStatus>` +
     `<CreationTime>2026-11-27T10:00:00Z</CreationTime><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-    `<ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`;
+    `<ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
+  );
 }
 
 async function answer(request: IncomingMessage, body: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
@@ -40,18 +47,30 @@ async function answer(request: IncomingMessage, body: string): Promise<{ status:
     const name = decodeURIComponent(invocation[1]!);
     received.push({ target: `lambda:${name}`, body });
     const result = functions[name]!(JSON.parse(body));
-    return { status: 200, headers: { 'content-type': 'application/json', ...(result.error ? { 'x-amz-function-error': result.error } : {}) }, body: JSON.stringify(result.body) };
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json', ...(result.error ? { 'x-amz-function-error': result.error } : {}) },
+      body: JSON.stringify(result.body),
+    };
   }
   const target = request.headers['x-amz-target'];
   if (target === 'secretsmanager.PutSecretValue') {
     received.push({ target, body });
     const secretId = JSON.parse(body).SecretId;
-    return { status: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ ARN: secretId, Name: 'Auth', VersionId: 'v2' }) };
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/x-amz-json-1.1' },
+      body: JSON.stringify({ ARN: secretId, Name: 'Auth', VersionId: 'v2' }),
+    };
   }
   const form = new URLSearchParams(body);
   received.push({ target: `cloudformation:${form.get('Action')}`, body });
   if (outputs === undefined) {
-    return { status: 400, headers: { 'content-type': 'text/xml' }, body: `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${form.get('StackName')} does not exist</Message></Error><RequestId>r2</RequestId></ErrorResponse>` };
+    return {
+      status: 400,
+      headers: { 'content-type': 'text/xml' },
+      body: `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${form.get('StackName')} does not exist</Message></Error><RequestId>r2</RequestId></ErrorResponse>`,
+    };
   }
   return { status: 200, headers: { 'content-type': 'text/xml' }, body: stackXml(form.get('StackName') ?? '', outputs) };
 }
@@ -59,7 +78,9 @@ async function answer(request: IncomingMessage, body: string): Promise<{ status:
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const program = new Command('image-migrator').exitOverride().configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) });
+  const program = new Command('image-migrator')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) });
   addCloudCommand(program, {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
@@ -79,14 +100,21 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
   return { code, stdout, stderr };
 }
 
-const DEPLOYED = { PlannerFunctionName: 'ImageMigrator-Planner', SummaryFunctionName: 'ImageMigrator-Summary', AuthSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Auth-AbCdEf' };
+const DEPLOYED = {
+  PlannerFunctionName: 'ImageMigrator-Planner',
+  SummaryFunctionName: 'ImageMigrator-Summary',
+  AuthSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Auth-AbCdEf',
+};
 const IMAGES = '{\n  "quay.io/coreos/etcd:3.5": "",\n  "quay.io/coreos/etcd:3.5": "swr.example.com/other/etcd"\n}\n';
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cloud-command-'));
   await writeFile(join(dir, 'images.json'), IMAGES);
   await writeFile(join(dir, 'bad-images.json'), '{ "quay.io": "swr.example.com/test/x" }');
-  await writeFile(join(dir, 'auth.json'), '{ "swr.example.com/test": { "username": "robot", "password": "${SWR_PASSWORD}" }, "quay.io": {} }');
+  await writeFile(
+    join(dir, 'auth.json'),
+    '{ "swr.example.com/test": { "username": "robot", "password": "${SWR_PASSWORD}" }, "quay.io": {} }',
+  );
   server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => (body += chunk));
@@ -132,22 +160,49 @@ describe('image-migrator cloud', () => {
     outputs = undefined;
     const result = await cli(['cloud', 'status', 'run-1', '--stack', 'Nope']);
     assert.equal(result.code, 2);
-    assert.equal(result.stderr, 'image-migrator: stack "Nope" was not found in region us-east-1: deploy it with "npx cdk deploy", or name it with --stack and --region\n');
+    assert.equal(
+      result.stderr,
+      'image-migrator: stack "Nope" was not found in region us-east-1: deploy it with "npx cdk deploy", or name it with --stack and --region\n',
+    );
   });
 
   it('names the missing output when the stack is not an image-migrator stack', async () => {
     outputs = { BucketName: 'x' };
-    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--registry', 'swr.example.com', '--namespace', 'test']);
+    const result = await cli([
+      'cloud',
+      'run',
+      '--images',
+      join(dir, 'images.json'),
+      '--registry',
+      'swr.example.com',
+      '--namespace',
+      'test',
+    ]);
     assert.equal(result.code, 2);
-    assert.equal(result.stderr, 'image-migrator: stack "ImageMigrator" has no output "PlannerFunctionName": is it an image-migrator stack? Deploy this version with "npx cdk deploy"\n');
-    assert.deepEqual(received.map((r) => r.target), ['cloudformation:DescribeStacks']);
+    assert.equal(
+      result.stderr,
+      'image-migrator: stack "ImageMigrator" has no output "PlannerFunctionName": is it an image-migrator stack? Deploy this version with "npx cdk deploy"\n',
+    );
+    assert.deepEqual(
+      received.map((r) => r.target),
+      ['cloudformation:DescribeStacks'],
+    );
   });
 
   it('runs with --wait: sends the file text to the planner, polls the summary, prints the summary line and exits 1 on a failed task', async () => {
     let polls = 0;
     const summary = (finished: boolean) => ({
-      runId: 'run-1', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished, bytes: 1024, durationMs: 5,
-      tasks: 2, copied: finished ? 1 : 0, upToDate: 0, failed: finished ? 1 : 0, generateFailed: 0,
+      runId: 'run-1',
+      trigger: 'manual',
+      startedAt: '2026-11-27T10:00:00Z',
+      finished,
+      bytes: 1024,
+      durationMs: 5,
+      tasks: 2,
+      copied: finished ? 1 : 0,
+      upToDate: 0,
+      failed: finished ? 1 : 0,
+      generateFailed: 0,
       failures: finished ? [{ source: 'quay.io/coreos/etcd:3.5', destination: 'swr.example.com/other/etcd:3.5', error: 'denied' }] : [],
       generateFailures: [],
       line: 'Images(2) migration finished, 1 images tasks failed, 0 tasks generate failed',
@@ -156,7 +211,10 @@ describe('image-migrator cloud', () => {
       'ImageMigrator-Planner': () => ({ body: { runId: 'run-1', tasks: 2, generateFailed: 0, expanding: 0 } }),
       'ImageMigrator-Summary': () => ({ body: summary(++polls >= 2) }),
     };
-    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--wait'], { DEFAULT_REGISTRY: 'swr.example.com', DEFAULT_NAMESPACE: 'test' });
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--wait'], {
+      DEFAULT_REGISTRY: 'swr.example.com',
+      DEFAULT_NAMESPACE: 'test',
+    });
     assert.equal(result.code, 1);
     assert.equal(
       result.stdout,
@@ -173,7 +231,15 @@ describe('image-migrator cloud', () => {
   });
 
   it('prints requests and estimated cost, and pages failures up to --failures', async () => {
-    const usage = { functionMs: 60_000, functionMbMs: 60_000 * 1024, invocations: 100, sqsRequests: 2300, dynamoRequests: 3000, readUnits: 17_000, writeUnits: 4000 };
+    const usage = {
+      functionMs: 60_000,
+      functionMbMs: 60_000 * 1024,
+      invocations: 100,
+      sqsRequests: 2300,
+      dynamoRequests: 3000,
+      readUnits: 17_000,
+      writeUnits: 4000,
+    };
     const failure = (i: number) => ({ source: `quay.io/a/b:${i}`, destination: `swr.example.com/a/b:${i}`, error: `boom ${i}` });
     functions = {
       'ImageMigrator-Summary': (event) => {
@@ -181,8 +247,20 @@ describe('image-migrator cloud', () => {
         const page = Array.from({ length: Math.min(Number(event.failures), 5 - from) }, (_, i) => failure(from + i));
         return {
           body: {
-            runId: 'run-7', trigger: 'manual', startedAt: '2026-11-27T10:00:00Z', finished: true, bytes: 10, tasks: 1000, copied: 995, upToDate: 0,
-            failed: 5, generateFailed: 0, requests: 2400, usage, failures: page, generateFailures: [],
+            runId: 'run-7',
+            trigger: 'manual',
+            startedAt: '2026-11-27T10:00:00Z',
+            finished: true,
+            bytes: 10,
+            tasks: 1000,
+            copied: 995,
+            upToDate: 0,
+            failed: 5,
+            generateFailed: 0,
+            requests: 2400,
+            usage,
+            failures: page,
+            generateFailures: [],
             ...(from + page.length < 5 ? { nextFailures: String(from + page.length) } : {}),
             line: 'Images(1000) migration finished, 5 images tasks failed, 0 tasks generate failed',
           },
@@ -193,8 +271,14 @@ describe('image-migrator cloud', () => {
     assert.equal(result.code, 1);
     assert.match(result.stdout, /995 copied, 0 up to date, 5 failed, 0 tasks generate failed, 10 bytes copied, 2400 registry requests\n/);
     // 60 GB-s at $0.0000166667, 100 invocations, 2,300 SQS requests, 4,000 WRU and 17,000 RRU at list prices.
-    assert.match(result.stdout, /Requests: 2300 SQS, 3000 DynamoDB \(4000 write units, 17000 read units\), 100 function invocations, 60\.0 GB-s\n/);
-    assert.match(result.stdout, /Estimated cost: \$0\.006565 \(\$0\.006565 per 1,000 tasks\): Lambda \$0\.001020, SQS \$0\.000920, DynamoDB \$0\.004625\n/);
+    assert.match(
+      result.stdout,
+      /Requests: 2300 SQS, 3000 DynamoDB \(4000 write units, 17000 read units\), 100 function invocations, 60\.0 GB-s\n/,
+    );
+    assert.match(
+      result.stdout,
+      /Estimated cost: \$0\.006565 \(\$0\.006565 per 1,000 tasks\): Lambda \$0\.001020, SQS \$0\.000920, DynamoDB \$0\.004625\n/,
+    );
     assert.equal((result.stderr.match(/^failed: /gm) ?? []).length, 3);
     assert.match(result.stderr, /\.\.\. and 2 more failed tasks \(show them with --failures 5\)\n/);
     const all = await cli(['cloud', 'status', 'run-7', '--failures', '5', '--prices', 'gbSecond=0']);
@@ -206,32 +290,68 @@ describe('image-migrator cloud', () => {
   });
 
   it('passes a planner ConfigError through with exit 2', async () => {
-    functions = { 'ImageMigrator-Planner': () => ({ error: 'Unhandled', body: { errorType: 'ConfigError', errorMessage: 'images: "x": rule 3: bad' } }) };
-    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--registry', 'swr.example.com', '--namespace', 'test']);
+    functions = {
+      'ImageMigrator-Planner': () => ({ error: 'Unhandled', body: { errorType: 'ConfigError', errorMessage: 'images: "x": rule 3: bad' } }),
+    };
+    const result = await cli([
+      'cloud',
+      'run',
+      '--images',
+      join(dir, 'images.json'),
+      '--registry',
+      'swr.example.com',
+      '--namespace',
+      'test',
+    ]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /image-migrator: the planner function failed: images: "x": rule 3: bad\n$/);
   });
 
   it('exits 2 for an unknown run and 1 for a summary in a form it cannot read', async () => {
-    functions = { 'ImageMigrator-Summary': () => ({ error: 'Unhandled', body: { errorType: 'UnknownRunError', errorMessage: 'no run "run-0": it was never planned, or it expired' } }) };
+    functions = {
+      'ImageMigrator-Summary': () => ({
+        error: 'Unhandled',
+        body: { errorType: 'UnknownRunError', errorMessage: 'no run "run-0": it was never planned, or it expired' },
+      }),
+    };
     const unknown = await cli(['cloud', 'status', 'run-0']);
     assert.equal(unknown.code, 2);
     assert.equal(unknown.stderr, 'image-migrator: the summary function failed: no run "run-0": it was never planned, or it expired\n');
     functions = { 'ImageMigrator-Summary': () => ({ body: { runId: 'run-0', finished: 'yes' } }) };
     const odd = await cli(['cloud', 'status', 'run-0']);
     assert.equal(odd.code, 1);
-    assert.match(odd.stderr, /^image-migrator: the summary function answered in an unexpected form \(trigger: .*deploy this version with "npx cdk deploy"\n$/);
+    assert.match(
+      odd.stderr,
+      /^image-migrator: the summary function answered in an unexpected form \(trigger: .*deploy this version with "npx cdk deploy"\n$/,
+    );
   });
 
   it('prints the status of a run in progress and exits 0', async () => {
     functions = {
       'ImageMigrator-Summary': () => ({
-        body: { runId: 'run-9', trigger: 'schedule:nightly', startedAt: '2026-11-27T10:00:00Z', finished: false, bytes: 0, tasks: 4, copied: 1, upToDate: 2, failed: 0, generateFailed: 0, failures: [], generateFailures: [], line: '' },
+        body: {
+          runId: 'run-9',
+          trigger: 'schedule:nightly',
+          startedAt: '2026-11-27T10:00:00Z',
+          finished: false,
+          bytes: 0,
+          tasks: 4,
+          copied: 1,
+          upToDate: 2,
+          failed: 0,
+          generateFailed: 0,
+          failures: [],
+          generateFailures: [],
+          line: '',
+        },
       }),
     };
     const result = await cli(['cloud', 'status', 'run-9']);
     assert.equal(result.code, 0);
-    assert.equal(result.stdout, 'Run run-9 (schedule:nightly, started 2026-11-27T10:00:00Z): in progress\n3/4 tasks done: 1 copied, 2 up to date, 0 failed, 0 tasks generate failed, 0 bytes copied\n');
+    assert.equal(
+      result.stdout,
+      'Run run-9 (schedule:nightly, started 2026-11-27T10:00:00Z): in progress\n3/4 tasks done: 1 copied, 2 up to date, 0 failed, 0 tasks generate failed, 0 bytes copied\n',
+    );
   });
 
   it('stores auth.json with ${VAR} resolved (a "$" kept literal) and never prints the password', async () => {
@@ -240,7 +360,10 @@ describe('image-migrator cloud', () => {
     assert.equal(result.stdout, `Stored 2 registry entries of ${join(dir, 'auth.json')} in the secret of stack "ImageMigrator"\n`);
     const put = JSON.parse(received.find((r) => r.target === 'secretsmanager.PutSecretValue')!.body);
     assert.equal(put.SecretId, DEPLOYED.AuthSecretArn);
-    assert.deepEqual(JSON.parse(put.SecretString), { 'swr.example.com/test': { username: 'robot', password: 'pa$$$$word-1' }, 'quay.io': {} });
+    assert.deepEqual(JSON.parse(put.SecretString), {
+      'swr.example.com/test': { username: 'robot', password: 'pa$$$$word-1' },
+      'quay.io': {},
+    });
     assert.doesNotMatch(result.stdout + result.stderr, /pa\$\$word|robot/);
   });
 

@@ -14,7 +14,7 @@ function rejects(text: string, message: string, env: Record<string, string | und
   assert.throws(() => parseAuthFile(text, FILE, env), { name: 'ConfigError', message });
 }
 
-describe('auth.json: the example of Huawei\'s documentation', () => {
+describe("auth.json: the example of Huawei's documentation", () => {
   const auth = parseAuthFile(
     `{
       "quay.io/coreos": { },
@@ -108,23 +108,44 @@ describe('auth.json: Docker Hub aliases and key normalisation', () => {
   });
 
   it('rejects a key written twice, with both lines', () => {
-    rejects('{\n"quay.io": {},\n"a.io": {},\n"quay.io": {}\n}', 'auth.json: "quay.io": the key appears more than once (lines 2 and 4); keep one entry');
+    rejects(
+      '{\n"quay.io": {},\n"a.io": {},\n"quay.io": {}\n}',
+      'auth.json: "quay.io": the key appears more than once (lines 2 and 4); keep one entry',
+    );
   });
 
   it('rejects a field written twice inside an entry', () => {
-    rejects('{"a.io": {"username": "u", "username": "v", "password": "p"}}', 'auth.json: "a.io": the field "username" appears more than once');
+    rejects(
+      '{"a.io": {"username": "u", "username": "v", "password": "p"}}',
+      'auth.json: "a.io": the field "username" appears more than once',
+    );
   });
 });
 
 describe('auth.json: keys that are not registry or registry/path', () => {
   const cases: [string, string][] = [
     ['', 'the key is empty (write a registry such as quay.io or localhost:5000, optionally followed by /namespace)'],
-    ['https://quay.io', 'a key has no scheme (write quay.io, not https://quay.io); write a registry such as quay.io or localhost:5000, optionally followed by /namespace'],
-    ['coreos/etcd', 'the key must start with a registry host, which has a dot or a port or is localhost (write a registry such as quay.io or localhost:5000, optionally followed by /namespace)'],
-    ['bad_host.io', 'the key must start with a registry host, which has a dot or a port or is localhost (write a registry such as quay.io or localhost:5000, optionally followed by /namespace)'],
+    [
+      'https://quay.io',
+      'a key has no scheme (write quay.io, not https://quay.io); write a registry such as quay.io or localhost:5000, optionally followed by /namespace',
+    ],
+    [
+      'coreos/etcd',
+      'the key must start with a registry host, which has a dot or a port or is localhost (write a registry such as quay.io or localhost:5000, optionally followed by /namespace)',
+    ],
+    [
+      'bad_host.io',
+      'the key must start with a registry host, which has a dot or a port or is localhost (write a registry such as quay.io or localhost:5000, optionally followed by /namespace)',
+    ],
     ['quay.io/', 'the key has an empty path segment'],
-    ['quay.io/CoreOS', `"CoreOS" is not a valid namespace (lower-case letters, digits and single separators '.', '_', '__', '-'; no tag or digest)`],
-    ['quay.io/coreos/etcd:3.5', `"etcd:3.5" is not a valid namespace (lower-case letters, digits and single separators '.', '_', '__', '-'; no tag or digest)`],
+    [
+      'quay.io/CoreOS',
+      `"CoreOS" is not a valid namespace (lower-case letters, digits and single separators '.', '_', '__', '-'; no tag or digest)`,
+    ],
+    [
+      'quay.io/coreos/etcd:3.5',
+      `"etcd:3.5" is not a valid namespace (lower-case letters, digits and single separators '.', '_', '__', '-'; no tag or digest)`,
+    ],
   ];
   for (const [key, problem] of cases) {
     it(`rejects ${JSON.stringify(key)}`, () => rejects(`{${JSON.stringify(key)}: {}}`, `auth.json: ${JSON.stringify(key)}: ${problem}`));
@@ -145,24 +166,37 @@ describe('auth.json: entry shapes', () => {
   });
 
   it('rejects a username without a password, and the reverse', () => {
-    rejects('{"a.io": {"username": "u"}}', 'auth.json: "a.io": "username" is set but "password" is not (give both, or neither for anonymous access)');
-    rejects('{"a.io": {"password": "p"}}', 'auth.json: "a.io": "password" is set but "username" is not (give both, or neither for anonymous access)');
+    rejects(
+      '{"a.io": {"username": "u"}}',
+      'auth.json: "a.io": "username" is set but "password" is not (give both, or neither for anonymous access)',
+    );
+    rejects(
+      '{"a.io": {"password": "p"}}',
+      'auth.json: "a.io": "password" is set but "username" is not (give both, or neither for anonymous access)',
+    );
   });
 
   it('names the field and type of a wrong value without showing the value', () => {
     rejects('{"a.io": {"insecure": "yes"}}', 'auth.json: "a.io": "insecure" must be true or false, not a string');
     assert.throws(
       () => parseAuthFile('{"a.io": {"username": "u", "password": 918273645}}', FILE, NO_ENV),
-      (error: Error) => error.message === 'auth.json: "a.io": "password" must be a string, not a number' && !error.message.includes('918273645'),
+      (error: Error) =>
+        error.message === 'auth.json: "a.io": "password" must be a string, not a number' && !error.message.includes('918273645'),
     );
   });
 
   it('rejects an empty password', () => {
-    rejects('{"a.io": {"username": "u", "password": ""}}', 'auth.json: "a.io": "password" is empty (leave out username and password for anonymous access)');
+    rejects(
+      '{"a.io": {"username": "u", "password": ""}}',
+      'auth.json: "a.io": "password" is empty (leave out username and password for anonymous access)',
+    );
   });
 
   it('rejects a value that is not an object', () => {
-    rejects('{"a.io": "user:pass"}', 'auth.json: "a.io": the value must be an object such as {"username": "...", "password": "..."}, or {} for anonymous access, not a string');
+    rejects(
+      '{"a.io": "user:pass"}',
+      'auth.json: "a.io": the value must be an object such as {"username": "...", "password": "..."}, or {} for anonymous access, not a string',
+    );
   });
 
   it('allows plain HTTP only for entries with insecure: true', () => {
@@ -180,14 +214,26 @@ describe('auth.json: environment variables in username and password', () => {
   const env = { AK: 'RVHVMX', SWR_PASSWORD: 's3cr3t-from-env', EMPTY: '' };
 
   it('reads wholly $VAR and ${VAR} values and ${VAR} inside a value, keeping $$ as a literal $', () => {
-    const auth = parseAuthFile('{"swr.example.com": {"username": "cn-north-4@${AK}", "password": "$SWR_PASSWORD"}, "b.io": {"username": "${AK}", "password": "x$${AK}"}}', FILE, env);
-    assert.deepEqual(auth.lookup('swr.example.com', 'test/etcd'), { username: 'cn-north-4@RVHVMX', password: 's3cr3t-from-env', insecure: false });
+    const auth = parseAuthFile(
+      '{"swr.example.com": {"username": "cn-north-4@${AK}", "password": "$SWR_PASSWORD"}, "b.io": {"username": "${AK}", "password": "x$${AK}"}}',
+      FILE,
+      env,
+    );
+    assert.deepEqual(auth.lookup('swr.example.com', 'test/etcd'), {
+      username: 'cn-north-4@RVHVMX',
+      password: 's3cr3t-from-env',
+      insecure: false,
+    });
     assert.deepEqual(auth.lookup('b.io', 'x'), { username: 'RVHVMX', password: 'x${AK}', insecure: false });
   });
 
   it('takes a Harbor robot account as written', () => {
     const auth = parseAuthFile('{"harbor.example.com": {"username": "robot$mirror", "password": "${SWR_PASSWORD}"}}', FILE, env);
-    assert.deepEqual(auth.lookup('harbor.example.com', 'library/nginx'), { username: 'robot$mirror', password: 's3cr3t-from-env', insecure: false });
+    assert.deepEqual(auth.lookup('harbor.example.com', 'library/nginx'), {
+      username: 'robot$mirror',
+      password: 's3cr3t-from-env',
+      insecure: false,
+    });
   });
 
   it('names an unset variable and the key, and shows neither the other field nor its value', () => {
@@ -197,11 +243,19 @@ describe('auth.json: environment variables in username and password', () => {
         error.message === 'auth.json: "swr.example.com": "password": the environment variable MISSING_PW is not set' &&
         !error.message.includes('RVHVMX'),
     );
-    rejects('{"a.io": {"username": "u", "password": "pre-${MISSING_PW}"}}', 'auth.json: "a.io": "password": the environment variable MISSING_PW is not set', env);
+    rejects(
+      '{"a.io": {"username": "u", "password": "pre-${MISSING_PW}"}}',
+      'auth.json: "a.io": "password": the environment variable MISSING_PW is not set',
+      env,
+    );
   });
 
   it('rejects a variable that is set but empty', () => {
-    rejects('{"a.io": {"username": "$EMPTY", "password": "p"}}', 'auth.json: "a.io": "username": the environment variable EMPTY is empty', env);
+    rejects(
+      '{"a.io": {"username": "$EMPTY", "password": "p"}}',
+      'auth.json: "a.io": "username": the environment variable EMPTY is empty',
+      env,
+    );
   });
 
   it('leaves every other $ as written', () => {
@@ -215,13 +269,17 @@ describe('auth.json: JSON syntax', () => {
   it('gives the line and column of a syntax error and never the text', () => {
     assert.throws(
       () => parseAuthFile('{\n  "a.io": {"username": "u", "password": "topsecret"}\n  "b.io": {}\n}', FILE, NO_ENV),
-      (error: Error) => error.message === "auth.json: invalid JSON at line 3, column 3: a ',' was expected" && !error.message.includes('topsecret'),
+      (error: Error) =>
+        error.message === "auth.json: invalid JSON at line 3, column 3: a ',' was expected" && !error.message.includes('topsecret'),
     );
   });
 
   it('rejects comments and trailing commas', () => {
     rejects('{\n  // registry\n  "a.io": {}\n}', 'auth.json: invalid JSON at line 2, column 3: comments are not allowed in JSON');
-    rejects('{"a.io": {},}', 'auth.json: invalid JSON at line 1, column 13: a property name in double quotes was expected (JSON allows no trailing comma)');
+    rejects(
+      '{"a.io": {},}',
+      'auth.json: invalid JSON at line 1, column 13: a property name in double quotes was expected (JSON allows no trailing comma)',
+    );
   });
 
   it('rejects a top level that is not an object', () => {
@@ -243,7 +301,10 @@ describe('auth.json: loading from a file', () => {
     const path = join(dir, 'auth.json');
     await writeFile(path, '{"a.io": {"username": "u", "password": "$PW"}}');
     assert.equal((await loadAuthFile(path, { PW: 'p' })).lookup('a.io', 'x/y').password, 'p');
-    await assert.rejects(loadAuthFile(path, {}), { name: 'ConfigError', message: `${path}: "a.io": "password": the environment variable PW is not set` });
+    await assert.rejects(loadAuthFile(path, {}), {
+      name: 'ConfigError',
+      message: `${path}: "a.io": "password": the environment variable PW is not set`,
+    });
   });
 
   it('reports a missing file as a ConfigError', async () => {

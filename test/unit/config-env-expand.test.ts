@@ -40,8 +40,14 @@ describe('expandVariables: environment references in auth.json', () => {
   });
 
   it('names an unset or empty variable', () => {
-    assert.throws(() => expandVariables('${NOPE}', ENV), (error: unknown) => error instanceof VariableExpansionError && error.variable === 'NOPE');
-    assert.throws(() => expandVariables('$TOKENX', ENV), { name: 'VariableExpansionError', message: 'the environment variable TOKENX is not set' });
+    assert.throws(
+      () => expandVariables('${NOPE}', ENV),
+      (error: unknown) => error instanceof VariableExpansionError && error.variable === 'NOPE',
+    );
+    assert.throws(() => expandVariables('$TOKENX', ENV), {
+      name: 'VariableExpansionError',
+      message: 'the environment variable TOKENX is not set',
+    });
     assert.throws(() => expandVariables('pre-${NOPE}', ENV), { message: 'the environment variable NOPE is not set' });
     assert.throws(() => expandVariables('$EMPTY', ENV), { message: 'the environment variable EMPTY is empty' });
   });

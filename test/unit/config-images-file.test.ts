@@ -23,7 +23,7 @@ function rejects(rules: Record<string, unknown> | string, message: string, defau
   assert.throws(() => parse(rules, defaults), { name: 'ConfigError', message });
 }
 
-describe('images.json: the example of Huawei\'s documentation', () => {
+describe("images.json: the example of Huawei's documentation", () => {
   it('reads the three rules of the documentation', () => {
     const rules = parse({
       'quay.io/coreos/etcd:1.0.0': 'swr.cn-north-4.myhuaweicloud.com/test/etcd:1.0.0',
@@ -44,7 +44,8 @@ describe('images.json: rule 1, one repository at most', () => {
   // An untagged registry/name is read as a namespace: copying a whole namespace is what rule 1 forbids.
   const problem = 'rule 1: the source names a namespace or registry, not a repository (write registry/namespace/repository)';
   for (const source of ['quay.io', 'quay.io/coreos', 'localhost:5000', '127.0.0.1:5000/team', 'docker.io/library']) {
-    it(`rejects the source ${JSON.stringify(source)}`, () => rejects({ [source]: '' }, `images.json: ${JSON.stringify(source)}: ${problem}`));
+    it(`rejects the source ${JSON.stringify(source)}`, () =>
+      rejects({ [source]: '' }, `images.json: ${JSON.stringify(source)}: ${problem}`));
   }
 
   it("accepts a tagged or digested repository at a registry's root, as clusters run them", () => {
@@ -117,18 +118,33 @@ describe('images.json: rule 4, the source is never empty, and duplicate sources'
       '3 quay.io/coreos/etcd:3.5 -> swr.example.com/test/etcd:3.5',
       '4 docker.io/library/nginx:1.25 -> a.io/one/nginx:1.25',
     ]);
-    assert.deepEqual(rules.map((r) => r.value), ['a.io/one/etcd', 'b.io/two/etcd:stable', '', 'a.io/one/nginx']);
+    assert.deepEqual(
+      rules.map((r) => r.value),
+      ['a.io/one/etcd', 'b.io/two/etcd:stable', '', 'a.io/one/nginx'],
+    );
   });
 
   it('rejects an empty list and a list with a value that is not a string', () => {
     rejects({ 'nginx:1.25': [] }, 'images.json: "nginx:1.25": the list of destinations is empty');
-    rejects({ 'nginx:1.25': ['a.io/one/nginx', 7] }, 'images.json: "nginx:1.25": every destination in the list must be a string or an object {"to": ...}, but element 2 is not');
+    rejects(
+      { 'nginx:1.25': ['a.io/one/nginx', 7] },
+      'images.json: "nginx:1.25": every destination in the list must be a string or an object {"to": ...}, but element 2 is not',
+    );
   });
 
   it('names the key of a value that is not a string', () => {
-    rejects({ 'nginx:1.25': 42 }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a number');
-    rejects({ 'nginx:1.25': true }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a boolean');
-    rejects({ 'nginx:1.25': null }, 'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not null');
+    rejects(
+      { 'nginx:1.25': 42 },
+      'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a number',
+    );
+    rejects(
+      { 'nginx:1.25': true },
+      'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not a boolean',
+    );
+    rejects(
+      { 'nginx:1.25': null },
+      'images.json: "nginx:1.25": the destination must be a string, a list of strings, or an object {"to": ...}, not null',
+    );
   });
 });
 
@@ -140,7 +156,10 @@ describe('images.json: rule 5, renaming', () => {
   });
 
   it('rejects a destination that is the source itself', () => {
-    rejects({ 'quay.io/coreos/etcd': 'quay.io/coreos/etcd' }, 'images.json: "quay.io/coreos/etcd": the destination "quay.io/coreos/etcd" is the source itself; nothing would be copied');
+    rejects(
+      { 'quay.io/coreos/etcd': 'quay.io/coreos/etcd' },
+      'images.json: "quay.io/coreos/etcd": the destination "quay.io/coreos/etcd" is the source itself; nothing would be copied',
+    );
   });
 });
 
@@ -161,7 +180,7 @@ describe('images.json: rules 6 and 7, tags', () => {
 
 describe('images.json: rule 8, the default destination', () => {
   it('uses the default registry and namespace with the path after the first namespace', () => {
-    assert.deepEqual(plan(parse({ 'quay.io/coreos/etcd:3.5': '', 'nginx': '', 'gcr.io/a/b/c:1': '' })), [
+    assert.deepEqual(plan(parse({ 'quay.io/coreos/etcd:3.5': '', nginx: '', 'gcr.io/a/b/c:1': '' })), [
       '1 quay.io/coreos/etcd:3.5 -> swr.example.com/test/etcd:3.5',
       '2 docker.io/library/nginx -> swr.example.com/test/nginx (all tags)',
       '3 gcr.io/a/b/c:1 -> swr.example.com/test/b/c:1',
@@ -203,10 +222,10 @@ describe('images.json: digest sources', () => {
   });
 
   it('gives the destination the tag of a tag@digest source, or the tag written', () => {
-    assert.deepEqual(plan(parse({ [`quay.io/coreos/etcd:3.5@${DIGEST}`]: 'a.io/one/etcd', [`quay.io/coreos/etcd@${DIGEST}`]: 'a.io/one/etcd:pinned' })), [
-      `1 quay.io/coreos/etcd:3.5@${DIGEST} -> a.io/one/etcd:3.5`,
-      `2 quay.io/coreos/etcd@${DIGEST} -> a.io/one/etcd:pinned`,
-    ]);
+    assert.deepEqual(
+      plan(parse({ [`quay.io/coreos/etcd:3.5@${DIGEST}`]: 'a.io/one/etcd', [`quay.io/coreos/etcd@${DIGEST}`]: 'a.io/one/etcd:pinned' })),
+      [`1 quay.io/coreos/etcd:3.5@${DIGEST} -> a.io/one/etcd:3.5`, `2 quay.io/coreos/etcd@${DIGEST} -> a.io/one/etcd:pinned`],
+    );
   });
 });
 
@@ -226,7 +245,8 @@ describe('images.json: rules that collide on a destination', () => {
   });
 
   it('allows the same source twice and a tag of the all-tags source', () => {
-    const text = '{"quay.io/coreos/etcd:3.5": "a.io/one/etcd", "quay.io/coreos/etcd:3.5": "a.io/one/etcd", "quay.io/coreos/etcd": "a.io/one/etcd"}';
+    const text =
+      '{"quay.io/coreos/etcd:3.5": "a.io/one/etcd", "quay.io/coreos/etcd:3.5": "a.io/one/etcd", "quay.io/coreos/etcd": "a.io/one/etcd"}';
     assert.equal(parse(text).length, 3);
   });
 });
@@ -238,12 +258,21 @@ describe('images.json: the file as a whole', () => {
       'images.json: the top level must be an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}, not an array',
     );
     rejects('{ }', 'images.json: there are no rules; write at least one "source": "destination" pair');
-    rejects('  \n', 'images.json: the file is empty; it must hold an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}');
+    rejects(
+      '  \n',
+      'images.json: the file is empty; it must hold an object of rules, e.g. {"quay.io/coreos/etcd:3.5": "swr.example.com/test/etcd"}',
+    );
   });
 
   it('gives the line and column of a syntax error', () => {
-    rejects('{\n  "nginx:1.25": "a.io/one/nginx",\n  "redis:7" "a.io/one/redis"\n}', "images.json: invalid JSON at line 3, column 13: a ':' was expected");
-    rejects('{\n  "nginx:1.25": "a.io/one/nginx",\n}', 'images.json: invalid JSON at line 3, column 1: a property name in double quotes was expected (JSON allows no trailing comma)');
+    rejects(
+      '{\n  "nginx:1.25": "a.io/one/nginx",\n  "redis:7" "a.io/one/redis"\n}',
+      "images.json: invalid JSON at line 3, column 13: a ':' was expected",
+    );
+    rejects(
+      '{\n  "nginx:1.25": "a.io/one/nginx",\n}',
+      'images.json: invalid JSON at line 3, column 1: a property name in double quotes was expected (JSON allows no trailing comma)',
+    );
   });
 
   it('accepts a byte order mark', () => {
@@ -271,6 +300,9 @@ describe('images.json: loading from a file', () => {
   it('reports a missing file and a directory as ConfigErrors', async () => {
     const missing = join(tmpdir(), 'no-such-dir-image-migrator', 'images.json');
     await assert.rejects(loadImagesFile(missing, DEFAULTS), { name: 'ConfigError', message: `${missing}: the file does not exist` });
-    await assert.rejects(loadImagesFile(tmpdir(), DEFAULTS), { name: 'ConfigError', message: `${tmpdir()}: this is a directory, not a file` });
+    await assert.rejects(loadImagesFile(tmpdir(), DEFAULTS), {
+      name: 'ConfigError',
+      message: `${tmpdir()}: this is a directory, not a file`,
+    });
   });
 });

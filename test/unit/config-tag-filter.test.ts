@@ -25,15 +25,18 @@ describe('tag filters', () => {
   it('takes a semver range, with or without a leading v; pre-releases only when the range names one; other tags drop out', () => {
     const { selected, rejected } = selectTags(TAGS, { semver: '>=3.5.0 <4' });
     assert.deepEqual(selected, ['v3.5.0', 'v3.5.1', '3.5.2', 'v3.6.0']);
-    assert.deepEqual(rejected.map((r) => `${r.tag}: ${r.reason}`), [
-      'latest: not a semantic version',
-      'v3.4.9: outside the semver range ">=3.5.0 <4"',
-      'v3.5.1-rc.1: outside the semver range ">=3.5.0 <4"',
-      'v4.0.0: outside the semver range ">=3.5.0 <4"',
-      'sha256-abc.sig: not a semantic version',
-      'main-1f2e3d: not a semantic version',
-      'v3.x: not a semantic version',
-    ]);
+    assert.deepEqual(
+      rejected.map((r) => `${r.tag}: ${r.reason}`),
+      [
+        'latest: not a semantic version',
+        'v3.4.9: outside the semver range ">=3.5.0 <4"',
+        'v3.5.1-rc.1: outside the semver range ">=3.5.0 <4"',
+        'v4.0.0: outside the semver range ">=3.5.0 <4"',
+        'sha256-abc.sig: not a semantic version',
+        'main-1f2e3d: not a semantic version',
+        'v3.x: not a semantic version',
+      ],
+    );
     assert.deepEqual(selectTags(TAGS, { semver: '>=v3.5.1-rc.0 <3.5.2' }).selected, ['v3.5.1-rc.1', 'v3.5.1']);
   });
 
@@ -41,7 +44,10 @@ describe('tag filters', () => {
     assert.deepEqual(selectTags(TAGS, { latest: 3 }).selected, ['3.5.2', 'v3.6.0', 'v4.0.0']);
     assert.deepEqual(selectTags(['1.0.0-rc.1', '0.9.0'], { latest: 1 }).selected, ['1.0.0-rc.1']);
     const { rejected } = selectTags(TAGS, { latest: 6 });
-    assert.deepEqual(rejected.filter((r) => r.reason.startsWith('not among')).map((r) => r.tag), ['v3.4.9']);
+    assert.deepEqual(
+      rejected.filter((r) => r.reason.startsWith('not among')).map((r) => r.tag),
+      ['v3.4.9'],
+    );
   });
 
   it('applies include, exclude, semver, then latest', () => {

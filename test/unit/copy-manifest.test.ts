@@ -18,23 +18,34 @@ describe('parseManifest', () => {
         config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: digest('a'), size: 10 },
         layers: [
           { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: digest('b'), size: 20 },
-          { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: digest('c'), size: 30, urls: ['https://example.com/l'] },
+          {
+            mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+            digest: digest('c'),
+            size: 30,
+            urls: ['https://example.com/l'],
+          },
         ],
       }),
       'r/x:1',
     );
     assert.equal(parsed.kind, 'image');
-    assert.deepEqual(parsed.kind === 'image' ? [parsed.config.digest, ...parsed.layers.map((l) => l.digest)] : [], [digest('a'), digest('b')]);
+    assert.deepEqual(parsed.kind === 'image' ? [parsed.config.digest, ...parsed.layers.map((l) => l.digest)] : [], [
+      digest('a'),
+      digest('b'),
+    ]);
   });
 
   it('lists the children of an OCI index and of a Docker manifest list', () => {
     for (const type of [MediaType.OciIndex, MediaType.DockerManifestList]) {
-      const parsed = parseManifest(fetched(type, { schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest: digest('d'), size: 5 }] }), 'r/x:1');
+      const parsed = parseManifest(
+        fetched(type, { schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest: digest('d'), size: 5 }] }),
+        'r/x:1',
+      );
       assert.deepEqual(parsed.kind === 'index' ? parsed.manifests.map((m) => m.digest) : [], [digest('d')]);
     }
   });
 
-  it('uses the document\'s own mediaType when the registry answers a generic content type', () => {
+  it("uses the document's own mediaType when the registry answers a generic content type", () => {
     const parsed = parseManifest(fetched('application/json', { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), 'r/x:1');
     assert.equal(parsed.kind, 'index');
   });
@@ -51,7 +62,8 @@ describe('parseManifest', () => {
 
   it('rejects an unknown media type by name', () => {
     assert.throws(
-      () => parseManifest(fetched('application/vnd.example.thing', { schemaVersion: 2, mediaType: 'application/vnd.example.thing' }), 'r/x:1'),
+      () =>
+        parseManifest(fetched('application/vnd.example.thing', { schemaVersion: 2, mediaType: 'application/vnd.example.thing' }), 'r/x:1'),
       /r\/x:1 has the unsupported manifest media type "application\/vnd.example.thing"/,
     );
   });

@@ -8,14 +8,21 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { transientReason, withTableRetry, type TableRetry } from '../../functions/adapters/dynamo-retry.js';
 
 function cancelled(...codes: string[]): TransactionCanceledException {
-  return new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
 }
 
 describe('table write retries', () => {
   it('retries a transaction conflict and a throttle, not a failed condition', () => {
     assert.equal(transientReason(cancelled('None', 'TransactionConflict')), 'TransactionConflict');
     assert.equal(transientReason(cancelled('ConditionalCheckFailed', 'TransactionConflict')), undefined);
-    assert.equal(transientReason(Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' })), 'ProvisionedThroughputExceededException');
+    assert.equal(
+      transientReason(Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' })),
+      'ProvisionedThroughputExceededException',
+    );
     assert.equal(transientReason(new Error('ValidationException')), undefined);
   });
 
@@ -27,12 +34,21 @@ describe('table write retries', () => {
       return 'ok';
     });
     assert.equal(value, 'ok');
-    assert.deepEqual(retries.map((r) => [r.operation, r.attempt, r.reason]), [['record result', 1, 'TransactionConflict'], ['record result', 2, 'TransactionConflict']]);
+    assert.deepEqual(
+      retries.map((r) => [r.operation, r.attempt, r.reason]),
+      [
+        ['record result', 1, 'TransactionConflict'],
+        ['record result', 2, 'TransactionConflict'],
+      ],
+    );
     calls = 0;
-    await assert.rejects(withTableRetry('record result', { attempts: 3, baseMs: 1, maxMs: 2 }, async () => {
-      calls++;
-      throw cancelled('TransactionConflict');
-    }), TransactionCanceledException);
+    await assert.rejects(
+      withTableRetry('record result', { attempts: 3, baseMs: 1, maxMs: 2 }, async () => {
+        calls++;
+        throw cancelled('TransactionConflict');
+      }),
+      TransactionCanceledException,
+    );
     assert.equal(calls, 3);
   });
 });

@@ -34,7 +34,10 @@ describe('ECR hosts', () => {
   it('knows private registries by their host names, with account and region', () => {
     assert.deepEqual(parseEcrHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), { account: '123456789012', region: 'eu-west-1' });
     assert.deepEqual(parseEcrHost('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), { account: '123456789012', region: 'cn-north-1' });
-    assert.deepEqual(parseEcrHost('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com'), { account: '123456789012', region: 'us-gov-west-1' });
+    assert.deepEqual(parseEcrHost('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com'), {
+      account: '123456789012',
+      region: 'us-gov-west-1',
+    });
     assert.deepEqual(parseEcrHost('123456789012.dkr-ecr.us-east-1.on.aws'), { account: '123456789012', region: 'us-east-1' });
     assert.equal(parseEcrHost('ecr.example.com'), undefined);
     assert.equal(parseEcrHost('12345.dkr.ecr.eu-west-1.amazonaws.com'), undefined);
@@ -44,7 +47,11 @@ describe('ECR hosts', () => {
     const ecrHost = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
     assert.deepEqual(ecrTargetOf(ecrHost, { insecure: false }), { region: 'eu-west-1', public: false, account: '123456789012' });
     assert.equal(ecrTargetOf(ecrHost, { insecure: false, username: 'AWS', password: 'x' }), undefined);
-    assert.deepEqual(ecrTargetOf('vpce.example.com', { insecure: false, ecr: { region: 'ap-south-1' } }), { region: 'ap-south-1', public: false, account: undefined });
+    assert.deepEqual(ecrTargetOf('vpce.example.com', { insecure: false, ecr: { region: 'ap-south-1' } }), {
+      region: 'ap-south-1',
+      public: false,
+      account: undefined,
+    });
     assert.deepEqual(ecrTargetOf('public.ecr.aws', { insecure: false }), { region: 'us-east-1', public: true });
     assert.equal(ecrTargetOf('quay.io', { insecure: false }), undefined);
   });

@@ -92,8 +92,11 @@ describe('ECR repositories from context', () => {
 
   it('names the key and the entry it cannot use', () => {
     assert.throws(() => ecr({ ecrDestinations: ['Team/App'] }), {
-      message: 'Invalid CDK context value "ecrDestinations": "Team/App" is neither a repository name or pattern (lower case, such as "team/*") nor an ECR repository ARN',
+      message:
+        'Invalid CDK context value "ecrDestinations": "Team/App" is neither a repository name or pattern (lower case, such as "team/*") nor an ECR repository ARN',
     });
-    assert.throws(() => ecr({ ecrSources: '["x"' }), { message: 'Invalid CDK context value "ecrSources": is not a JSON list such as ["team/*"]' });
+    assert.throws(() => ecr({ ecrSources: '["x"' }), {
+      message: 'Invalid CDK context value "ecrSources": is not a JSON list such as ["team/*"]',
+    });
   });
 });

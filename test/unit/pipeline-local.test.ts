@@ -17,8 +17,11 @@ import { exitCodeOf, summaryLine } from '../../shared/pipeline/run-counts.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
 
 describe('local pipeline pieces', () => {
-  it('prints the summary line of Huawei\'s image-migrator', () => {
-    assert.equal(summaryLine({ tasks: 38, failed: 2, generateFailed: 1 }), 'Images(38) migration finished, 2 images tasks failed, 1 tasks generate failed');
+  it("prints the summary line of Huawei's image-migrator", () => {
+    assert.equal(
+      summaryLine({ tasks: 38, failed: 2, generateFailed: 1 }),
+      'Images(38) migration finished, 2 images tasks failed, 1 tasks generate failed',
+    );
     assert.equal(exitCodeOf({ failed: 0, generateFailed: 0 }), 0);
     assert.equal(exitCodeOf({ failed: 0, generateFailed: 1 }), 1);
   });
@@ -44,13 +47,22 @@ describe('local pipeline pieces', () => {
     const result = { taskId: 't', source: 's', destination: 'd', outcome: 'copied' as const, bytes: 1, attempts: 1, durationMs: 1 };
     assert.equal(await store.recordResult('r', result), true);
     assert.equal(await store.recordResult('r', { ...result, outcome: 'failed' }), false);
-    assert.deepEqual((await store.listResults('r')).map((r) => r.outcome), ['copied']);
+    assert.deepEqual(
+      (await store.listResults('r')).map((r) => r.outcome),
+      ['copied'],
+    );
   });
 
   it('mapLimit keeps order and reports the first failure after the others settle', async () => {
     assert.deepEqual(await mapLimit([3, 1, 2], 2, async (n) => n * 2), [6, 2, 4]);
     let settled = 0;
-    await assert.rejects(mapLimit([1, 2, 3], 3, async (n) => { if (n === 1) throw new Error('one'); settled++; }), /one/);
+    await assert.rejects(
+      mapLimit([1, 2, 3], 3, async (n) => {
+        if (n === 1) throw new Error('one');
+        settled++;
+      }),
+      /one/,
+    );
     assert.equal(settled, 2);
   });
 
@@ -80,11 +92,15 @@ describe('local pipeline pieces', () => {
   it('starts copying a listed rule while another is still listed, and reports in plan order', { timeout: 5000 }, async () => {
     // Only the tag listing is stood in for: its timing is what this test controls. Real registries are
     // exercised by the integration tests.
-    const rules = parseImagesFile(JSON.stringify({
-      'r.example/a/one': 'd.example/a/one',
-      'r.example/a/two': 'd.example/a/two',
-      'r.example/a/one:v1': 'd.example/a/one:v1',
-    }), 'images.json', {});
+    const rules = parseImagesFile(
+      JSON.stringify({
+        'r.example/a/one': 'd.example/a/one',
+        'r.example/a/two': 'd.example/a/two',
+        'r.example/a/one:v1': 'd.example/a/one:v1',
+      }),
+      'images.json',
+      {},
+    );
     let releaseTwo: () => void = () => undefined;
     const twoListed = new Promise<void>((resolve) => (releaseTwo = resolve));
     const registry = {
@@ -107,8 +123,14 @@ describe('local pipeline pieces', () => {
     assert.deepEqual(copied.slice(0, 2), ['r.example/a/one:v1', 'r.example/a/one:v2']);
     assert.equal(copied.length, 4, 'the tag rule repeats a copy of the first rule and is done once');
     assert.equal(events[0]?.type, 'planned');
-    assert.deepEqual(events.slice(1).map((e) => (e.type === 'done' ? `${e.finished}/${e.total}` : e.type)), ['1/4', '2/4', '3/4', '4/4']);
-    assert.deepEqual(result.results.map((r) => r.taskId), ['1:v1', '1:v2', '2:v1', '2:v2']);
+    assert.deepEqual(
+      events.slice(1).map((e) => (e.type === 'done' ? `${e.finished}/${e.total}` : e.type)),
+      ['1/4', '2/4', '3/4', '4/4'],
+    );
+    assert.deepEqual(
+      result.results.map((r) => r.taskId),
+      ['1:v1', '1:v2', '2:v1', '2:v2'],
+    );
     assert.deepEqual([result.counts.tasks, result.counts.upToDate, result.counts.failed], [4, 4, 0]);
   });
 });

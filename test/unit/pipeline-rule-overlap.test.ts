@@ -8,7 +8,7 @@ import { parseImagesFile } from '../../shared/config/images-file.js';
 import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
 
 describe('resolveOverlaps', () => {
-  it('leaves the tag rule of Huawei\'s example to itself and drops exact duplicates', () => {
+  it("leaves the tag rule of Huawei's example to itself and drops exact duplicates", () => {
     const text = `{
       "quay.io/coreos/etcd:1.0.0": "swr.example.com/test/etcd:1.0.0",
       "quay.io/coreos/etcd": "swr.example.com/test/etcd",

@@ -4,7 +4,9 @@ import { challengeScopes, parseAuthChallenges } from '../../shared/registry/auth
 
 describe('WWW-Authenticate parsing', () => {
   it('reads a Docker Hub style Bearer challenge with quoted values', () => {
-    const [c] = parseAuthChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"');
+    const [c] = parseAuthChallenges(
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
+    );
     assert.deepEqual(c, {
       scheme: 'bearer',
       params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull' },
@@ -25,11 +27,20 @@ describe('WWW-Authenticate parsing', () => {
 
   it('splits several challenges in one header and across headers', () => {
     const one = parseAuthChallenges('Basic realm="Registry Realm", Bearer realm="https://t/token",service="s"');
-    assert.deepEqual(one.map((c) => c.scheme), ['basic', 'bearer']);
+    assert.deepEqual(
+      one.map((c) => c.scheme),
+      ['basic', 'bearer'],
+    );
     assert.equal(one[0]?.params.realm, 'Registry Realm');
     assert.equal(one[1]?.params.service, 's');
     const many = parseAuthChallenges(['Basic realm="x"', 'Bearer realm="y"']);
-    assert.deepEqual(many.map((c) => [c.scheme, c.params.realm]), [['basic', 'x'], ['bearer', 'y']]);
+    assert.deepEqual(
+      many.map((c) => [c.scheme, c.params.realm]),
+      [
+        ['basic', 'x'],
+        ['bearer', 'y'],
+      ],
+    );
   });
 
   it('unescapes quoted-pairs and tolerates a bare scheme', () => {

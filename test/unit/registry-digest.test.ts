@@ -17,7 +17,10 @@ describe('digests', () => {
   it('hashes bytes as sha256:<hex>', () => {
     assert.equal(good, 'sha256:84b358610dfe0f22ccaed0d75a78dec48c14b6cb5f58d26e215cb98dfa828f74');
     assert.equal(verifyBytes(data, good, 'x'), good);
-    assert.throws(() => verifyBytes(Buffer.from('other'), good, 'manifest r@d'), (e: unknown) => e instanceof DigestMismatchError && e.message.startsWith(`digest mismatch for manifest r@d: expected ${good}`));
+    assert.throws(
+      () => verifyBytes(Buffer.from('other'), good, 'manifest r@d'),
+      (e: unknown) => e instanceof DigestMismatchError && e.message.startsWith(`digest mismatch for manifest r@d: expected ${good}`),
+    );
   });
 
   it('passes a stream through unchanged when the digest matches', async () => {

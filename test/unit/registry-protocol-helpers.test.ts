@@ -31,8 +31,14 @@ describe('manifest media types', () => {
     assert.equal(manifestMediaType(undefined, Buffer.from('{"schemaVersion":2,"manifests":[]}'), 'm'), MediaType.OciIndex);
   });
   it('refuses schema 1 by name, whether announced or only in the document', () => {
-    assert.throws(() => manifestMediaType(MediaType.DockerSchema1Signed, Buffer.from('{}'), 'manifest r:t'), (e: unknown) => e instanceof UnsupportedManifestError && /manifest r:t is a Docker schema 1 manifest/.test(e.message));
-    assert.throws(() => manifestMediaType('application/json', Buffer.from('{"schemaVersion":1,"name":"r"}'), 'm'), UnsupportedManifestError);
+    assert.throws(
+      () => manifestMediaType(MediaType.DockerSchema1Signed, Buffer.from('{}'), 'manifest r:t'),
+      (e: unknown) => e instanceof UnsupportedManifestError && /manifest r:t is a Docker schema 1 manifest/.test(e.message),
+    );
+    assert.throws(
+      () => manifestMediaType('application/json', Buffer.from('{"schemaVersion":1,"name":"r"}'), 'm'),
+      UnsupportedManifestError,
+    );
   });
 });
 

@@ -20,7 +20,7 @@ function pacer() {
 }
 
 describe('rate-limit pacing', () => {
-  it('reads Docker Hub\'s header form', () => {
+  it("reads Docker Hub's header form", () => {
     assert.deepEqual(parseRateLimitHeader('76;w=21600'), { count: 76, windowMs: 21_600_000 });
     assert.deepEqual(parseRateLimitHeader('5'), { count: 5, windowMs: undefined });
     assert.equal(parseRateLimitHeader('x'), undefined);

@@ -10,10 +10,22 @@ describe('retry policy', () => {
 
   it('keeps full-jitter delays within [0, min(max, base * 2^n))', () => {
     const policy = retryPolicy({ baseDelayMs: 100, maxDelayMs: 1000 });
-    assert.equal(backoffDelay(policy, 0, () => 0), 0);
-    assert.equal(backoffDelay(policy, 0, () => 0.999999), 99);
-    assert.equal(backoffDelay(policy, 3, () => 0.5), 400);
-    assert.equal(backoffDelay(policy, 10, () => 0.999999), 999);
+    assert.equal(
+      backoffDelay(policy, 0, () => 0),
+      0,
+    );
+    assert.equal(
+      backoffDelay(policy, 0, () => 0.999999),
+      99,
+    );
+    assert.equal(
+      backoffDelay(policy, 3, () => 0.5),
+      400,
+    );
+    assert.equal(
+      backoffDelay(policy, 10, () => 0.999999),
+      999,
+    );
     for (let i = 0; i < 200; i++) {
       const d = backoffDelay(policy, 2);
       assert.ok(d >= 0 && d < 400, `delay ${d}`);

@@ -40,6 +40,10 @@ describe('run scopes', () => {
     assert.ok(first.length > 10 && first.length < 400);
     assert.ok(first.join('&scope=').length < 8000);
     assert.notDeepEqual(first, last);
-    assert.equal(s.covering('r', [`repository:${names[0]}:pull`, `repository:${names[399]}:pull`]), undefined, 'two groups need a token of their own');
+    assert.equal(
+      s.covering('r', [`repository:${names[0]}:pull`, `repository:${names[399]}:pull`]),
+      undefined,
+      'two groups need a token of their own',
+    );
   });
 });

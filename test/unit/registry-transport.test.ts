@@ -33,7 +33,13 @@ describe('transport', () => {
       const transport = new Transport({});
       connections = 0;
       for (let i = 0; i < 5; i++) {
-        const res = await transport.exchange({ kind: RequestKind.ManifestHead, method, url: new URL('/v2/a/manifests/v1', base), headers: {}, insecure: false });
+        const res = await transport.exchange({
+          kind: RequestKind.ManifestHead,
+          method,
+          url: new URL('/v2/a/manifests/v1', base),
+          headers: {},
+          insecure: false,
+        });
         assert.equal(res.status, 200);
         await discard(res);
         // undici hands a socket back to its pool one event-loop turn after the response ends.

@@ -9,13 +9,21 @@ import { ConfigError } from '../../shared/errors.js';
 
 describe('SecretCredentials', () => {
   it('takes a "$" inside a hand-written password as written', async () => {
-    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com': { username: 'robot$ci', password: 'Tr0ub4dor$horse9' } }));
+    const credentials = new SecretCredentials(async () =>
+      JSON.stringify({ 'reg.example.com': { username: 'robot$ci', password: 'Tr0ub4dor$horse9' } }),
+    );
     await credentials.refresh();
-    assert.deepEqual(credentials.lookup('reg.example.com', 'team/app'), { username: 'robot$ci', password: 'Tr0ub4dor$horse9', insecure: false });
+    assert.deepEqual(credentials.lookup('reg.example.com', 'team/app'), {
+      username: 'robot$ci',
+      password: 'Tr0ub4dor$horse9',
+      insecure: false,
+    });
   });
 
   it('refuses a hand-written secret whose password holds a ${NAME} reference without quoting any part of the password', async () => {
-    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com/team': { username: 'ci', password: 'Tr0ub4dor${horse9}' } }));
+    const credentials = new SecretCredentials(async () =>
+      JSON.stringify({ 'reg.example.com/team': { username: 'ci', password: 'Tr0ub4dor${horse9}' } }),
+    );
     await assert.rejects(credentials.refresh(), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.equal(
@@ -30,7 +38,9 @@ describe('SecretCredentials', () => {
   });
 
   it('reads "$$" in a stored password as a literal "$", as cloud auth put writes it', async () => {
-    const credentials = new SecretCredentials(async () => JSON.stringify({ 'reg.example.com': { username: 'ci', password: 'Tr0ub4dor$$horse9' } }));
+    const credentials = new SecretCredentials(async () =>
+      JSON.stringify({ 'reg.example.com': { username: 'ci', password: 'Tr0ub4dor$$horse9' } }),
+    );
     await credentials.refresh();
     assert.equal(credentials.lookup('reg.example.com', 'team/app').password, 'Tr0ub4dor$horse9');
   });

@@ -36,7 +36,10 @@ describe('run state', () => {
     assert.throws(() => RunState.parse('{"format":'), /not JSON/);
     assert.throws(() => RunState.parse('{"auths":{}}'), /not an image-migrator state file/);
     assert.throws(() => RunState.parse('{"format":"image-migrator/state","version":2,"tags":{},"blobs":{}}'), /state version 2/);
-    assert.throws(() => RunState.parse('{"format":"image-migrator/state","version":1,"tags":{"a":{"digest":"md5:x","pushed":{}}},"blobs":{}}'), /malformed \(tags\.a\.digest\)/);
+    assert.throws(
+      () => RunState.parse('{"format":"image-migrator/state","version":1,"tags":{"a":{"digest":"md5:x","pushed":{}}},"blobs":{}}'),
+      /malformed \(tags\.a\.digest\)/,
+    );
   });
 
   it('loads a missing file as empty and an unusable one as empty with a warning', async () => {

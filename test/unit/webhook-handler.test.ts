@@ -16,7 +16,10 @@ const SECRET = 'webhook-test-key-0123456789';
 const NOW = 1_800_000_000;
 const PREFIX = '/image-migrator/ImageMigrator/rules/';
 const STORED: Record<string, string> = {
-  nightly: JSON.stringify({ 'registry.example.com:5000/team/app': 'swr.example.com/mirror/app', 'harbor.example.com/library/nginx:v1.0': 'swr.example.com/mirror/nginx' }),
+  nightly: JSON.stringify({
+    'registry.example.com:5000/team/app': 'swr.example.com/mirror/app',
+    'harbor.example.com/library/nginx:v1.0': 'swr.example.com/mirror/nginx',
+  }),
   tools: JSON.stringify({ 'docker.io/library/busybox': 'swr.example.com/mirror/busybox' }),
 };
 
@@ -32,16 +35,31 @@ class MemoryReplayGuard implements ReplayGuard {
   }
 }
 
-function request(body: string, options: { signature?: string | null; timestamp?: number; query?: Record<string, string>; base64?: boolean } = {}): LambdaFunctionURLEvent {
+function request(
+  body: string,
+  options: { signature?: string | null; timestamp?: number; query?: Record<string, string>; base64?: boolean } = {},
+): LambdaFunctionURLEvent {
   const timestamp = options.timestamp ?? NOW;
   const headers: Record<string, string> = { 'content-type': 'application/json', 'x-image-migrator-timestamp': String(timestamp) };
   if (options.signature !== null) headers['x-image-migrator-signature'] = options.signature ?? signBody(SECRET, timestamp, body);
   return {
-    version: '2.0', routeKey: '$default', rawPath: '/', rawQueryString: new URLSearchParams(options.query).toString(), headers,
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/',
+    rawQueryString: new URLSearchParams(options.query).toString(),
+    headers,
     ...(options.query === undefined ? {} : { queryStringParameters: options.query }),
     requestContext: {
-      accountId: 'anonymous', apiId: 'x', domainName: 'x.lambda-url.us-east-1.on.aws', domainPrefix: 'x', requestId: 'r', routeKey: '$default',
-      stage: '$default', time: '', timeEpoch: NOW * 1000, http: { method: 'POST', path: '/', protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
+      accountId: 'anonymous',
+      apiId: 'x',
+      domainName: 'x.lambda-url.us-east-1.on.aws',
+      domainPrefix: 'x',
+      requestId: 'r',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: NOW * 1000,
+      http: { method: 'POST', path: '/', protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
     },
     body: options.base64 ? Buffer.from(body).toString('base64') : body,
     isBase64Encoded: options.base64 ?? false,
@@ -64,10 +82,17 @@ describe('webhook handler', () => {
       storedRules: async (name) =>
         name === undefined
           ? Object.entries(STORED).map(([n, text]) => ({ name: `${PREFIX}${n}`, text }))
-          : STORED[name] === undefined ? undefined : [{ name: `${PREFIX}${name}`, text: STORED[name] }],
+          : STORED[name] === undefined
+            ? undefined
+            : [{ name: `${PREFIX}${name}`, text: STORED[name] }],
       plan: async (event) => {
         planned.push(event);
-        return { runId: `run-${planned.length}`, tasks: Object.values(event.images as Record<string, string[]>).flat().length, generateFailed: 0, expanding: 0 };
+        return {
+          runId: `run-${planned.length}`,
+          tasks: Object.values(event.images as Record<string, string[]>).flat().length,
+          generateFailed: 0,
+          expanding: 0,
+        };
       },
     });
   });
@@ -76,13 +101,33 @@ describe('webhook handler', () => {
     return { status: response.statusCode, body: JSON.parse(response.body) as Record<string, unknown> };
   };
 
-  const distribution = JSON.stringify({ events: [{ action: 'push', target: { repository: 'team/app', tag: '1.3', digest: 'sha256:ab' }, request: { host: 'registry.example.com:5000' } }] });
-  const harbor = JSON.stringify({ type: 'PUSH_ARTIFACT', event_data: { resources: [{ tag: 'v1.0', resource_url: 'harbor.example.com/library/nginx:v1.0' }], repository: { repo_full_name: 'library/nginx' } } });
+  const distribution = JSON.stringify({
+    events: [
+      {
+        action: 'push',
+        target: { repository: 'team/app', tag: '1.3', digest: 'sha256:ab' },
+        request: { host: 'registry.example.com:5000' },
+      },
+    ],
+  });
+  const harbor = JSON.stringify({
+    type: 'PUSH_ARTIFACT',
+    event_data: {
+      resources: [{ tag: 'v1.0', resource_url: 'harbor.example.com/library/nginx:v1.0' }],
+      repository: { repo_full_name: 'library/nginx' },
+    },
+  });
   const plain = JSON.stringify({ repository: 'busybox', tag: '1.36' });
 
   it('queues a covered tag from each format as a webhook run', async () => {
-    assert.deepEqual(await call(request(distribution)), { status: 202, body: { format: 'distribution', pushed: 1, queued: 1, runId: 'run-1' } });
-    assert.deepEqual(await call(request(harbor, { base64: true })), { status: 202, body: { format: 'harbor', pushed: 1, queued: 1, runId: 'run-2' } });
+    assert.deepEqual(await call(request(distribution)), {
+      status: 202,
+      body: { format: 'distribution', pushed: 1, queued: 1, runId: 'run-1' },
+    });
+    assert.deepEqual(await call(request(harbor, { base64: true })), {
+      status: 202,
+      body: { format: 'harbor', pushed: 1, queued: 1, runId: 'run-2' },
+    });
     assert.deepEqual(await call(request(plain)), { status: 202, body: { format: 'plain', pushed: 1, queued: 1, runId: 'run-3' } });
     assert.deepEqual(planned, [
       { images: { 'registry.example.com:5000/team/app:1.3': ['swr.example.com/mirror/app:1.3'] }, trigger: 'webhook' },
@@ -92,9 +137,18 @@ describe('webhook handler', () => {
   });
 
   it('matches only the rule set named by ?rules=NAME, and answers 404 for an unknown one', async () => {
-    assert.deepEqual(await call(request(plain, { query: { rules: 'nightly' } })), { status: 202, body: { format: 'plain', pushed: 1, queued: 0 } });
-    assert.deepEqual(await call(request(plain, { query: { rules: 'tools' }, timestamp: NOW + 1 })), { status: 202, body: { format: 'plain', pushed: 1, queued: 1, runId: 'run-1' } });
-    assert.deepEqual(await call(request(plain, { query: { rules: 'nope' }, timestamp: NOW + 2 })), { status: 404, body: { error: 'no stored rules named "nope"' } });
+    assert.deepEqual(await call(request(plain, { query: { rules: 'nightly' } })), {
+      status: 202,
+      body: { format: 'plain', pushed: 1, queued: 0 },
+    });
+    assert.deepEqual(await call(request(plain, { query: { rules: 'tools' }, timestamp: NOW + 1 })), {
+      status: 202,
+      body: { format: 'plain', pushed: 1, queued: 1, runId: 'run-1' },
+    });
+    assert.deepEqual(await call(request(plain, { query: { rules: 'nope' }, timestamp: NOW + 2 })), {
+      status: 404,
+      body: { error: 'no stored rules named "nope"' },
+    });
   });
 
   it('acknowledges an unknown repository and a tag no rule covers with queued 0, planning nothing', async () => {
@@ -106,32 +160,53 @@ describe('webhook handler', () => {
   });
 
   it('refuses unsigned, badly signed and stale requests with 401, and a replay with 409', async () => {
-    assert.deepEqual(await call(request(plain, { signature: null })), { status: 401, body: { error: 'the X-Image-Migrator-Signature header is missing' } });
-    assert.deepEqual(await call(request(plain, { signature: signBody('guessed', NOW, plain) })), { status: 401, body: { error: 'the signature does not match the body' } });
-    assert.deepEqual(await call(request(plain, { timestamp: NOW - 600 })), { status: 401, body: { error: 'X-Image-Migrator-Timestamp is more than 5 minutes from the current time' } });
+    assert.deepEqual(await call(request(plain, { signature: null })), {
+      status: 401,
+      body: { error: 'the X-Image-Migrator-Signature header is missing' },
+    });
+    assert.deepEqual(await call(request(plain, { signature: signBody('guessed', NOW, plain) })), {
+      status: 401,
+      body: { error: 'the signature does not match the body' },
+    });
+    assert.deepEqual(await call(request(plain, { timestamp: NOW - 600 })), {
+      status: 401,
+      body: { error: 'X-Image-Migrator-Timestamp is more than 5 minutes from the current time' },
+    });
     assert.equal(planned.length, 0);
     assert.equal((await call(request(plain))).status, 202);
-    assert.deepEqual(await call(request(plain)), { status: 409, body: { error: 'this request was already received (replayed signature)' } });
+    assert.deepEqual(await call(request(plain)), {
+      status: 409,
+      body: { error: 'this request was already received (replayed signature)' },
+    });
     assert.equal(planned.length, 1, 'the replay queued nothing');
   });
 
   it('refuses a body over 256 KiB with 413 before checking anything else', async () => {
     const big = JSON.stringify({ repository: 'busybox', tag: '1', pad: 'x'.repeat(MAX_BODY_BYTES) });
-    assert.deepEqual(await call(request(big, { signature: null })), { status: 413, body: { error: 'the body is larger than 262144 bytes' } });
+    assert.deepEqual(await call(request(big, { signature: null })), {
+      status: 413,
+      body: { error: 'the body is larger than 262144 bytes' },
+    });
     assert.equal(guard.seen.size, 0);
   });
 
   it('refuses a signed body in an unknown format with 400', async () => {
     const response = await call(request('{"hello":"world"}'));
     assert.equal(response.status, 400);
-    assert.match(String(response.body.error), /^unrecognised payload: no "events", Harbor "type"\/"event_data", or "repository" and "tag"; expected/);
+    assert.match(
+      String(response.body.error),
+      /^unrecognised payload: no "events", Harbor "type"\/"event_data", or "repository" and "tag"; expected/,
+    );
     assert.equal(planned.length, 0);
   });
 
   it('lets a request whose planning failed be sent again', async () => {
     let fail = true;
     const flaky = createWebhookHandler({
-      logger: new Logger({ logLevel: 'SILENT' }), signingSecret: async () => SECRET, replayGuard: guard, now: () => NOW * 1000,
+      logger: new Logger({ logLevel: 'SILENT' }),
+      signingSecret: async () => SECRET,
+      replayGuard: guard,
+      now: () => NOW * 1000,
       storedRules: async () => [{ name: `${PREFIX}tools`, text: STORED.tools! }],
       plan: async () => {
         if (fail) throw new Error('SQS unavailable');
