@@ -23,7 +23,8 @@ import {
   UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import type { ResultStore, RunRecord } from '../../shared/pipeline/ports.js';
+import type { RunRecord } from '../../shared/pipeline/ports.js';
+import type { RunTable } from '../ports.js';
 import type { GenerateFailure, TaskResult } from '../../shared/pipeline/task.js';
 import {
   COUNT_SK,
@@ -78,7 +79,7 @@ export interface FailurePage {
 }
 
 /** Runs, task results and expansions of the pipeline in one table. */
-export class DynamoResultStore implements ResultStore {
+export class DynamoResultStore implements RunTable {
   private readonly doc: DynamoDBDocumentClient;
   private readonly ttlSeconds: number;
   private readonly retry: TableRetryPolicy;

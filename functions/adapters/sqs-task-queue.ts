@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MigrationRule } from '../../shared/config/images-file.js';
 import { mapLimit } from '../../shared/copy/limit.js';
 import { ImageMigratorError } from '../../shared/errors.js';
-import type { TaskQueue } from '../../shared/pipeline/ports.js';
+import type { PipelineQueue } from '../ports.js';
 import type { CopyTask } from '../../shared/pipeline/task.js';
 import { copyMessage, expandMessage, type QueueMessage } from './queue-message.js';
 
@@ -38,7 +38,7 @@ export interface SqsTaskQueueOptions {
 }
 
 /** Sends copy tasks and expand requests to the work queue. */
-export class SqsTaskQueue implements TaskQueue {
+export class SqsTaskQueue implements PipelineQueue {
   private readonly resends: number;
   private readonly backoffBaseMs: number;
   private readonly concurrency: number;

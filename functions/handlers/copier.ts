@@ -19,7 +19,7 @@ import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
 import { EmfRunMetrics, type RunMetrics } from '../adapters/run-metrics.js';
 import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
-import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
+import type { PipelineQueue } from '../ports.js';
 import {
   blobClaimsFromEnv,
   createLogger,
@@ -37,7 +37,7 @@ import type { CompletionDeps } from '../runs/run-completion.js';
 /** Everything the copier uses; `copierDepsFromEnv` builds it from the stack's environment. */
 export interface CopierDeps extends CompletionDeps {
   readonly registry: Registry;
-  readonly queue: SqsTaskQueue;
+  readonly queue: PipelineQueue;
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   /** retries + 1: the delivery on which a retryable failure is recorded instead of retried. */

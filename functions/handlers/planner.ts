@@ -17,7 +17,8 @@ import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
 import type { Registry } from '../../shared/registry/types.js';
 import { ssmRulesReader, type RulesReader } from '../adapters/rules-parameter.js';
 import { MessageType, taskOf } from '../adapters/queue-message.js';
-import { EnqueueError, type SqsTaskQueue } from '../adapters/sqs-task-queue.js';
+import { EnqueueError } from '../adapters/sqs-task-queue.js';
+import type { PipelineQueue } from '../ports.js';
 import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
 import { lazy, optionalEnv } from '../adapters/env.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
@@ -26,7 +27,7 @@ export type { PlannerEvent, PlannerResult } from '../../shared/pipeline/function
 
 /** What the planner uses. */
 export interface PlannerDeps extends CompletionDeps {
-  readonly queue: SqsTaskQueue;
+  readonly queue: PipelineQueue;
   readonly readRules: RulesReader;
   /** DEFAULT_REGISTRY / DEFAULT_NAMESPACE of the stack; the event's values win. */
   readonly defaults?: Defaults;

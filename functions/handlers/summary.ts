@@ -7,7 +7,8 @@
  */
 import { UnknownRunError } from '../../shared/errors.js';
 import { DEFAULT_SUMMARY_FAILURES, parseEvent, SummaryEventSchema, type SummaryEvent } from '../../shared/pipeline/function-events.js';
-import type { DynamoResultStore, FailurePage } from '../adapters/dynamo-result-store.js';
+import type { FailurePage } from '../adapters/dynamo-result-store.js';
+import type { RunTable } from '../ports.js';
 import { storeFromEnv } from '../adapters/aws-deps.js';
 import { lazy } from '../adapters/env.js';
 import { runSummary, type RunSummary } from '../runs/run-summary.js';
@@ -16,7 +17,7 @@ export type { SummaryEvent } from '../../shared/pipeline/function-events.js';
 export { UnknownRunError } from '../../shared/errors.js';
 
 /** The Lambda handler over a store. */
-export function createSummaryHandler(deps: { readonly store: DynamoResultStore }): (event: SummaryEvent) => Promise<RunSummary> {
+export function createSummaryHandler(deps: { readonly store: RunTable }): (event: SummaryEvent) => Promise<RunSummary> {
   return async (event) => {
     const { runId, failures: limit = DEFAULT_SUMMARY_FAILURES, after } = parseEvent(SummaryEventSchema, event, 'summary event');
     const state = await deps.store.getRunState(runId);

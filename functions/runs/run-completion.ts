@@ -4,13 +4,13 @@
  * conditional update lets exactly one of them win, so the event is put once.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { DynamoResultStore } from '../adapters/dynamo-result-store.js';
+import type { RunTable } from '../ports.js';
 import type { RunNotifier } from '../adapters/run-notifier.js';
 import { runDetail } from './run-summary.js';
 
 /** What finishing needs. */
 export interface CompletionDeps {
-  readonly store: DynamoResultStore;
+  readonly store: RunTable;
   readonly notifier: RunNotifier;
   readonly logger: Logger;
 }

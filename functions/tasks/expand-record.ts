@@ -19,14 +19,14 @@ import { parseReference } from '../../shared/reference.js';
 import { expandRule } from '../../shared/pipeline/planner.js';
 import type { Registry } from '../../shared/registry/types.js';
 import type { ExpandMessage } from '../adapters/queue-message.js';
-import type { SqsTaskQueue } from '../adapters/sqs-task-queue.js';
+import type { PipelineQueue } from '../ports.js';
 import { receiveCountOf, scheduleRedelivery, type RedeliveryBackoff } from './retry-later.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
 
 /** What an expansion needs. */
 export interface ExpandRecordDeps extends CompletionDeps {
   readonly registry: Registry;
-  readonly queue: SqsTaskQueue;
+  readonly queue: PipelineQueue;
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly maxReceiveCount: number;
