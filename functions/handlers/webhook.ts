@@ -14,7 +14,7 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { powertoolsSecretReader } from '../adapters/secret-credentials.js';
 import { lazy, optionalEnv, requireEnv } from '../adapters/env.js';
 import { createPlannerHandler, plannerDepsFromEnv } from './planner.js';
-import { lowerCaseHeaders, rawBody, refuse, respond, Status, type WebhookResponse } from '../push/http.js';
+import { FunctionUrlRequest, lowerCaseHeaders, rawBody, refuse, respond, Status, type WebhookResponse } from '../push/http.js';
 import { parsePushPayload, UnknownPayloadError } from '../push/payloads.js';
 import { runForPushes, UnknownRuleSetError, type PushRunDeps } from '../push/push-run.js';
 import { DynamoReplayGuard, type ReplayGuard } from '../push/replay-guard.js';
@@ -37,7 +37,10 @@ export interface WebhookDeps extends PushRunDeps {
 
 /** The handler over `deps`. */
 export function createWebhookHandler(deps: WebhookDeps): (event: LambdaFunctionURLEvent) => Promise<WebhookResponse> {
-  return async (event) => {
+  return async (received) => {
+    const parsed = FunctionUrlRequest.safeParse(received);
+    if (!parsed.success) return refuse(Status.BadRequest, 'not a function URL request');
+    const event = parsed.data;
     const method = event.requestContext?.http?.method ?? 'POST';
     if (method !== 'POST') return refuse(Status.MethodNotAllowed, 'send push notifications with POST');
     const body = rawBody(event);

@@ -1,7 +1,20 @@
 /**
  * Requests and responses of a Lambda function URL, as the webhook uses them.
  */
-import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import * as z from 'zod';
+
+/**
+ * The parts of a function URL request the webhook reads, checked at the boundary: anything else in
+ * the event is ignored, and an event without this shape is answered 400 instead of being guessed at.
+ */
+export const FunctionUrlRequest = z.object({
+  body: z.string().nullish(),
+  isBase64Encoded: z.boolean().optional(),
+  headers: z.record(z.string(), z.string().optional()).nullish(),
+  queryStringParameters: z.record(z.string(), z.string().optional()).nullish(),
+  requestContext: z.object({ http: z.object({ method: z.string().optional(), sourceIp: z.string().optional() }).optional() }).optional(),
+});
+export type FunctionUrlRequest = z.infer<typeof FunctionUrlRequest>;
 
 /** What the webhook answers: JSON with a status. */
 export interface WebhookResponse {
@@ -36,13 +49,13 @@ export function refuse(statusCode: number, error: string): WebhookResponse {
  * The raw body bytes, exactly as signed. Function URLs base64-encode bodies that are not text;
  * the signature is over the bytes the sender sent, so they are decoded before anything else.
  */
-export function rawBody(event: LambdaFunctionURLEvent): Buffer {
+export function rawBody(event: FunctionUrlRequest): Buffer {
   if (event.body === undefined || event.body === null) return Buffer.alloc(0);
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
 }
 
 /** Headers with lower-case names (function URLs already send them so; tests may not). */
-export function lowerCaseHeaders(event: LambdaFunctionURLEvent): Record<string, string | undefined> {
+export function lowerCaseHeaders(event: FunctionUrlRequest): Record<string, string | undefined> {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
   return headers;

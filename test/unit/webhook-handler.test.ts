@@ -190,6 +190,13 @@ describe('webhook handler', () => {
     assert.equal(guard.seen.size, 0);
   });
 
+  it('answers 400 to an event that is not a function URL request, and plans nothing', async () => {
+    const event = { ...request(plain), body: 42 } as unknown as LambdaFunctionURLEvent;
+    assert.deepEqual(await call(event), { status: 400, body: { error: 'not a function URL request' } });
+    assert.equal(planned.length, 0);
+    assert.equal(guard.seen.size, 0);
+  });
+
   it('refuses a signed body in an unknown format with 400', async () => {
     const response = await call(request('{"hello":"world"}'));
     assert.equal(response.status, 400);
