@@ -3,39 +3,12 @@
  * cosign signatures under `sha256-<hex>.sig` tags, and OCI 1.1 artifacts with a `subject`, listed in
  * the referrers fallback tag `sha256-<hex>`. Raw HTTP, independent of shared/registry.
  */
-import { createHash } from 'node:crypto';
-import { HarnessError } from './harness-error.js';
-import { expectStatus, seedFetch, type SeedTarget } from './seed-http.js';
-import { pushBlob, pushImage, randomBytes, type Platform, type SeededImage } from './seed.js';
+import type { SeedTarget } from './seed-http.js';
+import { pushBlob, pushImage, putManifest, randomBytes, type Platform, type SeededImage } from './seed.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const EMPTY = 'application/vnd.oci.empty.v1+json';
-
-function sha256(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-/** PUTs manifest bytes under `reference` (a tag, or '' for the digest); returns the digest. */
-export async function putManifestBytes(
-  t: SeedTarget,
-  repository: string,
-  reference: string,
-  mediaType: string,
-  bytes: Buffer,
-): Promise<string> {
-  const digest = sha256(bytes);
-  const put = await seedFetch(t, repository, `/v2/${repository}/manifests/${reference === '' ? digest : reference}`, {
-    method: 'PUT',
-    headers: { 'content-type': mediaType },
-    body: bytes,
-  });
-  await expectStatus(put, [201], `PUT manifest ${repository}:${reference || digest}`);
-  await put.arrayBuffer();
-  if ((put.headers.get('docker-content-digest') ?? digest) !== digest)
-    throw new HarnessError(`registry stored ${repository} manifest under another digest`);
-  return digest;
-}
 
 /** A descriptor of a seeded manifest, as an index or the referrers API lists it. */
 export interface SeededDescriptor {
@@ -75,7 +48,7 @@ export async function pushArtifact(
       2,
     ),
   );
-  const digest = await putManifestBytes(t, repository, reference, OCI_MANIFEST, manifest);
+  const digest = await putManifest(t, repository, reference, OCI_MANIFEST, manifest);
   return {
     mediaType: OCI_MANIFEST,
     digest,
@@ -98,7 +71,7 @@ export async function pushFallbackIndex(
   referrers: SeededDescriptor[],
 ): Promise<string> {
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: referrers }, null, 2));
-  return putManifestBytes(t, repository, fallbackTag(subject), OCI_INDEX, bytes);
+  return putManifest(t, repository, fallbackTag(subject), OCI_INDEX, bytes);
 }
 
 /** A cosign signature of `subject` under the tag `sha256-<hex>.sig`. */
@@ -153,6 +126,6 @@ export async function pushBuildxIndex(
     })),
   ];
   const bytes = Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }, null, 3)}\n`);
-  const digest = await putManifestBytes(t, repository, tag, OCI_INDEX, bytes);
+  const digest = await putManifest(t, repository, tag, OCI_INDEX, bytes);
   return { index: { digest, mediaType: OCI_INDEX, manifest: bytes, size: bytes.length, config: '', layers: [] }, images, attestations };
 }

@@ -97,7 +97,8 @@ export async function pushBlob(t: SeedTarget, repository: string, bytes: Buffer)
   return digest;
 }
 
-async function putManifest(t: SeedTarget, repository: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+/** PUTs manifest bytes under `reference` (a tag, or '' for the digest); returns the digest. */
+export async function putManifest(t: SeedTarget, repository: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
   const put = await seedFetch(t, repository, `/v2/${repository}/manifests/${reference === '' ? digest : reference}`, {
     method: 'PUT',
