@@ -27,14 +27,14 @@ export interface TestPki {
   readonly ca: string;
   /** A server certificate for DNS names and IP addresses. */
   server(name: string, altNames: readonly string[]): Promise<IssuedCert>;
-  /** A client certificate for mutual TLS. */
-  client(name: string): Promise<IssuedCert>;
+  /** A client certificate for mutual TLS; the subject defaults to `/CN=NAME`. */
+  client(name: string, subject?: string): Promise<IssuedCert>;
   remove(): Promise<void>;
 }
 
-/** Creates a fresh CA. */
-export async function createTestPki(): Promise<TestPki> {
-  const dir = await mkdtemp(join(tmpdir(), 'im-pki-'));
+/** Creates a fresh CA in a new folder under `parent` (the system's temporary folder by default). */
+export async function createTestPki(parent: string = tmpdir()): Promise<TestPki> {
+  const dir = await mkdtemp(join(parent, 'im-pki-'));
   const caFile = join(dir, 'ca.crt');
   await run('openssl', [
     'req',
@@ -83,7 +83,7 @@ export async function createTestPki(): Promise<TestPki> {
         `subjectAltName=${altNames.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`,
         `/CN=${altNames[0] ?? name}`,
       ),
-    client: (name) => issue(name, 'extendedKeyUsage=clientAuth\n', `/CN=${name}`),
+    client: (name, subject = `/CN=${name}`) => issue(name, 'extendedKeyUsage=clientAuth\n', subject),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
