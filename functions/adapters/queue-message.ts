@@ -68,6 +68,8 @@ export const CopyMessageSchema = z.object({
   platforms: z.array(Text).optional(),
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
+  /** The expansion already consulted the run state and the destination's tags: compare in full. */
+  hintsChecked: z.boolean().optional(),
 });
 export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 
@@ -101,14 +103,15 @@ export class MalformedMessageError extends ImageMigratorError {
   }
 }
 
-/** The copy options of a task or message that are set (platforms, referrers, immutable). */
+/** The copy options of a task or message that are set (platforms, referrers, immutable, hints checked). */
 function copyOptions(
-  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable'>,
-): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable'> {
+  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'hintsChecked'>,
+): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'hintsChecked'> {
   return {
     ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
     ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
     ...(from.immutable === undefined ? {} : { immutable: from.immutable }),
+    ...(from.hintsChecked === undefined ? {} : { hintsChecked: from.hintsChecked }),
   };
 }
 

@@ -18,6 +18,11 @@ export interface CopyTask {
   readonly platforms?: readonly string[];
   /** The referrers (signatures, SBOMs, attestations) of each copied manifest go with it. */
   readonly referrers?: boolean;
+  /**
+   * The run's hints (state, destination tag list, immutable tags) were consulted before the task was
+   * queued and did not settle it: the copy compares in full without asking them again.
+   */
+  readonly hintsChecked?: boolean;
 }
 
 /** How a task ended. */
