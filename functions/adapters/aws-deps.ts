@@ -43,7 +43,8 @@ export function blobClaimsFromEnv(logger: Logger = createLogger()): DynamoBlobCl
  */
 export function copyStateFromEnv(meter: UsageMeter, logger: Logger = createLogger()): DynamoCopyState | undefined {
   const setting = optionalEnv('RUN_STATE') ?? 'on';
-  if (setting !== 'on' && setting !== 'off') throw new EnvironmentError('RUN_STATE', `must be "on" or "off", not ${JSON.stringify(setting)}`);
+  if (setting !== 'on' && setting !== 'off')
+    throw new EnvironmentError('RUN_STATE', `must be "on" or "off", not ${JSON.stringify(setting)}`);
   if (setting === 'off') return undefined;
   return new DynamoCopyState(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
     ttlDays: intEnv('RUN_TTL_DAYS', 30, 1),

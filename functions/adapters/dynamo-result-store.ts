@@ -132,7 +132,9 @@ export class DynamoResultStore implements RunTable {
       PutRequest: { Item: { pk: shardPk(run.runId, k), sk: COUNT_SK, runId: run.runId, shard: k, expiresAt } },
     }));
     for (let i = 0; i < shards.length; i += 25)
-      await batchWriteAll('create counters', this.retry, this.tableName, shards.slice(i, i + 25), (command) => this.send(run.runId, command));
+      await batchWriteAll('create counters', this.retry, this.tableName, shards.slice(i, i + 25), (command) =>
+        this.send(run.runId, command),
+      );
   }
 
   public async putRun(run: RunRecord): Promise<void> {
@@ -194,7 +196,9 @@ export class DynamoResultStore implements RunTable {
       sums[counterOf(result.outcome)] = (sums[counterOf(result.outcome)] ?? 0) + 1;
       sums.bytes = (sums.bytes ?? 0) + result.bytes;
       sums.requests = (sums.requests ?? 0) + (result.requests ?? 0);
-      return { Put: { TableName: this.tableName, Item: taskItem(runId, result, expiresAt), ConditionExpression: 'attribute_not_exists(pk)' } };
+      return {
+        Put: { TableName: this.tableName, Item: taskItem(runId, result, expiresAt), ConditionExpression: 'attribute_not_exists(pk)' },
+      };
     });
     items.push({
       Update: {
