@@ -179,10 +179,13 @@ export class DynamoResultStore implements RunTable {
       if (list === undefined) byShard.set(shard, (list = []));
       list.push(result);
     }
-    const groups: TaskResult[][] = [];
-    for (const list of byShard.values())
-      for (let i = 0; i < list.length; i += RESULTS_PER_TRANSACTION) groups.push(list.slice(i, i + RESULTS_PER_TRANSACTION));
-    const counted = await mapLimit(groups, 4, (group) => this.recordGroup(runId, group));
+    // Shards at once, a shard's groups one after the other (two at once would only race for its counter).
+    const counted = await mapLimit([...byShard.values()], 4, async (list) => {
+      let n = 0;
+      for (let i = 0; i < list.length; i += RESULTS_PER_TRANSACTION)
+        n += await this.recordGroup(runId, list.slice(i, i + RESULTS_PER_TRANSACTION));
+      return n;
+    });
     return counted.reduce((a, b) => a + b, 0);
   }
 

@@ -26,7 +26,7 @@ import { expandRule } from '../../shared/pipeline/planner.js';
 import { DestinationTags } from '../../shared/copy/destination-tags.js';
 import { ImageCopier } from '../../shared/copy/image-copier.js';
 import { mapLimit } from '../../shared/copy/limit.js';
-import { hintsChecked, settleByHints } from '../../shared/pipeline/hint-check.js';
+import { settleByHints, taskToCopy } from '../../shared/pipeline/hint-check.js';
 import type { CopyTask, TaskResult } from '../../shared/pipeline/task.js';
 import type { StateSnapshot } from '../../shared/state/state-snapshot.js';
 import type { MigrationRule } from '../../shared/config/images-file.js';
@@ -128,7 +128,7 @@ async function settleByRunHints(
   const immutable = tasks.some((t) => t.immutable === true);
   if (!immutable && (snapshot === undefined || snapshot.size === 0)) {
     // With a state that knows nothing of the rule, the copies need not ask it again, tag by tag.
-    return { upToDate: [], toCopy: snapshot === undefined ? [...tasks] : tasks.map(hintsChecked) };
+    return { upToDate: [], toCopy: snapshot === undefined ? [...tasks] : tasks.map((t) => ({ ...t, hintsChecked: true })) };
   }
   const destinationTags = new DestinationTags(registry);
   destinationTags.prefetch(rule.destination);
@@ -137,9 +137,9 @@ async function settleByRunHints(
   const upToDate: TaskResult[] = [];
   const toCopy: CopyTask[] = [];
   tasks.forEach((task, i) => {
-    const result = settled[i];
-    if (result === undefined) toCopy.push(hintsChecked(task));
-    else upToDate.push(result);
+    const answer = settled[i] ?? 'not-checked';
+    if (typeof answer === 'string') toCopy.push(taskToCopy(task, answer));
+    else upToDate.push(answer);
   });
   return { upToDate, toCopy };
 }

@@ -9,12 +9,20 @@ import type { ImageCopier } from '../copy/image-copier.js';
 import { withRequestCount } from './request-count.js';
 import type { CopyTask, TaskResult } from './task.js';
 
-/** The result of a task the hints settle (up to date), or undefined when a copy must decide; never throws. */
+/**
+ * How the hints answered for a task: its result (up to date); `copy` when they were consulted and did
+ * not settle it; `not-checked` for a task they do not apply to before a copy (a copy of referrers,
+ * whose hint check the copy makes itself, or a source pinned by digest).
+ */
+export type HintAnswer = TaskResult | 'copy' | 'not-checked';
+
+/** Asks the hints about a task; never throws. */
 export async function settleByHints(
-  copier: Pick<ImageCopier, 'upToDateByHints'>,
+  copier: Pick<ImageCopier, 'upToDateByHints' | 'checksHintsFirst'>,
   task: CopyTask,
   options: { readonly countRequests?: boolean } = {},
-): Promise<TaskResult | undefined> {
+): Promise<HintAnswer> {
+  if (!copier.checksHintsFirst(task)) return 'not-checked';
   const started = Date.now();
   const check = (): ReturnType<ImageCopier['upToDateByHints']> => copier.upToDateByHints(task);
   let hinted: Awaited<ReturnType<typeof check>>;
@@ -27,7 +35,7 @@ export async function settleByHints(
   } else {
     hinted = await check().catch(() => undefined);
   }
-  if (hinted === undefined) return undefined;
+  if (hinted === undefined) return 'copy';
   return {
     taskId: task.taskId,
     source: task.source,
@@ -41,7 +49,7 @@ export async function settleByHints(
   };
 }
 
-/** The task as it goes to the copy after its hints were consulted. */
-export function hintsChecked(task: CopyTask): CopyTask {
-  return { ...task, hintsChecked: true };
+/** The task as it goes to the copy after the hints answered: marked when they were consulted. */
+export function taskToCopy(task: CopyTask, answer: 'copy' | 'not-checked'): CopyTask {
+  return answer === 'copy' ? { ...task, hintsChecked: true } : task;
 }

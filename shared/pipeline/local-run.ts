@@ -14,7 +14,7 @@ import type { Registry } from '../registry/types.js';
 import type { CopyState } from '../state/run-state.js';
 import { attemptTask, failedResult, RetryTally } from './copy-task.js';
 import { errorMessage } from './error-message.js';
-import { hintsChecked, settleByHints } from './hint-check.js';
+import { settleByHints, taskToCopy } from './hint-check.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
 import { copyKey, planTasks, type ImmutableTags, type Plan } from './planner.js';
@@ -121,10 +121,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       return;
     }
     void mapLimit(fresh, options.workers * 4, async (task) => {
-      const settled = await settleByHints(imageCopier, task);
+      const answer = await settleByHints(imageCopier, task);
       // Not settled: the copy decides, without asking the hints a second time.
-      if (settled === undefined) void queue.enqueue([hintsChecked(task)]);
-      else settle.get(copyKey(task))?.(settled);
+      if (typeof answer === 'string') void queue.enqueue([taskToCopy(task, answer)]);
+      else settle.get(copyKey(task))?.(answer);
     });
   };
 

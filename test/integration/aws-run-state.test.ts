@@ -61,9 +61,8 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
       { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
       {
         retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
-        onRequest: (kind, _status) => {
+        onRequest: (kind) => {
           requests[kind] = (requests[kind] ?? 0) + 1;
-          if (process.env.DEBUG_STATE) console.log('REQ', kind, _status);
           countRequest();
         },
       },
@@ -296,8 +295,10 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
       [`${src.host}/team/b:v1`]: { to: `${dst.host}/tagged/b`, referrers: false },
       [`${src.host}/team/b`]: { to: `${dst.host}/frozen/b`, immutable: true },
       [`${src.host}/team/a:v4`]: { to: `${dst.host}/frozen/a`, immutable: true, referrers: false },
+      // The string form: its referrers are looked for after the state settled the image itself.
+      [`${src.host}/team/b:v2`]: `${dst.host}/tagged/plain`,
     };
-    const tasks = 3 + TAGS.length + 1;
+    const tasks = 3 + TAGS.length + 1 + 1;
     const cold = await scheduledRun('tagged', rules);
     assert.deepEqual({ copied: cold.summary.copied, failed: cold.summary.failed }, { copied: tasks, failed: 0 });
 
@@ -305,11 +306,13 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
     assert.equal(run.summary.line, `Images(${tasks}) migration finished, 0 images tasks failed, 0 tasks generate failed`);
     assert.deepEqual({ upToDate: run.summary.upToDate, finishEvents: run.finishEvents }, { upToDate: tasks, finishEvents: 1 });
     // Tag rules are copy messages still (one each, the planner lists nothing); the immutable all-tags rule sends none.
-    assert.equal(run.copyMessages, 4);
+    assert.equal(run.copyMessages, 5);
     assert.equal(run.requests['manifest-get'] ?? 0, 0);
-    assert.equal(run.requests['manifest-head'], 3, 'one source HEAD for each mutable tag rule, none for an immutable tag');
-    // A tag list for each tag rule's destination (one task an invocation), and the immutable rule's two.
-    assert.equal(run.requests['tag-list'], 4 + 2);
+    assert.equal(run.requests['manifest-head'], 4, 'one source HEAD for each mutable tag rule, none for an immutable tag');
+    // A tag list for each tag rule's destination (one task an invocation), the source's for the referrers
+    // of the string-form rule (fallback tags), and the immutable all-tags rule's two.
+    assert.equal(run.requests['tag-list'], 5 + 1 + 2);
+    assert.equal(run.requests.referrers, 1);
     assert.equal(blobRequests(run.requests), 0);
     assert.equal(await getManifestDigest(dst, 'tagged/a', 'stable'), await getManifestDigest(src, 'team/a', 'v2'));
   });
