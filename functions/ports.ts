@@ -15,8 +15,16 @@ import type { UsageMeter } from './adapters/usage-meter.js';
 
 /** The copy queue, which also carries the expand messages of all-tags rules. */
 export interface PipelineQueue extends TaskQueue {
-  /** One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy. */
-  enqueueExpansions(runId: string, rules: readonly MigrationRule[], coveredTags?: ReadonlyMap<number, readonly string[]>): Promise<void>;
+  /**
+   * One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy;
+   * `noState` for a run that neither reads nor writes the run state.
+   */
+  enqueueExpansions(
+    runId: string,
+    rules: readonly MigrationRule[],
+    coveredTags?: ReadonlyMap<number, readonly string[]>,
+    options?: { readonly noState?: boolean },
+  ): Promise<void>;
 }
 
 /** The run table: results counted once, expansions tracked, the run finished exactly once. */

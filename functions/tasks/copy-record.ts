@@ -70,7 +70,7 @@ export async function processCopyMessage(
   let result: TaskResult;
   if (outcome.ok) {
     result = outcome.result;
-    if (hints !== undefined && copy !== undefined) await saveState(deps, hints, task.runId, copy, log);
+    if (hints !== undefined && copy !== undefined && task.noState !== true) await saveState(deps, hints, task.runId, copy, log);
   } else if (isRetryable(outcome.error) && attempt < deps.maxReceiveCount) {
     const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, outcome.error, deps.backoff);
     deps.store.meter.sqs(task.runId, 1);
@@ -110,6 +110,11 @@ function stateKeysOf(task: CopyTask): StateKeys | undefined {
 
 /** Reads the task's record; with one (or an immutable tag) the destination's tags are listed for the hint check. */
 async function readState(deps: CopyRecordDeps, hints: CopyHints, task: CopyTask, copy: StateKeys, log: object): Promise<void> {
+  if (task.noState === true) {
+    // A run without the state still honours immutable tags, as --no-state does locally.
+    if (task.immutable === true) hints.destinationTags.prefetch(copy.destinationRepository);
+    return;
+  }
   const known = await hints.table.loadCopy(task.runId, hints.snapshot, copy.source, copy.destination).catch((error: unknown) => {
     deps.logger.warn('run state not read; the image is compared in full', { ...log, error: errorMessage(error) });
     return false;

@@ -66,9 +66,12 @@ export async function processExpandMessage(deps: ExpandRecordDeps, message: Expa
   try {
     const skip = new Set(message.skipTags ?? []);
     // What the state knows of the rule is read while its source is listed.
+    const noState = message.noState === true ? { noState: true } : {};
     [tasks, snapshot] = await Promise.all([
-      expandRule(rule, deps.registry, runId).then((all) => all.filter((t) => !skip.has(parseReference(t.source).tag ?? ''))),
-      readState(deps, runId, rule, log),
+      expandRule(rule, deps.registry, runId).then((all) =>
+        all.filter((t) => !skip.has(parseReference(t.source).tag ?? '')).map((t) => ({ ...t, ...noState })),
+      ),
+      message.noState === true ? undefined : readState(deps, runId, rule, log),
     ]);
   } catch (error) {
     if (isRetryable(error) && attempt < deps.maxReceiveCount) {

@@ -23,6 +23,8 @@ export interface CopyTask {
    * queued and did not settle it: the copy compares in full without asking them again.
    */
   readonly hintsChecked?: boolean;
+  /** The run neither reads nor writes the run state (a planner event's `"state": false`, as --no-state). */
+  readonly noState?: boolean;
 }
 
 /** How a task ended. */

@@ -16,6 +16,7 @@ import { DynamoCopyState } from '../../functions/adapters/dynamo-copy-state.js';
 import { stateKey } from '../../functions/adapters/dynamo-items.js';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import { scheduledPlannerEvent } from '../../infra/constructs/rule-schedules.js';
+import { mapLimit } from '../../shared/copy/limit.js';
 import { countRequest } from '../../shared/pipeline/request-count.js';
 import type { RegistryClient } from '../../shared/registry/client.js';
 import { secretBackedRegistry, testPipeline, type TestPipeline } from '../support/aws-fixture.js';
@@ -26,8 +27,12 @@ import { seedFetch } from '../support/seed-http.js';
 import { driveUntilDone, type SqsHandler } from '../support/sqs-lambda-driver.js';
 
 const PREFIX = '/image-migrator/ImageMigrator/rules/';
-const REPOSITORIES = ['a', 'b'];
-const TAGS = ['v1', 'v2', 'v3', 'v4'];
+// STATE_REPOSITORIES and STATE_TAGS (a repository) scale the runs for measurement, e.g. 4 x 250 for 1,000 tags.
+const REPOSITORIES = Array.from({ length: Math.max(2, Number(process.env.STATE_REPOSITORIES ?? 2)) }, (_, i) =>
+  String.fromCharCode(97 + i),
+);
+const TAGS = Array.from({ length: Math.max(4, Number(process.env.STATE_TAGS ?? 4)) }, (_, i) => `v${i + 1}`);
+const WORKERS = Number(process.env.STATE_WORKERS ?? 3);
 const N = REPOSITORIES.length * TAGS.length;
 const R = REPOSITORIES.length;
 const BLOB_KINDS = ['blob-head', 'blob-get', 'blob-mount', 'upload-start', 'blob-put'];
@@ -55,7 +60,8 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
 
   before(async () => {
     [aws, src, dst] = await Promise.all([startAwsEmulators(), startRegistry(), startRegistry({ auth: 'basic' })]);
-    for (const repo of REPOSITORIES) for (const tag of TAGS) await pushImage(src, `team/${repo}`, tag);
+    const images = REPOSITORIES.flatMap((repo) => TAGS.map((tag) => ({ repo, tag })));
+    await mapLimit(images, 8, ({ repo, tag }) => pushImage(src, `team/${repo}`, tag));
     // One client for every invocation, as a warm Lambda container keeps it.
     registry = await secretBackedRegistry(
       { [src.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
@@ -84,7 +90,7 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
     if (existing !== undefined) return existing;
     const created = await testPipeline(aws, store, registry, `${name}-${state ? 'state' : 'nostate'}`, {
       maxReceiveCount: 3,
-      visibilityTimeoutSeconds: 5,
+      visibilityTimeoutSeconds: 30,
       backoff: { baseMs: 100, maxMs: 500 },
       readRules: async (parameter) => stored[parameter] ?? Promise.reject(new Error(`no parameter ${parameter}`)),
       ...(state ? { copyState: new DynamoCopyState(aws.dynamo, table, { meter: store.meter }) } : {}),
@@ -94,33 +100,39 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
   }
 
   /** Stores `rules` as the schedule `name`, runs it as the schedule does, and measures the run. */
-  async function scheduledRun(name: string, rules: Record<string, unknown>, state = true): Promise<Measured> {
+  async function scheduledRun(
+    name: string,
+    rules: Record<string, unknown>,
+    state = true,
+    event: { state?: boolean } = {},
+  ): Promise<Measured> {
     stored[`${PREFIX}${name}`] = JSON.stringify(rules);
     const p = await pipeline(name, state);
-    let copyMessages = 0;
-    let expandMessages = 0;
+    // Messages, not deliveries: a message SQS delivers again (a slow invocation under load) counts once.
+    const copyMessages = new Set<string>();
+    const expandMessages = new Set<string>();
     const counting: SqsHandler = (event: SQSEvent, context) => {
       for (const record of event.Records) {
-        if ((JSON.parse(record.body) as { type?: string }).type === 'expand') expandMessages++;
-        else copyMessages++;
+        if ((JSON.parse(record.body) as { type?: string }).type === 'expand') expandMessages.add(record.messageId);
+        else copyMessages.add(record.messageId);
       }
       return p.copier(event, context);
     };
     requests = {};
-    const planned = await p.planner(scheduledPlannerEvent(PREFIX, name));
+    const planned = await p.planner({ ...scheduledPlannerEvent(PREFIX, name), ...event });
     const stats = await driveUntilDone({
       sqs: aws.sqs,
-      main: { queueUrl: p.queueUrl, handler: counting, batchSize: 1, workers: 3 },
+      main: { queueUrl: p.queueUrl, handler: counting, batchSize: 1, workers: WORKERS },
       isDone: p.finished(planned.runId),
-      timeoutMs: 60_000,
+      timeoutMs: 60_000 + N * 500,
     });
     const measuredRequests = { ...requests };
     const summary = await p.summary({ runId: planned.runId });
     return {
       summary,
       requests: measuredRequests,
-      copyMessages,
-      expandMessages,
+      copyMessages: copyMessages.size,
+      expandMessages: expandMessages.size,
       invocations: stats.main.batches,
       finishEvents: p.notifier.sent.filter((d) => d.runId === planned.runId).length,
     };
@@ -208,7 +220,7 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
     assert.equal(blobRequests(full.requests), 0);
     const perThousand = (n: number): string => (n * (1000 / N)).toFixed(0);
     const line = (m: Measured): string =>
-      `${m.copyMessages + m.expandMessages} messages, ${m.invocations} copier invocations, ${m.summary.usage.sqsRequests.toFixed(0)} SQS requests, ` +
+      `${m.summary.durationMs} ms, ${m.copyMessages + m.expandMessages} messages, ${m.invocations} copier invocations, ${m.summary.usage.sqsRequests.toFixed(0)} SQS requests, ` +
       `${m.summary.usage.dynamoRequests} DynamoDB requests, ${registryRequests(m.requests)} registry requests (${manifestRequests(m.requests)} manifest) ` +
       `-> per 1,000 tags: ${perThousand(m.copyMessages + m.expandMessages)} messages, ${perThousand(m.invocations)} invocations, ` +
       `${perThousand(m.summary.usage.sqsRequests)} SQS, ${perThousand(m.summary.usage.dynamoRequests)} DynamoDB, ${perThousand(registryRequests(m.requests))} registry`;
@@ -285,6 +297,26 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
     }
     const next = await scheduledRun('nightly', mirror('mirror'));
     assert.deepEqual({ upToDate: next.summary.upToDate, copyMessages: next.copyMessages }, { upToDate: N, copyMessages: 0 });
+  });
+
+  it('a run started with "state": false compares every tag in full and writes nothing; the next run checks again', async () => {
+    const changed = await pushImage(src, 'team/a', 'v4');
+    const recorded = (await stateItems()).find((item) => String(item.source).endsWith('team/a:v4'));
+    const run = await scheduledRun('nightly', mirror('mirror'), true, { state: false });
+    assert.deepEqual(
+      { copied: run.summary.copied, upToDate: run.summary.upToDate, copyMessages: run.copyMessages, finishEvents: run.finishEvents },
+      { copied: 1, upToDate: N - 1, copyMessages: N, finishEvents: 1 },
+    );
+    assert.equal(run.requests['manifest-get'], N);
+    assert.equal(await getManifestDigest(dst, 'mirror/a', 'v4'), changed.digest);
+    const kept = (await stateItems()).find((item) => String(item.source).endsWith('team/a:v4'));
+    assert.deepEqual(kept, recorded, 'the state was not written');
+
+    const next = await scheduledRun('nightly', mirror('mirror'));
+    // The stale item of v4 is refuted by its source HEAD: compared in full, found up to date, recorded.
+    assert.deepEqual({ upToDate: next.summary.upToDate, copyMessages: next.copyMessages }, { upToDate: N, copyMessages: 1 });
+    const again = await scheduledRun('nightly', mirror('mirror'));
+    assert.equal(again.copyMessages, 0);
   });
 
   it('tag rules cost one manifest request a tag (the source HEAD); immutable rules none for a tag at the destination', async () => {

@@ -69,19 +69,10 @@ describe('state items', () => {
     assert.equal(stateKey({ source: 'nonsense', destination: DST }), undefined);
   });
 
-  it('reads back what it writes, marks an item for renewal past half its life, and holds nothing else', () => {
+  it('reads back what it writes and marks an item for renewal past half its life', () => {
     const item = stateItem({ source: SRC, destination: DST, sourceDigest: D1, destinationDigest: D2 }, 2_000);
     assert.ok(item !== undefined);
-    assert.deepEqual(Object.keys(item).sort(), [
-      'destination',
-      'destinationDigest',
-      'expiresAt',
-      'pk',
-      'recordedAt',
-      'sk',
-      'source',
-      'sourceDigest',
-    ]);
+    assert.equal(item.expiresAt, 2_000);
     assert.deepEqual(stateRecordOf(item, 1_000), { source: SRC, destination: DST, sourceDigest: D1, destinationDigest: D2 });
     assert.equal(stateRecordOf(item, 3_000)?.renew, true);
   });
