@@ -7,9 +7,11 @@
  * - Counter shard k of a run: pk `RUN#<runId>#S<k>`, sk `COUNT`: copied, up to date, failed, bytes,
  *   requests, recorded, and the run's usage (function time, queue and table requests).
  * - Task result: pk `RUN#<runId>#S<k>` (k from the task id), sk `TASK#<taskId>`. A failed one also
- *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan.
+ *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan;
+ *   one that left foreign layers out lists them in `leftOut`.
  * Tasks spread over COUNTER_SHARDS partition keys, so no item or partition takes every task's write.
  */
+import type { LeftOutLayer } from '../../shared/copy/foreign-layers.js';
 import type { GenerateFailure, TaskOutcome, TaskResult } from '../../shared/pipeline/task.js';
 
 export const RUN_SK = 'RUN';
@@ -136,6 +138,7 @@ export function taskItem(runId: string, result: TaskResult, expiresAt: number, s
     requests: result.requests,
     error: result.error,
     durationMs: result.durationMs,
+    leftOut: result.leftOut,
     recordedAt: new Date().toISOString(),
     ...(result.outcome === 'failed' ? { [FAILED_RUN]: runId } : {}),
     expiresAt,
@@ -155,6 +158,7 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
     ...(typeof item.requests === 'number' ? { requests: item.requests } : {}),
     ...(typeof item.digest === 'string' ? { digest: item.digest } : {}),
     ...(typeof item.error === 'string' ? { error: item.error } : {}),
+    ...(Array.isArray(item.leftOut) ? { leftOut: item.leftOut as LeftOutLayer[] } : {}),
   };
 }
 

@@ -51,6 +51,7 @@ export const RuleSchema = z.object({
   platforms: z.array(Text).readonly().optional(),
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
+  foreignLayers: z.boolean().optional(),
 }) satisfies z.ZodType<MigrationRule>;
 
 /** Compile-time check: RuleSchema names exactly the fields of MigrationRule. */
@@ -68,6 +69,7 @@ export const CopyMessageSchema = z.object({
   platforms: z.array(Text).optional(),
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
+  foreignLayers: z.boolean().optional(),
 });
 export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 
@@ -101,14 +103,15 @@ export class MalformedMessageError extends ImageMigratorError {
   }
 }
 
-/** The copy options of a task or message that are set (platforms, referrers, immutable). */
+/** The copy options of a task or message that are set (platforms, referrers, immutable, foreign layers). */
 function copyOptions(
-  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable'>,
-): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable'> {
+  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers'>,
+): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers'> {
   return {
     ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
     ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
     ...(from.immutable === undefined ? {} : { immutable: from.immutable }),
+    ...(from.foreignLayers === undefined ? {} : { foreignLayers: from.foreignLayers }),
   };
 }
 

@@ -59,6 +59,7 @@ export async function processCopyMessage(deps: CopyRecordDeps, copier: ImageCopy
     digest: result.digest,
     bytes: result.bytes,
     error: result.error,
+    ...(result.leftOut === undefined ? {} : { leftOut: result.leftOut }),
   });
   await finishRunIfComplete(deps, task.runId);
 }
