@@ -16,6 +16,14 @@ const args = process.argv.slice(2);
 const standalone = args.includes('--standalone');
 const outArg = args.find((a) => !a.startsWith('--'));
 const outdir = outArg ?? fileURLToPath(new URL(standalone ? '../dist/sea' : '../dist/bundle', import.meta.url));
+/** `undici` is the few parts the transport uses (bin/undici-lite.cjs), not undici's whole index. */
+const undiciParts = {
+  name: 'undici-parts',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: fileURLToPath(new URL('./undici-lite.cjs', import.meta.url)) }));
+  },
+};
+
 await build({
   entryPoints: [fileURLToPath(new URL('../cli/main.ts', import.meta.url))],
   outfile: join(outdir, 'main.cjs'),
@@ -30,4 +38,5 @@ await build({
   mainFields: ['module', 'main'],
   external: standalone ? [] : ['@aws-sdk/*', '@smithy/*', '@aws-lambda-powertools/*', '@kubernetes/*'],
   logLevel: 'warning',
+  plugins: [undiciParts],
 });

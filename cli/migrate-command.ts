@@ -34,6 +34,7 @@ export interface MigrateOptions {
   /** A path, false for --no-state, undefined for the default file. */
   state?: string | false;
   immutableTags?: string[];
+  includeForeignLayers?: boolean;
 }
 
 const DEFAULT_AUTH = './auth.json';
@@ -96,6 +97,10 @@ export function configureMigrate(program: Command): void {
       'source tags that never change (repeatable, e.g. "v*.*.*"): one already at the destination is up to date without a request',
       collectGlob,
     )
+    .option(
+      '--include-foreign-layers',
+      'copy foreign (non-distributable) layers too, from the source or their urls, for every rule that does not say "foreignLayers": false (default: left out, as docker push does, and listed in the report)',
+    )
     .action(async (options: MigrateOptions) => {
       process.exitCode = await migrate(options, process.env);
     });
@@ -121,6 +126,9 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       ...(registry ? { registry } : {}),
       ...(namespace !== undefined ? { namespace } : {}),
     });
+    // The flag is every rule's default; a rule's own "foreignLayers" wins.
+    if (options.includeForeignLayers === true)
+      rules = rules.map((r) => (r.foreignLayers === undefined ? { ...r, foreignLayers: true } : r));
   } catch (error) {
     if (error instanceof ConfigError) {
       err.write(`image-migrator: ${error.message}\n`);

@@ -24,6 +24,11 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** `1 foreign layer left out`. */
+function leftOutText(n: number): string {
+  return `${n} foreign layer${n === 1 ? '' : 's'} left out`;
+}
+
 /** Shows run events on a stream. */
 export class Progress {
   private copied = 0;
@@ -54,13 +59,15 @@ export class Progress {
       this.out.write(`\r\x1b[2K${status.slice(0, Math.max(20, width - 1))}`);
       this.drawn = true;
       if (r.outcome === 'failed') this.out.write(`\r\x1b[2Kfailed ${r.source} -> ${r.destination}: ${r.error}\n`);
+      if (r.leftOut !== undefined)
+        this.out.write(`\r\x1b[2K${leftOutText(r.leftOut.length)} of ${r.source} -> ${r.destination} (see --log)\n`);
     } else {
       const tail =
         r.outcome === 'failed'
           ? `: ${r.error}`
           : r.outcome === 'skipped'
             ? `: ${r.reason ?? 'not selected'}`
-            : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''})`;
+            : ` (${formatBytes(r.bytes)}${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}${r.referrers ? `, ${r.referrers} referrers` : ''}${r.leftOut ? `, ${leftOutText(r.leftOut.length)}` : ''})`;
       this.out.write(`${counter} ${r.outcome} ${r.source} -> ${r.destination}${tail}\n`);
     }
   }

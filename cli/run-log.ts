@@ -1,6 +1,7 @@
 /**
- * The --log file: one line per task outcome, rule that could not be expanded, and retry at any level
- * (request, blob transfer, task: what, which registry, why, the delay). Lines hold
+ * The --log file: one line per task outcome, rule that could not be expanded, retry at any level
+ * (request, blob transfer, task: what, which registry, why, the delay) and foreign layer left out
+ * (digest, size, media type, urls, why). Lines hold
  * references, digests and error texts, which never carry a credential.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -39,6 +40,11 @@ export class RunLog {
             ? `: ${r.reason ?? 'not selected'}`
             : ` digest=${r.digest ?? 'unknown'}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
       this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
+      for (const l of r.leftOut ?? []) {
+        this.line(
+          `left-out ${r.source} -> ${r.destination} layer=${l.digest} size=${l.size} media-type=${l.mediaType} urls=${l.urls?.join(',') ?? 'none'}: ${l.reason}`,
+        );
+      }
     }
   }
 

@@ -7,7 +7,8 @@
  * - Counter shard k of a run: pk `RUN#<runId>#S<k>`, sk `COUNT`: copied, up to date, failed, bytes,
  *   requests, recorded, and the run's usage (function time, queue and table requests).
  * - Task result: pk `RUN#<runId>#S<k>` (k from the task id), sk `TASK#<taskId>`. A failed one also
- *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan.
+ *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan;
+ *   one that left foreign layers out lists them in `leftOut`.
  * Tasks spread over COUNTER_SHARDS partition keys, so no item or partition takes every task's write.
  * - Copy state, kept between runs (the run state of shared/state/; see dynamo-copy-state.ts): pk
  *   `STATE#<source registry/repository>#<destination registry/repository>`, sk `TAG#<source tag>#<destination tag>`:
@@ -17,6 +18,7 @@
  *   It expires like a run's items, counted from its last write (renewed when a run relies on an old one).
  * Repository names and registry hosts hold no `#` and tags neither, so these keys never collide.
  */
+import type { LeftOutLayer } from '../../shared/copy/foreign-layers.js';
 import type { CopyRecord, LoadedRecord } from '../../shared/state/state-snapshot.js';
 import { isSha256Digest } from '../../shared/reference.js';
 import { splitTagKey } from '../../shared/state/run-state.js';
@@ -146,6 +148,7 @@ export function taskItem(runId: string, result: TaskResult, expiresAt: number, s
     requests: result.requests,
     error: result.error,
     durationMs: result.durationMs,
+    leftOut: result.leftOut,
     recordedAt: new Date().toISOString(),
     ...(result.outcome === 'failed' ? { [FAILED_RUN]: runId } : {}),
     expiresAt,
@@ -165,6 +168,7 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
     ...(typeof item.requests === 'number' ? { requests: item.requests } : {}),
     ...(typeof item.digest === 'string' ? { digest: item.digest } : {}),
     ...(typeof item.error === 'string' ? { error: item.error } : {}),
+    ...(Array.isArray(item.leftOut) ? { leftOut: item.leftOut as LeftOutLayer[] } : {}),
   };
 }
 

@@ -51,6 +51,7 @@ export const RuleSchema = z.object({
   platforms: z.array(Text).readonly().optional(),
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
+  foreignLayers: z.boolean().optional(),
 }) satisfies z.ZodType<MigrationRule>;
 
 /** Compile-time check: RuleSchema names exactly the fields of MigrationRule. */
@@ -68,6 +69,7 @@ export const CopyMessageSchema = z.object({
   platforms: z.array(Text).optional(),
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
+  foreignLayers: z.boolean().optional(),
   /** The expansion already consulted the run state and the destination's tags: compare in full. */
   hintsChecked: z.boolean().optional(),
   /** The run neither reads nor writes the run state. */
@@ -107,14 +109,15 @@ export class MalformedMessageError extends ImageMigratorError {
   }
 }
 
-/** The copy options of a task or message that are set (platforms, referrers, immutable, hints checked, no state). */
+/** The copy options of a task or message that are set (platforms, referrers, immutable, foreign layers, hints checked, no state). */
 function copyOptions(
-  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'hintsChecked' | 'noState'>,
-): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'hintsChecked' | 'noState'> {
+  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers' | 'hintsChecked' | 'noState'>,
+): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers' | 'hintsChecked' | 'noState'> {
   return {
     ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
     ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
     ...(from.immutable === undefined ? {} : { immutable: from.immutable }),
+    ...(from.foreignLayers === undefined ? {} : { foreignLayers: from.foreignLayers }),
     ...(from.hintsChecked === undefined ? {} : { hintsChecked: from.hintsChecked }),
     ...(from.noState === undefined ? {} : { noState: from.noState }),
   };

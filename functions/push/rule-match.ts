@@ -40,6 +40,7 @@ function valueOf(rule: MigrationRule, to: string, withTags: boolean): RuleValue 
     ...(rule.platforms === undefined ? {} : { platforms: rule.platforms }),
     ...(rule.referrers === undefined ? {} : { referrers: rule.referrers }),
     ...(rule.immutable === undefined ? {} : { immutable: rule.immutable }),
+    ...(rule.foreignLayers === undefined ? {} : { foreignLayers: rule.foreignLayers }),
   };
   return Object.keys(options).length === 0 ? to : { to, ...options };
 }

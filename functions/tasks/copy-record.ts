@@ -88,6 +88,7 @@ export async function processCopyMessage(
     digest: result.digest,
     bytes: result.bytes,
     error: result.error,
+    ...(result.leftOut === undefined ? {} : { leftOut: result.leftOut }),
   });
   await finishRunIfComplete(deps, task.runId);
 }

@@ -30,6 +30,8 @@ export interface MigrationRule {
   readonly referrers?: boolean;
   /** The rule declares its tags immutable: a tag already at the destination is not compared again. */
   readonly immutable?: boolean;
+  /** Object form (or --include-foreign-layers): foreign layers are copied, not left out. */
+  readonly foreignLayers?: boolean;
 }
 
 /**

@@ -5,7 +5,7 @@
  * A key may repeat: Huawei's image-migrator asks for "several rules" to send one source to several destinations,
  * and JSON.parse would keep only the last, so every duplicate is kept as its own rule. A list of
  * destinations as the value does the same in one entry. A value may also be an object,
- * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ...}` (rule-object.ts),
+ * `{"to": ..., "tags": ..., "platforms": ..., "referrers": ..., "immutable": ..., "foreignLayers": ...}` (rule-object.ts),
  * and a list may hold such objects beside destination strings.
  */
 import { ConfigError } from '../errors.js';

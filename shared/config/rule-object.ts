@@ -1,6 +1,6 @@
 /**
  * The object form of an images.json value, beside the string and the list:
- * `{"to": ..., "tags": {...}, "platforms": [...], "referrers": true, "immutable": false}`.
+ * `{"to": ..., "tags": {...}, "platforms": [...], "referrers": true, "immutable": false, "foreignLayers": true}`.
  * Its shape is checked with zod; every problem is reported with the key path that holds it
  * (`tags.latest`, `platforms[1]`), so that the message names the file, the rule and the key.
  */
@@ -15,6 +15,7 @@ export interface RuleOptions {
   readonly platforms?: readonly string[];
   readonly referrers?: boolean;
   readonly immutable?: boolean;
+  readonly foreignLayers?: boolean;
 }
 
 /** A problem in the object form: `key` is the path of the offending key, e.g. `tags.latest`. */
@@ -28,7 +29,7 @@ export class RuleObjectProblem extends ImageMigratorError {
   }
 }
 
-const KEYS = ['to', 'tags', 'platforms', 'referrers', 'immutable'] as const;
+const KEYS = ['to', 'tags', 'platforms', 'referrers', 'immutable', 'foreignLayers'] as const;
 const TAG_KEYS = ['include', 'exclude', 'semver', 'latest'] as const;
 
 /** `a string`, `a number`, `an array`... of a parsed JSON value, never its content. */
@@ -72,6 +73,7 @@ const RuleObject = z.strictObject({
     .optional(),
   referrers: Bool.optional(),
   immutable: Bool.optional(),
+  foreignLayers: Bool.optional(),
 });
 
 function pathOf(path: readonly PropertyKey[]): string {
@@ -101,7 +103,7 @@ export function parseRuleObject(value: unknown): { destinations: string[]; optio
     const issue = parsed.error.issues[0];
     throw issue === undefined ? new RuleObjectProblem('to', 'is not valid') : problemOf(issue);
   }
-  const { to, tags, platforms, referrers, immutable } = parsed.data;
+  const { to, tags, platforms, referrers, immutable, foreignLayers } = parsed.data;
   const destinations = typeof to === 'string' ? [to] : to;
   if (destinations.length === 0) throw new RuleObjectProblem('to', 'the list of destinations is empty');
   let filter: TagFilter | undefined;
@@ -143,6 +145,7 @@ export function parseRuleObject(value: unknown): { destinations: string[]; optio
       ...(platforms === undefined ? {} : { platforms }),
       ...(referrers === undefined ? {} : { referrers }),
       ...(immutable === undefined ? {} : { immutable }),
+      ...(foreignLayers === undefined ? {} : { foreignLayers }),
     },
   };
 }

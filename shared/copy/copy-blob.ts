@@ -7,10 +7,13 @@ import { Readable } from 'node:stream';
 import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { createDigestVerifier } from '../registry/digest.js';
 import { isUnavailable, RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
-import type { Registry, RepositoryRef } from '../registry/types.js';
+import type { BlobStream, Registry, RepositoryRef } from '../registry/types.js';
 import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions } from './blob-coordinator.js';
 import type { BlobTracker } from './blob-tracker.js';
 import type { Descriptor } from './manifest.js';
+
+/** Where a blob's bytes come from, from `offset` on; default the source registry's GET. */
+export type BlobDownload = (blob: Descriptor, offset: number) => Promise<BlobStream>;
 
 /** Where a blob comes from and goes to, and what the run already knows. */
 export interface BlobCopyContext {
@@ -25,6 +28,8 @@ export interface BlobCopyContext {
   /** Who else may be uploading this blob (other processes); default the tracker, which is this process only. */
   readonly coordinator?: BlobCoordinator | undefined;
   readonly blobWait?: BlobWaitOptions | undefined;
+  /** Another download than the source registry's (a foreign layer's, see foreign-layers.ts). */
+  readonly download?: BlobDownload | undefined;
 }
 
 /** Puts the blob in the destination repository; returns the bytes streamed (0 for a skip or a mount). */
@@ -133,7 +138,7 @@ async function* resumableDownload(ctx: BlobCopyContext, blob: Descriptor, budget
   const what = `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`;
   let offset = 0;
   for (;;) {
-    const download = await ctx.registry.getBlob(ctx.source, blob.digest, offset);
+    const download = await (ctx.download?.(blob, offset) ?? ctx.registry.getBlob(ctx.source, blob.digest, offset));
     if (download.size !== undefined && download.size !== blob.size) {
       download.body.destroy();
       throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, what);

@@ -4,6 +4,8 @@
  * Manifest bytes are pushed exactly as fetched, so every digest is preserved; the one exception is an
  * index narrowed to some platforms (platform-filter.ts), which gets an index of its own. With
  * `referrers`, each copied image's signatures, SBOMs and attestations follow it (referrers.ts).
+ * Foreign layers are left out and listed in the result, or copied with `foreignLayers`
+ * (foreign-layers.ts).
  */
 import { parseReference, type ImageReference } from '../reference.js';
 import { RegistryError } from '../registry/registry-error.js';
@@ -13,6 +15,14 @@ import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
+import {
+  ForeignLayerRefusedError,
+  foreignLayerDownload,
+  isForeignLayer,
+  LeftOutLayers,
+  refusedForeignLayers,
+  type LeftOutLayer,
+} from './foreign-layers.js';
 import { upToDateByHints } from './copy-hints.js';
 import { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
@@ -56,6 +66,8 @@ export interface ImageCopyResult {
   readonly referrers?: number;
   /** Why the image was skipped. */
   readonly reason?: string;
+  /** Foreign layers of the manifests this copy pushed that were not copied (see foreign-layers.ts). */
+  readonly leftOut?: readonly LeftOutLayer[];
 }
 
 /**
@@ -68,6 +80,8 @@ export interface ImageCopyRequest {
   readonly immutable?: boolean;
   readonly platforms?: readonly string[];
   readonly referrers?: boolean;
+  /** Copy foreign (non-distributable) layers too, where the source or their urls serve them. */
+  readonly foreignLayers?: boolean;
   /** The hints were consulted before (see upToDateByHints) and did not settle it: do not ask again. */
   readonly hintsChecked?: boolean;
 }
@@ -107,6 +121,11 @@ export class ImageCopier implements ImageCopy {
   private readonly sourceTags: DestinationTags;
   private readonly coordinator: BlobCoordinator | undefined;
   private readonly blobWait: BlobWaitOptions | undefined;
+  /** Foreign layers left out, by the digest of the image manifest that refers to them: for alias tags of one index. */
+  private readonly leftOutOf = new Map<string, readonly Descriptor[]>();
+  /** One copy's view (see copy): whether it copies foreign layers, and those it left out. */
+  private readonly includeForeign: boolean = false;
+  private readonly leftOut: LeftOutLayers | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -123,6 +142,7 @@ export class ImageCopier implements ImageCopy {
     this.sourceTags = new DestinationTags(registry);
     this.coordinator = options.coordinator;
     this.blobWait = options.blobWait;
+    this.leftOut = undefined;
   }
 
   /**
@@ -153,16 +173,25 @@ export class ImageCopier implements ImageCopy {
   }
 
   /**
-   * Copies `source` (with a tag or digest) to `destination`; throws on failure. With `onRetry`, the
-   * copy runs on a view of this copier (same trackers and settings) whose registry requests and blob
-   * transfers report their retries to it.
+   * Copies `source` (with a tag or digest) to `destination`; throws on failure. The copy runs on a
+   * view of this copier (same trackers and settings) that keeps the foreign layers it leaves out, and
+   * with `onRetry`, whose registry requests and blob transfers report their retries to it.
    */
   public async copy(task: ImageCopyRequest, options: CopyOptions = {}): Promise<ImageCopyResult> {
-    if (options.onRetry !== undefined && this.onRetry === undefined) {
-      const view = Object.create(this) as ImageCopier;
-      Object.assign(view, { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry });
-      return view.copy(task);
-    }
+    const view = Object.create(this) as ImageCopier;
+    const leftOut = new LeftOutLayers();
+    Object.assign(view, {
+      leftOut,
+      includeForeign: task.foreignLayers === true,
+      ...(options.onRetry === undefined
+        ? {}
+        : { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry }),
+    });
+    const result = await view.copyOnView(task);
+    return leftOut.list === undefined || result.outcome !== 'copied' ? result : { ...result, leftOut: leftOut.list };
+  }
+
+  private async copyOnView(task: ImageCopyRequest): Promise<ImageCopyResult> {
     const src = parseReference(task.source);
     const dst = parseReference(task.destination);
     const srcRepo = repositoryOf(src);
@@ -293,7 +322,7 @@ export class ImageCopier implements ImageCopy {
         return this.sourceTags.tags(repo);
       },
       push: async (manifest, reference) => {
-        const bytes = await this.copyContent(manifest, src, dst, reference);
+        const { bytes } = await this.copyContent(manifest, src, dst, reference);
         await this.registry.putManifest(dst, reference, manifest.mediaType, manifest.bytes);
         return bytes;
       },
@@ -324,7 +353,7 @@ export class ImageCopier implements ImageCopy {
    * Copies what the manifest refers to, then the manifest. A registry that answers MANIFEST_BLOB_UNKNOWN
    * (something this run thought it had put there is missing: another writer, a race in the registry's
    * storage) gets what the manifest refers to checked and pushed again, then the manifest once more
-   * (up to MANIFEST_RECHECKS times).
+   * (up to MANIFEST_RECHECKS times). A refusal because of the manifest's foreign layers fails at once.
    */
   private async pushManifest(
     manifest: FetchedManifest,
@@ -333,12 +362,18 @@ export class ImageCopier implements ImageCopy {
     reference: string,
     mediaType = manifest.mediaType,
   ): Promise<number> {
-    let bytes = await this.copyContent(manifest, src, dst, reference);
+    const content = await this.copyContent(manifest, src, dst, reference);
+    let bytes = content.bytes;
     for (let recheck = 1; ; recheck++) {
       try {
         await this.registry.putManifest(dst, reference, mediaType, manifest.bytes);
         return bytes;
       } catch (error) {
+        const refused = refusedForeignLayers(error, content.foreign);
+        if (refused !== undefined) {
+          const name = `the manifest ${dst.registry}/${dst.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
+          throw new ForeignLayerRefusedError(refused, name, this.includeForeign, { cause: error });
+        }
         if (!(error instanceof RegistryError) || !error.hasCode('MANIFEST_BLOB_UNKNOWN') || recheck > MANIFEST_RECHECKS) throw error;
         this.tracker.forget(dst.registry, dst.repository);
         this.manifests.forget(manifestKey(dst), dst.repository);
@@ -355,13 +390,22 @@ export class ImageCopier implements ImageCopy {
           unavailable: false,
         });
         await this.clock.sleep(delayMs);
-        bytes += await this.copyContent(manifest, src, dst, reference);
+        bytes += (await this.copyContent(manifest, src, dst, reference)).bytes;
       }
     }
   }
 
-  /** Everything a manifest refers to: child manifests of an index (pushed by digest), or blobs of an image. */
-  private async copyContent(manifest: FetchedManifest, src: RepositoryRef, dst: RepositoryRef, what: string): Promise<number> {
+  /**
+   * Everything a manifest refers to: child manifests of an index (pushed by digest), or blobs of an
+   * image, its foreign layers left out (and noted) unless this copy includes them. Returns the bytes
+   * streamed and the image's foreign layers.
+   */
+  private async copyContent(
+    manifest: FetchedManifest,
+    src: RepositoryRef,
+    dst: RepositoryRef,
+    what: string,
+  ): Promise<{ bytes: number; foreign: readonly Descriptor[] }> {
     const parsed = parseManifest(manifest, `${src.registry}/${src.repository}:${what}`);
     if (parsed.kind === 'image') {
       const ctx: BlobCopyContext = {
@@ -375,13 +419,25 @@ export class ImageCopier implements ImageCopy {
         coordinator: this.coordinator,
         blobWait: this.blobWait,
       };
+      if (!this.includeForeign && parsed.foreign.length > 0) {
+        this.leftOutOf.set(manifest.digest, parsed.foreign);
+        for (const layer of parsed.foreign) this.leftOut?.add(layer);
+      }
       // The biggest blobs start first, so that a large layer is not the last thing left running.
-      const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);
-      const sizes = await mapLimit(blobs, this.blobConcurrency, (blob) => copyBlob(ctx, blob));
-      return sizes.reduce((a, b) => a + b, 0);
+      const blobs = [parsed.config, ...parsed.layers, ...(this.includeForeign ? parsed.foreign : [])].sort((a, b) => b.size - a.size);
+      const sizes = await mapLimit(blobs, this.blobConcurrency, (blob) =>
+        copyBlob(isForeignLayer(blob) ? { ...ctx, download: foreignLayerDownload(this.registry, src) } : ctx, blob),
+      );
+      return { bytes: sizes.reduce((a, b) => a + b, 0), foreign: parsed.foreign };
     }
     const sizes = await mapLimit(parsed.manifests, this.manifestConcurrency, (child) => this.copyChild(src, dst, child));
-    return sizes.reduce((a, b) => a + b, 0);
+    return { bytes: sizes.reduce((a, b) => a + b, 0), foreign: [] };
+  }
+
+  /** A child pushed by another copy of this run: the foreign layers it left out are this copy's too. */
+  private alreadyPushed(digest: string): number {
+    for (const layer of this.leftOutOf.get(digest) ?? []) this.leftOut?.add(layer);
+    return 0;
   }
 
   /**
@@ -392,7 +448,7 @@ export class ImageCopier implements ImageCopy {
   private async copyChild(src: RepositoryRef, dst: RepositoryRef, child: Descriptor): Promise<number> {
     const key = manifestKey(dst);
     for (;;) {
-      if (this.manifests.has(key, dst.repository, child.digest)) return 0;
+      if (this.manifests.has(key, dst.repository, child.digest)) return this.alreadyPushed(child.digest);
       const pending = this.manifests.pending(key, child.digest);
       if (pending === undefined) break;
       await pending.catch(() => undefined);

@@ -1,8 +1,10 @@
 /**
  * Reading just enough of a manifest to copy it: the child manifests of an index, or the config and
- * layers of an image. The bytes themselves are never re-serialised; they are pushed as fetched.
+ * layers of an image, its foreign (non-distributable) layers apart (see foreign-layers.ts). The bytes
+ * themselves are never re-serialised; they are pushed as fetched.
  */
 import { UnsupportedManifestError } from '../errors.js';
+import { isForeignLayer } from './foreign-layers.js';
 import { MediaType, type FetchedManifest } from '../registry/types.js';
 
 /** A content descriptor as OCI and Docker schema 2 write it. */
@@ -16,19 +18,18 @@ export interface Descriptor {
 /** An index (OCI index or Docker manifest list) or an image manifest. */
 export type ParsedManifest =
   | { readonly kind: 'index'; readonly manifests: readonly Descriptor[] }
-  | { readonly kind: 'image'; readonly config: Descriptor; readonly layers: readonly Descriptor[] };
+  | {
+      readonly kind: 'image';
+      readonly config: Descriptor;
+      /** The layers a registry distributes. */
+      readonly layers: readonly Descriptor[];
+      /** Foreign and non-distributable layers, left out unless asked for. */
+      readonly foreign: readonly Descriptor[];
+    };
 
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
 const SCHEMA1_TYPES = new Set<string>([MediaType.DockerSchema1, MediaType.DockerSchema1Signed]);
-
-/**
- * Layers a registry must not store (Windows base layers): they are fetched from their `urls` by the
- * client, so copying them would fail or break their licence terms, as skopeo also skips them.
- */
-function isNonDistributable(d: Descriptor): boolean {
-  return (d.urls?.length ?? 0) > 0 && (d.mediaType.includes('foreign') || d.mediaType.includes('nondistributable'));
-}
 
 /** Parses the descriptors out of a fetched manifest; schema 1 and unknown types get a typed error. */
 export function parseManifest(fetched: FetchedManifest, what: string): ParsedManifest {
@@ -49,8 +50,13 @@ export function parseManifest(fetched: FetchedManifest, what: string): ParsedMan
     return { kind: 'index', manifests: (json.manifests ?? []).map(checkDescriptor(what)) };
   }
   if (IMAGE_TYPES.has(declared) && json.config !== undefined) {
-    const layers = (json.layers ?? []).map(checkDescriptor(what)).filter((d) => !isNonDistributable(d));
-    return { kind: 'image', config: checkDescriptor(what)(json.config), layers };
+    const all = (json.layers ?? []).map(checkDescriptor(what));
+    return {
+      kind: 'image',
+      config: checkDescriptor(what)(json.config),
+      layers: all.filter((d) => !isForeignLayer(d)),
+      foreign: all.filter((d) => isForeignLayer(d)),
+    };
   }
   throw new UnsupportedManifestError(declared, what);
 }

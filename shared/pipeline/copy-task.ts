@@ -62,6 +62,7 @@ export async function attemptTask(
       ...(copied.sourceDigest === undefined ? {} : { sourceDigest: copied.sourceDigest }),
       ...(copied.referrers === undefined ? {} : { referrers: copied.referrers }),
       ...(copied.reason === undefined ? {} : { reason: copied.reason }),
+      ...(copied.leftOut === undefined ? {} : { leftOut: copied.leftOut }),
       durationMs: Date.now() - started,
       ...(counted.requests === undefined ? {} : { requests: counted.requests }),
       ...(tally.counts === undefined ? {} : { retried: tally.counts }),

@@ -3,7 +3,7 @@
  * without one lists the source's tags. A rule that cannot be listed is a "generate" failure and
  * does not stop the others. A rule's tag filter (tag-filter.ts) is applied here, so that the CLI,
  * the AWS planner and expansions, schedules and push events all choose the same tags, and each task
- * carries the rule's platforms and referrers setting to the copier.
+ * carries the rule's platforms, referrers and foreign layers settings to the copier.
  */
 import { formatReference } from '../reference.js';
 import { copiesReferrers } from '../config/image-rule.js';
@@ -32,10 +32,11 @@ export interface RuleSelection {
 }
 
 /** What a task carries from its rule to the copier: only what differs from the default. */
-export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | 'referrers'> {
+export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | 'referrers' | 'foreignLayers'> {
   return {
     ...(rule.platforms === undefined ? {} : { platforms: rule.platforms }),
     ...(copiesReferrers(rule) ? { referrers: true } : {}),
+    ...(rule.foreignLayers === true ? { foreignLayers: true } : {}),
   };
 }
 

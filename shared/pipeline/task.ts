@@ -2,6 +2,7 @@
  * Tasks and their results: the messages between the planner, the copier and the result store. A
  * task never carries a credential; the copier looks credentials up by registry and path.
  */
+import type { LeftOutLayer } from '../copy/foreign-layers.js';
 
 /** One tag (or digest) of one source, to be copied to one destination. */
 export interface CopyTask {
@@ -18,6 +19,8 @@ export interface CopyTask {
   readonly platforms?: readonly string[];
   /** The referrers (signatures, SBOMs, attestations) of each copied manifest go with it. */
   readonly referrers?: boolean;
+  /** Foreign (non-distributable) layers are copied too, where their source serves them; left out when absent. */
+  readonly foreignLayers?: boolean;
   /**
    * The run's hints (state, destination tag list, immutable tags) were consulted before the task was
    * queued and did not settle it: the copy compares in full without asking them again.
@@ -51,6 +54,8 @@ export interface TaskResult {
   readonly referrers?: number;
   /** Why a task was skipped. */
   readonly reason?: string;
+  /** Foreign layers not copied (digest, size, media type, urls, reason); absent when none. */
+  readonly leftOut?: readonly LeftOutLayer[];
   /** Blob bytes transferred (streamed) for this task; mounts and skips count 0. */
   readonly bytes: number;
   readonly attempts: number;

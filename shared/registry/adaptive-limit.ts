@@ -23,6 +23,7 @@ const GROUPS: Partial<Record<RequestKind, Group>> = {
   [RequestKind.ManifestPut]: 'manifest',
   [RequestKind.BlobHead]: 'manifest',
   [RequestKind.BlobGet]: 'download',
+  [RequestKind.ForeignBlobGet]: 'download',
   [RequestKind.BlobMount]: 'upload',
   [RequestKind.UploadStart]: 'upload',
   [RequestKind.BlobPut]: 'upload',

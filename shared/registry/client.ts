@@ -305,24 +305,34 @@ export class RegistryClient implements Registry {
       path: `/v2/${repo.repository}/blobs/${digest}`,
       ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}),
     };
-    return this.fetch(repo, false, req, async (res) => {
-      if (offset > 0 && res.status === 206) {
-        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res, 'content-range') ?? '');
-        if (range !== null && Number(range[1]) === offset) {
-          return { body: res.body, size: range[3] === '*' ? undefined : Number(range[3]), start: offset };
-        }
-        throw new RegistryError({
-          method: 'GET',
-          url: res.url,
-          status: 206,
-          reason: `unexpected Content-Range ${header(res, 'content-range')}`,
-          retryable: false,
-        });
+    return this.fetch(repo, false, req, (res) => this.blobStream(res, offset));
+  }
+
+  public async getBlobFromUrl(url: string, offset = 0): Promise<BlobStream> {
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    return this.sender.fetchExternal(RequestKind.ForeignBlobGet, new URL(url), headers, this.viewListener, (res) =>
+      this.blobStream(res, offset),
+    );
+  }
+
+  /** A blob's body from a 200, or from a 206 that starts where `offset` asked. */
+  private async blobStream(res: HttpResponse, offset: number): Promise<BlobStream> {
+    if (offset > 0 && res.status === 206) {
+      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res, 'content-range') ?? '');
+      if (range !== null && Number(range[1]) === offset) {
+        return { body: res.body, size: range[3] === '*' ? undefined : Number(range[3]), start: offset };
       }
-      await this.expect(res, 'GET', 200);
-      const length = header(res, 'content-length');
-      return { body: res.body, size: length === undefined ? undefined : Number(length), start: 0 };
-    });
+      throw new RegistryError({
+        method: 'GET',
+        url: res.url,
+        status: 206,
+        reason: `unexpected Content-Range ${header(res, 'content-range')}`,
+        retryable: false,
+      });
+    }
+    await this.expect(res, 'GET', 200);
+    const length = header(res, 'content-length');
+    return { body: res.body, size: length === undefined ? undefined : Number(length), start: 0 };
   }
 
   public async mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean> {

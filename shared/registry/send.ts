@@ -361,6 +361,42 @@ export class Sender {
     }
   }
 
+  /**
+   * A GET outside any registry's API (a foreign layer's `urls`), read by `read` inside the retry: over
+   * https only (redirects too), checked against the machine's trust store, never with a login or a
+   * token, whatever registry the host may also be; retried and reported like a registry request.
+   */
+  public async fetchExternal<T>(
+    kind: RequestKind,
+    url: URL,
+    headers: Record<string, string>,
+    onRetry: RetryListener | undefined,
+    read: (res: HttpResponse) => Promise<T>,
+  ): Promise<T> {
+    const once = async (): Promise<HttpResponse> => {
+      let current = url;
+      for (let hop = 0; ; hop++) {
+        if (current.protocol !== 'https:') {
+          throw new RegistryError({ method: 'GET', url: current, reason: 'not fetched: only https URLs are', retryable: false });
+        }
+        const res = await this.options.transport.exchange({
+          kind,
+          method: 'GET',
+          url: current,
+          headers: { 'user-agent': this.options.userAgent, ...headers },
+          insecure: false,
+        });
+        const location = header(res, 'location');
+        if (!REDIRECTS.has(res.status) || location === undefined) return res;
+        await discard(res);
+        if (hop >= MAX_REDIRECTS)
+          throw new RegistryError({ method: 'GET', url, reason: `more than ${MAX_REDIRECTS} redirects`, retryable: false });
+        current = new URL(location, current);
+      }
+    };
+    return this.retrying({ method: 'GET', url, kind, registry: url.host, onRetry, gated: true }, true, once, read);
+  }
+
   /** GET realm?service=&scope=... with the login as Basic, or anonymously without one. */
   private async fetchToken(req: TokenRequest): Promise<CachedToken> {
     const url = new URL(req.realm);

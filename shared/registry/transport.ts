@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
-import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { TlsMaterial } from '../credentials.js';
 import type { AdaptiveLimiter } from './adaptive-limit.js';
 import { StallWatchdog } from './stall.js';
@@ -141,7 +141,9 @@ export class Transport {
   public async exchange(req: HttpRequest): Promise<HttpResponse> {
     const permit = await this.options.limiter?.acquire(req.url.host, req.kind);
     try {
-      const res = await request(req.url, {
+      const res = await this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls).request({
+        origin: req.url.origin,
+        path: `${req.url.pathname}${req.url.search}`,
         method: req.method,
         headers: req.headers,
         // undici's timeouts do not cover an upload the other side stops reading: a watchdog does.
@@ -149,7 +151,6 @@ export class Transport {
           (req.body instanceof Readable
             ? new StallWatchdog(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS).stream
             : req.body) ?? null,
-        dispatcher: this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls),
         // undici closes the connection after every HEAD unless told otherwise (a guard against servers
         // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly
         // manifest HEADs: a new TCP connection for each costs more than the request itself.

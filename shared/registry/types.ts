@@ -61,6 +61,8 @@ export const RequestKind = {
   UploadCancel: 'upload-cancel',
   /** GET of the OCI 1.1 referrers API. */
   Referrers: 'referrers',
+  /** GET of a foreign layer from one of its `urls`, outside any registry's API. */
+  ForeignBlobGet: 'foreign-blob-get',
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 
@@ -93,6 +95,12 @@ export interface Registry {
    * asks for the rest from there (`Range`); a registry that ignores it serves the whole (`start` 0).
    */
   getBlob(repo: RepositoryRef, digest: string, offset?: number): Promise<BlobStream>;
+  /**
+   * GET a blob from a URL outside the registry API (a foreign layer's `urls`): https only, never with
+   * a login or token, redirects followed. Optional: a copier without it copies foreign layers only
+   * from the source registry.
+   */
+  getBlobFromUrl?(url: string, offset?: number): Promise<BlobStream>;
   /** Cross-repository mount; false when the registry started a normal upload instead (then cancelled). */
   mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean>;
   /**

@@ -7,9 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import Module from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runProgram } from '../support/cli-run.js';
+import { runProgram, workdir } from '../support/cli-run.js';
 import { packAndInstall, type InstalledPackage } from '../support/packed-cli.js';
 import { smokeTest } from '../support/smoke.js';
 
@@ -44,6 +47,32 @@ describe('the npm package', () => {
     const times = await smokeTest((args, options) => runProgram(installed.bin, args, options));
     process.stderr.write(`smoke on ${process.version}: ${JSON.stringify(times)}\n`);
   });
+
+  it(
+    'reuses the code it compiled: a second run accepts the code cache the first one wrote',
+    { skip: 'enableCompileCache' in Module },
+    async () => {
+      // Node 20 (no module compile cache): bin/image-migrator.js keeps V8's code cache of the bundle in
+      // the OS temporary folder. A cache that V8 refuses (made under other flags) is written again at
+      // every exit, so an unchanged file after the second run means it was accepted.
+      const temp = await mkdtemp(join(tmpdir(), 'image-migrator-cache-'));
+      try {
+        const cwd = await workdir({ 'auth.json': {}, 'images.json': { 'quay.io/coreos': '' } });
+        const run = () => runProgram(installed.bin, ['--auth', 'auth.json', '--images', 'images.json'], { cwd, env: { TMPDIR: temp } });
+        assert.equal((await run()).code, 2);
+        const folder = (await readdir(temp)).find((name) => name.startsWith('image-migrator-compile-cache-'));
+        assert.ok(folder !== undefined, 'the first run wrote no code cache');
+        const [file] = await readdir(join(temp, folder));
+        assert.ok(file !== undefined, 'the cache folder is empty');
+        const written = await stat(join(temp, folder, file));
+        assert.equal((await run()).code, 2);
+        const after = await stat(join(temp, folder, file));
+        assert.equal(after.mtimeMs, written.mtimeMs, 'the second run refused the cache and wrote it again');
+      } finally {
+        await rm(temp, { recursive: true, force: true });
+      }
+    },
+  );
 
   for (const node of extraNodes) {
     const version = existsSync(node) ? execFileSync(node, ['--version'], { encoding: 'utf8' }).trim() : `missing ${node}`;

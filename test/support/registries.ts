@@ -53,10 +53,23 @@ export interface StartRegistryOptions {
   tokenService?: string;
   /** token auth: refuse (400) a token request with more scopes than this, as some servers do */
   maxScopesPerToken?: number;
+  /**
+   * Regular expressions of the foreign layer URLs the registry accepts in manifests
+   * (`validation.manifests.urls.allow`). Unset, distribution 2.8 refuses every manifest whose
+   * foreign layer has URLs (a 500 with MANIFEST_BLOB_UNKNOWN naming the layer), blob or not; set, it
+   * accepts such manifests without holding the layer's blob.
+   */
+  foreignLayerUrls?: readonly string[];
 }
 
 const START_TIMEOUT_MS = 15_000;
 const BIND_ATTEMPTS = 5;
+
+/** The `validation` block that lets manifests refer to foreign layers at matching URLs. */
+function validationYaml(allow: readonly string[] | undefined): string {
+  if (allow === undefined) return '';
+  return ['validation:', '  manifests:', '    urls:', '      allow:', ...allow.map((a) => `        - ${JSON.stringify(a)}`)].join('\n');
+}
 
 function configYaml(dataDir: string, port: number, authBlock: string): string {
   // Maintenance upload purging is off: it walks storage on a timer and only adds noise to short tests.
@@ -186,7 +199,8 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
         `    rootcertbundle: ${JSON.stringify(bundle)}`,
       ].join('\n');
     }
-    const { child, port, release } = await spawnRegistry(dir, dataDir, authBlock);
+    const validation = validationYaml(options.foreignLayerUrls);
+    const { child, port, release } = await spawnRegistry(dir, dataDir, validation === '' ? authBlock : `${authBlock}\n${validation}`);
     const ts = tokenServer;
     let stopped: Promise<void> | undefined;
     return {

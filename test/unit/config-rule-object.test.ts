@@ -25,6 +25,7 @@ describe('images.json: the object form of a rule', () => {
         platforms: ['linux/amd64', 'linux/arm64'],
         referrers: true,
         immutable: true,
+        foreignLayers: true,
       },
       'nginx:1.25': 'registry.example.com/team/web',
       'ghcr.io/acme/worker:1.0': ['a.example.com/team/worker', 'b.example.com/team/worker'],
@@ -35,6 +36,7 @@ describe('images.json: the object form of a rule', () => {
     assert.deepEqual(object.platforms, ['linux/amd64', 'linux/arm64']);
     assert.equal(object.referrers, true);
     assert.equal(object.immutable, true);
+    assert.equal(object.foreignLayers, true);
     assert.equal(object.allTags, true);
     assert.equal(formatReference(object.destination), 'registry.example.com/team/etcd');
     for (const plain of [web, w1]) {
@@ -42,6 +44,7 @@ describe('images.json: the object form of a rule', () => {
       assert.equal(plain.platforms, undefined);
       assert.equal(plain.referrers, undefined);
       assert.equal(plain.immutable, undefined);
+      assert.equal(plain.foreignLayers, undefined);
     }
     assert.equal(formatReference(web.destination), 'registry.example.com/team/web:1.25');
   });
@@ -99,7 +102,11 @@ describe('images.json: the object form of a rule', () => {
 describe('images.json: every mistake in the object form names the file, the rule and the key', () => {
   const to = 'a.example.com/x/etcd';
   const cases: [string, unknown, string][] = [
-    ['an unknown key', { to, tag: { latest: 1 } }, 'tag: unknown key (a rule takes to, tags, platforms, referrers, immutable)'],
+    [
+      'an unknown key',
+      { to, tag: { latest: 1 } },
+      'tag: unknown key (a rule takes to, tags, platforms, referrers, immutable, foreignLayers)',
+    ],
     ['an unknown key of tags', { to, tags: { newest: 3 } }, 'tags.newest: unknown key (tags takes include, exclude, semver, latest)'],
     [
       'no `to`',
@@ -166,6 +173,7 @@ describe('images.json: every mistake in the object form names the file, the rule
     ['an empty platform list', { to, platforms: [] }, 'platforms: the list is empty; leave the key out to copy every platform'],
     ['referrers not a boolean', { to, referrers: 'yes' }, 'referrers: must be true or false, not a string'],
     ['immutable not a boolean', { to, immutable: 1 }, 'immutable: must be true or false, not 1'],
+    ['foreignLayers not a boolean', { to, foreignLayers: 'yes' }, 'foreignLayers: must be true or false, not a string'],
   ];
   for (const [what, value, message] of cases) it(`rejects ${what}`, () => rejects(value, message));
 

@@ -11,7 +11,7 @@ const digest = (c: string): string => `sha256:${c.repeat(64)}`;
 const fetched = (mediaType: string, doc: unknown) => ({ mediaType, digest: digest('0'), bytes: Buffer.from(JSON.stringify(doc)) });
 
 describe('parseManifest', () => {
-  it('lists the config and layers of an image, leaving out non-distributable layers', () => {
+  it('lists the config and layers of an image, foreign (non-distributable) layers apart', () => {
     const parsed = parseManifest(
       fetched(MediaType.DockerManifest, {
         schemaVersion: 2,
@@ -33,6 +33,35 @@ describe('parseManifest', () => {
       digest('a'),
       digest('b'),
     ]);
+    assert.deepEqual(parsed.kind === 'image' ? parsed.foreign.map((l) => l.digest) : [], [digest('c')]);
+  });
+
+  it("sets apart every foreign media type, with or without urls, and OCI's nondistributable types", () => {
+    const types = [
+      'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+      'application/vnd.oci.image.layer.nondistributable.v1.tar',
+      'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+      'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+    ];
+    const parsed = parseManifest(
+      fetched(MediaType.OciManifest, {
+        schemaVersion: 2,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digest('a'), size: 10 },
+        layers: [
+          ...types.map((mediaType, i) => ({
+            mediaType,
+            digest: digest(String(i + 1)),
+            size: 5,
+            ...(i % 2 === 0 ? { urls: ['https://x/l'] } : {}),
+          })),
+          // An ordinary layer with urls is distributable: it is copied like any other.
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest('9'), size: 5, urls: ['https://x/l'] },
+        ],
+      }),
+      'r/x:1',
+    );
+    assert.deepEqual(parsed.kind === 'image' ? parsed.foreign.map((l) => l.mediaType) : [], types);
+    assert.deepEqual(parsed.kind === 'image' ? parsed.layers.map((l) => l.digest) : [], [digest('9')]);
   });
 
   it('lists the children of an OCI index and of a Docker manifest list', () => {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { ConfigError } from '../../shared/errors.js';
 import { parseEvent, PlannerEventSchema } from '../../shared/pipeline/function-events.js';
-import { copyMessage, expandMessage, MalformedMessageError, parseQueueMessage } from '../../functions/adapters/queue-message.js';
+import { copyMessage, expandMessage, MalformedMessageError, parseQueueMessage, taskOf } from '../../functions/adapters/queue-message.js';
 
 const [rule] = parseImagesFile('{"quay.io/coreos/etcd": "swr.example.com/team/etcd"}', 'images.json', {});
 
@@ -25,6 +25,21 @@ describe('queue messages', () => {
     assert.deepEqual(parseQueueMessage(JSON.stringify(expand)).type, 'expand');
   });
 
+  it("carries a rule's copy options in the copy message and back to the task", () => {
+    const task = {
+      runId: 'r1',
+      taskId: 't1',
+      source: 'mcr.microsoft.com/windows/servercore:ltsc2022',
+      destination: 'swr.example.com/team/servercore:ltsc2022',
+      platforms: ['windows/amd64'],
+      referrers: true,
+      foreignLayers: true,
+    };
+    const message = parseQueueMessage(JSON.stringify(copyMessage(task)));
+    assert.equal(message.type, 'copy');
+    assert.deepEqual(message.type === 'copy' ? taskOf(message) : undefined, task);
+  });
+
   it('carries what the run state needs: hints already checked, a run without the state', () => {
     const copy = copyMessage({
       runId: 'r1',
@@ -34,7 +49,7 @@ describe('queue messages', () => {
       hintsChecked: true,
       noState: true,
     });
-    assert.deepEqual(parseQueueMessage(JSON.stringify(copy)), { type: 'copy', ...copy });
+    assert.deepEqual(parseQueueMessage(JSON.stringify(copy)), copy);
     assert.equal(copy.hintsChecked, true);
     assert.equal(copy.noState, true);
     const expand = expandMessage('r1', rule!, [], true);
