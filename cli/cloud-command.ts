@@ -66,6 +66,8 @@ interface RunOptions extends StackOptions, ReportOptions {
   registry?: string;
   namespace?: string;
   wait?: boolean;
+  /** false for --no-state. */
+  state?: boolean;
 }
 
 /** Failed tasks printed unless --failures says otherwise; the summary function returns at most 1,000 a call. */
@@ -91,6 +93,7 @@ export function addCloudCommand(program: Command, io: CloudCommandIo = processIo
     .option('--registry <registry>', 'default target registry for empty destinations (or DEFAULT_REGISTRY)')
     .option('--namespace <namespace>', 'default target namespace for empty destinations (or DEFAULT_NAMESPACE)')
     .option('--wait', 'show progress until the run finishes, print the summary line and exit 0/1 like a local run')
+    .option('--no-state', "neither read nor write the stack's run state for this run: every tag is compared in full")
     .option('--failures <n>', `failed tasks to print at the end (default ${DEFAULT_FAILURES}; 0 for none)`, wholeNumber('--failures'))
     .option(
       '--prices <list>',
@@ -148,6 +151,7 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
     trigger: 'manual',
     ...(registry ? { registry } : {}),
     ...(namespace !== undefined ? { namespace } : {}),
+    ...(options.state === false ? { state: false } : {}),
   };
   const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', event, PlannerResultSchema);
   io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned, ${plan.generateFailed} tasks generate failed\n`);

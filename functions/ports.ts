@@ -5,6 +5,8 @@
  * DynamoDB adapters implement them, and a test may hand in anything that does.
  */
 import type { MigrationRule } from '../shared/config/images-file.js';
+import type { RepositoryRef } from '../shared/registry/types.js';
+import type { CopyRecord, StateSnapshot } from '../shared/state/state-snapshot.js';
 import type { ResultStore, RunRecord, TaskQueue } from '../shared/pipeline/ports.js';
 import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
 import type { RunState, Usage } from './adapters/dynamo-items.js';
@@ -13,8 +15,16 @@ import type { UsageMeter } from './adapters/usage-meter.js';
 
 /** The copy queue, which also carries the expand messages of all-tags rules. */
 export interface PipelineQueue extends TaskQueue {
-  /** One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy. */
-  enqueueExpansions(runId: string, rules: readonly MigrationRule[], coveredTags?: ReadonlyMap<number, readonly string[]>): Promise<void>;
+  /**
+   * One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy;
+   * `noState` for a run that neither reads nor writes the run state.
+   */
+  enqueueExpansions(
+    runId: string,
+    rules: readonly MigrationRule[],
+    coveredTags?: ReadonlyMap<number, readonly string[]>,
+    options?: { readonly noState?: boolean },
+  ): Promise<void>;
 }
 
 /** The run table: results counted once, expansions tracked, the run finished exactly once. */
@@ -26,6 +36,8 @@ export interface RunTable extends ResultStore {
   addUsage(runId: string, usage: Usage): Promise<void>;
   flushUsage(): Promise<void>;
   hasResult(runId: string, taskId: string): Promise<boolean>;
+  /** Records many results at once (an expansion's tags found up to date); returns how many were counted, each once. */
+  recordResults(runId: string, results: readonly TaskResult[]): Promise<number>;
   isExpansionDone(runId: string, ruleIndex: number): Promise<boolean>;
   /** False when the expansion was already counted (a duplicate delivery). */
   completeExpansion(runId: string, ruleIndex: number, taskCount: number): Promise<boolean>;
@@ -36,4 +48,17 @@ export interface RunTable extends ResultStore {
   listFailures(runId: string): Promise<TaskResult[]>;
   failurePage(runId: string, limit: number, after?: string): Promise<FailurePage>;
   listGenerateFailures(runId: string): Promise<GenerateFailure[]>;
+}
+
+/**
+ * The run state between runs (shared/state/), kept in the table on AWS: read as snapshots that the
+ * shared hint check and the copier consult, written with what the copies recorded. A hint only.
+ */
+export interface CopyStateTable {
+  /** What earlier runs recorded of copies from one repository to another (every tag): one Query of the pair. */
+  loadPair(runId: string, source: RepositoryRef, destination: RepositoryRef): Promise<StateSnapshot>;
+  /** Adds to `snapshot` what is recorded of one tag copy (`registry/repository:tag` each); true when something was. */
+  loadCopy(runId: string, snapshot: StateSnapshot, source: string, destination: string): Promise<boolean>;
+  /** Writes records (new copies, and old ones a run relied on, to renew them). */
+  save(runId: string, records: readonly CopyRecord[]): Promise<void>;
 }

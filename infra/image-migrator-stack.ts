@@ -103,6 +103,7 @@ export class ImageMigratorStack extends Stack {
       EVENT_BUS_NAME: bus.eventBusName,
       MAX_RECEIVE_COUNT: String(this.queues.maxReceiveCount),
       RUN_TTL_DAYS: String(settings.runTtlDays),
+      RUN_STATE: settings.runState ? 'on' : 'off',
       POWERTOOLS_SERVICE_NAME: 'image-migrator',
       RULES_PARAMETER_PREFIX: rulesParameterPrefix,
       ...(settings.defaultRegistry === undefined ? {} : { DEFAULT_REGISTRY: settings.defaultRegistry }),

@@ -32,6 +32,12 @@ export interface StackSettings {
   /** The copier's Lambda timeout, in minutes: one task (one tag, every platform) must fit in it. */
   readonly copierTimeoutMinutes: number;
   readonly schedules: readonly ScheduleSetting[];
+  /**
+   * The run state in the table (default on): what runs saw and pushed, so that a warm mirror run of an
+   * unchanged tag costs one source HEAD and no copy message. Off: every tag is compared in full, as
+   * `--no-state` does locally.
+   */
+  readonly runState: boolean;
   /** DEFAULT_REGISTRY / DEFAULT_NAMESPACE of the functions: empty destinations of stored (scheduled) rules. */
   readonly defaultRegistry?: string;
   readonly defaultNamespace?: string;
@@ -43,6 +49,7 @@ export const DEFAULT_SETTINGS = {
   retries: 3,
   runTtlDays: 30,
   copierTimeoutMinutes: 10,
+  runState: true,
 } as const;
 
 /** SQS event sources accept a maximum concurrency from 2 to 1000. */
@@ -76,6 +83,7 @@ export function readStackSettings(node: Node): StackSettings {
     // 15 minutes is Lambda's limit; the queue's visibility timeout becomes six times this value.
     copierTimeoutMinutes: integer(node, 'copierTimeoutMinutes', DEFAULT_SETTINGS.copierTimeoutMinutes, 1, 15),
     schedules: readSchedules(node, { registry: defaults.defaultRegistry, namespace: defaults.defaultNamespace }),
+    runState: boolean(node, 'runState', DEFAULT_SETTINGS.runState),
     ...defaults,
   };
 }
@@ -88,6 +96,14 @@ function integer(node: Node, key: string, fallback: number, min: number, max: nu
     throw new StackSettingsError(key, `${JSON.stringify(raw)} must be an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+function boolean(node: Node, key: string, fallback: boolean): boolean {
+  const raw: unknown = node.tryGetContext(key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new StackSettingsError(key, `${JSON.stringify(raw)} must be true or false`);
 }
 
 function optionalWord(node: Node, key: 'defaultRegistry' | 'defaultNamespace'): Partial<StackSettings> {

@@ -7,10 +7,12 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoBlobClaims } from './dynamo-blob-claims.js';
+import { DynamoCopyState } from './dynamo-copy-state.js';
 import { DynamoResultStore } from './dynamo-result-store.js';
 import { EventBridgeRunNotifier, NoRunNotifier, type RunNotifier } from './run-notifier.js';
 import { SqsTaskQueue } from './sqs-task-queue.js';
-import { intEnv, optionalEnv, requireEnv } from './env.js';
+import { EnvironmentError, intEnv, optionalEnv, requireEnv } from './env.js';
+import type { UsageMeter } from './usage-meter.js';
 
 /** A logger with the service name the stack sets (POWERTOOLS_SERVICE_NAME). */
 export function createLogger(): Logger {
@@ -32,6 +34,23 @@ export function storeFromEnv(logger: Logger = createLogger()): DynamoResultStore
 export function blobClaimsFromEnv(logger: Logger = createLogger()): DynamoBlobClaims {
   return new DynamoBlobClaims(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
     retry: { onRetry: (retry) => logger.warn('table write retried', { ...retry }) },
+  });
+}
+
+/**
+ * The run state in the run table (TABLE_NAME), its items kept RUN_TTL_DAYS after their last write;
+ * undefined when the stack turns it off (RUN_STATE=off, from the `runState` setting).
+ */
+export function copyStateFromEnv(meter: UsageMeter, logger: Logger = createLogger()): DynamoCopyState | undefined {
+  const setting = optionalEnv('RUN_STATE') ?? 'on';
+  if (setting !== 'on' && setting !== 'off')
+    throw new EnvironmentError('RUN_STATE', `must be "on" or "off", not ${JSON.stringify(setting)}`);
+  if (setting === 'off') return undefined;
+  return new DynamoCopyState(new DynamoDBClient({ maxAttempts: 6, retryMode: 'adaptive' }), requireEnv('TABLE_NAME'), {
+    ttlDays: intEnv('RUN_TTL_DAYS', 30, 1),
+    meter,
+    retry: { onRetry: (retry) => logger.warn('table write retried', { ...retry }) },
+    onIgnored: (key) => logger.warn('ignored a run state item that is not a sound record', { pk: String(key.pk), sk: String(key.sk) }),
   });
 }
 

@@ -10,8 +10,18 @@
  *   carries `failedRun`, the key of the sparse `failures` index, so failures page without a scan;
  *   one that left foreign layers out lists them in `leftOut`.
  * Tasks spread over COUNTER_SHARDS partition keys, so no item or partition takes every task's write.
+ * - Copy state, kept between runs (the run state of shared/state/; see dynamo-copy-state.ts): pk
+ *   `STATE#<source registry/repository>#<destination registry/repository>`, sk `TAG#<source tag>#<destination tag>`:
+ *   the digest seen at the source tag and the digest pushed to (or found at) the destination tag.
+ *   One partition per repository pair, so an expansion reads everything known of a rule with one
+ *   Query, and a copy reads its own item with one GetItem. Only references and digests: no credential.
+ *   It expires like a run's items, counted from its last write (renewed when a run relies on an old one).
+ * Repository names and registry hosts hold no `#` and tags neither, so these keys never collide.
  */
 import type { LeftOutLayer } from '../../shared/copy/foreign-layers.js';
+import type { CopyRecord, LoadedRecord } from '../../shared/state/state-snapshot.js';
+import { isSha256Digest } from '../../shared/reference.js';
+import { splitTagKey } from '../../shared/state/run-state.js';
 import type { GenerateFailure, TaskOutcome, TaskResult } from '../../shared/pipeline/task.js';
 
 export const RUN_SK = 'RUN';
@@ -166,4 +176,55 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
 export function counterOf(outcome: TaskOutcome): 'copied' | 'upToDate' | 'failed' {
   // A skipped image (a platform the rule does not ask for) has nothing to copy: counted with the up to date.
   return outcome === 'copied' ? 'copied' : outcome === 'up-to-date' || outcome === 'skipped' ? 'upToDate' : 'failed';
+}
+
+/** Prefix of the copy state's partitions. */
+export const STATE_PREFIX = 'STATE#';
+
+/** Partition key of the copy state from one repository (`registry/repository`) to another. */
+export function statePk(sourceRepository: string, destinationRepository: string): string {
+  return `${STATE_PREFIX}${sourceRepository}#${destinationRepository}`;
+}
+
+/** Sort key of one tag copy within its pair's partition. */
+export function stateSk(sourceTag: string, destinationTag: string): string {
+  return `TAG#${sourceTag}#${destinationTag}`;
+}
+
+/** The key of a record's item, or undefined when its references are not `registry/repository:tag`. */
+export function stateKey(record: Pick<CopyRecord, 'source' | 'destination'>): { pk: string; sk: string } | undefined {
+  const source = splitTagKey(record.source);
+  const destination = splitTagKey(record.destination);
+  if (source === undefined || destination === undefined) return undefined;
+  return { pk: statePk(source.repository, destination.repository), sk: stateSk(source.tag, destination.tag) };
+}
+
+/** The item of a copy record (undefined for references that have no key). */
+export function stateItem(record: CopyRecord, expiresAt: number): Record<string, unknown> | undefined {
+  const key = stateKey(record);
+  if (key === undefined) return undefined;
+  return {
+    ...key,
+    source: record.source,
+    destination: record.destination,
+    sourceDigest: record.sourceDigest,
+    destinationDigest: record.destinationDigest,
+    recordedAt: new Date().toISOString(),
+    expiresAt,
+  };
+}
+
+/**
+ * The record an item holds, or undefined when it is not a sound one (a field missing or of another
+ * type, a digest that is not sha256, references that do not match its key): a hint that cannot be
+ * read is no hint. `renewBefore` (epoch seconds): an item that expires before then is marked for renewal.
+ */
+export function stateRecordOf(item: Record<string, unknown>, renewBefore: number): LoadedRecord | undefined {
+  const { source, destination, sourceDigest, destinationDigest } = item;
+  if (typeof source !== 'string' || typeof destination !== 'string') return undefined;
+  if (typeof sourceDigest !== 'string' || !isSha256Digest(sourceDigest)) return undefined;
+  if (typeof destinationDigest !== 'string' || !isSha256Digest(destinationDigest)) return undefined;
+  const key = stateKey({ source, destination });
+  if (key === undefined || key.pk !== item.pk || key.sk !== item.sk) return undefined;
+  return { source, destination, sourceDigest, destinationDigest, ...(num(item.expiresAt) < renewBefore ? { renew: true } : {}) };
 }

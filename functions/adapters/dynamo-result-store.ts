@@ -6,15 +6,9 @@
  * with backoff (dynamo-retry.ts). The run is finished by one conditional write on the run item once
  * the shards' sums reach its task count, so exactly one caller wins and sends the finish event.
  */
-import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-  type ConsumedCapacity,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -46,9 +40,11 @@ import {
   type RunState,
   type Usage,
 } from './dynamo-items.js';
-import { DEFAULT_TABLE_RETRY, withTableRetry, type TableRetryPolicy } from './dynamo-retry.js';
+import { sendMetered } from './dynamo-metered.js';
+import { batchWriteAll, DEFAULT_TABLE_RETRY, unprocessedBackoff, withTableRetry, type TableRetryPolicy } from './dynamo-retry.js';
 import { UsageMeter } from './usage-meter.js';
 import { ImageMigratorError } from '../../shared/errors.js';
+import { mapLimit } from '../../shared/copy/limit.js';
 
 /** A result or expansion for a run that has no run item (never planned, or expired by TTL). */
 export class RunNotFoundError extends ImageMigratorError {
@@ -61,6 +57,9 @@ export class RunNotFoundError extends ImageMigratorError {
 }
 
 type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
+
+/** Task items per transaction of recordResults: DynamoDB takes 100 actions, one is the shard's increment. */
+const RESULTS_PER_TRANSACTION = 99;
 
 /** Settings of a DynamoResultStore. */
 export interface DynamoResultStoreOptions {
@@ -101,26 +100,8 @@ export class DynamoResultStore implements RunTable {
   }
 
   /** Sends a command for a run, asking for and tallying the capacity it consumed. */
-  private async send<T extends object = object>(runId: string, command: { input: object }): Promise<T> {
-    (command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
-    let out: T & { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] };
-    try {
-      out = (await this.doc.send(command as never)) as unknown as typeof out;
-    } catch (error) {
-      this.meter.dynamo(runId, 0, 1);
-      throw error;
-    }
-    const consumed =
-      out.ConsumedCapacity === undefined ? [] : Array.isArray(out.ConsumedCapacity) ? out.ConsumedCapacity : [out.ConsumedCapacity];
-    let reads = consumed.reduce((n, c) => n + (c.ReadCapacityUnits ?? 0), 0);
-    // DynamoDB Local reports no read units: count one per item read (small items, strongly consistent).
-    if (reads === 0) reads = itemsRead(out as never);
-    this.meter.dynamo(
-      runId,
-      reads,
-      consumed.reduce((n, c) => n + (c.WriteCapacityUnits ?? 0), 0),
-    );
-    return out;
+  private send<T extends object = object>(runId: string, command: { input: object }): Promise<T> {
+    return sendMetered<T>(this.doc, this.meter, runId, command);
   }
 
   /** Creates the run item and its zeroed counter shards; `pendingExpansions` all-tags rules are still to be listed. */
@@ -150,7 +131,10 @@ export class DynamoResultStore implements RunTable {
     const shards = Array.from({ length: COUNTER_SHARDS }, (_, k) => ({
       PutRequest: { Item: { pk: shardPk(run.runId, k), sk: COUNT_SK, runId: run.runId, shard: k, expiresAt } },
     }));
-    for (let i = 0; i < shards.length; i += 25) await this.batchWrite(run.runId, shards.slice(i, i + 25));
+    for (let i = 0; i < shards.length; i += 25)
+      await batchWriteAll('create counters', this.retry, this.tableName, shards.slice(i, i + 25), (command) =>
+        this.send(run.runId, command),
+      );
   }
 
   public async putRun(run: RunRecord): Promise<void> {
@@ -179,6 +163,67 @@ export class DynamoResultStore implements RunTable {
         },
       },
     ]);
+  }
+
+  /**
+   * Records many results: per counter shard, one transaction of up to RESULTS_PER_TRANSACTION task
+   * items and one increment of the shard, so a thousand results cost a few dozen requests, not a
+   * thousand. A group in which some task already had its result (a redelivered expansion) is
+   * recorded one result at a time instead, so that each is still counted once.
+   */
+  public async recordResults(runId: string, results: readonly TaskResult[]): Promise<number> {
+    const byShard = new Map<number, TaskResult[]>();
+    for (const result of results) {
+      const shard = shardOf(result.taskId);
+      let list = byShard.get(shard);
+      if (list === undefined) byShard.set(shard, (list = []));
+      list.push(result);
+    }
+    // Shards at once, a shard's groups one after the other (two at once would only race for its counter).
+    const counted = await mapLimit([...byShard.values()], 4, async (list) => {
+      let n = 0;
+      for (let i = 0; i < list.length; i += RESULTS_PER_TRANSACTION)
+        n += await this.recordGroup(runId, list.slice(i, i + RESULTS_PER_TRANSACTION));
+      return n;
+    });
+    return counted.reduce((a, b) => a + b, 0);
+  }
+
+  /** One shard's group of results in one transaction; see recordResults. */
+  private async recordGroup(runId: string, group: readonly TaskResult[]): Promise<number> {
+    const [first] = group;
+    if (group.length === 1 && first !== undefined) return (await this.recordResult(runId, first)) ? 1 : 0;
+    const sums: Record<string, number> = { copied: 0, upToDate: 0, failed: 0, bytes: 0, requests: 0 };
+    const expiresAt = this.expiresAt();
+    const items: TransactItems = group.map((result) => {
+      sums[counterOf(result.outcome)] = (sums[counterOf(result.outcome)] ?? 0) + 1;
+      sums.bytes = (sums.bytes ?? 0) + result.bytes;
+      sums.requests = (sums.requests ?? 0) + (result.requests ?? 0);
+      return {
+        Put: { TableName: this.tableName, Item: taskItem(runId, result, expiresAt), ConditionExpression: 'attribute_not_exists(pk)' },
+      };
+    });
+    items.push({
+      Update: {
+        TableName: this.tableName,
+        Key: { pk: shardPk(runId, shardOf(first?.taskId ?? '')), sk: COUNT_SK },
+        UpdateExpression: 'ADD copied :copied, upToDate :upToDate, failed :failed, recorded :recorded, bytes :bytes, requests :requests',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: Object.fromEntries([...Object.entries(sums), ['recorded', group.length]].map(([k, v]) => [`:${k}`, v])),
+      },
+    });
+    try {
+      await withTableRetry('record results', this.retry, () => this.send(runId, new TransactWriteCommand({ TransactItems: items })));
+      return group.length;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = error.CancellationReasons ?? [];
+      if (reasons[group.length]?.Code === 'ConditionalCheckFailed') throw new RunNotFoundError(runId);
+      if (!reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) throw error;
+      let counted = 0;
+      for (const result of group) if (await this.recordResult(runId, result)) counted++;
+      return counted;
+    }
   }
 
   /** Adds what the functions measured to one counter shard of the run (plain ADD: no condition, no race). */
@@ -299,7 +344,7 @@ export class DynamoResultStore implements RunTable {
       }>(runId, new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
       for (const item of out.Responses?.[this.tableName] ?? []) items.push(item);
       pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-      if (pending.length > 0) await backoff(round);
+      if (pending.length > 0) await unprocessedBackoff(round);
     }
     const run = items.find((item) => item.sk === RUN_SK);
     if (run === undefined) return undefined;
@@ -407,20 +452,6 @@ export class DynamoResultStore implements RunTable {
     }
   }
 
-  private async batchWrite(runId: string, requests: Record<string, unknown>[]): Promise<void> {
-    let pending = requests;
-    for (let round = 0; pending.length > 0; round++) {
-      const out = await withTableRetry('create counters', this.retry, () =>
-        this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(
-          runId,
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-        ),
-      );
-      pending = out.UnprocessedItems?.[this.tableName] ?? [];
-      if (pending.length > 0) await backoff(round);
-    }
-  }
-
   private async query(runId: string, pk: string, prefix: string, status?: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
@@ -451,17 +482,4 @@ function pageKey(token: string): Record<string, unknown> {
     // reported below
   }
   throw new RangeError('the page token of failures is not one this store wrote');
-}
-
-/** Items a read returned (Get, BatchGet, Query), for a read that reports no capacity. */
-function itemsRead(out: { Item?: unknown; Items?: unknown[]; Responses?: Record<string, unknown[]> }): number {
-  if (out.Item !== undefined) return 1;
-  if (Array.isArray(out.Items)) return Math.max(1, Math.ceil(out.Items.length / 8));
-  if (out.Responses !== undefined) return Object.values(out.Responses).reduce((n, items) => n + items.length, 0);
-  return 0;
-}
-
-/** A short wait before sending a batch's unprocessed part again. */
-function backoff(round: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round) * Math.random()));
 }

@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffMs } from '../../shared/registry/retry.js';
 
 /** One retry of a table operation, for the log and the run's metrics. */
@@ -58,5 +59,32 @@ export async function withTableRetry<T>(operation: string, policy: TableRetryPol
       policy.onRetry?.({ operation, attempt, reason, delayMs });
       await sleep(delayMs);
     }
+  }
+}
+
+/** A short wait before sending the unprocessed part of a batch request again (round 0, 1, ...). */
+export function unprocessedBackoff(round: number): Promise<void> {
+  return sleep(Math.min(1000, 25 * 2 ** round) * Math.random());
+}
+
+/** The answer of a BatchWriteItem that matters here. */
+type BatchWriteOut = { UnprocessedItems?: Record<string, Record<string, unknown>[]> };
+
+/**
+ * Writes every request of one BatchWriteItem (25 at most) to `tableName`: what DynamoDB leaves
+ * unprocessed is sent again after a pause, and throttles are retried as `withTableRetry` does.
+ */
+export async function batchWriteAll(
+  operation: string,
+  policy: TableRetryPolicy,
+  tableName: string,
+  requests: readonly Record<string, unknown>[],
+  send: (command: BatchWriteCommand) => Promise<BatchWriteOut>,
+): Promise<void> {
+  let pending = [...requests];
+  for (let round = 0; pending.length > 0; round++) {
+    const out = await withTableRetry(operation, policy, () => send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } })));
+    pending = out.UnprocessedItems?.[tableName] ?? [];
+    if (pending.length > 0) await unprocessedBackoff(round);
   }
 }

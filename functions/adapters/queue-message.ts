@@ -70,6 +70,10 @@ export const CopyMessageSchema = z.object({
   referrers: z.boolean().optional(),
   immutable: z.boolean().optional(),
   foreignLayers: z.boolean().optional(),
+  /** The expansion already consulted the run state and the destination's tags: compare in full. */
+  hintsChecked: z.boolean().optional(),
+  /** The run neither reads nor writes the run state. */
+  noState: z.boolean().optional(),
 });
 export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 
@@ -80,6 +84,8 @@ export const ExpandMessageSchema = z.object({
   rule: RuleSchema,
   /** Tags another rule of the run copies to the same destination: not enqueued again. */
   skipTags: z.array(z.string()).optional(),
+  /** The run neither reads nor writes the run state. */
+  noState: z.boolean().optional(),
 });
 export type ExpandMessage = Readonly<z.infer<typeof ExpandMessageSchema>>;
 
@@ -103,15 +109,17 @@ export class MalformedMessageError extends ImageMigratorError {
   }
 }
 
-/** The copy options of a task or message that are set (platforms, referrers, immutable, foreign layers). */
+/** The copy options of a task or message that are set (platforms, referrers, immutable, foreign layers, hints checked, no state). */
 function copyOptions(
-  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers'>,
-): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers'> {
+  from: Pick<CopyTask, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers' | 'hintsChecked' | 'noState'>,
+): Pick<CopyMessage, 'platforms' | 'referrers' | 'immutable' | 'foreignLayers' | 'hintsChecked' | 'noState'> {
   return {
     ...(from.platforms === undefined ? {} : { platforms: [...from.platforms] }),
     ...(from.referrers === undefined ? {} : { referrers: from.referrers }),
     ...(from.immutable === undefined ? {} : { immutable: from.immutable }),
     ...(from.foreignLayers === undefined ? {} : { foreignLayers: from.foreignLayers }),
+    ...(from.hintsChecked === undefined ? {} : { hintsChecked: from.hintsChecked }),
+    ...(from.noState === undefined ? {} : { noState: from.noState }),
   };
 }
 
@@ -127,9 +135,15 @@ export function copyMessage(task: CopyTask): CopyMessage {
   };
 }
 
-/** The expand message of a rule. */
-export function expandMessage(runId: string, rule: MigrationRule, skipTags?: readonly string[]): ExpandMessage {
-  return { type: MessageType.Expand, runId, rule, ...(skipTags === undefined || skipTags.length === 0 ? {} : { skipTags: [...skipTags] }) };
+/** The expand message of a rule; `noState` for a run without the run state. */
+export function expandMessage(runId: string, rule: MigrationRule, skipTags?: readonly string[], noState?: boolean): ExpandMessage {
+  return {
+    type: MessageType.Expand,
+    runId,
+    rule,
+    ...(skipTags === undefined || skipTags.length === 0 ? {} : { skipTags: [...skipTags] }),
+    ...(noState === true ? { noState } : {}),
+  };
 }
 
 /** The task a copy message stands for. */

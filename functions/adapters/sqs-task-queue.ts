@@ -63,8 +63,9 @@ export class SqsTaskQueue implements PipelineQueue {
     runId: string,
     rules: readonly MigrationRule[],
     coveredTags?: ReadonlyMap<number, readonly string[]>,
+    options: { readonly noState?: boolean } = {},
   ): Promise<void> {
-    await this.send(rules.map((rule) => expandMessage(runId, rule, coveredTags?.get(rule.index))));
+    await this.send(rules.map((rule) => expandMessage(runId, rule, coveredTags?.get(rule.index), options.noState)));
   }
 
   /** Sends messages in batches of ten, several batches at once; throws EnqueueError naming every unsent one. */

@@ -7,7 +7,9 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { BlobCoordinator } from '../../shared/copy/blob-coordinator.js';
+import { DestinationTags } from '../../shared/copy/destination-tags.js';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
+import { StateSnapshot } from '../../shared/state/state-snapshot.js';
 import { CredentialChain } from '../../shared/credential-sources/credential-chain.js';
 import { EcrAccess } from '../../shared/credential-sources/ecr-access.js';
 import { authFileSource } from '../../shared/credential-sources/login-sources.js';
@@ -19,18 +21,19 @@ import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
 import { EmfRunMetrics, type RunMetrics } from '../adapters/run-metrics.js';
 import { powertoolsSecretReader, SECRET_FILE_NAME, SecretCredentials } from '../adapters/secret-credentials.js';
-import type { PipelineQueue } from '../ports.js';
+import type { CopyStateTable, PipelineQueue } from '../ports.js';
 import {
   blobClaimsFromEnv,
+  copyStateFromEnv,
   createLogger,
   maxReceiveCountFromEnv,
   notifierFromEnv,
   queueFromEnv,
   storeFromEnv,
 } from '../adapters/aws-deps.js';
-import { processCopyMessage } from '../tasks/copy-record.js';
+import { processCopyMessage, type CopyHints } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
-import { processExpandMessage } from '../tasks/expand-record.js';
+import { HINT_CONCURRENCY, processExpandMessage } from '../tasks/expand-record.js';
 import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from '../tasks/retry-later.js';
 import type { CompletionDeps } from '../runs/run-completion.js';
 
@@ -49,6 +52,8 @@ export interface CopierDeps extends CompletionDeps {
   readonly metrics?: RunMetrics;
   /** Copiers of other invocations uploading the same blobs (the table's blob claims). */
   readonly coordinator?: BlobCoordinator;
+  /** The run state in the table (see dynamo-copy-state.ts); absent when the stack turns it off. */
+  readonly copyState?: CopyStateTable;
 }
 
 /** The Lambda handler over `deps`. */
@@ -68,9 +73,15 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
     // One copier per invocation: its blob tracker remembers what this batch pushed, and must not
     // outlive it in a warm container (a destination may change between runs). The registry client
     // is shared, so connections and tokens are reused.
+    // The state's records and the destination listings are the invocation's too, like the tracker.
+    const hints: CopyHints | undefined =
+      deps.copyState === undefined
+        ? undefined
+        : { table: deps.copyState, snapshot: new StateSnapshot(), destinationTags: new DestinationTags(deps.registry) };
     const copier = new ImageCopier(deps.registry, {
       ...deps.copierOptions,
       ...(deps.coordinator === undefined ? {} : { coordinator: deps.coordinator }),
+      ...(hints === undefined ? {} : { state: hints.snapshot, destinationTags: hints.destinationTags }),
     });
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       const message = messageOrDrop(record, deps.logger, 'message');
@@ -83,6 +94,7 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
             credentialProblem === undefined ? copier : failingCopier(credentialProblem),
             message,
             record,
+            hints,
           );
       } catch (error) {
         // No run item (expired, or a message sent by hand): no delivery can ever be recorded, so
@@ -147,9 +159,12 @@ export function copierDepsFromEnv(): CopierDeps {
   const secretArn = optionalEnv('AUTH_SECRET_ARN');
   const credentials = new SecretCredentials(secretArn === undefined ? undefined : powertoolsSecretReader(secretArn));
   const logger = createLogger();
+  const store = storeFromEnv(logger);
+  const copyState = copyStateFromEnv(store.meter, logger);
   return {
-    store: storeFromEnv(logger),
+    store,
     coordinator: blobClaimsFromEnv(logger),
+    ...(copyState === undefined ? {} : { copyState }),
     metrics: new EmfRunMetrics(),
     notifier: notifierFromEnv(),
     logger,
@@ -158,6 +173,8 @@ export function copierDepsFromEnv(): CopierDeps {
     registry: new RegistryClient({
       credentials: new CredentialChain({ sources: [authFileSource(credentials, SECRET_FILE_NAME)], ecr: new EcrAccess() }),
       onRequest: countRequest,
+      // An expansion's hint checks run HINT_CONCURRENCY at once; fewer when a registry throttles them.
+      maxConcurrency: HINT_CONCURRENCY,
     }),
     queue,
     sqs,

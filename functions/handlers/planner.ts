@@ -73,7 +73,12 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent, c
       { runId, startedAt: new Date().toISOString(), trigger, taskCount: tasks.length, generateFailed: 0, generateFailures: [] },
       fanOut.length,
     );
-    const sent = await Promise.allSettled([deps.queue.enqueue(tasks), deps.queue.enqueueExpansions(runId, fanOut, coveredTags)]);
+    // "state": false (the CLI's --no-state) goes with every message of the run.
+    const noState = event.state === false;
+    const sent = await Promise.allSettled([
+      deps.queue.enqueue(noState ? tasks.map((task) => ({ ...task, noState })) : tasks),
+      deps.queue.enqueueExpansions(runId, fanOut, coveredTags, { noState }),
+    ]);
     const errors = sent.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     if (errors.length > 0) {
       const unsent = errors.flatMap((e) => (e instanceof EnqueueError ? e.unsent : []));

@@ -47,6 +47,7 @@ export async function upToDateByHints(
   if (known?.destinationDigest === undefined || (q.narrowed !== true && known.destinationDigest !== known.sourceDigest)) return undefined;
   const head = await registry.headManifest(q.source, q.sourceTag);
   if (head?.digest === undefined || head.digest !== known.sourceDigest) return undefined;
+  state?.confirm?.(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
   // Narrowed, the same source digest always gives the same index (platform-filter.ts).
   return { digest: known.destinationDigest };
 }

@@ -152,9 +152,9 @@ export class ImageCopier implements ImageCopy {
    * referrers are left to the copy.
    */
   public async upToDateByHints(task: ImageCopyRequest): Promise<ImageCopyResult | undefined> {
+    if (!this.checksHintsFirst(task)) return undefined;
     const src = parseReference(task.source);
     const dst = parseReference(task.destination);
-    if (src.digest !== undefined || task.referrers === true) return undefined;
     const srcTag = src.tag ?? 'latest';
     const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
       source: repositoryOf(src),
@@ -165,6 +165,11 @@ export class ImageCopier implements ImageCopy {
       narrowed: task.platforms !== undefined,
     });
     return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+  }
+
+  /** Whether {@link upToDateByHints} applies to the task: not to a source pinned by digest, nor to a copy of referrers. */
+  public checksHintsFirst(task: ImageCopyRequest): boolean {
+    return task.referrers !== true && parseReference(task.source).digest === undefined;
   }
 
   /**

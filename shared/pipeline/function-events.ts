@@ -21,6 +21,8 @@ export const PlannerEventSchema = z
     namespace: z.string().optional(),
     /** `manual` (default), `schedule:NAME`, `webhook` ... */
     trigger: Text.optional(),
+    /** false: this run neither reads nor writes the run state, every tag is compared in full (the CLI's --no-state). */
+    state: z.boolean().optional(),
   })
   .refine((e) => !(e.images !== undefined && e.rulesParameter !== undefined), {
     message: 'give either "images" or "rulesParameter", not both',

@@ -14,6 +14,7 @@ import type { Registry } from '../registry/types.js';
 import type { CopyState } from '../state/run-state.js';
 import { attemptTask, failedResult, RetryTally } from './copy-task.js';
 import { errorMessage } from './error-message.js';
+import { settleByHints, taskToCopy } from './hint-check.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { MemoryResultStore } from './memory-result-store.js';
 import { copyKey, planTasks, type ImmutableTags, type Plan } from './planner.js';
@@ -120,24 +121,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       return;
     }
     void mapLimit(fresh, options.workers * 4, async (task) => {
-      const started = Date.now();
-      const hinted = await imageCopier.upToDateByHints(task).catch(() => undefined);
-      if (hinted === undefined) {
-        // The copy decides; the hints are not asked a second time.
-        const checked: CopyTask & { hintsChecked: true } = { ...task, hintsChecked: true };
-        void queue.enqueue([checked]);
-        return;
-      }
-      settle.get(copyKey(task))?.({
-        taskId: task.taskId,
-        source: task.source,
-        destination: task.destination,
-        outcome: hinted.outcome,
-        ...(hinted.digest === undefined ? {} : { digest: hinted.digest }),
-        bytes: 0,
-        attempts: 1,
-        durationMs: Date.now() - started,
-      });
+      const answer = await settleByHints(imageCopier, task);
+      // Not settled: the copy decides, without asking the hints a second time.
+      if (typeof answer === 'string') void queue.enqueue([taskToCopy(task, answer)]);
+      else settle.get(copyKey(task))?.(answer);
     });
   };
 

@@ -21,6 +21,13 @@ export interface CopyTask {
   readonly referrers?: boolean;
   /** Foreign (non-distributable) layers are copied too, where their source serves them; left out when absent. */
   readonly foreignLayers?: boolean;
+  /**
+   * The run's hints (state, destination tag list, immutable tags) were consulted before the task was
+   * queued and did not settle it: the copy compares in full without asking them again.
+   */
+  readonly hintsChecked?: boolean;
+  /** The run neither reads nor writes the run state (a planner event's `"state": false`, as --no-state). */
+  readonly noState?: boolean;
 }
 
 /** How a task ended. */

@@ -35,6 +35,16 @@ export function tagKey(ref: { readonly registry: string; readonly repository: st
   return `${ref.registry}/${ref.repository}:${tag}`;
 }
 
+/** The repository (`registry/repository`) and tag of a key made by {@link tagKey}; undefined for any other text. */
+export function splitTagKey(key: string): { readonly repository: string; readonly tag: string } | undefined {
+  // A registry may carry a port, a repository has no colon, a tag has no slash: the tag follows the last colon.
+  const colon = key.lastIndexOf(':');
+  if (colon <= 0 || colon === key.length - 1) return undefined;
+  const repository = key.slice(0, colon);
+  const tag = key.slice(colon + 1);
+  return tag.includes('/') || !repository.includes('/') ? undefined : { repository, tag };
+}
+
 /** What the state knows of one copy. */
 export interface KnownCopy {
   /** Digest last seen at the source tag. */
@@ -50,6 +60,8 @@ export interface CopyState {
   /** Repositories of a registry the state believes hold a blob. */
   blobRepositories(registry: string, digest: string): readonly string[];
   recordBlob(registry: string, repository: string, digest: string): void;
+  /** A copy found up to date through what the state knew (a store may renew the record it came from). */
+  confirm?(source: string, destination: string): void;
 }
 
 /** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */

@@ -183,6 +183,32 @@ describe('DynamoResultStore', () => {
     assert.ok((usage?.writeUnits ?? 0) > 0, 'DynamoDB reports consumed capacity');
   });
 
+  it('records 2,000 results in a few transactions a shard; results recorded again count once', async () => {
+    const store = await newStore('batch-test');
+    await store.createRun(run('r-batch', 2050), 0);
+    store.meter.drain();
+    const results = Array.from({ length: 2000 }, (_, i) => ({ ...result(`1:t${i}`, 'up-to-date'), requests: 1 }));
+    assert.equal(await store.recordResults('r-batch', results), 2000);
+    const requests = store.meter.drain().get('r-batch')?.dynamoRequests ?? 0;
+    // 16 shards of about 125 results, 99 a transaction: two transactions a shard.
+    assert.ok(requests <= 2 * 16, `${requests} table requests for 2,000 results`);
+    // A redelivered expansion: 50 results recorded before and 50 new ones, in one call.
+    const again = [...results.slice(0, 50), ...Array.from({ length: 50 }, (_, i) => result(`1:n${i}`, 'copied', 3))];
+    assert.equal(await store.recordResults('r-batch', again), 50);
+    const finished = await store.finishIfComplete('r-batch');
+    assert.deepEqual(
+      {
+        recorded: finished?.recorded,
+        upToDate: finished?.upToDate,
+        copied: finished?.copied,
+        bytes: finished?.bytes,
+        requests: finished?.requests,
+      },
+      { recorded: 2050, upToDate: 2000, copied: 50, bytes: 150, requests: 2000 },
+    );
+    await assert.rejects(store.recordResults('r-none', results.slice(0, 30)), RunNotFoundError);
+  });
+
   it('adds measured usage to the run, summed across shards', async () => {
     const store = await newStore('usage-test');
     await store.createRun(run('r-use', 1), 0);

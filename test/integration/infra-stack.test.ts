@@ -21,6 +21,7 @@ const app = new App({
     workers: String(WORKERS), // as `-c workers=5` passes it
     retries: RETRIES,
     copierTimeoutMinutes: 12,
+    runState: 'false', // as `-c runState=false` passes it
     schedules: { nightly: 'rate(1 day)' },
     defaultRegistry: 'swr.example.com',
     ecrDestinations: '["team/*", "mirror/app"]', // as `-c ecrDestinations='[...]'` passes it
@@ -78,6 +79,7 @@ describe('image-migrator stack template', () => {
     // The workers limit is the event source's maximum concurrency; no function reads it or the DLQ's URL.
     assert.equal(env.WORKERS, undefined);
     assert.equal(env.RUN_TTL_DAYS, '30');
+    assert.equal(env.RUN_STATE, 'off');
     assert.equal(env.RULES_PARAMETER_PREFIX, '/image-migrator/ImageMigrator/rules/');
     assert.equal(env.DEFAULT_REGISTRY, 'swr.example.com');
     assert.equal(env.DEFAULT_NAMESPACE, undefined);

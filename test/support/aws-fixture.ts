@@ -14,6 +14,7 @@ import { createCopierHandler } from '../../functions/handlers/copier.js';
 import { createDlqRecorderHandler } from '../../functions/handlers/dlq-recorder.js';
 import { createPlannerHandler } from '../../functions/handlers/planner.js';
 import { createSummaryHandler } from '../../functions/handlers/summary.js';
+import type { CopyStateTable } from '../../functions/ports.js';
 import type { RedeliveryBackoff } from '../../functions/tasks/retry-later.js';
 import { RegistryClient, type RegistryClientOptions } from '../../shared/registry/client.js';
 import type { AwsEmulators } from './aws-emulators.js';
@@ -40,6 +41,8 @@ export interface TestPipelineOptions {
   readonly backoff?: RedeliveryBackoff;
   /** Stored rules for `rulesParameter` events; none by default. */
   readonly readRules?: RulesReader;
+  /** The run state the copier reads and writes (the table's, as the stack's default); none by default. */
+  readonly copyState?: CopyStateTable;
 }
 
 /** Queues and handlers of one test. */
@@ -87,6 +90,7 @@ export async function testPipeline(
       queueUrl,
       maxReceiveCount,
       ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.copyState ? { copyState: options.copyState } : {}),
     }),
     recorder: createDlqRecorderHandler({ ...common, maxReceiveCount }),
     summary: createSummaryHandler({ store }),

@@ -230,6 +230,17 @@ describe('image-migrator cloud', () => {
     assert.equal(polls, 3);
   });
 
+  it('asks the planner for a run without the run state with --no-state', async () => {
+    functions = { 'ImageMigrator-Planner': () => ({ body: { runId: 'run-2', tasks: 2, generateFailed: 0, expanding: 0 } }) };
+    const result = await cli(['cloud', 'run', '--images', join(dir, 'images.json'), '--no-state'], {
+      DEFAULT_REGISTRY: 'swr.example.com',
+      DEFAULT_NAMESPACE: 'test',
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const planned = JSON.parse(received.find((r) => r.target === 'lambda:ImageMigrator-Planner')!.body);
+    assert.equal(planned.state, false);
+  });
+
   it('prints requests and estimated cost, and pages failures up to --failures', async () => {
     const usage = {
       functionMs: 60_000,

@@ -22,7 +22,7 @@ function refusal(context: Record<string, unknown>): string {
 }
 
 describe('stack settings from CDK context', () => {
-  it('defaults to 7 workers, 3 retries, 30 days of runs, 10-minute copies, no schedules', () => {
+  it('defaults to 7 workers, 3 retries, 30 days of runs, 10-minute copies, no schedules, the run state on', () => {
     assert.deepEqual(settings({}), {
       stackName: 'ImageMigrator',
       workers: 7,
@@ -30,7 +30,15 @@ describe('stack settings from CDK context', () => {
       runTtlDays: 30,
       copierTimeoutMinutes: 10,
       schedules: [],
+      runState: true,
     });
+  });
+
+  it('turns the run state off with runState false, as `-c runState=false` passes it, and refuses anything else', () => {
+    assert.equal(settings({ runState: 'false' }).runState, false);
+    assert.equal(settings({ runState: false }).runState, false);
+    assert.equal(settings({ runState: 'true' }).runState, true);
+    assert.equal(refusal({ runState: 'no' }), 'Invalid CDK context value "runState": "no" must be true or false');
   });
 
   it('accepts numbers given as strings and schedules given as JSON, as `cdk -c` passes them', () => {

@@ -40,6 +40,24 @@ describe('queue messages', () => {
     assert.deepEqual(message.type === 'copy' ? taskOf(message) : undefined, task);
   });
 
+  it('carries what the run state needs: hints already checked, a run without the state', () => {
+    const copy = copyMessage({
+      runId: 'r1',
+      taskId: 't1',
+      source: 'quay.io/coreos/etcd:3.5',
+      destination: 'swr.example.com/team/etcd:3.5',
+      hintsChecked: true,
+      noState: true,
+    });
+    assert.deepEqual(parseQueueMessage(JSON.stringify(copy)), copy);
+    assert.equal(copy.hintsChecked, true);
+    assert.equal(copy.noState, true);
+    const expand = expandMessage('r1', rule!, [], true);
+    assert.deepEqual(parseQueueMessage(JSON.stringify(expand)), { type: 'expand', runId: 'r1', rule, noState: true });
+    assert.equal('noState' in expandMessage('r1', rule!, [], false), false);
+    assert.deepEqual(parseEvent(PlannerEventSchema, { images: '{}', state: false }, 'planner event'), { images: '{}', state: false });
+  });
+
   it('reads a body without a type as a copy task', () => {
     const task = { runId: 'r1', taskId: 't1', source: 'a.io/n/r:1', destination: 'b.io/n/r:1' };
     assert.deepEqual(parseQueueMessage(JSON.stringify(task)), { type: 'copy', ...task });
