@@ -8,10 +8,12 @@
 import { parseReference, type ImageReference } from '../reference.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { DEFAULT_RETRY, retryPolicy, SYSTEM_CLOCK, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
+import type { Sha256Kind } from '../registry/sha256-state.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
+import type { UploadSettings } from './chunked-upload.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
 import { upToDateByHints } from './copy-hints.js';
 import { DestinationTags } from './destination-tags.js';
@@ -40,6 +42,10 @@ export interface ImageCopierOptions {
   /** Copiers in other processes that may upload the same blobs (see blob-coordinator.ts); default none. */
   readonly coordinator?: BlobCoordinator;
   readonly blobWait?: BlobWaitOptions;
+  /** Which blobs are uploaded in resumable chunks, and the chunk size (default DEFAULT_UPLOAD_SETTINGS). */
+  readonly uploads?: UploadSettings;
+  /** The sha256 of chunked uploads (default native; `saveable` where an upload may go on in another process). */
+  readonly sha256?: Sha256Kind;
 }
 
 /** How a copy ended when it did not throw. */
@@ -107,6 +113,8 @@ export class ImageCopier implements ImageCopy {
   private readonly sourceTags: DestinationTags;
   private readonly coordinator: BlobCoordinator | undefined;
   private readonly blobWait: BlobWaitOptions | undefined;
+  private readonly uploads: UploadSettings | undefined;
+  private readonly sha256: Sha256Kind | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -123,6 +131,8 @@ export class ImageCopier implements ImageCopy {
     this.sourceTags = new DestinationTags(registry);
     this.coordinator = options.coordinator;
     this.blobWait = options.blobWait;
+    this.uploads = options.uploads;
+    this.sha256 = options.sha256;
   }
 
   /**
@@ -369,6 +379,8 @@ export class ImageCopier implements ImageCopy {
         onRetry: this.onRetry,
         coordinator: this.coordinator,
         blobWait: this.blobWait,
+        uploads: this.uploads,
+        sha256: this.sha256,
       };
       // The biggest blobs start first, so that a large layer is not the last thing left running.
       const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);

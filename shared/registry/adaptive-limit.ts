@@ -25,6 +25,8 @@ const GROUPS: Partial<Record<RequestKind, Group>> = {
   [RequestKind.BlobGet]: 'download',
   [RequestKind.BlobMount]: 'upload',
   [RequestKind.UploadStart]: 'upload',
+  [RequestKind.UploadChunk]: 'upload',
+  [RequestKind.UploadStatus]: 'upload',
   [RequestKind.BlobPut]: 'upload',
   [RequestKind.UploadCancel]: 'upload',
 };
