@@ -9,12 +9,15 @@ import type { ResultStore, RunRecord, TaskQueue } from '../shared/pipeline/ports
 import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
 import type { RunState, Usage } from './adapters/dynamo-items.js';
 import type { FailurePage } from './adapters/dynamo-result-store.js';
+import type { QueueMessage } from './adapters/queue-message.js';
 import type { UsageMeter } from './adapters/usage-meter.js';
 
 /** The copy queue, which also carries the expand messages of all-tags rules. */
 export interface PipelineQueue extends TaskQueue {
   /** One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy. */
   enqueueExpansions(runId: string, rules: readonly MigrationRule[], coveredTags?: ReadonlyMap<number, readonly string[]>): Promise<void>;
+  /** Messages as they are (a copy task handed on to the next invocation). */
+  send(messages: readonly QueueMessage[]): Promise<void>;
 }
 
 /** The run table: results counted once, expansions tracked, the run finished exactly once. */

@@ -7,6 +7,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { BlobCoordinator } from '../../shared/copy/blob-coordinator.js';
+import type { Deadline } from '../../shared/copy/deadline.js';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
 import { CredentialChain } from '../../shared/credential-sources/credential-chain.js';
 import { EcrAccess } from '../../shared/credential-sources/ecr-access.js';
@@ -31,6 +32,7 @@ import {
 import { processCopyMessage } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
 import { processExpandMessage } from '../tasks/expand-record.js';
+import { invocationDeadline } from '../tasks/invocation-deadline.js';
 import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from '../tasks/retry-later.js';
 import type { CompletionDeps } from '../runs/run-completion.js';
 
@@ -49,12 +51,16 @@ export interface CopierDeps extends CompletionDeps {
   readonly metrics?: RunMetrics;
   /** Copiers of other invocations uploading the same blobs (the table's blob claims). */
   readonly coordinator?: BlobCoordinator;
+  /** The deadline of an invocation's copy (default: Lambda's remaining time less a margin, see invocation-deadline.ts). */
+  readonly deadline?: (context: Context | undefined) => Deadline | undefined;
 }
 
 /** The Lambda handler over `deps`. */
 export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
   const recordDeps = { ...deps, backoff: deps.backoff ?? DEFAULT_REDELIVERY_BACKOFF };
   return async (event, context) => {
+    // Taken at the start: a copy that would outlast the invocation stops in time and goes on in the next.
+    const deadline = (deps.deadline ?? invocationDeadline)(context);
     let credentialProblem: ConfigError | undefined;
     try {
       await deps.credentials?.refresh();
@@ -83,6 +89,7 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
             credentialProblem === undefined ? copier : failingCopier(credentialProblem),
             message,
             record,
+            deadline,
           );
       } catch (error) {
         // No run item (expired, or a message sent by hand): no delivery can ever be recorded, so

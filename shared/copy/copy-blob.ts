@@ -7,12 +7,12 @@
 import { Readable } from 'node:stream';
 import { createDigestVerifier } from '../registry/digest.js';
 import { RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
-import type { Sha256Kind } from '../registry/sha256-state.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
-import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions } from './blob-coordinator.js';
+import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions, type UploadHandover } from './blob-coordinator.js';
 import { blobRetry, resumableDownload } from './blob-download.js';
 import type { BlobTracker } from './blob-tracker.js';
 import { DEFAULT_UPLOAD_SETTINGS, uploadInChunks, type UploadSettings } from './chunked-upload.js';
+import type { Deadline } from './deadline.js';
 import type { Descriptor } from './manifest.js';
 
 /** Where a blob comes from and goes to, and what the run already knows. */
@@ -30,8 +30,10 @@ export interface BlobCopyContext {
   readonly blobWait?: BlobWaitOptions | undefined;
   /** Which blobs are uploaded in resumable chunks, and how big a chunk is (default DEFAULT_UPLOAD_SETTINGS). */
   readonly uploads?: UploadSettings | undefined;
-  /** The sha256 of chunked uploads: `saveable` when an upload may go on in another process. */
-  readonly sha256?: Sha256Kind | undefined;
+  /** When the copy must hand its work over (a Lambda invocation's end); none locally. */
+  readonly deadline?: Deadline | undefined;
+  /** Told of the bytes the destination acknowledged: each chunk of a resumable upload, each blob of one PUT. */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /** Puts the blob in the destination repository; returns the bytes streamed (0 for a skip or a mount). */
@@ -59,8 +61,9 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
       ctx.registry,
       dst,
       blob.digest,
-      () => transfer(ctx, blob),
+      (handover) => transfer(ctx, blob, handover),
       ctx.blobWait,
+      ctx.deadline,
     );
     tracker.add(dst.registry, dst.repository, blob.digest);
     return bytes;
@@ -80,9 +83,12 @@ async function mountFromKnownRepository(ctx: BlobCopyContext, blob: Descriptor):
 }
 
 /** A blob of at least the settings' threshold goes in chunks that resume; a smaller one in one PUT, which is faster. */
-function transfer(ctx: BlobCopyContext, blob: Descriptor): Promise<number> {
+async function transfer(ctx: BlobCopyContext, blob: Descriptor, handover: UploadHandover): Promise<number> {
   const uploads = ctx.uploads ?? DEFAULT_UPLOAD_SETTINGS;
-  return blob.size >= uploads.resumableAbove ? uploadInChunks(ctx, blob, uploads) : streamWithRetries(ctx, blob);
+  if (blob.size >= uploads.resumableAbove) return uploadInChunks(ctx, blob, uploads, handover);
+  const bytes = await streamWithRetries(ctx, blob);
+  ctx.onProgress?.(bytes);
+  return bytes;
 }
 
 /**

@@ -8,13 +8,13 @@
 import { parseReference, type ImageReference } from '../reference.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { DEFAULT_RETRY, retryPolicy, SYSTEM_CLOCK, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
-import type { Sha256Kind } from '../registry/sha256-state.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
 import type { UploadSettings } from './chunked-upload.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
+import type { Deadline } from './deadline.js';
 import { upToDateByHints } from './copy-hints.js';
 import { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
@@ -44,8 +44,6 @@ export interface ImageCopierOptions {
   readonly blobWait?: BlobWaitOptions;
   /** Which blobs are uploaded in resumable chunks, and the chunk size (default DEFAULT_UPLOAD_SETTINGS). */
   readonly uploads?: UploadSettings;
-  /** The sha256 of chunked uploads (default native; `saveable` where an upload may go on in another process). */
-  readonly sha256?: Sha256Kind;
 }
 
 /** How a copy ended when it did not throw. */
@@ -93,6 +91,13 @@ export interface ImageCopy {
 export interface CopyOptions {
   /** Told of every retry made for this copy, at the request and blob levels. */
   readonly onRetry?: RetryListener | undefined;
+  /**
+   * When the copy must hand its work over (a Lambda invocation's end): resumable uploads stop at a
+   * chunk boundary and the copy fails with CopySuspendedError (see deadline.ts).
+   */
+  readonly deadline?: Deadline | undefined;
+  /** Told of the blob bytes the destination acknowledged (chunks, whole blobs). */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /** Copies images with one registry client; safe to use for many tasks at once. */
@@ -104,8 +109,12 @@ export class ImageCopier implements ImageCopy {
   private readonly clock: Clock;
   /** Child manifests pushed, per `registry repository`: pushed once, awaited by the other copies. */
   private readonly manifests = new BlobTracker();
-  /** The retry listener of one copy's view (see copy). */
+  /** The retry listener, deadline and progress listener of one copy's view (see copy). */
   private readonly onRetry: RetryListener | undefined;
+  private readonly deadline: Deadline | undefined;
+  private readonly onProgress: ((bytes: number) => void) | undefined;
+  /** True for the view of one copy. */
+  private readonly isView: boolean;
   private readonly destinationTags: DestinationTags | undefined;
   private readonly state: CopyState | undefined;
   private readonly referrersApi = new ReferrersApi();
@@ -114,13 +123,15 @@ export class ImageCopier implements ImageCopy {
   private readonly coordinator: BlobCoordinator | undefined;
   private readonly blobWait: BlobWaitOptions | undefined;
   private readonly uploads: UploadSettings | undefined;
-  private readonly sha256: Sha256Kind | undefined;
 
   public constructor(
     private readonly registry: Registry,
     options: ImageCopierOptions = {},
   ) {
     this.onRetry = undefined;
+    this.deadline = undefined;
+    this.onProgress = undefined;
+    this.isView = false;
     this.tracker = options.tracker ?? new BlobTracker();
     this.blobConcurrency = options.blobConcurrency ?? 4;
     this.manifestConcurrency = options.manifestConcurrency ?? 4;
@@ -132,7 +143,6 @@ export class ImageCopier implements ImageCopy {
     this.coordinator = options.coordinator;
     this.blobWait = options.blobWait;
     this.uploads = options.uploads;
-    this.sha256 = options.sha256;
   }
 
   /**
@@ -158,14 +168,16 @@ export class ImageCopier implements ImageCopy {
   }
 
   /**
-   * Copies `source` (with a tag or digest) to `destination`; throws on failure. With `onRetry`, the
-   * copy runs on a view of this copier (same trackers and settings) whose registry requests and blob
-   * transfers report their retries to it.
+   * Copies `source` (with a tag or digest) to `destination`; throws on failure. With per-copy options,
+   * the copy runs on a view of this copier (same trackers and settings) whose registry requests and
+   * blob transfers report their retries to `onRetry`, and whose uploads keep to `deadline`.
    */
   public async copy(task: ImageCopyRequest, options: CopyOptions = {}): Promise<ImageCopyResult> {
-    if (options.onRetry !== undefined && this.onRetry === undefined) {
+    if (!this.isView && (options.onRetry !== undefined || options.deadline !== undefined || options.onProgress !== undefined)) {
       const view = Object.create(this) as ImageCopier;
-      Object.assign(view, { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry });
+      const registry =
+        options.onRetry === undefined ? this.registry : (this.registry.withRetryListener?.(options.onRetry) ?? this.registry);
+      Object.assign(view, { registry, onRetry: options.onRetry, deadline: options.deadline, onProgress: options.onProgress, isView: true });
       return view.copy(task);
     }
     const src = parseReference(task.source);
@@ -380,7 +392,8 @@ export class ImageCopier implements ImageCopy {
         coordinator: this.coordinator,
         blobWait: this.blobWait,
         uploads: this.uploads,
-        sha256: this.sha256,
+        deadline: this.deadline,
+        onProgress: this.onProgress,
       };
       // The biggest blobs start first, so that a large layer is not the last thing left running.
       const blobs = [parsed.config, ...parsed.layers].sort((a, b) => b.size - a.size);

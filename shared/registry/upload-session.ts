@@ -4,6 +4,7 @@
  * response's `Location`, absolute or relative), and which answers mean the registry no longer knows
  * the session. client.ts sends the requests; shared/copy/chunked-upload.ts drives them.
  */
+import { redactUrl } from './redact.js';
 import { RegistryError } from './registry-error.js';
 import { header, type HttpResponse } from './transport.js';
 import type { UploadSession } from './types.js';
@@ -73,4 +74,22 @@ export function sessionError(error: RegistryError): RegistryError {
     });
   }
   return error;
+}
+
+/**
+ * The session URL as it may be recorded for another process to go on with it: without a login, and
+ * only when it carries no presigned signature (`X-Amz-Signature`, `sig`, ...: a credential of its
+ * own). distribution's `_state` stays: it is the upload's progress under the registry's HMAC, and
+ * nothing is accepted with it without the push credentials.
+ */
+export function storableUploadUrl(url: string): string | undefined {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  const state = parsed.searchParams.get('_state');
+  parsed.searchParams.delete('_state');
+  // redactUrl takes out every parameter that may be a secret: if it takes out more, the URL is not recorded.
+  if (redactUrl(parsed) !== parsed.toString()) return undefined;
+  if (state !== null) parsed.searchParams.set('_state', state);
+  return parsed.toString();
 }

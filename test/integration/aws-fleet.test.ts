@@ -78,7 +78,7 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
   it('uploads the shared layer about once, records no spurious failure and finishes once despite duplicate deliveries', async () => {
     const table = await aws.createTable('fleet-runs');
     const store = new DynamoResultStore(aws.dynamo, table);
-    const claims = { claimed: 0, busy: 0, present: 0, takeover: 0 };
+    const claims = { claimed: 0, busy: 0, present: 0, takeover: 0, resume: 0, suspend: 0 };
     const coordinator = new DynamoBlobClaims(aws.dynamo, table, { onClaim: (answer) => void claims[answer]++ });
     const { queueUrl } = await aws.createQueues('fleet', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
     const notifier = new CountingNotifier();

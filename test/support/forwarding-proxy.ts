@@ -94,6 +94,8 @@ export interface ForwardingProxy {
    * answered 404 BLOB_UPLOAD_UNKNOWN.
    */
   loseUploadSessionAt(fromOffset: number): void;
+  /** The registry forgets every upload session seen so far: each later request of one is answered 404 BLOB_UPLOAD_UNKNOWN. */
+  forgetUploadSessions(): void;
   /**
    * Makes distribution keep upload sessions as registries that hold their state themselves do: the
    * state distribution puts in each Location (`_state`, which carries the offset) is remembered per
@@ -473,6 +475,12 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     },
     loseUploadSessionAt(fromOffset) {
       loseAt = fromOffset;
+    },
+    forgetUploadSessions() {
+      for (const l of log) {
+        const id = uploadId(l.path);
+        if (id !== undefined) lostSessions.add(id);
+      }
     },
     keepUploadSessions(on) {
       keepSessions = on;
