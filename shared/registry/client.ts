@@ -346,16 +346,7 @@ export class RegistryClient implements Registry {
 
   public async uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void> {
     assertSha256(digest);
-    const session = await this.startUpload(repo);
-    const target = new URL(session.url);
-    target.searchParams.set('digest', digest);
-    const res = await this.send(repo, true, {
-      kind: RequestKind.BlobPut,
-      method: 'PUT',
-      path: target.href,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body,
-    });
+    const res = await this.putDigest(repo, await this.startUpload(repo), digest, size, body);
     if (res.status === 201) {
       await discard(res);
       return;
@@ -371,6 +362,25 @@ export class RegistryClient implements Registry {
       error.hasCode('BLOB_UPLOAD_INVALID');
     if (retryable) throw error;
     throw new RegistryError({ method: 'PUT', url: res.url, status: res.status, codes: error.codes, retryable: false });
+  }
+
+  /** The PUT `?digest=` that commits an upload session, with the bytes still to send (the whole blob, or none). */
+  private putDigest(
+    repo: RepositoryRef,
+    session: UploadSession,
+    digest: string,
+    size: number,
+    body: Buffer | Readable,
+  ): Promise<HttpResponse> {
+    const target = new URL(session.url);
+    target.searchParams.set('digest', digest);
+    return this.send(repo, true, {
+      kind: RequestKind.BlobPut,
+      method: 'PUT',
+      path: target.href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+    });
   }
 
   public async startUpload(repo: RepositoryRef): Promise<UploadSession> {
@@ -431,15 +441,7 @@ export class RegistryClient implements Registry {
 
   public async finishUpload(repo: RepositoryRef, session: UploadSession, digest: string): Promise<void> {
     assertSha256(digest);
-    const target = new URL(session.url);
-    target.searchParams.set('digest', digest);
-    const res = await this.send(repo, true, {
-      kind: RequestKind.BlobPut,
-      method: 'PUT',
-      path: target.href,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': '0' },
-      body: Buffer.alloc(0),
-    });
+    const res = await this.putDigest(repo, session, digest, 0, Buffer.alloc(0));
     if (res.status === 201) {
       await discard(res);
       return;

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DynamoBlobClaims } from '../../functions/adapters/dynamo-blob-claims.js';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
-import type { RunFinishedDetail, RunNotifier } from '../../functions/adapters/run-notifier.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
 import { createCopierHandler } from '../../functions/handlers/copier.js';
 import { createDlqRecorderHandler } from '../../functions/handlers/dlq-recorder.js';
@@ -17,7 +16,7 @@ import { createPlannerHandler } from '../../functions/handlers/planner.js';
 import { createSummaryHandler } from '../../functions/handlers/summary.js';
 import { countRequest } from '../../shared/pipeline/request-count.js';
 import type { RegistryClient } from '../../shared/registry/client.js';
-import { secretBackedRegistry, silentLogger } from '../support/aws-fixture.js';
+import { CountingNotifier, secretBackedRegistry, silentLogger } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startForwardingProxy, type ForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
@@ -32,13 +31,6 @@ const MAX_RECEIVE_COUNT = 2;
  * chunk, so each invocation uploads exactly one chunk of the layer, whatever the machine's speed.
  */
 const FUNCTION_TIMEOUT_MS = 100;
-
-class CountingNotifier implements RunNotifier {
-  public readonly finished: RunFinishedDetail[] = [];
-  public async runFinished(detail: RunFinishedDetail): Promise<void> {
-    this.finished.push(detail);
-  }
-}
 
 describe('AWS: a blob larger than one copier invocation', () => {
   let aws: AwsEmulators;
