@@ -5,6 +5,7 @@
 import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadImagesFile } from '../shared/config/images-file.js';
+import { DEFAULT_UPLOAD_SETTINGS } from '../shared/copy/chunked-upload.js';
 import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
@@ -29,6 +30,8 @@ export interface MigrateOptions {
   retries: number;
   workers: number;
   stallTimeout: number;
+  resumableAbove: number;
+  chunkSize: number;
   report?: string;
   dryRun?: boolean;
   /** A path, false for --no-state, undefined for the default file. */
@@ -38,6 +41,7 @@ export interface MigrateOptions {
 }
 
 const DEFAULT_AUTH = './auth.json';
+const MiB = 1024 * 1024;
 
 /** Parses a whole number within bounds, for --workers and --retries. */
 export function wholeNumber(name: string, min: number, max: number): (value: string) => number {
@@ -84,6 +88,18 @@ export function configureMigrate(program: Command): void {
       'abandon (and retry) a request that receives or sends nothing for this long',
       wholeNumber('--stall-timeout', 1, 3600),
       30,
+    )
+    .option(
+      '--resumable-above <MiB>',
+      'upload blobs of at least this many MiB in chunks that resume where a broken upload stopped (smaller ones go in one faster PUT)',
+      wholeNumber('--resumable-above', 0, 1_048_576),
+      DEFAULT_UPLOAD_SETTINGS.resumableAbove / MiB,
+    )
+    .option(
+      '--chunk-size <MiB>',
+      'MiB per chunk of a resumable upload: at most this much is sent again when an upload breaks',
+      wholeNumber('--chunk-size', 1, 4096),
+      DEFAULT_UPLOAD_SETTINGS.chunkSize / MiB,
     )
     .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
     .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
@@ -164,6 +180,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       workers: options.workers,
       retries: options.retries,
       blobRetry: { outageMs },
+      uploads: { resumableAbove: options.resumableAbove * MiB, chunkSize: options.chunkSize * MiB },
       dryRun: options.dryRun ?? false,
       ...(state === undefined ? {} : { state }),
       ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),

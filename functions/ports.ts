@@ -11,6 +11,7 @@ import type { ResultStore, RunRecord, TaskQueue } from '../shared/pipeline/ports
 import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
 import type { RunState, Usage } from './adapters/dynamo-items.js';
 import type { FailurePage } from './adapters/dynamo-result-store.js';
+import type { QueueMessage } from './adapters/queue-message.js';
 import type { UsageMeter } from './adapters/usage-meter.js';
 
 /** The copy queue, which also carries the expand messages of all-tags rules. */
@@ -25,6 +26,8 @@ export interface PipelineQueue extends TaskQueue {
     coveredTags?: ReadonlyMap<number, readonly string[]>,
     options?: { readonly noState?: boolean },
   ): Promise<void>;
+  /** Messages as they are (a copy task handed on to the next invocation). */
+  send(messages: readonly QueueMessage[]): Promise<void>;
 }
 
 /** The run table: results counted once, expansions tracked, the run finished exactly once. */

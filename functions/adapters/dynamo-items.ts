@@ -146,6 +146,7 @@ export function taskItem(runId: string, result: TaskResult, expiresAt: number, s
     bytes: result.bytes,
     attempts: result.attempts,
     requests: result.requests,
+    retried: result.retried,
     error: result.error,
     durationMs: result.durationMs,
     leftOut: result.leftOut,
@@ -166,10 +167,16 @@ export function taskResultOf(item: Record<string, unknown>): TaskResult {
     attempts: num(item.attempts),
     durationMs: num(item.durationMs),
     ...(typeof item.requests === 'number' ? { requests: item.requests } : {}),
+    ...(isCounts(item.retried) ? { retried: item.retried } : {}),
     ...(typeof item.digest === 'string' ? { digest: item.digest } : {}),
     ...(typeof item.error === 'string' ? { error: item.error } : {}),
     ...(Array.isArray(item.leftOut) ? { leftOut: item.leftOut as LeftOutLayer[] } : {}),
   };
+}
+
+/** Retries by kind, as a task item holds them. */
+function isCounts(value: unknown): value is Record<string, number> {
+  return typeof value === 'object' && value !== null && Object.values(value).every((n) => typeof n === 'number');
 }
 
 /** The counter of the run item that an outcome increments. */

@@ -59,6 +59,22 @@ type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A]
 export type RuleSchemaMatchesMigrationRule = Assert<SameKeys<z.infer<typeof RuleSchema>, MigrationRule>>;
 type Assert<T extends true> = T;
 
+const Count = z.number().int().nonnegative();
+
+/**
+ * What earlier invocations did for a task before they handed it on: a copy that outlasts one
+ * invocation stops at a chunk boundary and sends its task again with this, so that the result it
+ * finally records counts the whole copy.
+ */
+export const HandedOnSchema = z.object({
+  invocations: z.number().int().positive(),
+  bytes: Count,
+  requests: Count,
+  durationMs: Count,
+  retried: z.record(z.string(), Count).optional(),
+});
+export type HandedOn = Readonly<z.infer<typeof HandedOnSchema>>;
+
 /** Copy one tag: run id, task id, source and destination, and what the rule says to copy of it. */
 export const CopyMessageSchema = z.object({
   type: z.literal(MessageType.Copy),
@@ -74,6 +90,7 @@ export const CopyMessageSchema = z.object({
   hintsChecked: z.boolean().optional(),
   /** The run neither reads nor writes the run state. */
   noState: z.boolean().optional(),
+  handedOn: HandedOnSchema.optional(),
 });
 export type CopyMessage = Readonly<z.infer<typeof CopyMessageSchema>>;
 

@@ -8,6 +8,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { BlobCoordinator } from '../../shared/copy/blob-coordinator.js';
 import { DestinationTags } from '../../shared/copy/destination-tags.js';
+import type { Deadline } from '../../shared/copy/deadline.js';
 import { ImageCopier, type ImageCopierOptions, type ImageCopy } from '../../shared/copy/image-copier.js';
 import { StateSnapshot } from '../../shared/state/state-snapshot.js';
 import { CredentialChain } from '../../shared/credential-sources/credential-chain.js';
@@ -34,6 +35,7 @@ import {
 import { processCopyMessage, type CopyHints } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
 import { HINT_CONCURRENCY, processExpandMessage } from '../tasks/expand-record.js';
+import { invocationDeadline } from '../tasks/invocation-deadline.js';
 import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from '../tasks/retry-later.js';
 import type { CompletionDeps } from '../runs/run-completion.js';
 
@@ -54,12 +56,16 @@ export interface CopierDeps extends CompletionDeps {
   readonly coordinator?: BlobCoordinator;
   /** The run state in the table (see dynamo-copy-state.ts); absent when the stack turns it off. */
   readonly copyState?: CopyStateTable;
+  /** The deadline of an invocation's copy (default: Lambda's remaining time less a margin, see invocation-deadline.ts). */
+  readonly deadline?: (context: Context | undefined) => Deadline | undefined;
 }
 
 /** The Lambda handler over `deps`. */
 export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
   const recordDeps = { ...deps, backoff: deps.backoff ?? DEFAULT_REDELIVERY_BACKOFF };
   return async (event, context) => {
+    // Taken at the start: a copy that would outlast the invocation stops in time and goes on in the next.
+    const deadline = (deps.deadline ?? invocationDeadline)(context);
     let credentialProblem: ConfigError | undefined;
     try {
       await deps.credentials?.refresh();
@@ -95,6 +101,7 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
             message,
             record,
             hints,
+            deadline,
           );
       } catch (error) {
         // No run item (expired, or a message sent by hand): no delivery can ever be recorded, so

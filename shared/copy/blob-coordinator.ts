@@ -6,18 +6,42 @@
  *
  * The port is consulted by copy-blob.ts only after the in-process checks (the run's BlobTracker, a
  * mount from a repository it knows, a HEAD) found nothing, so it costs nothing to a blob already
- * known. Locally the BlobTracker is the coordinator: one process, whose in-flight map already lets one
+ * known. A copy that reaches its deadline (a Lambda invocation's end) suspends its claim with the
+ * upload session it stopped at a chunk boundary, and the next claim for the same repository gets it
+ * back to go on with (see deadline.ts); a waiter at its deadline stops too, losing nothing.
+ * Locally the BlobTracker is the coordinator: one process, whose in-flight map already lets one
  * transfer run per blob and registry, so every claim is granted. On AWS it is the run table
  * (functions/adapters/dynamo-blob-claims.ts). A coordinator's answers are hints: the registry (HEAD,
  * mount) always has the last word, so a wrong record costs a request, never a missing blob.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry, RepositoryRef } from '../registry/types.js';
+import { CopySuspendedError, type Deadline, type SuspendedUpload } from './deadline.js';
+
+/**
+ * This copier streams the blob; it must `settle` the claim when done (or failed), or `suspend` it
+ * with the upload it stopped at its deadline, which the next claim for the same repository gets
+ * back as `resume`.
+ */
+export interface GrantedClaim {
+  readonly kind: 'claimed';
+  /** An upload an earlier attempt stopped before its deadline, to go on with. */
+  readonly resume?: SuspendedUpload | undefined;
+  settle(landed: boolean): Promise<void>;
+  /** Keeps the claim for whoever goes on with the upload; absent where nothing outlives the process. */
+  suspend?(upload: SuspendedUpload): Promise<void>;
+}
+
+/** What a claimed upload may take up and hand over. */
+export interface UploadHandover {
+  readonly resume?: SuspendedUpload | undefined;
+  /** Records an upload stopped at its deadline, for the next attempt. */
+  readonly record?: ((upload: SuspendedUpload) => Promise<void>) | undefined;
+}
 
 /** What a claim found. */
 export type BlobClaim =
-  /** This copier streams the blob; it must `settle` the claim when done (or failed). */
-  | { readonly kind: 'claimed'; settle(landed: boolean): Promise<void> }
+  | GrantedClaim
   /** The blob was put in `repository` of the registry by another copier: mount it from there. */
   | { readonly kind: 'present'; readonly repository: string }
   /** Another copier is streaming it right now. */
@@ -56,8 +80,9 @@ export async function coordinatedUpload(
   registry: Registry,
   destination: RepositoryRef,
   digest: string,
-  stream: () => Promise<number>,
+  stream: (handover: UploadHandover) => Promise<number>,
   options: BlobWaitOptions = {},
+  deadline?: Deadline,
 ): Promise<number> {
   const started = Date.now();
   const maxWaitMs = options.maxWaitMs ?? 300_000;
@@ -85,21 +110,34 @@ export async function coordinatedUpload(
     if (Date.now() - started >= maxWaitMs) {
       // Correct, only not frugal: two copies of one blob are the same bytes.
       event('stream-anyway');
-      return stream();
+      return stream({});
     }
+    const waitMs = Math.min(pause, Math.max(0, maxWaitMs - (Date.now() - started)));
+    // Waiting for another copier's upload loses nothing: near the deadline the copy goes on in the next attempt.
+    if (deadline !== undefined && deadline.remainingMs() < waitMs)
+      throw new CopySuspendedError({ digest, registry: destination.registry, repository: destination.repository }, true);
     event('wait');
-    await sleep(Math.min(pause, Math.max(0, maxWaitMs - (Date.now() - started))));
+    await sleep(waitMs);
     pause = Math.min(options.maxPollMs ?? 5_000, pause * 2);
   }
 }
 
-async function streamClaimed(claim: Extract<BlobClaim, { kind: 'claimed' }>, stream: () => Promise<number>): Promise<number> {
+async function streamClaimed(claim: GrantedClaim, stream: (handover: UploadHandover) => Promise<number>): Promise<number> {
   let bytes: number;
+  let suspended = false;
+  const record =
+    claim.suspend === undefined
+      ? undefined
+      : async (upload: SuspendedUpload): Promise<void> => {
+          await claim.suspend?.(upload);
+          suspended = true;
+        };
   try {
-    bytes = await stream();
+    bytes = await stream({ resume: claim.resume, record });
   } catch (error) {
-    // A waiter may take over at once instead of waiting for the claim to go stale.
-    await claim.settle(false).catch(() => undefined);
+    // A suspended claim is kept for the next attempt; any other failure frees it, so that a waiter
+    // may take over at once instead of waiting for it to go stale.
+    if (!suspended) await claim.settle(false).catch(() => undefined);
     throw error;
   }
   await claim.settle(true);

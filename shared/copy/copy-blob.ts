@@ -1,15 +1,18 @@
 /**
  * Copying one blob: skip, mount or stream. A streamed blob goes from the source's GET straight into
- * the destination's PUT through a hashing stream, so nothing touches the disk, memory stays flat
- * whatever its size, and a corrupted transfer fails instead of landing.
+ * the destination's upload through a hashing stream, so nothing touches the disk, memory stays flat
+ * whatever its size, and a corrupted transfer fails instead of landing: one PUT for a blob below the
+ * resumable threshold, chunks that resume where they broke for a larger one (chunked-upload.ts).
  */
 import { Readable } from 'node:stream';
-import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { createDigestVerifier } from '../registry/digest.js';
-import { isUnavailable, RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
+import { RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
 import type { BlobStream, Registry, RepositoryRef } from '../registry/types.js';
-import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions } from './blob-coordinator.js';
+import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions, type UploadHandover } from './blob-coordinator.js';
+import { blobRetry, resumableDownload } from './blob-download.js';
 import type { BlobTracker } from './blob-tracker.js';
+import { DEFAULT_UPLOAD_SETTINGS, uploadInChunks, type UploadSettings } from './chunked-upload.js';
+import type { Deadline } from './deadline.js';
 import type { Descriptor } from './manifest.js';
 
 /** Where a blob's bytes come from, from `offset` on; default the source registry's GET. */
@@ -30,6 +33,12 @@ export interface BlobCopyContext {
   readonly blobWait?: BlobWaitOptions | undefined;
   /** Another download than the source registry's (a foreign layer's, see foreign-layers.ts). */
   readonly download?: BlobDownload | undefined;
+  /** Which blobs are uploaded in resumable chunks, and how big a chunk is (default DEFAULT_UPLOAD_SETTINGS). */
+  readonly uploads?: UploadSettings | undefined;
+  /** When the copy must hand its work over (a Lambda invocation's end); none locally. */
+  readonly deadline?: Deadline | undefined;
+  /** Told of the bytes the destination acknowledged: each chunk of a resumable upload, each blob of one PUT. */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /** Puts the blob in the destination repository; returns the bytes streamed (0 for a skip or a mount). */
@@ -57,8 +66,9 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
       ctx.registry,
       dst,
       blob.digest,
-      () => streamWithRetries(ctx, blob),
+      (handover) => transfer(ctx, blob, handover),
       ctx.blobWait,
+      ctx.deadline,
     );
     tracker.add(dst.registry, dst.repository, blob.digest);
     return bytes;
@@ -77,9 +87,18 @@ async function mountFromKnownRepository(ctx: BlobCopyContext, blob: Descriptor):
   return true;
 }
 
+/** A blob of at least the settings' threshold goes in chunks that resume; a smaller one in one PUT, which is faster. */
+async function transfer(ctx: BlobCopyContext, blob: Descriptor, handover: UploadHandover): Promise<number> {
+  const uploads = ctx.uploads ?? DEFAULT_UPLOAD_SETTINGS;
+  if (blob.size >= uploads.resumableAbove) return uploadInChunks(ctx, blob, uploads, handover);
+  const bytes = await streamWithRetries(ctx, blob);
+  ctx.onProgress?.(bytes);
+  return bytes;
+}
+
 /**
- * Streams the blob, retrying within one budget: a download that breaks resumes where it broke (a
- * `Range` request, so the upload in progress goes on); an upload that breaks starts the blob again.
+ * Streams the blob in one PUT, retrying within one budget: a download that breaks resumes where it
+ * broke (a `Range` request, so the upload in progress goes on); an upload that breaks starts the blob again.
  */
 async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promise<number> {
   const budget = new RetryBudget(ctx.retry, ctx.clock);
@@ -89,7 +108,7 @@ async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promis
       return blob.size;
     } catch (error) {
       if (!budget.allowsRetry(error)) throw error;
-      await pause(
+      await blobRetry(
         ctx,
         budget,
         error,
@@ -97,72 +116,6 @@ async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promis
         `blob ${blob.digest} to ${ctx.destination.registry}/${ctx.destination.repository} (from byte 0)`,
         ctx.destination.registry,
       );
-    }
-  }
-}
-
-/** Reports a blob-level retry and waits its delay. */
-async function pause(
-  ctx: BlobCopyContext,
-  budget: RetryBudget,
-  error: unknown,
-  kind: string,
-  what: string,
-  registry: string,
-): Promise<void> {
-  const delayMs = budget.delayMs(error);
-  ctx.onRetry?.({
-    level: 'blob',
-    kind,
-    registry,
-    what,
-    reason: error instanceof Error ? error.message : String(error),
-    attempt: budget.attempts,
-    delayMs,
-    unavailable: isUnavailable(error),
-  });
-  await ctx.clock.sleep(delayMs);
-}
-
-/** A download cut short without an error from the socket. */
-class ShortBodyError extends ImageMigratorError {
-  public readonly retryable = true;
-}
-
-/**
- * The blob's bytes from the source, resumed with `Range` from the last byte received when the body
- * breaks (a registry that ignores Range is read again from the start, the bytes already passed on
- * skipped). Retries come out of the transfer's budget.
- */
-async function* resumableDownload(ctx: BlobCopyContext, blob: Descriptor, budget: RetryBudget): AsyncGenerator<Buffer> {
-  const what = `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`;
-  let offset = 0;
-  for (;;) {
-    const download = await (ctx.download?.(blob, offset) ?? ctx.registry.getBlob(ctx.source, blob.digest, offset));
-    if (download.size !== undefined && download.size !== blob.size) {
-      download.body.destroy();
-      throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, what);
-    }
-    let skip = offset - download.start;
-    try {
-      for await (const chunk of download.body as AsyncIterable<Buffer>) {
-        let piece = chunk;
-        if (skip > 0) {
-          const dropped = Math.min(skip, piece.length);
-          skip -= dropped;
-          piece = piece.subarray(dropped);
-          if (piece.length === 0) continue;
-        }
-        offset += piece.length;
-        yield piece;
-      }
-      if (offset >= blob.size) return;
-      throw new ShortBodyError(`${what} ended after ${offset} of ${blob.size} bytes`);
-    } catch (error) {
-      if (!download.body.destroyed) download.body.destroy();
-      // An error of the consumer (the upload side) ends the generator through `return`, not here.
-      if (!budget.allowsRetry(error)) throw error;
-      await pause(ctx, budget, error, 'blob-resume', `${what} (resumed at byte ${offset})`, ctx.source.registry);
     }
   }
 }

@@ -14,6 +14,7 @@ import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../
 import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
+import type { UploadSettings } from './chunked-upload.js';
 import { copyBlob, type BlobCopyContext } from './copy-blob.js';
 import {
   ForeignLayerRefusedError,
@@ -23,6 +24,7 @@ import {
   refusedForeignLayers,
   type LeftOutLayer,
 } from './foreign-layers.js';
+import type { Deadline } from './deadline.js';
 import { upToDateByHints } from './copy-hints.js';
 import { DestinationTags } from './destination-tags.js';
 import { mapLimit } from './limit.js';
@@ -50,6 +52,8 @@ export interface ImageCopierOptions {
   /** Copiers in other processes that may upload the same blobs (see blob-coordinator.ts); default none. */
   readonly coordinator?: BlobCoordinator;
   readonly blobWait?: BlobWaitOptions;
+  /** Which blobs are uploaded in resumable chunks, and the chunk size (default DEFAULT_UPLOAD_SETTINGS). */
+  readonly uploads?: UploadSettings;
 }
 
 /** How a copy ended when it did not throw. */
@@ -101,6 +105,13 @@ export interface ImageCopy {
 export interface CopyOptions {
   /** Told of every retry made for this copy, at the request and blob levels. */
   readonly onRetry?: RetryListener | undefined;
+  /**
+   * When the copy must hand its work over (a Lambda invocation's end): resumable uploads stop at a
+   * chunk boundary and the copy fails with CopySuspendedError (see deadline.ts).
+   */
+  readonly deadline?: Deadline | undefined;
+  /** Told of the blob bytes the destination acknowledged (chunks, whole blobs). */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /** Copies images with one registry client; safe to use for many tasks at once. */
@@ -112,8 +123,10 @@ export class ImageCopier implements ImageCopy {
   private readonly clock: Clock;
   /** Child manifests pushed, per `registry repository`: pushed once, awaited by the other copies. */
   private readonly manifests = new BlobTracker();
-  /** The retry listener of one copy's view (see copy). */
+  /** The retry listener, deadline and progress listener of one copy's view (see copy). */
   private readonly onRetry: RetryListener | undefined;
+  private readonly deadline: Deadline | undefined;
+  private readonly onProgress: ((bytes: number) => void) | undefined;
   private readonly destinationTags: DestinationTags | undefined;
   private readonly state: CopyState | undefined;
   private readonly referrersApi = new ReferrersApi();
@@ -126,12 +139,15 @@ export class ImageCopier implements ImageCopy {
   /** One copy's view (see copy): whether it copies foreign layers, and those it left out. */
   private readonly includeForeign: boolean = false;
   private readonly leftOut: LeftOutLayers | undefined;
+  private readonly uploads: UploadSettings | undefined;
 
   public constructor(
     private readonly registry: Registry,
     options: ImageCopierOptions = {},
   ) {
     this.onRetry = undefined;
+    this.deadline = undefined;
+    this.onProgress = undefined;
     this.tracker = options.tracker ?? new BlobTracker();
     this.blobConcurrency = options.blobConcurrency ?? 4;
     this.manifestConcurrency = options.manifestConcurrency ?? 4;
@@ -143,6 +159,7 @@ export class ImageCopier implements ImageCopy {
     this.coordinator = options.coordinator;
     this.blobWait = options.blobWait;
     this.leftOut = undefined;
+    this.uploads = options.uploads;
   }
 
   /**
@@ -174,8 +191,9 @@ export class ImageCopier implements ImageCopy {
 
   /**
    * Copies `source` (with a tag or digest) to `destination`; throws on failure. The copy runs on a
-   * view of this copier (same trackers and settings) that keeps the foreign layers it leaves out, and
-   * with `onRetry`, whose registry requests and blob transfers report their retries to it.
+   * view of this copier (same trackers and settings) that keeps the foreign layers it leaves out; with
+   * `onRetry`, its registry requests and blob transfers report their retries to it, and with
+   * `deadline`, its uploads keep to it.
    */
   public async copy(task: ImageCopyRequest, options: CopyOptions = {}): Promise<ImageCopyResult> {
     const view = Object.create(this) as ImageCopier;
@@ -183,6 +201,8 @@ export class ImageCopier implements ImageCopy {
     Object.assign(view, {
       leftOut,
       includeForeign: task.foreignLayers === true,
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.onRetry === undefined
         ? {}
         : { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry }),
@@ -418,6 +438,9 @@ export class ImageCopier implements ImageCopy {
         onRetry: this.onRetry,
         coordinator: this.coordinator,
         blobWait: this.blobWait,
+        uploads: this.uploads,
+        deadline: this.deadline,
+        onProgress: this.onProgress,
       };
       if (!this.includeForeign && parsed.foreign.length > 0) {
         this.leftOutOf.set(manifest.digest, parsed.foreign);

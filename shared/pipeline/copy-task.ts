@@ -2,6 +2,7 @@
  * One attempt at one task, turned into a TaskResult: the piece the local runner and the AWS copier
  * function share.
  */
+import type { Deadline } from '../copy/deadline.js';
 import type { ImageCopy, ImageCopyResult } from '../copy/image-copier.js';
 import type { RetryListener } from '../registry/retry.js';
 import { errorMessage } from './error-message.js';
@@ -40,12 +41,20 @@ export async function attemptTask(
   copier: ImageCopy,
   task: CopyTask,
   attempt: number,
-  options: { readonly countRequests?: boolean; readonly tally?: RetryTally; readonly onRetry?: RetryListener } = {},
+  options: {
+    readonly countRequests?: boolean;
+    readonly tally?: RetryTally;
+    readonly onRetry?: RetryListener;
+    /** When the attempt must hand its work over (a Lambda invocation's end). */
+    readonly deadline?: Deadline | undefined;
+    /** Told of the blob bytes the destination acknowledged. */
+    readonly onProgress?: (bytes: number) => void;
+  } = {},
 ): Promise<AttemptOutcome> {
   const started = Date.now();
   const tally = options.tally ?? new RetryTally();
   const onRetry = tally.listener(options.onRetry);
-  const copy = (): Promise<ImageCopyResult> => copier.copy(task, { onRetry });
+  const copy = (): Promise<ImageCopyResult> => copier.copy(task, { onRetry, deadline: options.deadline, onProgress: options.onProgress });
   const counted = options.countRequests ? await withRequestCount(copy) : await settle(copy);
   if ('error' in counted) return { ok: false, error: counted.error, durationMs: Date.now() - started, requests: counted.requests };
   const copied = counted.value;

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MigrationRule } from '../config/images-file.js';
 import { BlobTracker } from '../copy/blob-tracker.js';
+import type { UploadSettings } from '../copy/chunked-upload.js';
 import { mapLimit } from '../copy/limit.js';
 import { DestinationTags } from '../copy/destination-tags.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
@@ -45,6 +46,8 @@ export interface LocalRunOptions {
   readonly retryMaxMs?: number;
   /** Blob-level delays and outage window (attempts come from `retries`). */
   readonly blobRetry?: Partial<RetryPolicy>;
+  /** Which blobs are uploaded in resumable chunks, and the chunk size (--resumable-above, --chunk-size). */
+  readonly uploads?: UploadSettings;
   /** Time and sleep of the task and blob levels (default: the real clock). */
   readonly clock?: Clock;
   readonly runId?: string;
@@ -96,6 +99,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
           ...(options.state === undefined ? {} : { state: options.state }),
           clock,
           retry: { ...options.blobRetry, attempts: options.retries + 1 },
+          ...(options.uploads === undefined ? {} : { uploads: options.uploads }),
         })
       : undefined;
   // One of the two is set: the copier given, or the one built above.

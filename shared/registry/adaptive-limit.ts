@@ -26,6 +26,8 @@ const GROUPS: Partial<Record<RequestKind, Group>> = {
   [RequestKind.ForeignBlobGet]: 'download',
   [RequestKind.BlobMount]: 'upload',
   [RequestKind.UploadStart]: 'upload',
+  [RequestKind.UploadChunk]: 'upload',
+  [RequestKind.UploadStatus]: 'upload',
   [RequestKind.BlobPut]: 'upload',
   [RequestKind.UploadCancel]: 'upload',
 };

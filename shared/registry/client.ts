@@ -27,7 +27,9 @@ import {
   type Registry,
   type RepositoryAccess,
   type RepositoryRef,
+  type UploadSession,
 } from './types.js';
+import { contentRange, nextSession, rangeOffset, sessionError, UploadSessionLostError } from './upload-session.js';
 
 /** Settings of a RegistryClient. */
 export interface RegistryClientOptions {
@@ -348,47 +350,13 @@ export class RegistryClient implements Registry {
     await this.expect(res, 'POST', 201, 202);
     await discard(res);
     if (res.status === 201) return true;
-    const location = header(res, 'location');
-    if (location !== undefined) {
-      const cancel = await this.send(repo, true, {
-        kind: RequestKind.UploadCancel,
-        method: 'DELETE',
-        path: new URL(location, res.url).href,
-      }).catch(() => undefined);
-      if (cancel !== undefined) await discard(cancel);
-    }
+    if (header(res, 'location') !== undefined) await this.cancelUpload(repo, nextSession(res, 0));
     return false;
   }
 
   public async uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void> {
     assertSha256(digest);
-    const start = await this.send(repo, true, {
-      kind: RequestKind.UploadStart,
-      method: 'POST',
-      path: `/v2/${repo.repository}/blobs/uploads/`,
-      body: Buffer.alloc(0),
-    });
-    await this.expect(start, 'POST', 202);
-    await discard(start);
-    const location = header(start, 'location');
-    if (location === undefined) {
-      throw new RegistryError({
-        method: 'POST',
-        url: start.url,
-        status: 202,
-        reason: '202 Accepted without a Location header',
-        retryable: true,
-      });
-    }
-    const target = new URL(location, start.url);
-    target.searchParams.set('digest', digest);
-    const res = await this.send(repo, true, {
-      kind: RequestKind.BlobPut,
-      method: 'PUT',
-      path: target.href,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body,
-    });
+    const res = await this.putDigest(repo, await this.startUpload(repo), digest, size, body);
     if (res.status === 201) {
       await discard(res);
       return;
@@ -404,5 +372,98 @@ export class RegistryClient implements Registry {
       error.hasCode('BLOB_UPLOAD_INVALID');
     if (retryable) throw error;
     throw new RegistryError({ method: 'PUT', url: res.url, status: res.status, codes: error.codes, retryable: false });
+  }
+
+  /** The PUT `?digest=` that commits an upload session, with the bytes still to send (the whole blob, or none). */
+  private putDigest(
+    repo: RepositoryRef,
+    session: UploadSession,
+    digest: string,
+    size: number,
+    body: Buffer | Readable,
+  ): Promise<HttpResponse> {
+    const target = new URL(session.url);
+    target.searchParams.set('digest', digest);
+    return this.send(repo, true, {
+      kind: RequestKind.BlobPut,
+      method: 'PUT',
+      path: target.href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+    });
+  }
+
+  public async startUpload(repo: RepositoryRef): Promise<UploadSession> {
+    const res = await this.send(repo, true, {
+      kind: RequestKind.UploadStart,
+      method: 'POST',
+      path: `/v2/${repo.repository}/blobs/uploads/`,
+      body: Buffer.alloc(0),
+    });
+    await this.expect(res, 'POST', 202);
+    await discard(res);
+    if (header(res, 'location') === undefined) {
+      throw new RegistryError({
+        method: 'POST',
+        url: res.url,
+        status: 202,
+        reason: '202 Accepted without a Location header',
+        retryable: true,
+      });
+    }
+    return nextSession(res, 0);
+  }
+
+  public async uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: Readable): Promise<UploadSession> {
+    const res = await this.send(repo, true, {
+      kind: RequestKind.UploadChunk,
+      method: 'PATCH',
+      path: session.url,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(size),
+        'content-range': contentRange(session.offset, size),
+      },
+      body,
+    });
+    if (res.status !== 202) throw sessionError(await errorFromResponse('PATCH', res, true));
+    await discard(res);
+    // A registry that does not say how much it holds is taken at its word that it took the chunk.
+    return nextSession(res, rangeOffset(header(res, 'range')) ?? session.offset + size);
+  }
+
+  public async uploadStatus(repo: RepositoryRef, session: UploadSession): Promise<UploadSession> {
+    const res = await this.send(repo, true, { kind: RequestKind.UploadStatus, method: 'GET', path: session.url });
+    if (![200, 202, 204].includes(res.status)) throw sessionError(await errorFromResponse('GET', res));
+    await discard(res);
+    const offset = rangeOffset(header(res, 'range'));
+    // Without an offset nothing can be appended safely: the upload starts again in a new session.
+    if (offset === undefined)
+      throw new UploadSessionLostError({
+        method: 'GET',
+        url: res.url,
+        status: res.status,
+        reason: `${res.status} upload session without a Range header`,
+        retryable: true,
+      });
+    return nextSession(res, offset);
+  }
+
+  public async finishUpload(repo: RepositoryRef, session: UploadSession, digest: string): Promise<void> {
+    assertSha256(digest);
+    const res = await this.putDigest(repo, session, digest, 0, Buffer.alloc(0));
+    if (res.status === 201) {
+      await discard(res);
+      return;
+    }
+    const error = sessionError(await errorFromResponse('PUT', res));
+    // The registry hashed other bytes than those hashed here: a new session may fare better.
+    if (!error.hasCode('DIGEST_INVALID')) throw error;
+    throw new RegistryError({ method: 'PUT', url: res.url, status: res.status, codes: error.codes, retryable: true });
+  }
+
+  public async cancelUpload(repo: RepositoryRef, session: UploadSession): Promise<void> {
+    const res = await this.send(repo, true, { kind: RequestKind.UploadCancel, method: 'DELETE', path: session.url }).catch(() => undefined);
+    if (res !== undefined) await discard(res);
   }
 }

@@ -296,6 +296,16 @@ export class RetryBudget {
     return false;
   }
 
+  /**
+   * The operation made progress that no failure can take back (a chunk of a resumable upload that the
+   * registry acknowledged): the next failure is counted as the first. A transfer that keeps moving
+   * forward between breaks goes on; one that breaks `retries` times without progress fails.
+   */
+  public progressed(): void {
+    this.tries = 0;
+    this.unavailableSince = undefined;
+  }
+
   /** The delay before the next try: full jitter over the retries made, or Retry-After. */
   public delayMs(error: unknown, random: () => number = Math.random): number {
     return backoffMs(this.tries, error, this.policy.baseDelayMs, this.policy.maxDelayMs, random);

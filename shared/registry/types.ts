@@ -45,6 +45,14 @@ export interface BlobStream {
   readonly start: number;
 }
 
+/** An upload session: where its next request goes (the registry's last Location) and the bytes it holds. */
+export interface UploadSession {
+  /** Absolute URL of the session; may carry the registry's own state (distribution's `_state`). */
+  readonly url: string;
+  /** Bytes the registry has acknowledged. */
+  readonly offset: number;
+}
+
 /** Request kinds, counted for reports and the benchmark. */
 export const RequestKind = {
   Token: 'token',
@@ -56,6 +64,11 @@ export const RequestKind = {
   BlobGet: 'blob-get',
   BlobMount: 'blob-mount',
   UploadStart: 'upload-start',
+  /** PATCH of one chunk of an upload session (`Content-Range`). */
+  UploadChunk: 'upload-chunk',
+  /** GET of an upload session: the offset the registry holds. */
+  UploadStatus: 'upload-status',
+  /** PUT `?digest=` that commits an upload: the whole blob (monolithic) or nothing more (chunked). */
   BlobPut: 'blob-put',
   /** DELETE of an upload the registry started instead of a mount. */
   UploadCancel: 'upload-cancel',
@@ -108,6 +121,19 @@ export interface Registry {
    * a failure is not retried here (the caller retries the whole blob with a new stream).
    */
   uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void>;
+  /** POST: opens an upload session (offset 0). */
+  startUpload(repo: RepositoryRef): Promise<UploadSession>;
+  /**
+   * PATCH one chunk of `size` bytes at the session's offset (`Content-Range`), streamed once; returns
+   * the session as the registry now describes it (its Location and offset). Not retried here.
+   */
+  uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: Readable): Promise<UploadSession>;
+  /** GET of the session: the offset the registry holds; UploadSessionLostError when it no longer knows it. */
+  uploadStatus(repo: RepositoryRef, session: UploadSession): Promise<UploadSession>;
+  /** PUT `?digest=` with no body: commits what the session holds as the blob. */
+  finishUpload(repo: RepositoryRef, session: UploadSession, digest: string): Promise<void>;
+  /** DELETE of a session that will not be finished (best effort: never throws). */
+  cancelUpload(repo: RepositoryRef, session: UploadSession): Promise<void>;
   /** A view whose requests also report their retries to `listener` (optional: test doubles need not have it). */
   withRetryListener?(listener: RetryListener): Registry;
   /**

@@ -253,6 +253,37 @@ describe('DynamoBlobClaims', () => {
     assert.equal((await eager.claim('reg', 'sha256:c', 'team/two')).kind, 'claimed', 'a stale claim is taken over');
     assert.equal((await claims.claim('other-reg', 'sha256:a', 'team/one')).kind, 'claimed', 'claims are per registry');
   });
+
+  it('keeps a suspended upload for the next claim of its repository; another repository waits; a stale one starts afresh', async () => {
+    const table = await aws.createTable('claims-suspend-test');
+    const claims = new DynamoBlobClaims(aws.dynamo, table, { staleAfterMs: 60_000 });
+    const first = await claims.claim('reg', 'sha256:d', 'team/one');
+    assert.equal(first.kind, 'claimed');
+    if (first.kind !== 'claimed') return;
+    assert.equal(first.resume, undefined);
+    const upload = {
+      url: 'https://reg/v2/team/one/blobs/uploads/u1?_state=s1',
+      offset: 16 * 1024 * 1024,
+      hashState: new Uint8Array([1, 2, 3]),
+    };
+    await first.suspend?.(upload);
+    assert.equal((await claims.claim('reg', 'sha256:d', 'team/two')).kind, 'busy', 'the upload goes on in its own repository');
+    const next = await claims.claim('reg', 'sha256:d', 'team/one');
+    assert.equal(next.kind, 'claimed');
+    if (next.kind !== 'claimed') return;
+    assert.deepEqual({ ...next.resume, hashState: [...(next.resume?.hashState ?? [])] }, { ...upload, hashState: [1, 2, 3] });
+    assert.equal((await claims.claim('reg', 'sha256:d', 'team/one')).kind, 'busy', 'taken over once');
+    await next.settle(true);
+    assert.deepEqual(await claims.claim('reg', 'sha256:d', 'team/two'), { kind: 'present', repository: 'team/one' });
+
+    const eager = new DynamoBlobClaims(aws.dynamo, table, { staleAfterMs: 1 });
+    const stopped = await eager.claim('reg', 'sha256:e', 'team/one');
+    if (stopped.kind === 'claimed') await stopped.suspend?.({ url: 'https://reg/x', offset: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const fresh = await eager.claim('reg', 'sha256:e', 'team/one');
+    assert.equal(fresh.kind, 'claimed');
+    assert.equal(fresh.kind === 'claimed' ? fresh.resume : 'not claimed', undefined, 'a stale suspended upload is not taken up');
+  });
 });
 
 describe('SecretCredentials', () => {

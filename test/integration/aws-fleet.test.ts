@@ -14,7 +14,6 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoBlobClaims } from '../../functions/adapters/dynamo-blob-claims.js';
 import { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
-import type { RunFinishedDetail, RunNotifier } from '../../functions/adapters/run-notifier.js';
 import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
 import { createCopierHandler } from '../../functions/handlers/copier.js';
@@ -23,6 +22,7 @@ import { createSummaryHandler } from '../../functions/handlers/summary.js';
 import { mapLimit } from '../../shared/copy/limit.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
+import { CountingNotifier } from '../support/aws-fixture.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, type SqsHandler } from '../support/sqs-lambda-driver.js';
@@ -31,13 +31,6 @@ const TASKS = Number(process.env.FLEET_TASKS ?? 200);
 const WORKERS = Number(process.env.FLEET_WORKERS ?? 50);
 const LAYER_BYTES = Math.round(Number(process.env.FLEET_LAYER_MIB ?? 4) * 1024 * 1024);
 const silent = new Logger({ logLevel: 'SILENT' });
-
-class CountingNotifier implements RunNotifier {
-  public readonly finished: RunFinishedDetail[] = [];
-  public async runFinished(detail: RunFinishedDetail): Promise<void> {
-    this.finished.push(detail);
-  }
-}
 
 describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at once, one shared layer`, () => {
   let aws: AwsEmulators;
@@ -78,31 +71,43 @@ describe(`AWS pipeline at fleet scale: ${TASKS} tasks, ${WORKERS} copiers at onc
   it('uploads the shared layer about once, records no spurious failure and finishes once despite duplicate deliveries', async () => {
     const table = await aws.createTable('fleet-runs');
     const store = new DynamoResultStore(aws.dynamo, table);
-    const claims = { claimed: 0, busy: 0, present: 0, takeover: 0 };
+    const claims = { claimed: 0, busy: 0, present: 0, takeover: 0, resume: 0, suspend: 0 };
     const coordinator = new DynamoBlobClaims(aws.dynamo, table, { onClaim: (answer) => void claims[answer]++ });
     const { queueUrl } = await aws.createQueues('fleet', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
     const notifier = new CountingNotifier();
     const queue = new SqsTaskQueue(aws.sqs, queueUrl);
     const common = { store, notifier, logger: silent };
     const planner = createPlannerHandler({ ...common, queue, readRules: () => Promise.reject(new Error('no stored rules')) });
-    // Bytes uploaded, counted at the client: every completed blob upload, whichever delivery's result was recorded.
+    // Bytes uploaded, counted at the client: every completed blob upload (one PUT, or a chunk of a
+    // resumable one), whichever delivery's result was recorded; also through the views a copy makes
+    // of the client to count its retries.
     let uploaded = 0;
-    const counting = new Proxy(registry, {
-      get(target, property, receiver) {
-        if (property === 'uploadBlob') {
-          return async (...args: Parameters<RegistryClient['uploadBlob']>) => {
-            const out = await target.uploadBlob(...args);
-            uploaded += args[2];
-            return out;
-          };
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const counting = (client: RegistryClient): RegistryClient =>
+      new Proxy(client, {
+        get(target, property, receiver) {
+          if (property === 'uploadBlob') {
+            return async (...args: Parameters<RegistryClient['uploadBlob']>) => {
+              const out = await target.uploadBlob(...args);
+              uploaded += args[2];
+              return out;
+            };
+          }
+          if (property === 'uploadChunk') {
+            return async (...args: Parameters<RegistryClient['uploadChunk']>) => {
+              const out = await target.uploadChunk(...args);
+              uploaded += args[2];
+              return out;
+            };
+          }
+          if (property === 'withRetryListener')
+            return (...args: Parameters<RegistryClient['withRetryListener']>) => counting(target.withRetryListener(...args));
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
     const copier = createCopierHandler({
       ...common,
-      registry: counting,
+      registry: counting(registry),
       queue,
       sqs: aws.sqs,
       queueUrl,

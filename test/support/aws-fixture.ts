@@ -7,7 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoResultStore } from '../../functions/adapters/dynamo-result-store.js';
 import type { RulesReader } from '../../functions/adapters/rules-parameter.js';
-import { NoRunNotifier } from '../../functions/adapters/run-notifier.js';
+import { NoRunNotifier, type RunFinishedDetail, type RunNotifier } from '../../functions/adapters/run-notifier.js';
 import { SecretCredentials } from '../../functions/adapters/secret-credentials.js';
 import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
 import { createCopierHandler } from '../../functions/handlers/copier.js';
@@ -18,6 +18,14 @@ import type { CopyStateTable } from '../../functions/ports.js';
 import type { RedeliveryBackoff } from '../../functions/tasks/retry-later.js';
 import { RegistryClient, type RegistryClientOptions } from '../../shared/registry/client.js';
 import type { AwsEmulators } from './aws-emulators.js';
+
+/** A notifier that keeps every run-finished event, to count them. */
+export class CountingNotifier implements RunNotifier {
+  public readonly finished: RunFinishedDetail[] = [];
+  public async runFinished(detail: RunFinishedDetail): Promise<void> {
+    this.finished.push(detail);
+  }
+}
 
 /** The functions' logger, silenced. */
 export const silentLogger = new Logger({ logLevel: 'SILENT' });

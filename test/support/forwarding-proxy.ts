@@ -1,8 +1,9 @@
 /**
  * A forwarding proxy in front of a test registry that injects faults the registry client must
- * survive: error statuses, reset connections, bodies cut short or stalled part way, tampered bodies,
- * auth challenges, blob redirects to a second origin (like object storage), a registry that is down
- * for a while (a rolling restart), and random faults at a given rate (a soak).
+ * survive: error statuses, reset connections, bodies cut short or stalled part way, uploads broken
+ * part way (with or without the registry seeing the part sent), tampered bodies, auth challenges,
+ * blob redirects to a second origin (like object storage), a registry that is down for a while (a
+ * rolling restart), and random faults at a given rate (a soak).
  */
 import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,8 +11,24 @@ import type { AddressInfo } from 'node:net';
 interface Fault {
   match: string;
   times: number;
-  method?: string | undefined;
+  /** One method, or several; any when absent. */
+  method?: string | readonly string[] | undefined;
+  /** Only requests for which this holds (default all). */
+  when?: (req: IncomingMessage) => boolean;
   apply: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Where an upload request's body starts in the blob: its Content-Range, else 0. */
+function chunkStart(req: IncomingMessage): number {
+  return Number(/^(\d+)-/.exec(String(req.headers['content-range'] ?? ''))?.[1] ?? 0);
+}
+
+/** An upload request whose body is longer than `bytes` (a cut after `bytes` can happen in it), at or after `fromOffset`. */
+function uploadLongerThan(bytes: number, options: UploadCutOptions = {}): (req: IncomingMessage) => boolean {
+  return (req) =>
+    (req.method === 'PATCH' || req.method === 'PUT') &&
+    Number(req.headers['content-length'] ?? 0) > bytes &&
+    chunkStart(req) >= (options.fromOffset ?? 0);
 }
 
 /** A seen request: method, path, the Authorization it carried, and the request body bytes that reached the proxy. */
@@ -24,6 +41,14 @@ export interface SeenRequest {
   bytesOut: number;
   at: number;
   range?: string | undefined;
+  /** The Content-Range of a chunk of an upload. */
+  contentRange?: string | undefined;
+}
+
+/** Which uploads a cut applies to. */
+export interface UploadCutOptions {
+  /** Only a chunk whose Content-Range starts at or after this offset (a monolithic PUT counts as 0). */
+  readonly fromOffset?: number;
 }
 
 /** Random faults: each request meets one with probability `rate` (of the kinds listed). */
@@ -51,8 +76,33 @@ export interface ForwardingProxy {
   cutNext(match: string, times: number, afterBytes: number, method?: string): void;
   /** Forwards the response head and `afterBytes` of the body, then sends nothing more (the connection stays open). */
   stallNext(match: string, times: number, afterBytes: number): void;
-  /** Lets `afterBytes` of a request body through, then resets the connection (an upload broken part way). */
-  cutUploadNext(match: string, times: number, afterBytes: number): void;
+  /**
+   * Lets `afterBytes` of a PATCH or PUT body through, then resets the connection (an upload broken part
+   * way). distribution then gives up the session (the bytes it holds differ from its last answer);
+   * with keepUploadSessions on, the registry keeps the part received and the session goes on.
+   */
+  cutUploadNext(match: string, times: number, afterBytes: number, options?: UploadCutOptions): void;
+  /**
+   * Takes `afterBytes` of a PATCH or PUT body and resets the connection without passing any of it on,
+   * as a front that buffers request bodies does: the registry never sees the request, and its upload
+   * session stays where it was.
+   */
+  dropUploadNext(match: string, times: number, afterBytes: number, options?: UploadCutOptions): void;
+  /**
+   * The registry forgets an upload session (as one that purged it, or a node without shared storage):
+   * the first chunk that starts at or after `fromOffset` and every later request of its session are
+   * answered 404 BLOB_UPLOAD_UNKNOWN.
+   */
+  loseUploadSessionAt(fromOffset: number): void;
+  /** The registry forgets every upload session seen so far: each later request of one is answered 404 BLOB_UPLOAD_UNKNOWN. */
+  forgetUploadSessions(): void;
+  /**
+   * Makes distribution keep upload sessions as registries that hold their state themselves do: the
+   * state distribution puts in each Location (`_state`, which carries the offset) is remembered per
+   * session and put into every later request of it, and an upload cut by cutUploadNext keeps the
+   * part the registry received (it is passed on as a complete, shorter chunk).
+   */
+  keepUploadSessions(on: boolean): void;
   /** Answers 400 PAGINATION_NUMBER_INVALID to a tag list with `n=`, as some distribution versions do. */
   refusePageSize(on: boolean): void;
   /** Closes the listening socket and every connection for `ms`, then listens on the same port again. */
@@ -86,9 +136,18 @@ interface Cut {
   onCut?: () => void;
 }
 
-function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper: boolean, cut?: Cut, self?: string): void {
+function forward(
+  target: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+  tamper: boolean,
+  cut?: Cut,
+  self?: string,
+  onResponse?: (up: IncomingMessage) => void,
+): void {
   const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
   const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers }, (up) => {
+    onResponse?.(up);
     // As a reverse proxy does: the registry's absolute Location (an upload session) points back through the proxy.
     if (self !== undefined && typeof up.headers.location === 'string' && up.headers.location.startsWith(target.origin)) {
       up.headers.location = self + up.headers.location.slice(target.origin.length);
@@ -132,28 +191,55 @@ function forward(target: URL, req: IncomingMessage, res: ServerResponse, tamper:
 }
 
 /**
- * Forwards a request body until `afterBytes` have gone through, then resets the connection: the
- * registry keeps what it received (an upload session's offset grows), the client sees a reset.
+ * Breaks an upload after `afterBytes` of its body:
+ * - `forward`: passes them on, then resets both connections: the registry received part of a request;
+ * - `drop`: passes nothing on and resets the client: the registry never sees the request;
+ * - `keep`: passes them on as a complete request of that length (Content-Length and Content-Range
+ *   rewritten), then resets the client: the registry holds the part, the client never hears of it.
  */
-function cutUpload(target: URL, req: IncomingMessage, afterBytes: number): void {
-  const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host } }, (up) =>
-    up.resume(),
-  );
-  upstream.on('error', () => undefined);
+function cutUpload(
+  target: URL,
+  req: IncomingMessage,
+  afterBytes: number,
+  mode: 'forward' | 'drop' | 'keep',
+  onResponse?: (up: IncomingMessage) => void,
+): void {
+  const headers: OutgoingHttpHeaders = { ...req.headers, host: target.host };
+  if (mode === 'keep') {
+    const start = chunkStart(req);
+    headers['content-length'] = String(afterBytes);
+    if (afterBytes > 0) headers['content-range'] = `${start}-${start + afterBytes - 1}`;
+  }
   let seen = 0;
+  const breakClient = (): void => void req.socket.resetAndDestroy();
+  const upstream =
+    mode === 'drop'
+      ? undefined
+      : request(new URL(req.url ?? '/', target), { method: req.method, headers }, (up) => {
+          onResponse?.(up);
+          up.resume();
+          if (mode === 'keep') up.on('end', breakClient);
+        });
+  upstream?.on('error', () => undefined);
   req.on('data', (c: Buffer) => {
     if (seen >= afterBytes) return;
     const piece = c.subarray(0, afterBytes - seen);
     seen += piece.length;
-    upstream.write(piece);
-    if (seen >= afterBytes) {
-      // Give the registry a moment to store what it got, then break both connections.
-      setTimeout(() => {
-        upstream.destroy();
-        req.socket.resetAndDestroy();
-      }, 200);
-    }
+    upstream?.write(piece);
+    if (seen < afterBytes) return;
+    if (mode === 'drop') return breakClient();
+    if (mode === 'keep') return void upstream?.end();
+    // Give the registry a moment to store what it got, then break both connections.
+    setTimeout(() => {
+      upstream?.destroy();
+      breakClient();
+    }, 200);
   });
+}
+
+/** The id of an upload session in a path (`/v2/<name>/blobs/uploads/<id>?...`). */
+function uploadId(path: string): string | undefined {
+  return /\/blobs\/uploads\/([^/?]+)/.exec(path)?.[1];
 }
 
 /** Options of {@link startForwardingProxy}. */
@@ -174,6 +260,35 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
   let challenge = false;
   let paginate = false;
   let referrers: Map<string, unknown[]> | undefined;
+  /** loseUploadSessionAt: the offset from which a session is forgotten, and the sessions forgotten. */
+  let loseAt: number | undefined;
+  const lostSessions = new Set<string>();
+  /** keepUploadSessions: the `_state` of each upload session's latest Location. */
+  let keepSessions = false;
+  const sessionStates = new Map<string, { state: string; offset: number }>();
+  const rememberSession = (up: IncomingMessage): void => {
+    const location = up.headers.location;
+    if (!keepSessions || typeof location !== 'string') return;
+    const id = uploadId(location);
+    const state = new URL(location, target).searchParams.get('_state');
+    const last = Number(/^0-(\d+)$/.exec(String(up.headers.range ?? ''))?.[1] ?? 0);
+    if (id !== undefined && state !== null) sessionStates.set(id, { state, offset: last === 0 ? 0 : last + 1 });
+  };
+  /** keepUploadSessions: a chunk that does not start where the session is, answered 416 as the spec says (distribution 2.8 would append it). */
+  const misplacedChunk = (req: IncomingMessage): boolean => {
+    const id = uploadId(req.url ?? '');
+    const session = id === undefined ? undefined : sessionStates.get(id);
+    return keepSessions && req.method === 'PATCH' && session !== undefined && chunkStart(req) !== session.offset;
+  };
+  /** The request path with the session's latest `_state` (keepUploadSessions). */
+  const withSessionState = (path: string): string => {
+    const id = uploadId(path);
+    const state = id === undefined ? undefined : sessionStates.get(id)?.state;
+    if (!keepSessions || state === undefined) return path;
+    const url = new URL(path, 'http://proxy.invalid');
+    url.searchParams.set('_state', state);
+    return `${url.pathname}${url.search}`;
+  };
 
   const storage = createServer((req, res) => {
     redirected.push({
@@ -201,6 +316,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
   };
 
   const server = createServer((req, res) => {
+    if (keepSessions) req.url = withSessionState(req.url ?? '/');
     const path = req.url ?? '/';
     const seen: SeenRequest = {
       method: req.method ?? '',
@@ -210,6 +326,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       bytesOut: 0,
       at: Date.now(),
       range: typeof req.headers.range === 'string' ? req.headers.range : undefined,
+      contentRange: typeof req.headers['content-range'] === 'string' ? req.headers['content-range'] : undefined,
     };
     log.push(seen);
     req.on('data', (c: Buffer) => (seen.bytesIn += c.length));
@@ -219,10 +336,29 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       return write(chunk, ...rest);
     }) as typeof res.write;
     const fault = take(
-      faults.filter((f) => f.method === undefined || f.method === req.method),
+      faults.filter(
+        (f) =>
+          (f.method === undefined || (typeof f.method === 'string' ? f.method === req.method : f.method.includes(req.method ?? ''))) &&
+          (f.when === undefined || f.when(req)),
+      ),
       path,
     );
     if (fault) return fault.apply(req, res);
+    const session = uploadId(path);
+    if (session !== undefined && loseAt !== undefined && req.method === 'PATCH' && chunkStart(req) >= loseAt) {
+      lostSessions.add(session);
+      loseAt = undefined;
+    }
+    if (session !== undefined && lostSessions.has(session)) {
+      req.resume();
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return res.end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}');
+    }
+    if (misplacedChunk(req)) {
+      req.resume();
+      res.writeHead(416, { 'content-type': 'application/json' });
+      return res.end('{"errors":[{"code":"RANGE_INVALID","message":"invalid content range"}]}');
+    }
     if (chaos !== undefined && (chaos.match === undefined || path.includes(chaos.match)) && random() < chaos.rate) {
       const kind = chaos.kinds[Math.floor(random() * chaos.kinds.length)] ?? 'reset';
       // A cut counts only when the body was long enough to be cut (a HEAD's is empty).
@@ -265,7 +401,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       paginated(req, res).catch((error: unknown) => res.destroy(error instanceof Error ? error : new Error(String(error))));
       return;
     }
-    forward(target, req, res, take(tampers, path) !== undefined, undefined, self);
+    forward(target, req, res, take(tampers, path) !== undefined, undefined, self, rememberSession);
   });
 
   // Pages as distribution 3 serves them: sorted, after `last`, `n` per page; the first Link is
@@ -317,8 +453,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       });
     },
     stallUploadNext(match, times) {
-      faults.push({ match, times, method: 'PUT', apply: (req) => req.pause() });
-      faults.push({ match, times, method: 'PATCH', apply: (req) => req.pause() });
+      faults.push({ match, times, method: ['PUT', 'PATCH'], apply: (req) => req.pause() });
     },
     cutNext(match, times, afterBytes, method) {
       faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }, self) });
@@ -326,9 +461,30 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     stallNext(match, times, afterBytes) {
       faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
     },
-    cutUploadNext(match, times, afterBytes) {
-      faults.push({ match, times, method: 'PATCH', apply: (req) => cutUpload(target, req, afterBytes) });
-      faults.push({ match, times, method: 'PUT', apply: (req) => cutUpload(target, req, afterBytes) });
+    cutUploadNext(match, times, afterBytes, options) {
+      const apply = (req: IncomingMessage): void => cutUpload(target, req, afterBytes, keepSessions ? 'keep' : 'forward', rememberSession);
+      faults.push({ match, times, when: uploadLongerThan(afterBytes, options), apply });
+    },
+    dropUploadNext(match, times, afterBytes, options) {
+      faults.push({
+        match,
+        times,
+        when: uploadLongerThan(afterBytes, options),
+        apply: (req) => cutUpload(target, req, afterBytes, 'drop'),
+      });
+    },
+    loseUploadSessionAt(fromOffset) {
+      loseAt = fromOffset;
+    },
+    forgetUploadSessions() {
+      for (const l of log) {
+        const id = uploadId(l.path);
+        if (id !== undefined) lostSessions.add(id);
+      }
+    },
+    keepUploadSessions(on) {
+      keepSessions = on;
+      if (!on) sessionStates.clear();
     },
     refusePageSize(on) {
       refuseN = on;
@@ -376,6 +532,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       referrers = entries;
     },
     reset() {
+      loseAt = undefined;
       faults.length = 0;
       tampers.length = 0;
       chaos = undefined;

@@ -26,6 +26,8 @@ export interface QueueBinding {
   readonly batchSize: number;
   /** Batches in flight at once (the mapping's maximum concurrency). */
   readonly workers: number;
+  /** The function's timeout, which the context's getRemainingTimeInMillis counts down from (default 900 s). */
+  readonly functionTimeoutMs?: number;
   /** Return true to drop this batch as if the function crashed: nothing is deleted. */
   readonly crash?: (records: readonly SQSRecord[], batchNumber: number) => boolean;
 }
@@ -97,8 +99,8 @@ function recordOf(message: Message, queueUrl: string): SQSRecord {
   };
 }
 
-function contextOf(name: string): Context {
-  const deadline = Date.now() + 900_000;
+function contextOf(name: string, timeoutMs = 900_000): Context {
+  const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: name,
@@ -139,7 +141,7 @@ async function poll(sqs: SQSClient, binding: QueueBinding, stats: QueueStats, st
       }
       let failedIds: Set<string>;
       try {
-        const response = await binding.handler({ Records: records }, contextOf('copier'));
+        const response = await binding.handler({ Records: records }, contextOf('copier', binding.functionTimeoutMs));
         failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
       } catch {
         // A handler that throws fails the whole batch, as on Lambda.

@@ -58,6 +58,17 @@ describe('queue messages', () => {
     assert.deepEqual(parseEvent(PlannerEventSchema, { images: '{}', state: false }, 'planner event'), { images: '{}', state: false });
   });
 
+  it('reads back a task handed on by an invocation that reached its deadline, and refuses a malformed hand-over', () => {
+    const task = { runId: 'r1', taskId: 't1', source: 'a.io/n/r:1', destination: 'b.io/n/r:1' };
+    const handedOn = { invocations: 2, bytes: 33554432, requests: 17, durationMs: 4200, retried: { 'upload-resume': 1 } };
+    const message = { ...copyMessage(task), handedOn };
+    assert.deepEqual(parseQueueMessage(JSON.stringify(message)), message);
+    assert.throws(
+      () => parseQueueMessage(JSON.stringify({ ...message, handedOn: { ...handedOn, bytes: -1 } })),
+      (e: unknown) => e instanceof MalformedMessageError && /handedOn\.bytes/.test(e.message),
+    );
+  });
+
   it('reads a body without a type as a copy task', () => {
     const task = { runId: 'r1', taskId: 't1', source: 'a.io/n/r:1', destination: 'b.io/n/r:1' };
     assert.deepEqual(parseQueueMessage(JSON.stringify(task)), { type: 'copy', ...task });

@@ -5,6 +5,7 @@ import { nextLink } from '../../shared/registry/link-header.js';
 import { manifestMediaType } from '../../shared/registry/manifest-media.js';
 import { refreshTime, TokenCache, tokenKey } from '../../shared/registry/token-cache.js';
 import { MediaType } from '../../shared/registry/types.js';
+import { contentRange, rangeOffset, storableUploadUrl } from '../../shared/registry/upload-session.js';
 
 describe('Link pagination header', () => {
   const base = new URL('http://127.0.0.1:5000/v2/r/tags/list?n=2');
@@ -64,5 +65,29 @@ describe('token cache', () => {
     assert.equal(await cache.get(key, fetch), 't2');
     cache.drop(key, 't2');
     assert.equal(await cache.get(key, fetch), 't3');
+  });
+});
+
+describe('upload sessions', () => {
+  it('reads the offset a session holds from its Range', () => {
+    assert.equal(rangeOffset('0-1048575'), 1048576);
+    assert.equal(rangeOffset('bytes=0-99'), 100);
+    // distribution answers an empty session with 0-0.
+    assert.equal(rangeOffset('0-0'), 0);
+    assert.equal(rangeOffset(undefined), undefined);
+    assert.equal(rangeOffset('5-9'), undefined);
+    assert.equal(rangeOffset('junk'), undefined);
+  });
+  it('records a session URL without a login, keeping distribution state but never a presigned signature', () => {
+    assert.equal(
+      storableUploadUrl('https://user:pw@reg.example/v2/a/blobs/uploads/u1?_state=abc&x=1'),
+      'https://reg.example/v2/a/blobs/uploads/u1?x=1&_state=abc',
+    );
+    assert.equal(storableUploadUrl('https://store.example/up/u1?X-Amz-Signature=s&X-Amz-Credential=c'), undefined);
+    assert.equal(storableUploadUrl('https://reg.example/v2/a/blobs/uploads/u1?sig=abc'), undefined);
+  });
+  it('writes the Content-Range of a chunk without a unit, as the spec does', () => {
+    assert.equal(contentRange(0, 16), '0-15');
+    assert.equal(contentRange(16, 1), '16-16');
   });
 });

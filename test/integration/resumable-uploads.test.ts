@@ -1,0 +1,218 @@
+/**
+ * Resumable uploads of large blobs through fault-injecting proxies in front of real registries: an
+ * upload broken twice goes on at the offset the registry holds instead of starting again (also while
+ * the source download breaks, and where the registry keeps part of a broken chunk); a registry that
+ * loses the session still gets the blob in a new one; `--retries 0` fails at once with the reason;
+ * `--resumable-above` and `--chunk-size` choose which blobs go in chunks and how big they are.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ImageCopier } from '../../shared/copy/image-copier.js';
+import { RegistryClient } from '../../shared/registry/client.js';
+import type { RetryEvent } from '../../shared/registry/retry.js';
+import { runCli, workdir } from '../support/cli-run.js';
+import { startForwardingProxy, type ForwardingProxy, type SeenRequest } from '../support/forwarding-proxy.js';
+import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { getManifestDigest, pushImage, randomBytes, type SeededImage } from '../support/seed.js';
+
+const MiB = 1024 * 1024;
+/** The default chunk size. */
+const CHUNK = 16 * MiB;
+
+/** Bytes of upload bodies (PATCH and PUT) that reached a proxy for one repository. */
+function uploaded(log: readonly SeenRequest[], repository: string): number {
+  return log
+    .filter((l) => (l.method === 'PATCH' || l.method === 'PUT') && l.path.startsWith(`/v2/${repository}/blobs/uploads/`))
+    .reduce((n, l) => n + l.bytesIn, 0);
+}
+
+describe('resumable uploads', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  let srcProxy: ForwardingProxy;
+  let dstProxy: ForwardingProxy;
+  let layer: Buffer;
+  let image: SeededImage;
+
+  before(async () => {
+    [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
+    [srcProxy, dstProxy] = await Promise.all([startForwardingProxy(src.url), startForwardingProxy(dst.url, { rewriteLocation: true })]);
+    // Above the 64 MiB threshold, and not a whole number of chunks.
+    layer = randomBytes(72 * MiB + 4321, 71);
+    image = await pushImage(src, 'big/app', 'v1', { layers: [layer] });
+  });
+  after(async () => {
+    await Promise.all([srcProxy?.stop(), dstProxy?.stop()]);
+    await Promise.all([src?.stop(), dst?.stop()]);
+  });
+
+  /** Copies big/app:v1 into `repository` at the destination (through its proxy); the retries it made. */
+  async function copy(
+    repository: string,
+    from = src.host,
+  ): Promise<{ events: RetryEvent[]; requests: Record<string, number>; ms: number }> {
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({
+      credentials: { lookup: () => ({ insecure: true }) },
+      retry: { baseDelayMs: 20 },
+      onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
+    });
+    const events: RetryEvent[] = [];
+    const started = Date.now();
+    try {
+      await new ImageCopier(client, { retry: { baseDelayMs: 20 } }).copy(
+        { source: `${from}/big/app:v1`, destination: `${dstProxy.host}/${repository}:v1` },
+        { onRetry: (e) => events.push(e) },
+      );
+    } finally {
+      await client.close();
+    }
+    assert.equal(await getManifestDigest(dst, repository, 'v1'), image.digest);
+    return { events, requests, ms: Date.now() - started };
+  }
+
+  it('goes on at the offset the registry holds when an upload is reset twice mid-transfer', async () => {
+    // A front that buffers request bodies: the registry never sees the broken chunk.
+    dstProxy.dropUploadNext('/v2/resume/twice/blobs/uploads/', 1, 8 * MiB, { fromOffset: CHUNK });
+    dstProxy.dropUploadNext('/v2/resume/twice/blobs/uploads/', 1, 8 * MiB, { fromOffset: 3 * CHUNK });
+    const { events, requests } = await copy('resume/twice');
+    const resumes = events.filter((e) => e.kind === 'upload-resume');
+    assert.deepEqual(
+      resumes.map((e) => e.what.replace(/sha256:\w+/, 'D')),
+      [
+        `blob D to ${dstProxy.host}/resume/twice (resumed at byte ${CHUNK})`,
+        `blob D to ${dstProxy.host}/resume/twice (resumed at byte ${3 * CHUNK})`,
+      ],
+    );
+    assert.equal(resumes[0]?.registry, dstProxy.host);
+    assert.match(resumes[0]?.reason ?? '', /PATCH .*: network error/);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['upload-resume', 'upload-resume'],
+    );
+    const sent = uploaded(dstProxy.log, 'resume/twice');
+    assert.ok(sent < 3 * layer.length, `${sent} bytes sent for a ${layer.length}-byte layer`);
+    // Only the two broken chunks' bytes went twice.
+    assert.ok(sent <= layer.length + 2 * CHUNK, `${sent - layer.length} bytes sent again`);
+    assert.equal(requests['upload-status'], 2);
+    console.log(
+      `upload reset twice: layer ${layer.length} B, sent ${sent} B (${sent - layer.length} B again); requests ${JSON.stringify(requests)}`,
+    );
+  });
+
+  it('goes on when the source download breaks too', async () => {
+    srcProxy.cutNext(`/blobs/${image.layers[0]}`, 1, 20 * MiB);
+    dstProxy.dropUploadNext('/v2/resume/both/blobs/uploads/', 1, 4 * MiB, { fromOffset: 2 * CHUNK });
+    const { events, ms } = await copy('resume/both', srcProxy.host);
+    const kinds = events.map((e) => e.kind).sort();
+    assert.deepEqual(kinds, ['blob-resume', 'upload-resume']);
+    const gets = srcProxy.log.filter((l) => l.method === 'GET' && l.path.includes(image.layers[0] ?? '-'));
+    // The first GET broke after 20 MiB and was resumed from the last byte received; the upload's resume
+    // read again from the chunk the registry held.
+    assert.equal(gets.length, 3);
+    assert.equal(gets[0]?.range, undefined);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 20 * MiB, `download resumed at ${gets[1]?.range}`);
+    assert.equal(gets[2]?.range, `bytes=${2 * CHUNK}-`);
+    const read = gets.reduce((n, g) => n + g.bytesOut, 0);
+    const sent = uploaded(dstProxy.log, 'resume/both');
+    assert.ok(sent <= layer.length + CHUNK, `${sent - layer.length} bytes sent again`);
+    assert.ok(read <= layer.length + 2 * CHUNK, `${read - layer.length} bytes read again`);
+    console.log(
+      `source and upload broken: ${ms} ms, read ${read} B (${read - layer.length} again), sent ${sent} B (${sent - layer.length} again)`,
+    );
+    srcProxy.reset();
+  });
+
+  it('hashes again without sending what a registry kept of a broken chunk', async () => {
+    dstProxy.keepUploadSessions(true);
+    try {
+      dstProxy.cutUploadNext('/v2/resume/kept/blobs/uploads/', 1, 5 * MiB, { fromOffset: CHUNK });
+      const before = srcProxy.log.length;
+      const { events } = await copy('resume/kept', srcProxy.host);
+      const kept = CHUNK + 5 * MiB;
+      assert.deepEqual(
+        events.map((e) => `${e.kind} ${e.what.replace(/^.*\(/, '(')}`),
+        [`upload-resume (resumed at byte ${kept})`],
+      );
+      const chunks = dstProxy.log.filter((l) => l.method === 'PATCH' && l.path.startsWith('/v2/resume/kept/')).map((l) => l.contentRange);
+      assert.deepEqual(chunks.slice(0, 3), [`0-${CHUNK - 1}`, `${CHUNK}-${2 * CHUNK - 1}`, `${kept}-${kept + CHUNK - 1}`]);
+      // The source is read again from the last chunk boundary whose hash state was kept, and the 5 MiB the registry kept are not sent.
+      const gets = srcProxy.log.slice(before).filter((l) => l.method === 'GET' && l.path.includes(image.layers[0] ?? '-'));
+      assert.deepEqual(
+        gets.map((g) => g.range),
+        [undefined, `bytes=${CHUNK}-`],
+      );
+      const sent = uploaded(dstProxy.log, 'resume/kept');
+      assert.ok(sent <= layer.length + CHUNK, `${sent - layer.length} bytes sent again`);
+    } finally {
+      dstProxy.keepUploadSessions(false);
+    }
+  });
+
+  it('starts a new session when the registry gives up the one that broke (distribution after a partial chunk)', async () => {
+    // distribution holds more bytes than its last answer said, and drops the session.
+    dstProxy.cutUploadNext('/v2/resume/lost/blobs/uploads/', 1, 4 * MiB, { fromOffset: CHUNK });
+    const { events } = await copy('resume/lost');
+    assert.deepEqual(
+      events.map((e) => `${e.kind} ${e.what.replace(/^.*\(/, '(')}`),
+      ['blob-restart (from byte 0)'],
+    );
+    const starts = dstProxy.log.filter((l) => l.method === 'POST' && l.path.startsWith('/v2/resume/lost/blobs/uploads/'));
+    // One session for the config, two for the layer.
+    assert.equal(starts.length, 3);
+  });
+
+  it('starts a new session when the registry forgets it (404 BLOB_UPLOAD_UNKNOWN)', async () => {
+    dstProxy.loseUploadSessionAt(2 * CHUNK);
+    const { events } = await copy('resume/forgot');
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['blob-restart'],
+    );
+    assert.match(events[0]?.reason ?? '', /404|BLOB_UPLOAD_UNKNOWN|network error/);
+  });
+
+  it('fails at once with the reason under --retries 0, and chooses chunks with --resumable-above and --chunk-size', async () => {
+    const small = await pushImage(src, 'small/app', 'v1', { layers: [randomBytes(10 * MiB + 7, 72)] });
+    dstProxy.dropUploadNext('/v2/cli/broken/blobs/uploads/', 1, MiB, { fromOffset: 4 * MiB });
+    const dir = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dstProxy.host]: { insecure: true } },
+      'images.json': {
+        [`${src.host}/small/app:v1`]: `${dstProxy.host}/cli/broken`,
+      },
+    });
+    const started = Date.now();
+    const failed = await runCli(['--retries', '0', '--resumable-above', '8', '--chunk-size', '4', '--no-state'], { cwd: dir });
+    const elapsed = Date.now() - started;
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stdout, /Images\(1\) migration finished, 1 images tasks failed, 0 tasks generate failed/);
+    const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+    assert.match(
+      log,
+      new RegExp(
+        `failed ${src.host}/small/app:v1 -> ${dstProxy.host}/cli/broken:v1 attempts=1 .*PATCH http://${dstProxy.host}/v2/cli/broken/blobs/uploads/[^ ?]+: network error`,
+      ),
+    );
+    assert.doesNotMatch(log, / retry /);
+    assert.doesNotMatch(log, /_state/, 'the session state is not logged');
+    assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
+
+    const ok = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dstProxy.host]: { insecure: true } },
+      'images.json': { [`${src.host}/small/app:v1`]: `${dstProxy.host}/cli/chunks` },
+    });
+    const done = await runCli(['--resumable-above', '8', '--chunk-size', '4', '--no-state', '--report', 'r.json'], { cwd: ok });
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(await getManifestDigest(dst, 'cli/chunks', 'v1'), small.digest);
+    const report = JSON.parse(await readFile(join(ok, 'r.json'), 'utf8')) as { requests: Record<string, number> };
+    // 10 MiB in chunks of 4: three PATCHes; the small config goes in one PUT; the layer's commit is a second.
+    assert.equal(report.requests['upload-chunk'], 3);
+    assert.equal(report.requests['blob-put'], 2);
+    const help = await runCli(['--help'], { cwd: ok });
+    assert.match(help.stdout, /--resumable-above <MiB>/);
+    assert.match(help.stdout, /--chunk-size <MiB>/);
+  });
+});
