@@ -4,6 +4,7 @@
  * run's summary; `auth put` stores auth.json (with `${VAR}` resolved here) in the stack's secret.
  * Functions and the secret are found through the stack's outputs (CloudFormation DescribeStacks).
  */
+import { gzipSync } from 'node:zlib';
 import { CloudFormationClient, CloudFormationServiceException, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -147,14 +148,15 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
   const aws = new CloudClients(options, io);
   const outputs = await aws.outputs('PlannerFunctionName', 'SummaryFunctionName');
   const event: PlannerEvent = {
-    images,
+    ...plannerRules(images, options.images),
     trigger: 'manual',
     ...(registry ? { registry } : {}),
     ...(namespace !== undefined ? { namespace } : {}),
     ...(options.state === false ? { state: false } : {}),
   };
   const plan = await aws.invoke(outputs.PlannerFunctionName!, 'planner', event, PlannerResultSchema);
-  io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned, ${plan.generateFailed} tasks generate failed\n`);
+  const fanOut = plan.slices ? ` (${plan.slices} plan slices for the copiers to send)` : '';
+  io.stderr.write(`run ${plan.runId}: ${plan.tasks} tasks planned${fanOut}, ${plan.generateFailed} tasks generate failed\n`);
   if (!options.wait) {
     const flags = `${options.stack === DEFAULT_STACK ? '' : ` --stack ${options.stack}`}${options.region ? ` --region ${options.region}` : ''}`;
     io.stdout.write(`Run ${plan.runId} started; follow it with: image-migrator cloud status ${plan.runId}${flags}\n`);
@@ -180,6 +182,29 @@ export async function cloudRun(options: RunOptions, io: CloudCommandIo): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, io.pollMs ?? 5000));
   }
+}
+
+/** images.json texts above this go to the planner gzipped: Lambda takes at most 6 MB in a synchronous invocation. */
+export const INLINE_RULES_BYTES = 1024 * 1024;
+const LAMBDA_EVENT_BYTES = 6 * 1024 * 1024;
+
+/**
+ * The rules as the planner event carries them: the text itself, or gzipped in base64 when large
+ * (images.json compresses about tenfold, so some 500,000 rules fit). Too large even then: exit 2.
+ */
+function plannerRules(text: string, file: string): Pick<PlannerEvent, 'images' | 'imagesGzip'> {
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= INLINE_RULES_BYTES) return { images: text };
+  const imagesGzip = gzipSync(text).toString('base64');
+  if (imagesGzip.length > LAMBDA_EVENT_BYTES - 64 * 1024) {
+    const mb = (n: number): string => (n / 1024 / 1024).toFixed(1);
+    throw new CloudCommandError(
+      `${file} is ${mb(bytes)} MB, ${mb(imagesGzip.length)} MB gzipped in base64: more than the 6 MB a Lambda invocation takes; ` +
+        'split the rules into several files and start a run for each',
+      ExitCode.BadInput,
+    );
+  }
+  return { imagesGzip };
 }
 
 /** The summary with up to `wanted` failures, paged from the summary function. */

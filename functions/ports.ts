@@ -9,12 +9,12 @@ import type { RepositoryRef } from '../shared/registry/types.js';
 import type { CopyRecord, StateSnapshot } from '../shared/state/state-snapshot.js';
 import type { ResultStore, RunRecord, TaskQueue } from '../shared/pipeline/ports.js';
 import type { GenerateFailure, TaskResult } from '../shared/pipeline/task.js';
-import type { RunState, Usage } from './adapters/dynamo-items.js';
+import type { ExpansionKey, RunState, Usage } from './adapters/dynamo-items.js';
 import type { FailurePage } from './adapters/dynamo-result-store.js';
-import type { QueueMessage } from './adapters/queue-message.js';
+import type { QueueMessage, SliceMessage } from './adapters/queue-message.js';
 import type { UsageMeter } from './adapters/usage-meter.js';
 
-/** The copy queue, which also carries the expand messages of all-tags rules. */
+/** The copy queue, which also carries the expand messages of all-tags rules and the plan slices of large runs. */
 export interface PipelineQueue extends TaskQueue {
   /**
    * One expand message per all-tags rule; `coveredTags` are tags that tag rules of the run already copy;
@@ -28,22 +28,24 @@ export interface PipelineQueue extends TaskQueue {
   ): Promise<void>;
   /** Messages as they are (a copy task handed on to the next invocation). */
   send(messages: readonly QueueMessage[]): Promise<void>;
+  /** Plan slices, each a range of a run's rules for a copier to turn into messages. */
+  enqueueSlices(slices: readonly SliceMessage[]): Promise<void>;
 }
 
 /** The run table: results counted once, expansions tracked, the run finished exactly once. */
 export interface RunTable extends ResultStore {
   /** Counts this container's requests and time per run, written with `flushUsage`. */
   readonly meter: UsageMeter;
-  /** The run record, with the number of all-tags rules still to be expanded. */
+  /** The run record, with the number of all-tags rules and plan slices still to be expanded. */
   createRun(run: RunRecord, pendingExpansions: number): Promise<void>;
   addUsage(runId: string, usage: Usage): Promise<void>;
   flushUsage(): Promise<void>;
   hasResult(runId: string, taskId: string): Promise<boolean>;
   /** Records many results at once (an expansion's tags found up to date); returns how many were counted, each once. */
   recordResults(runId: string, results: readonly TaskResult[]): Promise<number>;
-  isExpansionDone(runId: string, ruleIndex: number): Promise<boolean>;
+  isExpansionDone(runId: string, key: ExpansionKey): Promise<boolean>;
   /** False when the expansion was already counted (a duplicate delivery). */
-  completeExpansion(runId: string, ruleIndex: number, taskCount: number): Promise<boolean>;
+  completeExpansion(runId: string, key: ExpansionKey, taskCount: number): Promise<boolean>;
   failExpansion(runId: string, ruleIndex: number, failure: GenerateFailure): Promise<boolean>;
   /** The run's state when this call is the one that marked it finished; undefined otherwise. */
   finishIfComplete(runId: string): Promise<RunState | undefined>;

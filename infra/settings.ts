@@ -52,7 +52,12 @@ export const DEFAULT_SETTINGS = {
   runState: true,
 } as const;
 
-/** SQS event sources accept a maximum concurrency from 2 to 1000. */
+/**
+ * SQS event sources accept a maximum concurrency from 2 to 1000 (ScalingConfig.MaximumConcurrency).
+ * Above the account's unreserved concurrency (1,000 a region by default, shared by all its
+ * functions) the copier is throttled instead: see the README's "Workers".
+ */
+const MIN_WORKERS = 2;
 const MAX_WORKERS = 1000;
 /** An SQS redrive policy accepts maxReceiveCount up to 1000. */
 const MAX_RETRIES = 999;
@@ -62,8 +67,8 @@ const MAX_RETRIES = 999;
  * @throws StackSettingsError naming the key and the accepted values.
  */
 export function readStackSettings(node: Node): StackSettings {
-  const workers = integer(node, 'workers', DEFAULT_SETTINGS.workers, 1, MAX_WORKERS);
-  if (workers === 1) {
+  const rawWorkers: unknown = node.tryGetContext('workers');
+  if (rawWorkers === 1 || (typeof rawWorkers === 'string' && /^\s*1\s*$/.test(rawWorkers))) {
     // Reserved concurrency 1 is the other way to get one copy at a time, but SQS event sources
     // keep polling with several pollers; throttled batches go back to the queue with their receive
     // count raised, so healthy tasks would reach the dead-letter queue. Refusing is the honest answer.
@@ -74,6 +79,7 @@ export function readStackSettings(node: Node): StackSettings {
         'dead-letter queue. Use workers >= 2, or the local CLI with --workers 1.',
     );
   }
+  const workers = integer(node, 'workers', DEFAULT_SETTINGS.workers, MIN_WORKERS, MAX_WORKERS);
   const defaults = { ...optionalWord(node, 'defaultRegistry'), ...optionalWord(node, 'defaultNamespace') };
   return {
     stackName: stackName(node),

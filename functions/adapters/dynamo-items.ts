@@ -3,7 +3,8 @@
  * types. Every item carries `expiresAt` (epoch seconds) for TTL.
  * - Run item: pk `RUN#<runId>`, sk `RUN`: the plan's counts, pending expansions, the finish mark
  *   (and the final counts once finished). Written by the planner, expansions and the finisher only.
- * - Expansion of an all-tags rule: pk `RUN#<runId>`, sk `EXPAND#<ruleIndex>`.
+ * - Expansion of an all-tags rule: pk `RUN#<runId>`, sk `EXPAND#<ruleIndex>`; of a plan slice
+ *   (a range of rules turned into messages by a copier): sk `EXPAND#S<slice>`.
  * - Counter shard k of a run: pk `RUN#<runId>#S<k>`, sk `COUNT`: copied, up to date, failed, bytes,
  *   requests, recorded, and the run's usage (function time, queue and table requests).
  * - Task result: pk `RUN#<runId>#S<k>` (k from the task id), sk `TASK#<taskId>`. A failed one also
@@ -48,6 +49,14 @@ export function shardOf(taskId: string, shards: number = COUNTER_SHARDS): number
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash % shards;
+}
+
+/** What an expansion item stands for: an all-tags rule (its index) or a plan slice (`S` and its number). */
+export type ExpansionKey = number | `S${number}`;
+
+/** The expansion key of plan slice `slice` of a run. */
+export function sliceKey(slice: number): ExpansionKey {
+  return `S${slice}`;
 }
 
 /** Partition key of counter shard `shard` of a run, and of the task results counted there. */

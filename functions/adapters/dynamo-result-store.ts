@@ -37,6 +37,7 @@ import {
   taskItem,
   taskResultOf,
   withShardSums,
+  type ExpansionKey,
   type RunState,
   type Usage,
 } from './dynamo-items.js';
@@ -270,23 +271,26 @@ export class DynamoResultStore implements RunTable {
     return out.Item !== undefined;
   }
 
-  /** Whether an all-tags rule of the run has been listed (or failed to be). */
-  public async isExpansionDone(runId: string, ruleIndex: number): Promise<boolean> {
+  /** Whether an all-tags rule of the run has been listed (or failed to be), or a plan slice sent. */
+  public async isExpansionDone(runId: string, key: ExpansionKey): Promise<boolean> {
     const out = await this.send<{ Item?: unknown }>(
       runId,
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${ruleIndex}` },
+        Key: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${key}` },
         ProjectionExpression: 'pk',
       }),
     );
     return out.Item !== undefined;
   }
 
-  /** Adds a listed rule's tasks to the run's count once; false when this rule was already counted. */
-  public async completeExpansion(runId: string, ruleIndex: number, taskCount: number): Promise<boolean> {
+  /**
+   * Adds a listed rule's tasks (a plan slice's tasks were counted by the planner: 0) to the run's
+   * count and takes the expansion off the pending ones, once; false when it was already counted.
+   */
+  public async completeExpansion(runId: string, key: ExpansionKey, taskCount: number): Promise<boolean> {
     return this.transact(runId, 'complete expansion', [
-      this.expansionPut(runId, ruleIndex, { status: 'expanded', taskCount }),
+      this.expansionPut(runId, key, { status: 'expanded', taskCount }),
       this.runUpdate(runId, 'ADD taskCount :n, pendingExpansions :minusOne', { ':n': taskCount, ':minusOne': -1 }),
     ]);
   }
@@ -413,11 +417,12 @@ export class DynamoResultStore implements RunTable {
     }));
   }
 
-  private expansionPut(runId: string, ruleIndex: number, fields: Record<string, unknown>): TransactItems[number] {
+  private expansionPut(runId: string, key: ExpansionKey, fields: Record<string, unknown>): TransactItems[number] {
+    const what = typeof key === 'number' ? { ruleIndex: key } : { slice: Number(key.slice(1)) };
     return {
       Put: {
         TableName: this.tableName,
-        Item: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${ruleIndex}`, ruleIndex, ...fields, expiresAt: this.expiresAt() },
+        Item: { pk: runPk(runId), sk: `${EXPAND_PREFIX}${key}`, ...what, ...fields, expiresAt: this.expiresAt() },
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     };

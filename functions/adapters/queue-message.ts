@@ -1,6 +1,8 @@
 /**
- * The messages on the work queue. Two kinds share one queue: a copy task (one tag) and an expand
- * request (one all-tags rule whose tags the copier lists). Neither ever carries a credential.
+ * The messages on the work queue. Three kinds share one queue: a copy task (one tag), an expand
+ * request (one all-tags rule whose tags the copier lists) and a plan slice (a range of a large run's
+ * rules that a copier turns into copy and expand messages, see plan-slices.ts). None ever carries a
+ * credential.
  *
  * The zod schemas below are the one definition of both: the planner and the copier build messages
  * with `copyMessage`/`expandMessage` and read them back with `parseQueueMessage`, so a field added
@@ -19,6 +21,7 @@ import type { CopyTask } from '../../shared/pipeline/task.js';
 export const MessageType = {
   Copy: 'copy',
   Expand: 'expand',
+  Slice: 'slice',
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -107,6 +110,24 @@ export const ExpandMessageSchema = z.object({
 export type ExpandMessage = Readonly<z.infer<typeof ExpandMessageSchema>>;
 
 /**
+ * Turn a range of a run's rules into messages: a copy message per tag rule, an expand message per
+ * all-tags rule. The run's task count and pending expansions already include them (the planner
+ * counted them), so a slice only marks itself done.
+ */
+export const SliceMessageSchema = z.object({
+  type: z.literal(MessageType.Slice),
+  runId: Text,
+  /** The slice's number in its run, from 1: the key that makes a redelivered slice count once. */
+  slice: z.number().int().positive(),
+  rules: z.array(RuleSchema).min(1),
+  /** For an all-tags rule of the slice (by rule index), the tags that tag rules of the run already copy. */
+  skipTags: z.record(z.string(), z.array(z.string())).optional(),
+  /** The run neither reads nor writes the run state: its copy and expand messages say so. */
+  noState: z.boolean().optional(),
+});
+export type SliceMessage = Readonly<z.infer<typeof SliceMessageSchema>>;
+
+/**
  * Any message of the queue. A body without `type` is a copy task, so that a task sent by hand in
  * the shape of CopyTask works.
  */
@@ -115,9 +136,9 @@ export const QueueMessageSchema = z.preprocess(
     typeof value === 'object' && value !== null && !Array.isArray(value) && !('type' in value)
       ? { ...value, type: MessageType.Copy }
       : value,
-  z.discriminatedUnion('type', [CopyMessageSchema, ExpandMessageSchema]),
+  z.discriminatedUnion('type', [CopyMessageSchema, ExpandMessageSchema, SliceMessageSchema]),
 );
-export type QueueMessage = CopyMessage | ExpandMessage;
+export type QueueMessage = CopyMessage | ExpandMessage | SliceMessage;
 
 /** A message body that is not one of ours: it can never succeed, so it is not retried. */
 export class MalformedMessageError extends ImageMigratorError {

@@ -1,6 +1,7 @@
 /**
- * The TaskQueue port on SQS: messages go out with SendMessageBatch, ten per call (the SQS maximum),
- * and the entries SQS rejects inside a successful call are sent again with backoff.
+ * The TaskQueue port on SQS: messages go out with SendMessageBatch, ten per call (the SQS maximum)
+ * and at most 256 KiB of bodies per call (the SQS limit of a message and of a batch: plan slices are
+ * large), and the entries SQS rejects inside a successful call are sent again with backoff.
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,10 +10,12 @@ import { mapLimit } from '../../shared/copy/limit.js';
 import { ImageMigratorError } from '../../shared/errors.js';
 import type { PipelineQueue } from '../ports.js';
 import type { CopyTask } from '../../shared/pipeline/task.js';
-import { copyMessage, expandMessage, type QueueMessage } from './queue-message.js';
+import { copyMessage, expandMessage, type QueueMessage, type SliceMessage } from './queue-message.js';
 
 /** SendMessageBatch takes at most ten entries. */
 const BATCH_SIZE = 10;
+/** SQS takes at most 256 KiB in a message, and in all the messages of a batch together. */
+export const SQS_PAYLOAD_LIMIT = 262_144;
 
 /** Messages SQS still refused after every resend; the caller must account for each of them. */
 export class EnqueueError extends ImageMigratorError {
@@ -68,10 +71,14 @@ export class SqsTaskQueue implements PipelineQueue {
     await this.send(rules.map((rule) => expandMessage(runId, rule, coveredTags?.get(rule.index), options.noState)));
   }
 
-  /** Sends messages in batches of ten, several batches at once; throws EnqueueError naming every unsent one. */
+  /** Plan slices, a few to a call (each is up to 240 KiB). */
+  public async enqueueSlices(slices: readonly SliceMessage[]): Promise<void> {
+    await this.send(slices);
+  }
+
+  /** Sends messages in batches of ten (fewer when large), several batches at once; throws EnqueueError naming every unsent one. */
   public async send(messages: readonly QueueMessage[]): Promise<void> {
-    const batches: QueueMessage[][] = [];
-    for (let i = 0; i < messages.length; i += BATCH_SIZE) batches.push(messages.slice(i, i + BATCH_SIZE));
+    const batches = batchesOf(messages);
     const unsent: QueueMessage[] = [];
     let problem = '';
     await mapLimit(batches, this.concurrency, async (batch) => {
@@ -79,17 +86,17 @@ export class SqsTaskQueue implements PipelineQueue {
         await this.sendBatch(batch);
       } catch (error) {
         // Other batches go on: the caller records what did not go out instead of losing it.
-        unsent.push(...(error instanceof EnqueueError ? error.unsent : batch));
+        for (const message of error instanceof EnqueueError ? error.unsent : batch.messages) unsent.push(message);
         problem ||= error instanceof Error ? error.message : String(error);
       }
     });
     if (unsent.length > 0) throw new EnqueueError(unsent, problem);
   }
 
-  private async sendBatch(batch: readonly QueueMessage[]): Promise<void> {
-    let pending: SendMessageBatchRequestEntry[] = batch.map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m) }));
+  private async sendBatch(batch: Batch): Promise<void> {
+    let pending: SendMessageBatchRequestEntry[] = batch.bodies.map((body, i) => ({ Id: String(i), MessageBody: body }));
     const unsentOf = (entries: readonly SendMessageBatchRequestEntry[]): QueueMessage[] =>
-      entries.map((e) => batch[Number(e.Id)] as QueueMessage);
+      entries.map((e) => batch.messages[Number(e.Id)] as QueueMessage);
     let lastProblem = '';
     for (let attempt = 0; pending.length > 0; attempt += 1) {
       if (attempt > this.resends) throw new EnqueueError(unsentOf(pending), lastProblem);
@@ -112,4 +119,31 @@ export class SqsTaskQueue implements PipelineQueue {
       pending = pending.filter((entry) => failedIds.has(entry.Id));
     }
   }
+}
+
+/** Messages of one SendMessageBatch call, and their bodies. */
+interface Batch {
+  readonly messages: QueueMessage[];
+  readonly bodies: string[];
+}
+
+/** Consecutive messages in batches of at most ten and at most SQS_PAYLOAD_LIMIT bytes of bodies. */
+function batchesOf(messages: readonly QueueMessage[]): Batch[] {
+  const batches: Batch[] = [];
+  let current: Batch = { messages: [], bodies: [] };
+  let bytes = 0;
+  for (const message of messages) {
+    const body = JSON.stringify(message);
+    const size = Buffer.byteLength(body);
+    if (current.messages.length === BATCH_SIZE || (current.messages.length > 0 && bytes + size > SQS_PAYLOAD_LIMIT)) {
+      batches.push(current);
+      current = { messages: [], bodies: [] };
+      bytes = 0;
+    }
+    current.messages.push(message);
+    current.bodies.push(body);
+    bytes += size;
+  }
+  if (current.messages.length > 0) batches.push(current);
+  return batches;
 }

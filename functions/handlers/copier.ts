@@ -1,5 +1,5 @@
 /**
- * The copier function: the SQS event source delivers batches of copy and expand messages; each
+ * The copier function: the SQS event source delivers batches of copy, expand and plan-slice messages; each
  * record is handled on its own and failures are reported per item (partial batch response), so one
  * bad image never makes SQS redeliver the images that were copied.
  */
@@ -36,6 +36,7 @@ import { processCopyMessage, type CopyHints } from '../tasks/copy-record.js';
 import { optionalEnv, lazy } from '../adapters/env.js';
 import { HINT_CONCURRENCY, processExpandMessage } from '../tasks/expand-record.js';
 import { invocationDeadline } from '../tasks/invocation-deadline.js';
+import { processSliceMessage } from '../tasks/slice-record.js';
 import { DEFAULT_REDELIVERY_BACKOFF, type RedeliveryBackoff } from '../tasks/retry-later.js';
 import type { CompletionDeps } from '../runs/run-completion.js';
 
@@ -94,6 +95,7 @@ export function createCopierHandler(deps: CopierDeps): (event: SQSEvent, context
       if (message === undefined) return;
       try {
         if (message.type === MessageType.Expand) await processExpandMessage(recordDeps, message, record);
+        else if (message.type === MessageType.Slice) await processSliceMessage(recordDeps, message, record);
         else
           await processCopyMessage(
             recordDeps,

@@ -1,17 +1,24 @@
 /**
  * The dead-letter recorder: a message reaches the DLQ only when no delivery ended with a recorded
  * result (the copier crashed, timed out, or ran out of memory on every try). Each is recorded as
- * failed here, unless it already has a result, so that succeeded + failed always equals the task
- * count and the run can finish.
+ * failed here (abandon-message.ts: a task, a rule, or a plan slice's every task and rule), unless it
+ * already has a result, so that succeeded + failed always equals the task count and the run can finish.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { TaskOutcome } from '../../shared/pipeline/task.js';
 import { RunNotFoundError } from '../adapters/dynamo-result-store.js';
 import { MessageType, messageOrDrop } from '../adapters/queue-message.js';
 import { createLogger, maxReceiveCountFromEnv, notifierFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
 import { lazy } from '../adapters/env.js';
+import { recordAbandoned } from '../runs/abandon-message.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
+
+/** The log line of a dead letter: counted now, or counted before. */
+const LOG: Record<MessageType, readonly [string, string]> = {
+  [MessageType.Copy]: ['task recorded as failed', 'task already had a result'],
+  [MessageType.Expand]: ['rule recorded as generate failed', 'rule already had a result'],
+  [MessageType.Slice]: ["plan slice's tasks and rules recorded as failed", 'plan slice already had its results'],
+};
 
 /** What the recorder uses. */
 export interface DlqRecorderDeps extends CompletionDeps {
@@ -31,29 +38,15 @@ export function createDlqRecorderHandler(deps: DlqRecorderDeps): (event: SQSEven
     const message = messageOrDrop(record, deps.logger, 'dead letter');
     if (message === undefined) return;
     try {
-      if (message.type === MessageType.Expand) {
-        const { rule } = message;
-        const counted = await deps.store.failExpansion(message.runId, rule.index, { source: rule.key, destination: rule.value, error });
-        deps.logger.warn(counted ? 'rule recorded as generate failed' : 'rule already had a result', {
-          runId: message.runId,
-          rule: rule.index,
-        });
-      } else {
-        const counted = await deps.store.recordResult(message.runId, {
-          taskId: message.taskId,
-          source: message.source,
-          destination: message.destination,
-          outcome: TaskOutcome.Failed,
-          bytes: 0,
-          attempts: deps.maxReceiveCount,
-          error,
-          durationMs: 0,
-        });
-        deps.logger.warn(counted ? 'task recorded as failed' : 'task already had a result', {
-          runId: message.runId,
-          taskId: message.taskId,
-        });
-      }
+      const counted = await recordAbandoned(deps.store, message, { error, attempts: deps.maxReceiveCount });
+      deps.logger.warn(LOG[message.type][counted ? 0 : 1], {
+        runId: message.runId,
+        ...(message.type === MessageType.Copy
+          ? { taskId: message.taskId }
+          : message.type === MessageType.Expand
+            ? { rule: message.rule.index }
+            : { slice: message.slice }),
+      });
     } catch (e) {
       // Nothing to count it in: failing the record would keep it in this queue, redelivered to the
       // end of its retention, with the depth alarm raised for a run that no longer exists.

@@ -1,27 +1,32 @@
 /**
  * The planner function: rules in, a run record and queue messages out.
  *
- * Rules with a tag or digest become copy tasks here. Rules that copy every tag are not listed here:
- * each becomes one expand message on the same queue and a copier lists it (see expand-record.ts),
- * so that 1,000 such rules cost the planner 100 SendMessageBatch calls, not 1,000 registry
- * listings against the Lambda time limit.
+ * It parses the rules, resolves overlaps, records the run with its counts and cuts the rules into
+ * plan slices (plan-slices.ts). A run of one slice (up to 1,000 rules) is sent from here: a copy
+ * message per tag rule and an expand message per all-tags rule, whose tags a copier lists (see
+ * expand-record.ts). A larger run sends only its slices, and copiers turn them into messages in
+ * parallel (slice-record.ts): the planner's time grows with the parsing, not with the sending, so
+ * 100,000 rules cost it 100 slice messages, not 10,000 SendMessageBatch calls, and no registry
+ * listing runs against its time limit.
  */
 import { randomUUID } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { parseImagesFile, type Defaults } from '../../shared/config/images-file.js';
+import { ConfigError } from '../../shared/errors.js';
 import { parseEvent, PlannerEventSchema, type PlannerEvent, type PlannerResult } from '../../shared/pipeline/function-events.js';
-import { failedResult } from '../../shared/pipeline/copy-task.js';
-import { planTasks } from '../../shared/pipeline/planner.js';
 import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
-import type { Registry } from '../../shared/registry/types.js';
 import { ssmRulesReader, type RulesReader } from '../adapters/rules-parameter.js';
-import { MessageType, taskOf } from '../adapters/queue-message.js';
+import type { SliceMessage } from '../adapters/queue-message.js';
 import { EnqueueError } from '../adapters/sqs-task-queue.js';
 import type { PipelineQueue } from '../ports.js';
 import { createLogger, notifierFromEnv, queueFromEnv, storeFromEnv } from '../adapters/aws-deps.js';
 import { lazy, optionalEnv } from '../adapters/env.js';
+import { recordAbandoned } from '../runs/abandon-message.js';
 import { finishRunIfComplete, type CompletionDeps } from '../runs/run-completion.js';
+import { planSlices, tagTaskCount, type SliceLimits } from '../tasks/plan-slices.js';
+import { abandonUnsent, sendSlice } from '../tasks/slice-record.js';
 
 export type { PlannerEvent, PlannerResult } from '../../shared/pipeline/function-events.js';
 
@@ -32,19 +37,30 @@ export interface PlannerDeps extends CompletionDeps {
   /** DEFAULT_REGISTRY / DEFAULT_NAMESPACE of the stack; the event's values win. */
   readonly defaults?: Defaults;
   readonly newRunId?: () => string;
+  /** How large a plan slice may be (plan-slices.ts's limits unless a test wants many small slices). */
+  readonly sliceLimits?: SliceLimits;
 }
 
 const EVENT = 'planner event';
-
-/** A registry for rules that never need one: tagged rules expand without a request. */
-const NO_LISTING: Registry = new Proxy({} as Registry, {
-  get: () => () => Promise.reject(new Error('the planner does not contact registries')),
-});
+/** The largest images.json text a compressed event may expand to: bounds the planner's memory. */
+const MAX_RULES_TEXT = 256 * 1024 * 1024;
 
 async function rulesText(deps: PlannerDeps, event: PlannerEvent): Promise<{ text: string; file: string }> {
   if (typeof event.images === 'string') return { text: event.images, file: 'images' };
   if (event.images !== undefined) return { text: JSON.stringify(event.images), file: 'images' };
+  if (event.imagesGzip !== undefined) return { text: gunzipRules(event.imagesGzip), file: 'images' };
   return { text: await deps.readRules(event.rulesParameter ?? ''), file: `SSM parameter ${event.rulesParameter}` };
+}
+
+/** The text of `imagesGzip` (base64 of gzip, as `cloud run` sends a large images.json). */
+function gunzipRules(base64: string): string {
+  try {
+    return gunzipSync(Buffer.from(base64, 'base64'), { maxOutputLength: MAX_RULES_TEXT }).toString('utf8');
+  } catch (error) {
+    throw new ConfigError(EVENT, 'imagesGzip', `is not gzip data of at most 256 MiB in base64: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 /** The Lambda handler over `deps`. Invalid rules throw ConfigError and nothing is recorded or sent. */
@@ -60,63 +76,62 @@ export function createPlannerHandler(deps: PlannerDeps): (event: PlannerEvent, c
     const runId = (deps.newRunId ?? randomUUID)();
     const trigger = event.trigger ?? (event.rulesParameter === undefined ? 'manual' : `schedule:${event.rulesParameter.split('/').pop()}`);
     const { rules: unique, coveredTags } = resolveOverlaps(rules);
-    const fanOut = unique.filter((r) => r.allTags);
-    const { tasks } = await planTasks(
-      unique.filter((r) => !r.allTags),
-      NO_LISTING,
-      runId,
-    );
-
-    // The run item exists, with its final counts for this planner, before any message can be
-    // consumed: copiers only ever increment it.
-    await deps.store.createRun(
-      { runId, startedAt: new Date().toISOString(), trigger, taskCount: tasks.length, generateFailed: 0, generateFailures: [] },
-      fanOut.length,
-    );
-    // "state": false (the CLI's --no-state) goes with every message of the run.
+    // "state": false (the CLI's --no-state) goes with every slice, and from there with every message of the run.
     const noState = event.state === false;
-    const sent = await Promise.allSettled([
-      deps.queue.enqueue(noState ? tasks.map((task) => ({ ...task, noState })) : tasks),
-      deps.queue.enqueueExpansions(runId, fanOut, coveredTags, { noState }),
-    ]);
-    const errors = sent.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    if (errors.length > 0) {
-      const unsent = errors.flatMap((e) => (e instanceof EnqueueError ? e.unsent : []));
-      const error = new EnqueueError(unsent, errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; '));
-      await recordUnsent(deps, runId, error);
-      throw error;
-    }
-    deps.logger.info('run planned', { runId, trigger, rules: rules.length, tasks: tasks.length, expanding: fanOut.length });
-    deps.store.meter.sqs(runId, Math.ceil(tasks.length / 10) + Math.ceil(fanOut.length / 10));
+    const slices = planSlices(runId, unique, coveredTags, deps.sliceLimits).map((slice) => (noState ? { ...slice, noState } : slice));
+    const tasks = tagTaskCount(unique);
+    const expanding = unique.length - tasks;
+
+    // The run item exists, with every tag task counted and every slice and all-tags rule pending,
+    // before any message can be consumed: the run cannot finish until each of them is done.
+    await deps.store.createRun(
+      { runId, startedAt: new Date().toISOString(), trigger, taskCount: tasks, generateFailed: 0, generateFailures: [] },
+      slices.length + expanding,
+    );
+    const [only] = slices;
+    const queued = slices.length > 1 ? slices.length : 0;
+    if (only !== undefined && slices.length === 1) await sendFromHere(deps, only);
+    else await queueSlices(deps, runId, slices);
+    deps.logger.info('run planned', { runId, trigger, rules: rules.length, tasks, expanding, slices: queued });
     deps.store.meter.invocation(runId, Date.now() - started, memoryMb(context));
     await finishRunIfComplete(deps, runId);
     await deps.store.flushUsage().catch((error: unknown) => deps.logger.warn('run usage not recorded', { error: error as Error }));
-    return { runId, tasks: tasks.length, generateFailed: 0, expanding: fanOut.length };
+    return { runId, tasks, generateFailed: 0, expanding, slices: queued };
   };
 }
 
 /**
- * The run item already counts every message; one that never reached the queue would leave the run
- * unfinished for ever. Each is recorded as failed instead, so the counts still add up.
+ * A run of one slice: its messages go out from here. Any that never reached the queue is recorded as
+ * failed (the run item already counts it), so the run still finishes, and the planner fails.
  */
-async function recordUnsent(deps: PlannerDeps, runId: string, error: EnqueueError): Promise<void> {
-  for (const message of error.unsent) {
-    if (message.type === MessageType.Expand) {
-      await deps.store.failExpansion(runId, message.rule.index, {
-        source: message.rule.key,
-        destination: message.rule.value,
-        error: error.message,
-      });
-    } else {
-      await deps.store.recordResult(runId, failedResult(taskOf(message), error, 0, 0));
-    }
+async function sendFromHere(deps: PlannerDeps, slice: SliceMessage): Promise<void> {
+  try {
+    await sendSlice(deps, slice);
+  } catch (error) {
+    if (!(error instanceof EnqueueError)) throw error;
+    await abandonUnsent(deps, slice, error, 0);
+    await finishRunIfComplete(deps, slice.runId);
+    throw error;
   }
-  deps.logger.error('messages could not be enqueued and were recorded as failed', {
-    runId,
-    count: error.unsent.length,
-    error: error.message,
-  });
-  await finishRunIfComplete(deps, runId);
+}
+
+/** A larger run: only its slices go out from here; a slice that never reached the queue is recorded as failed. */
+async function queueSlices(deps: PlannerDeps, runId: string, slices: readonly SliceMessage[]): Promise<void> {
+  try {
+    await deps.queue.enqueueSlices(slices);
+    deps.store.meter.sqs(runId, slices.length);
+  } catch (error) {
+    if (!(error instanceof EnqueueError)) throw error;
+    const why = { error: error.message, attempts: 0 };
+    for (const slice of error.unsent) await recordAbandoned(deps.store, slice, why);
+    deps.logger.error('plan slices could not be enqueued and were recorded as failed', {
+      runId,
+      count: error.unsent.length,
+      error: error.message,
+    });
+    await finishRunIfComplete(deps, runId);
+    throw error;
+  }
 }
 
 /** The planner's dependencies from the stack's environment variables. */

@@ -15,6 +15,8 @@ export const PlannerEventSchema = z
   .object({
     /** images.json rules: an object, or the file's text (which keeps duplicate keys). */
     images: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    /** The file's text gzipped, in base64: a large images.json within Lambda's 6 MB event (`cloud run` sends it so). */
+    imagesGzip: Text.optional(),
     /** The name of an SSM parameter under the stack's rules prefix. */
     rulesParameter: Text.optional(),
     registry: z.string().optional(),
@@ -24,11 +26,12 @@ export const PlannerEventSchema = z
     /** false: this run neither reads nor writes the run state, every tag is compared in full (the CLI's --no-state). */
     state: z.boolean().optional(),
   })
-  .refine((e) => !(e.images !== undefined && e.rulesParameter !== undefined), {
-    message: 'give either "images" or "rulesParameter", not both',
+  .refine((e) => [e.images, e.imagesGzip, e.rulesParameter].filter((v) => v !== undefined).length <= 1, {
+    message: 'give one of "images", "imagesGzip" and "rulesParameter", not several',
   })
-  .refine((e) => e.images !== undefined || e.rulesParameter !== undefined, {
-    message: 'needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)',
+  .refine((e) => e.images !== undefined || e.imagesGzip !== undefined || e.rulesParameter !== undefined, {
+    message:
+      'needs "images" (the rules of images.json, as an object or its text), "imagesGzip" (the text gzipped, in base64) or "rulesParameter" (the name of stored rules)',
   });
 export type PlannerEvent = Readonly<z.input<typeof PlannerEventSchema>>;
 
@@ -39,6 +42,8 @@ export const PlannerResultSchema = z.object({
   generateFailed: z.number().int().nonnegative(),
   /** All-tags rules handed to the copiers for listing. */
   expanding: z.number().int().nonnegative(),
+  /** Plan slices handed to the copiers to send (a large run's rules); 0 or absent when the planner sent every message. */
+  slices: z.number().int().nonnegative().optional(),
 });
 export type PlannerResult = Readonly<z.infer<typeof PlannerResultSchema>>;
 

@@ -40,6 +40,24 @@ export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | '
   };
 }
 
+/** `{ immutable: true }` for a tag that the rule or `immutableTags` declares immutable. */
+function immutableOf(rule: MigrationRule, immutableTags?: ImmutableTags): (tag: string | undefined) => { immutable?: true } {
+  return (tag) => (tag !== undefined && (rule.immutable === true || immutableTags?.(tag) === true) ? { immutable: true } : {});
+}
+
+/** The one task of a rule with a tag or digest: no listing, so no registry. */
+export function ruleTask(rule: MigrationRule, runId: string, immutableTags?: ImmutableTags): CopyTask {
+  const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
+  return {
+    runId,
+    taskId: taskIdOf(rule, tagOrDigest),
+    source: formatReference(rule.source),
+    destination: formatReference(rule.destination),
+    ...immutableOf(rule, immutableTags)(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined),
+    ...taskOptions(rule),
+  };
+}
+
 /**
  * The tasks of one rule; lists tags when the rule copies all of them and applies its tag filter
  * (`onSelection` hears how it chose). Throws when it cannot list.
@@ -51,22 +69,9 @@ export async function expandRule(
   immutableTags?: ImmutableTags,
   onSelection?: (selection: RuleSelection) => void,
 ): Promise<CopyTask[]> {
-  const immutable = (tag: string | undefined): { immutable?: true } =>
-    tag !== undefined && (rule.immutable === true || immutableTags?.(tag) === true) ? { immutable: true } : {};
+  if (!rule.allTags) return [ruleTask(rule, runId, immutableTags)];
+  const immutable = immutableOf(rule, immutableTags);
   const options = taskOptions(rule);
-  if (!rule.allTags) {
-    const tagOrDigest = rule.source.tag ?? rule.source.digest ?? 'latest';
-    return [
-      {
-        runId,
-        taskId: taskIdOf(rule, tagOrDigest),
-        source: formatReference(rule.source),
-        destination: formatReference(rule.destination),
-        ...immutable(rule.source.digest === undefined ? (rule.source.tag ?? 'latest') : undefined),
-        ...options,
-      },
-    ];
-  }
   const listed = await registry.listTags(rule.source);
   let tags = listed;
   if (rule.tags !== undefined) {

@@ -23,18 +23,22 @@ export function resolveOverlaps(rules: readonly MigrationRule[]): ResolvedRules 
     seen.add(key);
     return true;
   });
+  // Only tag rules of a repository pair that an all-tags rule copies matter: a run without all-tags
+  // rules (a fleet's pinned images) builds no second key per rule.
+  const pair = (rule: MigrationRule): string => `${repositoryName(rule.source)} ${repositoryName(rule.destination)}`;
   const tagged = new Map<string, Set<string>>();
+  for (const rule of unique) if (rule.allTags) tagged.set(pair(rule), new Set());
+  const coveredTags = new Map<number, string[]>();
+  if (tagged.size === 0) return { rules: unique, coveredTags };
   for (const rule of unique) {
     const tag = rule.source.tag;
     if (rule.allTags || rule.source.digest !== undefined || tag === undefined || rule.destination.tag !== tag) continue;
-    const key = `${repositoryName(rule.source)} ${repositoryName(rule.destination)}`;
-    tagged.set(key, (tagged.get(key) ?? new Set()).add(tag));
+    tagged.get(pair(rule))?.add(tag);
   }
-  const coveredTags = new Map<number, string[]>();
   for (const rule of unique) {
     if (!rule.allTags) continue;
-    const tags = tagged.get(`${repositoryName(rule.source)} ${repositoryName(rule.destination)}`);
-    if (tags !== undefined) coveredTags.set(rule.index, [...tags].sort());
+    const tags = tagged.get(pair(rule));
+    if (tags !== undefined && tags.size > 0) coveredTags.set(rule.index, [...tags].sort());
   }
   return { rules: unique, coveredTags };
 }

@@ -6,10 +6,12 @@
  * PutSecretValue (JSON 1.1). The requests it received are what the assertions read.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Command } from 'commander';
@@ -316,6 +318,35 @@ describe('image-migrator cloud', () => {
     ]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /image-migrator: the planner function failed: images: "x": rule 3: bad\n$/);
+  });
+
+  it('sends a large images.json gzipped, and refuses one too large for a Lambda event even so, without invoking the planner', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `  "quay.io/team${i % 100}/app${i}:v${i}": "swr.example.com/mirror/app${i}"`);
+    const large = `{\n${lines.join(',\n')}\n}\n`;
+    await writeFile(join(dir, 'large-images.json'), large);
+    functions = {
+      'ImageMigrator-Planner': () => ({ body: { runId: 'run-2', tasks: 20_000, generateFailed: 0, expanding: 0, slices: 25 } }),
+    };
+    const sent = await cli(['cloud', 'run', '--images', join(dir, 'large-images.json')]);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stderr, /^run run-2: 20000 tasks planned \(25 plan slices for the copiers to send\), 0 tasks generate failed\n$/);
+    const event = JSON.parse(received.find((r) => r.target === 'lambda:ImageMigrator-Planner')!.body) as Record<string, string>;
+    assert.equal(event.images, undefined);
+    assert.equal(gunzipSync(Buffer.from(event.imagesGzip!, 'base64')).toString('utf8'), large);
+    assert.ok(Buffer.byteLength(JSON.stringify(event)) < Buffer.byteLength(large) / 5, 'compressed about tenfold');
+
+    // Names no compressor can shrink much: 10 MB of rules, more than 6 MB gzipped in base64.
+    const noise = (n: number): string => Array.from(randomBytes(n), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+    const random = Array.from({ length: 40_000 }, () => `  "quay.io/team/${noise(110)}:v1": "swr.example.com/mirror/${noise(110)}"`);
+    await writeFile(join(dir, 'huge-images.json'), `{\n${random.join(',\n')}\n}\n`);
+    received = [];
+    const refused = await cli(['cloud', 'run', '--images', join(dir, 'huge-images.json')]);
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /^image-migrator: .*huge-images\.json is \d+\.\d MB, \d+\.\d MB gzipped in base64: more than the 6 MB a Lambda invocation takes; split the rules into several files and start a run for each\n$/,
+    );
+    assert.equal(received.filter((r) => r.target.startsWith('lambda:')).length, 0);
   });
 
   it('exits 2 for an unknown run and 1 for a summary in a form it cannot read', async () => {

@@ -60,9 +60,9 @@ describe('stack settings from CDK context', () => {
   });
 
   it('names the key and the accepted range for a value that is not an integer in range', () => {
-    assert.equal(refusal({ workers: 'abc' }), 'Invalid CDK context value "workers": "abc" must be an integer from 1 to 1000');
-    assert.equal(refusal({ workers: 2.5 }), 'Invalid CDK context value "workers": 2.5 must be an integer from 1 to 1000');
-    assert.equal(refusal({ workers: 1001 }), 'Invalid CDK context value "workers": 1001 must be an integer from 1 to 1000');
+    assert.equal(refusal({ workers: 'abc' }), 'Invalid CDK context value "workers": "abc" must be an integer from 2 to 1000');
+    assert.equal(refusal({ workers: 2.5 }), 'Invalid CDK context value "workers": 2.5 must be an integer from 2 to 1000');
+    assert.equal(refusal({ workers: 1001 }), 'Invalid CDK context value "workers": 1001 must be an integer from 2 to 1000');
     assert.equal(refusal({ retries: '-1' }), 'Invalid CDK context value "retries": "-1" must be an integer from 0 to 999');
     assert.equal(
       refusal({ copierTimeoutMinutes: 20 }),
@@ -70,7 +70,15 @@ describe('stack settings from CDK context', () => {
     );
   });
 
+  it('accepts workers from 2 to 1,000, the range of an SQS event source', () => {
+    assert.equal(settings({ workers: 2 }).workers, 2);
+    assert.equal(settings({ workers: '1000' }).workers, 1000);
+    assert.equal(refusal({ workers: 0 }), 'Invalid CDK context value "workers": 0 must be an integer from 2 to 1000');
+    assert.equal(refusal({ workers: '-3' }), 'Invalid CDK context value "workers": "-3" must be an integer from 2 to 1000');
+  });
+
   it('refuses one worker and says why and what to do instead', () => {
+    assert.equal(refusal({ workers: '1' }), refusal({ workers: 1 }));
     assert.match(
       refusal({ workers: 1 }),
       /^Invalid CDK context value "workers": 1 is not supported on AWS: .*maximum concurrency of at least 2 .*Use workers >= 2, or the local CLI with --workers 1\.$/,

@@ -102,10 +102,10 @@ describe('planner event', () => {
         () => parseEvent(PlannerEventSchema, event, 'planner event'),
         (e: unknown) => e instanceof ConfigError && e.message === message,
       );
-    refused({ images: {}, rulesParameter: 'x' }, 'planner event: give either "images" or "rulesParameter", not both');
+    refused({ images: {}, rulesParameter: 'x' }, 'planner event: give one of "images", "imagesGzip" and "rulesParameter", not several');
     refused(
       {},
-      'planner event: needs "images" (the rules of images.json, as an object or its text) or "rulesParameter" (the name of stored rules)',
+      'planner event: needs "images" (the rules of images.json, as an object or its text), "imagesGzip" (the text gzipped, in base64) or "rulesParameter" (the name of stored rules)',
     );
     refused({ images: ['a'] }, 'planner event: "images": Invalid input');
     refused({ images: '{}', trigger: 7 }, 'planner event: "trigger": Invalid input: expected string, received number');
