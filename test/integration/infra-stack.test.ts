@@ -21,6 +21,7 @@ const app = new App({
     workers: String(WORKERS), // as `-c workers=5` passes it
     retries: RETRIES,
     copierTimeoutMinutes: 12,
+    copierMemoryMb: '1769', // as `-c copierMemoryMb=1769` passes it
     schedules: { nightly: 'rate(1 day)' },
     defaultRegistry: 'swr.example.com',
     ecrDestinations: '["team/*", "mirror/app"]', // as `-c ecrDestinations='[...]'` passes it
@@ -68,6 +69,7 @@ describe('image-migrator stack template', () => {
 
   it('keeps each queue invisible for at least six times its consumer timeout', () => {
     assert.equal(copierFunction.Properties.Timeout, 12 * 60);
+    assert.equal(copierFunction.Properties.MemorySize, 1769);
     assert.ok(tasksQueue.Properties.VisibilityTimeout >= 6 * copierFunction.Properties.Timeout);
     assert.ok(dlq.Properties.VisibilityTimeout >= 6 * recorderFunction.Properties.Timeout);
   });
