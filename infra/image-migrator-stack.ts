@@ -115,15 +115,20 @@ export class ImageMigratorStack extends Stack {
       handler: 'planner',
       description: 'image-migrator: expands rules into tag tasks and sends them to the task queue',
       timeout: Duration.minutes(5),
-      memorySize: 1024,
+      // Measured (bundled planner, 1 vCPU): 100,000 rules take 140 MB and 2.8 s of CPU above its
+      // base; 500,000 (about the most a 6 MB event holds gzipped) 650 MB and 12.5 s, plus sending 619
+      // slices. 2,048 MB leaves room for longer names and gives a full vCPU: under 30 s of a 5-minute
+      // timeout for the largest input. Copiers send the tasks (plan slices), so nothing else grows.
+      memorySize: 2048,
     });
     const copier = new MigratorFunction(this, 'Copier', {
       ...common,
       handler: 'copier',
       description: 'image-migrator: copies one image per task and records the result',
+      // 10 minutes by default: at the ~70 MiB/s measured at 1,024 MB a task may stream about 40 GiB.
       timeout: copierTimeout,
-      // Lambda's network and CPU share grow with memory; streaming and hashing layers need both.
-      memorySize: 1769,
+      // Memory buys the copier CPU, not room: settings.ts (DEFAULT_SETTINGS.copierMemoryMb) has the measurement and the choice.
+      memorySize: settings.copierMemoryMb,
     });
     const summary = new MigratorFunction(this, 'Summary', {
       ...common,

@@ -31,6 +31,8 @@ export interface StackSettings {
   readonly runTtlDays: number;
   /** The copier's Lambda timeout, in minutes: one task (one tag, every platform) must fit in it. */
   readonly copierTimeoutMinutes: number;
+  /** The copier's Lambda memory in MB, which is what buys it CPU (see DEFAULT_SETTINGS.copierMemoryMb). */
+  readonly copierMemoryMb: number;
   readonly schedules: readonly ScheduleSetting[];
   /**
    * The run state in the table (default on): what runs saw and pushed, so that a warm mirror run of an
@@ -50,6 +52,23 @@ export const DEFAULT_SETTINGS = {
   runTtlDays: 30,
   copierTimeoutMinutes: 10,
   runState: true,
+  /**
+   * The copier's memory, from `npm run bench:copier` (HTTPS registries, the copier bundled as deployed,
+   * Lambda's CPU share emulated with a CPU quota of memory / 1,769 MB of a CPU; quiet 2-core machine):
+   * - it needs 130-140 MB at peak whatever the layer size (72 MB once loaded; a 512 MiB layer streams
+   *   in the same memory as a 10 MiB one), 145 MB for a batch of 10;
+   * - streaming costs 7.7-8.3 CPU seconds per GiB (TLS both ways, SHA-256, HTTP), so one vCPU carries
+   *   about 130 MiB/s, and the copier cannot use more than one (one JavaScript thread does it all);
+   * - measured on a 512 MiB layer: 44 MiB/s at 512 MB (CPU-bound), 69 at 1,024, 70 at 1,769 and 75 at
+   *   3,008 (the bench's own registries and TLS fronts top out near 75); on 10 images of 12-48 MiB,
+   *   0.66 s an image at 1,024 MB and 0.60 s at 1,769 (requests and table writes are latency, not CPU).
+   * While CPU-bound a GiB costs the same GB-seconds at any size up to 1,769 MB; below the CPU ceiling
+   * (a registry across the internet serving one stream at 20-70 MiB/s, the fixed requests of each
+   * image) a smaller function costs less. 1,024 MB (0.58 vCPU, ~75 MiB/s) is that knee: 10% slower
+   * than 1,769 MB on typical images at 58% of its GB-seconds. Copies between registries of one region
+   * (ECR to ECR) stream faster: `-c copierMemoryMb=1769` gives them a full vCPU (~130 MiB/s).
+   */
+  copierMemoryMb: 1024,
 } as const;
 
 /**
@@ -88,6 +107,8 @@ export function readStackSettings(node: Node): StackSettings {
     runTtlDays: integer(node, 'runTtlDays', DEFAULT_SETTINGS.runTtlDays, 1, 3650),
     // 15 minutes is Lambda's limit; the queue's visibility timeout becomes six times this value.
     copierTimeoutMinutes: integer(node, 'copierTimeoutMinutes', DEFAULT_SETTINGS.copierTimeoutMinutes, 1, 15),
+    // Lambda's range; below 256 MB the copier's 140 MB leave no room and the CPU share is under 0.15 vCPU.
+    copierMemoryMb: integer(node, 'copierMemoryMb', DEFAULT_SETTINGS.copierMemoryMb, 256, 10240),
     schedules: readSchedules(node, { registry: defaults.defaultRegistry, namespace: defaults.defaultNamespace }),
     runState: boolean(node, 'runState', DEFAULT_SETTINGS.runState),
     ...defaults,

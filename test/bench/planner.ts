@@ -22,6 +22,7 @@ import { resolveOverlaps } from '../../shared/pipeline/rule-overlap.js';
 import { silentLogger } from '../support/aws-fixture.js';
 import { startAwsEmulators } from '../support/aws-emulators.js';
 import { imagesText, tagRuleLines } from '../support/large-images.js';
+import { peakRssMb } from '../support/peak-rss.js';
 
 const { values } = parseArgs({ options: { rules: { type: 'string', default: '100000' }, workers: { type: 'string', default: '8' } } });
 const RULES = Number(values.rules);
@@ -66,7 +67,7 @@ try {
   });
   const run = await timed(() => planner({ images: text }));
   log(
-    `planner: ${run.value.tasks} tasks in ${run.value.slices} slices, ${run.ms} ms (${run.cpuMs} ms CPU), peak RSS of this process ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+    `planner: ${run.value.tasks} tasks in ${run.value.slices} slices, ${run.ms} ms (${run.cpuMs} ms CPU), peak RSS of this process ${peakRssMb()} MB`,
   );
   const parse = await timed(() => parseImagesFile(text, 'images.json', {}));
   const overlap = await timed(() => resolveOverlaps(parse.value));

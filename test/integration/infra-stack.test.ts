@@ -22,6 +22,7 @@ const app = new App({
     retries: RETRIES,
     copierTimeoutMinutes: 12,
     runState: 'false', // as `-c runState=false` passes it
+    copierMemoryMb: '1769', // as `-c copierMemoryMb=1769` passes it
     schedules: { nightly: 'rate(1 day)' },
     defaultRegistry: 'swr.example.com',
     ecrDestinations: '["team/*", "mirror/app"]', // as `-c ecrDestinations='[...]'` passes it
@@ -69,6 +70,7 @@ describe('image-migrator stack template', () => {
 
   it('keeps each queue invisible for at least six times its consumer timeout', () => {
     assert.equal(copierFunction.Properties.Timeout, 12 * 60);
+    assert.equal(copierFunction.Properties.MemorySize, 1769);
     assert.ok(tasksQueue.Properties.VisibilityTimeout >= 6 * copierFunction.Properties.Timeout);
     assert.ok(dlq.Properties.VisibilityTimeout >= 6 * recorderFunction.Properties.Timeout);
   });

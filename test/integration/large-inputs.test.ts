@@ -108,8 +108,9 @@ describe('inputs of fleet size', () => {
     assert.match(run.stdout, /^rule 1 ".*\/big\/500000": 50000 of 500000 tags selected: t100007, /m);
     // 500 pages of 1,000 tags, linked by `Link` (and the version check before the first).
     assert.ok(tags.requests() - before >= 500, `${tags.requests() - before} requests`);
-    // Measured on the 2-core machine: 346 MB and 6.3 s of CPU; listing, filtering, planning and
-    // printing 500,000 lines hold no recursion or argument spread, and memory stays linear in tags.
+    // Measured on the 2-core machine: 473 MB at peak (about 225 MB of it is tsx compiling the sources:
+    // `--help` alone peaks there) and 5.8 s of CPU. Listing, filtering, planning and printing 500,000
+    // lines use no recursion or argument spread, and memory grows linearly with the tags.
     assert.ok(run.peakRssMb < 1024, `peak RSS ${run.peakRssMb} MB`);
     assert.ok(run.cpuSeconds < 120, `${run.cpuSeconds} s of CPU`);
     console.log(

@@ -12,7 +12,7 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(PROJECT_ROOT, 'cli', 'main.ts');
 // Resolved here, not in the child's working folder, which has no node_modules.
 const TSX = import.meta.resolve('tsx');
-const REPORT_USAGE = new URL('./report-usage.mjs', import.meta.url).href;
+const REPORT_USAGE = new URL('./report-usage.ts', import.meta.url).href;
 
 /** What a command run printed and how it ended. */
 export interface CliResult {
@@ -39,19 +39,19 @@ export interface MeasuredCliResult extends CliResult {
   readonly cpuSeconds: number;
 }
 
-/** Runs `image-migrator ARGS` and reads its peak RSS and CPU time, which report-usage.mjs prints at exit. */
+/** Runs `image-migrator ARGS` and reads its peak RSS and CPU time, which report-usage.ts prints at exit. */
 export async function runCliMeasured(args: readonly string[], options: RunOptions): Promise<MeasuredCliResult> {
   const marker = '\nimage-migrator-measured:';
   const run = await runProgram(process.execPath, ['--import', TSX, '--import', REPORT_USAGE, MAIN, ...args], options);
   const at = run.stderr.lastIndexOf(marker);
-  const [kb, user, system] = run.stderr
+  const [mb, user, system] = run.stderr
     .slice(at + marker.length)
     .trim()
     .split(/\s+/)
     .map(Number);
-  if (at < 0 || kb === undefined || user === undefined || system === undefined)
+  if (at < 0 || mb === undefined || user === undefined || system === undefined)
     throw new Error(`no usage report: ${run.stderr.slice(-500)}`);
-  return { ...run, stderr: run.stderr.slice(0, at), peakRssMb: Math.round(kb / 1024), cpuSeconds: user + system };
+  return { ...run, stderr: run.stderr.slice(0, at), peakRssMb: mb, cpuSeconds: user + system };
 }
 
 /** Runs any program (an installed image-migrator, the single executable) the same way. */

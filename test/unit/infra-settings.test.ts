@@ -22,13 +22,14 @@ function refusal(context: Record<string, unknown>): string {
 }
 
 describe('stack settings from CDK context', () => {
-  it('defaults to 7 workers, 3 retries, 30 days of runs, 10-minute copies, no schedules, the run state on', () => {
+  it('defaults to 7 workers, 3 retries, 30 days of runs, 10-minute copies at 1,024 MB, no schedules, the run state on', () => {
     assert.deepEqual(settings({}), {
       stackName: 'ImageMigrator',
       workers: 7,
       retries: 3,
       runTtlDays: 30,
       copierTimeoutMinutes: 10,
+      copierMemoryMb: 1024,
       schedules: [],
       runState: true,
     });
@@ -68,6 +69,8 @@ describe('stack settings from CDK context', () => {
       refusal({ copierTimeoutMinutes: 20 }),
       'Invalid CDK context value "copierTimeoutMinutes": 20 must be an integer from 1 to 15',
     );
+    assert.equal(refusal({ copierMemoryMb: 128 }), 'Invalid CDK context value "copierMemoryMb": 128 must be an integer from 256 to 10240');
+    assert.equal(settings({ copierMemoryMb: '1769' }).copierMemoryMb, 1769);
   });
 
   it('accepts workers from 2 to 1,000, the range of an SQS event source', () => {
