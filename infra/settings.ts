@@ -65,7 +65,7 @@ export const DEFAULT_SETTINGS = {
    * While CPU-bound a GiB costs the same GB-seconds at any size up to 1,769 MB; below the CPU ceiling
    * (a registry across the internet serving one stream at 20-70 MiB/s, the fixed requests of each
    * image) a smaller function costs less. 1,024 MB (0.58 vCPU, ~75 MiB/s) is that knee: 10% slower
-   * than 1,769 MB on typical images at 58% of its GB-seconds. Copies between registries of one region
+   * than 1,769 MB on typical images at 63% of its GB-seconds. Copies between registries of one region
    * (ECR to ECR) stream faster: `-c copierMemoryMb=1769` gives them a full vCPU (~130 MiB/s).
    */
   copierMemoryMb: 1024,

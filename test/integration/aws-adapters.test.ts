@@ -6,15 +6,18 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, type SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoBlobClaims } from '../../functions/adapters/dynamo-blob-claims.js';
 import { DynamoResultStore, RunNotFoundError } from '../../functions/adapters/dynamo-result-store.js';
-import { SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
+import { SQS_PAYLOAD_LIMIT, SqsTaskQueue } from '../../functions/adapters/sqs-task-queue.js';
+import { planSlices } from '../../functions/tasks/plan-slices.js';
+import { parseImagesFile } from '../../shared/config/images-file.js';
 import { powertoolsSecretReader, SecretCredentials } from '../../functions/adapters/secret-credentials.js';
 import type { CopyTask, TaskResult } from '../../shared/pipeline/task.js';
 import { ConfigError } from '../../shared/errors.js';
 import { startAwsEmulators, TEST_AWS, type AwsEmulators } from '../support/aws-emulators.js';
+import { imagesText, tagRuleLines } from '../support/large-images.js';
 
 let aws: AwsEmulators;
 before(async () => {
@@ -69,6 +72,28 @@ describe('SqsTaskQueue', () => {
     assert.equal(bodies.length, 25);
     assert.deepEqual(new Set(bodies.map((b) => b.taskId)), new Set(tasks.map((t) => t.taskId)));
     for (const body of bodies) assert.deepEqual(Object.keys(body).sort(), ['destination', 'runId', 'source', 'taskId', 'type']);
+  });
+
+  it('sends plan slices of 240 KiB one to a SendMessageBatch call, within the 256 KiB SQS takes in a call', async () => {
+    const { queueUrl } = await aws.createQueues('slices-test', { maxReceiveCount: 4, visibilityTimeoutSeconds: 30 });
+    const rules = parseImagesFile(imagesText(tagRuleLines(3000)), 'images.json', {});
+    const slices = planSlices('r-slices', rules, new Map());
+    const calls: number[] = [];
+    // The real client; only its calls are counted (entries and bytes of each SendMessageBatch).
+    const sqs = new Proxy(aws.sqs, {
+      get: (target, key) =>
+        key === 'send'
+          ? (command: SendMessageBatchCommand) => {
+              calls.push((command.input.Entries ?? []).reduce((n, e) => n + Buffer.byteLength(e.MessageBody ?? ''), 0));
+              return target.send(command);
+            }
+          : Reflect.get(target, key),
+    });
+    await new SqsTaskQueue(sqs, queueUrl).enqueueSlices(slices);
+    assert.equal(calls.length, slices.length, `${slices.length} slices in ${calls.length} calls`);
+    assert.ok(Math.max(...calls) <= SQS_PAYLOAD_LIMIT, `a call of ${Math.max(...calls)} bytes`);
+    const out = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+    assert.equal(out.Attributes?.ApproximateNumberOfMessages, String(slices.length));
   });
 });
 

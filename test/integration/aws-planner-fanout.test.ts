@@ -40,7 +40,7 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import { silentLogger } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { imagesText, tagRuleLines } from '../support/large-images.js';
-import { driveUntilDone, queueDepth, type SqsHandler } from '../support/sqs-lambda-driver.js';
+import { driveUntilDone, queueDepth, recordOf, type SqsHandler } from '../support/sqs-lambda-driver.js';
 import { startTagListServer, type TagListServer } from '../support/tag-list-server.js';
 
 const RULES = Number(process.env.FANOUT_RULES ?? 10_000);
@@ -206,7 +206,10 @@ describe('planner fan-out: plan slices on the emulators', () => {
 
     // The first slice once more, after it was done: nothing is sent and nothing counted again.
     const again = new CountingQueue(deps.queue, copyQueue, copies);
-    const record = sqsRecord(JSON.stringify(first), 2);
+    const record = recordOf(
+      { MessageId: 'again', ReceiptHandle: 'gone', Body: JSON.stringify(first), Attributes: { ApproximateReceiveCount: '2' } },
+      queueUrl,
+    );
     await createCopierHandler({ ...deps, queue: again })({ Records: [record] });
     assert.equal(again.sent, 0, 'a slice delivered after it was done sends nothing');
 
@@ -317,24 +320,3 @@ describe('planner fan-out: plan slices on the emulators', () => {
     assert.equal(notifier.sent.filter((d) => d.runId === plan.runId).length, 1, 'one run-finished event');
   });
 });
-
-/** An SQS record of `body`, as the event source builds it. */
-function sqsRecord(body: string, receiveCount: number): SQSRecord {
-  const now = String(Date.now());
-  return {
-    messageId: `redelivered-${now}`,
-    receiptHandle: 'gone',
-    body,
-    attributes: {
-      ApproximateReceiveCount: String(receiveCount),
-      SentTimestamp: now,
-      SenderId: 'test',
-      ApproximateFirstReceiveTimestamp: now,
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:fanout',
-    awsRegion: 'us-east-1',
-  };
-}

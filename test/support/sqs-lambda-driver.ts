@@ -79,7 +79,8 @@ function queueArnOf(queueUrl: string): string {
   return `arn:aws:sqs:${TEST_AWS.region}:000000000000:${name}`;
 }
 
-function recordOf(message: Message, queueUrl: string): SQSRecord {
+/** The SQS record Lambda's event source builds for a received message. */
+export function recordOf(message: Message, queueUrl: string): SQSRecord {
   const a = message.Attributes ?? {};
   return {
     messageId: message.MessageId ?? '',

@@ -87,6 +87,8 @@ describe('queue messages', () => {
     const { source: _source, ...noSource } = rule!;
     refused(JSON.stringify({ type: 'expand', runId: 'r', rule: noSource }), /rule\.source: /);
     refused(JSON.stringify({ type: 'expand', runId: 'r', rule: { ...rule, index: 'one' } }), /rule\.index: /);
+    refused(JSON.stringify({ type: 'slice', runId: 'r', slice: 1, rules: [] }), /^malformed queue message: rules: /);
+    refused(JSON.stringify({ type: 'slice', runId: 'r', slice: 0, rules: [rule] }), /^malformed queue message: slice: /);
   });
 });
 
