@@ -1,0 +1,113 @@
+/**
+ * `npm run bench:cold`: a quick look at the cold run alone, for tuning it. It seeds the bench's
+ * workload, then copies it into a fresh destination several times (image-migrator, and skopeo once
+ * for the ratio) and prints, per run, where the machine's CPU went: the tool's own user and system
+ * time, the bench process (the two counting proxies every byte passes through) and the rest (the
+ * registries), against the CPU the machine had over the run's wall time. `COLD_ARGS` adds options
+ * to image-migrator's command line. `npm run bench` stays the reference.
+ */
+import { spawn } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry } from '../support/registries.js';
+import { startCountingProxy } from './counting-proxy.js';
+import { perTagTotal } from './request-kinds.js';
+import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
+import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
+
+const RUNS = Number(process.env.COLD_RUNS ?? 3);
+const words = (value: string | undefined): string[] => (value ?? '').split(' ').filter((a) => a !== '');
+/** COLD_ARGS_B: every second run uses these options instead, for an A/B comparison on the same machine state. */
+const extraArgs = (n: number): string[] =>
+  process.env.COLD_ARGS_B !== undefined && n % 2 === 0 ? words(process.env.COLD_ARGS_B) : words(process.env.COLD_ARGS);
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/** Busy, stolen (by the hypervisor) and total CPU ticks of the whole machine, from /proc/stat. */
+async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user's)
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const steal = fields[7] ?? 0;
+  return { busy: total - idle - steal, steal, total };
+}
+
+/** Runs the command under GNU time and returns wall seconds and the child's user and system seconds. */
+function timed(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<{ wall: number; user: number; sys: number; code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S', command, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const wall = Number(process.hrtime.bigint() - started) / 1e9;
+      const m = /TIME ([\d.]+) ([\d.]+)/.exec(stderr);
+      resolve({ wall, user: Number(m?.[1] ?? NaN), sys: Number(m?.[2] ?? NaN), code, stderr });
+    });
+  });
+}
+
+const root = await mkdtemp(join(tmpdir(), 'im-cold-'));
+const source = await startRegistry();
+const stops: (() => Promise<unknown>)[] = [() => source.stop()];
+const ticksPerSecond = 100;
+try {
+  const [cli, workload] = await Promise.all([buildCli(join(root, 'build'), 180_000), seedWorkload(source, DEFAULT_SHAPE)]);
+  const sourceProxy = await startCountingProxy(source.url);
+  stops.push(() => sourceProxy.stop());
+  const run = async (tool: 'image-migrator' | 'skopeo', n: number): Promise<number> => {
+    const registry = await startRegistry({ auth: 'token' });
+    const proxy = await startCountingProxy(registry.url);
+    const dir = await mkdtemp(join(root, `${tool}-`));
+    try {
+      const e = {
+        sourceHost: sourceProxy.host,
+        destinationHost: proxy.host,
+        username: registry.username ?? '',
+        password: registry.password ?? '',
+        repositories: workload.repositories,
+      };
+      const c = tool === 'image-migrator' ? await imageMigratorCommand(cli, dir, e, 7) : await skopeoCommand(dir, e);
+      const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
+      sourceProxy.take();
+      const before = await machineTicks();
+      const benchBefore = process.cpuUsage();
+      const r = await timed(c.command, args, dir, c.env);
+      const bench = process.cpuUsage(benchBefore);
+      const after = await machineTicks();
+      const counts = sourceProxy.take();
+      const dst = proxy.take();
+      for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
+      const busy = (after.busy - before.busy) / ticksPerSecond;
+      const steal = (after.steal - before.steal) / ticksPerSecond;
+      const benchCpu = (bench.user + bench.system) / 1e6;
+      const rest = busy - r.user - r.sys - benchCpu;
+      const had = r.wall * cpus().length;
+      log(
+        `${`${tool} cold ${n}${tool === 'image-migrator' && process.env.COLD_ARGS_B !== undefined ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries+other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
+      );
+      if (r.code !== 0) log(r.stderr.slice(-2000));
+      if (process.env.COLD_KEEP_LOG !== undefined && tool === 'image-migrator')
+        await copyFile(join(dir, 'run.log'), join(process.env.COLD_KEEP_LOG, `cold-${n}.log`)).catch(() => undefined);
+      return r.wall;
+    } finally {
+      await proxy.stop();
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  for (let i = 1; i <= RUNS; i++) await run('image-migrator', i);
+  await run('skopeo', 1);
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await rm(root, { recursive: true, force: true });
+}
+process.exit(0);
