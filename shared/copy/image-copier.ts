@@ -88,7 +88,29 @@ export interface ImageCopyRequest {
   readonly foreignLayers?: boolean;
   /** The hints were consulted before (see upToDateByHints) and did not settle it: do not ask again. */
   readonly hintsChecked?: boolean;
+  /** The copy's first step, taken ahead of it by the scheduler (see lookAhead); in memory only, for one attempt. */
+  readonly lookedAhead?: LookedAhead;
 }
+
+/**
+ * The first step of a tag's copy, taken before the copy itself so that a run can start its largest
+ * copies first: the source manifest, the destination's HEAD of the tag, and, for an index the
+ * destination lacks, the child manifests the copy will push. The copy then makes none of these
+ * requests again, so looking ahead costs no request.
+ */
+export interface LookedAhead {
+  readonly manifest: FetchedManifest;
+  readonly head: ManifestHead | undefined;
+  /** Child manifests fetched from the source, by digest. */
+  readonly children: ReadonlyMap<string, FetchedManifest>;
+  /** The destination's tag already has the digest the copy would push. */
+  readonly upToDate: boolean;
+  /** Blob bytes the copy may stream as far as the manifests tell (0 when up to date): the scheduler's order. */
+  readonly bytes: number;
+}
+
+/** Children of one index fetched ahead for its size; the copy fetches any others itself. */
+const LOOK_AHEAD_CHILDREN = 16;
 
 /** Times a manifest refused with MANIFEST_BLOB_UNKNOWN gets its content checked and is pushed again. */
 const MANIFEST_RECHECKS = 3;
@@ -140,6 +162,8 @@ export class ImageCopier implements ImageCopy {
   private readonly includeForeign: boolean = false;
   private readonly leftOut: LeftOutLayers | undefined;
   private readonly uploads: UploadSettings | undefined;
+  /** One copy's view: child manifests fetched ahead (see LookedAhead). */
+  private readonly fetchedChildren: ReadonlyMap<string, FetchedManifest> | undefined;
 
   public constructor(
     private readonly registry: Registry,
@@ -160,6 +184,7 @@ export class ImageCopier implements ImageCopy {
     this.blobWait = options.blobWait;
     this.leftOut = undefined;
     this.uploads = options.uploads;
+    this.fetchedChildren = undefined;
   }
 
   /**
@@ -196,19 +221,67 @@ export class ImageCopier implements ImageCopy {
    * `deadline`, its uploads keep to it.
    */
   public async copy(task: ImageCopyRequest, options: CopyOptions = {}): Promise<ImageCopyResult> {
-    const view = Object.create(this) as ImageCopier;
     const leftOut = new LeftOutLayers();
-    Object.assign(view, {
+    const view = this.view(options, {
       leftOut,
       includeForeign: task.foreignLayers === true,
+      ...(task.lookedAhead === undefined ? {} : { fetchedChildren: task.lookedAhead.children }),
+    });
+    const result = await view.copyOnView(task);
+    return leftOut.list === undefined || result.outcome !== 'copied' ? result : { ...result, leftOut: leftOut.list };
+  }
+
+  /**
+   * Takes the first step of a tag's copy ahead of it (see LookedAhead); undefined for a source pinned
+   * by digest, whose copy starts otherwise. Throws what the copy would meet (the source refusing, a
+   * manifest it cannot copy); retries are told to `options.onRetry`.
+   */
+  public async lookAhead(task: ImageCopyRequest, options: Pick<CopyOptions, 'onRetry'> = {}): Promise<LookedAhead | undefined> {
+    const src = parseReference(task.source);
+    if (src.digest !== undefined) return undefined;
+    return this.view(options, {}).lookAheadOnView(task, src);
+  }
+
+  /** A view of this copier (same trackers and settings) for one copy or look-ahead. */
+  private view(options: CopyOptions, own: Partial<Record<'leftOut' | 'includeForeign' | 'fetchedChildren', unknown>>): ImageCopier {
+    const view = Object.create(this) as ImageCopier;
+    Object.assign(view, {
+      ...own,
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.onRetry === undefined
         ? {}
         : { registry: this.registry.withRetryListener?.(options.onRetry) ?? this.registry, onRetry: options.onRetry }),
     });
-    const result = await view.copyOnView(task);
-    return leftOut.list === undefined || result.outcome !== 'copied' ? result : { ...result, leftOut: leftOut.list };
+    return view;
+  }
+
+  private async lookAheadOnView(task: ImageCopyRequest, src: ImageReference): Promise<LookedAhead> {
+    const dst = parseReference(task.destination);
+    const srcRepo = repositoryOf(src);
+    const dstRepo = repositoryOf(dst);
+    const srcTag = src.tag ?? 'latest';
+    const what = `${srcRepo.registry}/${srcRepo.repository}:${srcTag}`;
+    const [manifest, head] = await Promise.all([
+      this.registry.getManifest(srcRepo, srcTag),
+      this.destinationHead(dstRepo, dst.tag ?? srcTag),
+    ]);
+    const target = this.narrow(manifest, task.platforms, what).manifest;
+    const children = new Map<string, FetchedManifest>();
+    if (head?.digest === target.digest) return { manifest, head, children, upToDate: true, bytes: 0 };
+    const parsed = parseManifest(target, what);
+    if (parsed.kind === 'image') return { manifest, head, children, upToDate: false, bytes: imageBytes(parsed) };
+    // The children this run has not pushed to the destination yet: the copy would fetch each of them.
+    const key = manifestKey(dstRepo);
+    const wanted = parsed.manifests.filter((c) => !this.manifests.has(key, dstRepo.repository, c.digest)).slice(0, LOOK_AHEAD_CHILDREN);
+    let bytes = 0;
+    await mapLimit(wanted, this.manifestConcurrency, async (child) => {
+      const fetched = await this.registry.getManifest(srcRepo, child.digest);
+      children.set(child.digest, fetched);
+      const inner = parseManifest(fetched, `${srcRepo.registry}/${srcRepo.repository}@${child.digest}`);
+      if (inner.kind === 'image') bytes += imageBytes(inner);
+    });
+    return { manifest, head, children, upToDate: false, bytes };
   }
 
   private async copyOnView(task: ImageCopyRequest): Promise<ImageCopyResult> {
@@ -242,8 +315,9 @@ export class ImageCopier implements ImageCopy {
     }
     const srcTag = src.tag ?? 'latest';
     const dstTag = dst.tag ?? srcTag;
+    const ahead = task.lookedAhead;
     const hinted =
-      task.hintsChecked === true
+      task.hintsChecked === true || ahead !== undefined
         ? undefined
         : await upToDateByHints(this.registry, this.destinationTags, this.state, {
             source: srcRepo,
@@ -257,7 +331,10 @@ export class ImageCopier implements ImageCopy {
       const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
       return task.platforms === undefined && hinted.digest !== undefined ? withReferrers(result, [hinted.digest]) : result;
     }
-    const [manifest, head] = await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)]);
+    const [manifest, head] =
+      ahead === undefined
+        ? await Promise.all([this.registry.getManifest(srcRepo, srcTag), this.destinationHead(dstRepo, dstTag)])
+        : [ahead.manifest, ahead.head];
     const target = this.narrow(manifest, task.platforms, `${srcRepo.registry}/${srcRepo.repository}:${srcTag}`);
     const result: ImageCopyResult =
       head?.digest === target.manifest.digest
@@ -478,7 +555,7 @@ export class ImageCopier implements ImageCopy {
     }
     return this.manifests.track(key, child.digest, async () => {
       if ((await this.registry.headManifest(dst, child.digest))?.digest !== child.digest) {
-        const fetched = await this.registry.getManifest(src, child.digest);
+        const fetched = this.fetchedChildren?.get(child.digest) ?? (await this.registry.getManifest(src, child.digest));
         const bytes = await this.pushManifest(fetched, src, dst, child.digest, fetched.mediaType || child.mediaType);
         this.manifests.add(key, dst.repository, child.digest);
         return bytes;
@@ -487,6 +564,11 @@ export class ImageCopier implements ImageCopy {
       return 0;
     });
   }
+}
+
+/** Blob bytes of an image: its config and layers (foreign layers are mostly left out, so not counted). */
+function imageBytes(image: { readonly config: Descriptor; readonly layers: readonly Descriptor[] }): number {
+  return image.layers.reduce((sum, layer) => sum + layer.size, image.config.size);
 }
 
 function manifestKey(dst: RepositoryRef): string {

@@ -13,15 +13,22 @@ import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable, SYSTEM_CLOCK, type Clock, type RetryEvent, type RetryPolicy } from '../registry/retry.js';
 import type { Registry } from '../registry/types.js';
 import type { CopyState } from '../state/run-state.js';
-import { attemptTask, failedResult, RetryTally } from './copy-task.js';
+import { attemptTask, failedResult, RetryTally, type AttemptOutcome } from './copy-task.js';
 import { errorMessage } from './error-message.js';
 import { settleByHints, taskToCopy } from './hint-check.js';
 import { InProcessQueue } from './in-process-queue.js';
+import { LookAheadStage } from './look-ahead-stage.js';
 import { MemoryResultStore } from './memory-result-store.js';
 import { copyKey, planTasks, type ImmutableTags, type Plan } from './planner.js';
 import type { ResultStore, RunCounts, RunRecord } from './ports.js';
 import { countResults } from './run-counts.js';
 import type { CopyTask, TaskResult } from './task.js';
+
+/** Tasks looked ahead (manifests in memory, a few KB each) waiting for a --workers slot, at most. */
+const LOOK_AHEAD_WINDOW = 256;
+
+/** Longest wait of the first --workers slots for the sizes of the first tasks (see runLocal). */
+const FIRST_SLOTS_WAIT_MS = 1000;
 
 /** What happens during a run, for progress displays and logs. */
 export type RunEvent =
@@ -112,23 +119,77 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     (options.state !== undefined || options.immutableTags !== undefined || options.rules.some((r) => r.immutable === true));
   const copies = new Map<string, Promise<TaskResult>>();
   const settle = new Map<string, (result: TaskResult) => void>();
-  const queue = new InProcessQueue(options.workers, async (task) => {
-    const result = await handleWithRetries(task, copier, options, clock, emitRetry);
-    settle.get(copyKey(task))?.(result);
-  });
+  // Each task's retries, counted from its look-ahead on; and look-aheads that failed, which stand for the copy's first attempt.
+  const tallies = new Map<string, RetryTally>();
+  const failedAhead = new Map<string, { error: unknown; durationMs: number }>();
+  const tallyOf = (task: CopyTask): RetryTally => {
+    let tally = tallies.get(task.taskId);
+    if (tally === undefined) tallies.set(task.taskId, (tally = new RetryTally()));
+    return tally;
+  };
+  // Largest copies first (see lookAhead): those up to date, or whose size is unknown, go at once.
+  const gathering = !options.dryRun && imageCopier !== undefined;
+  const queue = new InProcessQueue(
+    options.workers,
+    async (task) => {
+      const copy = handleWithRetries(task, copier, options, clock, emitRetry, tallyOf(task), failedAhead.get(task.taskId));
+      // Only now that this copy has started may the look-ahead hand over more (which may start other copies).
+      ahead.started();
+      const result = await copy;
+      tallies.delete(task.taskId);
+      failedAhead.delete(task.taskId);
+      settle.get(copyKey(task))?.(result);
+    },
+    {
+      size: (task) => (task.lookedAhead === undefined || task.lookedAhead.upToDate ? Infinity : task.lookedAhead.bytes),
+      held: gathering,
+    },
+  );
+  // The first slots wait until the scheduler knows the sizes of the first tasks: until planning, hint
+  // checks and look-aheads are all done, or the look-ahead window is full, or FIRST_SLOTS_WAIT_MS have
+  // passed (a slow listing or a retried look-ahead). After that a free slot never waits.
+  let planComplete = false;
+  let checking = 0;
+  const openSlots = (): void => {
+    clearTimeout(firstSlots);
+    queue.release();
+  };
+  const firstSlots = setTimeout(openSlots, gathering ? FIRST_SLOTS_WAIT_MS : 0);
+  firstSlots.unref();
+  const mayOpenSlots = (): void => {
+    if (ahead.full || (planComplete && checking === 0 && ahead.quiet)) openSlots();
+  };
+  const lookAhead = async (task: CopyTask): Promise<void> => {
+    if (imageCopier === undefined) return void queue.enqueue([task]);
+    const started = Date.now();
+    const onRetry = tallyOf(task).listener((retry) => emitRetry({ type: 'retry', retry, task }));
+    try {
+      const lookedAhead = await imageCopier.lookAhead(task, { onRetry });
+      void queue.enqueue([lookedAhead === undefined ? task : { ...task, lookedAhead }]);
+    } catch (error) {
+      failedAhead.set(task.taskId, { error, durationMs: Date.now() - started });
+      void queue.enqueue([task]);
+    }
+  };
+  // The scheduler sees up to LOOK_AHEAD_WINDOW tasks beyond those running; their look-aheads go as
+  // many at once as a copy's blobs may (--workers x 4, the client's cap per registry).
+  const ahead = new LookAheadStage(options.workers + LOOK_AHEAD_WINDOW, options.workers * 4, lookAhead, mayOpenSlots);
   const start = (tasks: readonly CopyTask[]): void => {
     if (options.dryRun) return;
     const fresh = tasks.filter((task) => !copies.has(copyKey(task)));
     for (const task of fresh) copies.set(copyKey(task), new Promise((resolve) => settle.set(copyKey(task), resolve)));
     if (!prechecks || imageCopier === undefined) {
-      void queue.enqueue(fresh);
+      ahead.push(fresh);
       return;
     }
+    checking += fresh.length;
     void mapLimit(fresh, options.workers * 4, async (task) => {
       const answer = await settleByHints(imageCopier, task);
+      checking--;
       // Not settled: the copy decides, without asking the hints a second time.
-      if (typeof answer === 'string') void queue.enqueue([taskToCopy(task, answer)]);
+      if (typeof answer === 'string') ahead.push([taskToCopy(task, answer)]);
       else settle.get(copyKey(task))?.(answer);
+      mayOpenSlots();
     });
   };
 
@@ -154,6 +215,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     onExpanded: start,
     ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),
   });
+  planComplete = true;
+  mayOpenSlots();
   const run: RunRecord = {
     runId,
     startedAt: new Date().toISOString(),
@@ -191,18 +254,28 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   return { run, plan, results, counts: countResults(run, results) };
 }
 
+/**
+ * Copies a task, retrying at the task level. `failedAhead`: its look-ahead failed, which counts as the
+ * first attempt (the copy would have met the same refusal). Only the first attempt uses what was
+ * looked ahead; a retry starts afresh.
+ */
 async function handleWithRetries(
   task: CopyTask,
   copier: ImageCopy,
   options: LocalRunOptions,
   clock: Clock,
   emit: (e: RunEvent) => void,
+  tally: RetryTally,
+  failedAhead: { error: unknown; durationMs: number } | undefined,
 ): Promise<TaskResult> {
   let totalMs = 0;
-  const tally = new RetryTally();
   const onRetry = (retry: RetryEvent): void => emit({ type: 'retry', retry, task });
+  const { lookedAhead: _used, ...fresh } = task;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await attemptTask(copier, task, attempt, { tally, onRetry });
+    const outcome: AttemptOutcome =
+      attempt === 1 && failedAhead !== undefined
+        ? { ok: false, ...failedAhead }
+        : await attemptTask(copier, attempt === 1 ? task : fresh, attempt, { tally, onRetry });
     if (outcome.ok) return outcome.result;
     totalMs += outcome.durationMs;
     if (attempt > options.retries || !isRetryable(outcome.error))

@@ -3,6 +3,7 @@
  * task never carries a credential; the copier looks credentials up by registry and path.
  */
 import type { LeftOutLayer } from '../copy/foreign-layers.js';
+import type { LookedAhead } from '../copy/image-copier.js';
 
 /** One tag (or digest) of one source, to be copied to one destination. */
 export interface CopyTask {
@@ -28,6 +29,8 @@ export interface CopyTask {
   readonly hintsChecked?: boolean;
   /** The run neither reads nor writes the run state (a planner event's `"state": false`, as --no-state). */
   readonly noState?: boolean;
+  /** The copy's first step taken ahead of it by the local run (never in a message: it holds manifests). */
+  readonly lookedAhead?: LookedAhead;
 }
 
 /** How a task ended. */

@@ -10,6 +10,7 @@ import { backoffMs, isRetryable } from '../../shared/registry/retry.js';
 import { ConfigError, DigestMismatchError } from '../../shared/errors.js';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { InProcessQueue } from '../../shared/pipeline/in-process-queue.js';
+import type { CopyTask } from '../../shared/pipeline/task.js';
 import { runLocal, type RunEvent } from '../../shared/pipeline/local-run.js';
 import type { Registry } from '../../shared/registry/types.js';
 import { MemoryResultStore } from '../../shared/pipeline/memory-result-store.js';
@@ -40,6 +41,34 @@ describe('local pipeline pieces', () => {
     await queue.drained();
     assert.equal(peak, 3);
     assert.equal(done.length, 10);
+  });
+
+  it('hands each free slot to the largest waiting task, equal ones in the order they came', async () => {
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const busy = new Promise<void>((resolve) => (release = resolve));
+    const queue = new InProcessQueue(
+      1,
+      async (task) => {
+        order.push(task.taskId);
+        if (task.taskId === 'first') await busy;
+      },
+      { size: (task) => Number(task.source) },
+    );
+    const task = (taskId: string, size: number): CopyTask => ({ runId: 'r', taskId, source: String(size), destination: 'd' });
+    await queue.enqueue([task('first', 1)]);
+    // While the only slot is busy, tasks of every size wait.
+    await queue.enqueue([
+      task('small', 5),
+      task('big', 900),
+      task('mid-a', 40),
+      task('tiny', 0),
+      task('mid-b', 40),
+      task('huge', Infinity),
+    ]);
+    release();
+    await queue.drained();
+    assert.deepEqual(order, ['first', 'huge', 'big', 'mid-a', 'mid-b', 'small', 'tiny']);
   });
 
   it('keeps the first result of a task and ignores a second one', async () => {
