@@ -39,6 +39,11 @@ export class BlobTracker implements BlobCoordinator {
     return known ?? this.state?.blobRepositories(registry, digest).find((r) => r !== except);
   }
 
+  /** True when the run state believes the blob is in this repository (an earlier run put it there). */
+  public believed(registry: string, repository: string, digest: string): boolean {
+    return this.state?.blobRepositories(registry, digest).includes(repository) ?? false;
+  }
+
   /** Records that the blob is in the repository. */
   public add(registry: string, repository: string, digest: string): void {
     let byDigest = this.present.get(registry);

@@ -39,6 +39,11 @@ export interface BlobCopyContext {
   readonly deadline?: Deadline | undefined;
   /** Told of the bytes the destination acknowledged: each chunk of a resumable upload, each blob of one PUT. */
   readonly onProgress?: ((bytes: number) => void) | undefined;
+  /**
+   * The destination repository did not exist when the run began (its tag listing said NAME_UNKNOWN):
+   * a blob neither this run nor the run state put there is uploaded without a HEAD first.
+   */
+  readonly newRepository?: boolean | undefined;
 }
 
 /** Puts the blob in the destination repository; returns the bytes streamed (0 for a skip or a mount). */
@@ -57,7 +62,8 @@ export async function copyBlob(ctx: BlobCopyContext, blob: Descriptor): Promise<
   }
   return tracker.track(dst.registry, blob.digest, async () => {
     if (await mountFromKnownRepository(ctx, blob)) return 0;
-    if ((await ctx.registry.headBlob(dst, blob.digest)) !== undefined) {
+    const mayBeThere = ctx.newRepository !== true || tracker.believed(dst.registry, dst.repository, blob.digest);
+    if (mayBeThere && (await ctx.registry.headBlob(dst, blob.digest)) !== undefined) {
       tracker.add(dst.registry, dst.repository, blob.digest);
       return 0;
     }

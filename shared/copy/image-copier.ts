@@ -518,6 +518,7 @@ export class ImageCopier implements ImageCopy {
         uploads: this.uploads,
         deadline: this.deadline,
         onProgress: this.onProgress,
+        newRepository: (await this.destinationTags?.absent(dst)) ?? false,
       };
       if (!this.includeForeign && parsed.foreign.length > 0) {
         this.leftOutOf.set(manifest.digest, parsed.foreign);

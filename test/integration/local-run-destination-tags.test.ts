@@ -40,8 +40,11 @@ describe('local run with destination tag lists', () => {
     const run = await migrate();
     assert.deepEqual(run.outcomes, ['app:v1 copied', 'app:v2 copied', 'app:v3 copied']);
     for (const [i, tag] of tags.entries()) assert.equal(await getManifestDigest(dst, 'mirror/app', tag), images[i]?.digest);
-    // The destination's listing (NAME_UNKNOWN: no repository yet) says no tag is there to compare.
+    // The destination's listing (NAME_UNKNOWN: no repository yet) says no tag is there to compare,
+    // and no blob either: each is uploaded without a HEAD first.
     assert.equal(run.requests['manifest-head'] ?? 0, 0);
+    assert.equal(run.requests['blob-head'] ?? 0, 0);
+    assert.ok((run.requests['blob-put'] ?? 0) > 0);
   });
 
   it('HEADs only the tags the destination lists', async () => {
@@ -49,6 +52,8 @@ describe('local run with destination tag lists', () => {
     const run = await migrate();
     assert.deepEqual(run.outcomes, ['app:v1 up-to-date', 'app:v2 up-to-date', 'app:v3 up-to-date', 'app:v4 copied']);
     assert.equal(run.requests['manifest-head'], 3);
+    // The repository exists now: v4's blobs are asked about before any upload (the shared ones are there).
+    assert.ok((run.requests['blob-head'] ?? 0) >= 2);
     // Source and destination each listed once, plus the destination's first request again after its
     // challenge, and one https attempt per registry (both are plain-http `insecure` registries).
     assert.equal(run.requests['tag-list'], 2 + 1 + 2);

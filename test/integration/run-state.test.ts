@@ -15,7 +15,7 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState, tagKey } from '../../shared/state/run-state.js';
 import { runCli, workdir } from '../support/cli-run.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
-import { getManifestDigest, pushImage } from '../support/seed.js';
+import { getManifestDigest, pushBlob, pushImage, randomBytes } from '../support/seed.js';
 
 describe('run state and immutable tags', () => {
   let src: TestRegistry;
@@ -142,6 +142,36 @@ describe('run state and immutable tags', () => {
       forged.known(ref(src.host, 'team/b', 'v1'), ref(dst.host, 'mirror/b', 'v1'))?.sourceDigest,
       await getManifestDigest(src, 'team/b', 'v1'),
     );
+  });
+
+  it('a new repository gets its blobs without a HEAD, save those the state believes an earlier run left there', async () => {
+    // An earlier run uploaded an image's blobs into leftover/a, then failed before its manifest:
+    // the repository has no tag (NAME_UNKNOWN), but the state knows what it holds.
+    const layers = [randomBytes(64 * 1024, 71), randomBytes(32 * 1024, 72)];
+    const image = await pushImage(src, 'team/c', 'v1', { layers });
+    const left = await Promise.all(layers.map((bytes) => pushBlob(dst, 'leftover/a', bytes)));
+    assert.deepEqual(left, image.layers);
+    const state = RunState.empty();
+    for (const digest of left) state.recordBlob(dst.host, 'leftover/a', digest);
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+    const rules = parseImagesFile(
+      JSON.stringify({ [`${src.host}/team/c:v1`]: `${dst.host}/leftover/a:v1`, [`${src.host}/team/a:v1`]: `${dst.host}/fresh/a:v1` }),
+      'images.json',
+      {},
+    );
+    const run = await runLocal({ rules, registry: client, workers: 2, retries: 0, state });
+    await client.close();
+    assert.deepEqual(
+      run.results.map((r) => r.outcome),
+      ['copied', 'copied'],
+    );
+    assert.equal(await getManifestDigest(dst, 'leftover/a', 'v1'), image.digest);
+    // leftover/a: each believed layer asked about and found, not uploaded again (only the config is);
+    // fresh/a: its blobs uploaded without asking.
+    assert.equal(requests['blob-head'], left.length);
+    assert.ok((run.results[0]?.bytes ?? 0) < 4096, `${run.results[0]?.bytes} bytes sent for leftover/a`);
+    assert.equal(await getManifestDigest(dst, 'fresh/a', 'v1'), await getManifestDigest(src, 'team/a', 'v1'));
   });
 
   it('immutable tags listed at the destination cost no request of their own; missing ones are copied', async () => {
