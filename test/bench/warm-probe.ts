@@ -63,7 +63,9 @@ try {
   const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<number> => {
     l.take();
     const extra = name.includes('image-migrator warm') ? (process.env.WARM_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
-    const m = await measure(l.command, [...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
+    // WARM_NODE_ARGS: options for node itself (e.g. --cpu-prof) before image-migrator's launcher.
+    const nodeArgs = name.includes('image-migrator warm') ? (process.env.WARM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+    const m = await measure(l.command, [...nodeArgs, ...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
     log(
       `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`,
     );
