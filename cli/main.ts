@@ -12,7 +12,7 @@ import { configureMigrate } from './migrate-command.js';
 // few seconds that recompilation costs more CPU than it ever saves (a warm run of 40 tags: about
 // 0.2 s of CPU, on a 2-core machine shared with the registries). The baseline tier parses fast enough
 // for streamed layers too.
-// bin/image-migrator.js sets the same flag before it compiles the bundle, so that V8's code cache
+// bin/image-migrator.cjs sets the same flag before it compiles the bundle, so that V8's code cache
 // of one run is accepted by the next; this call covers the single executable and the sources.
 setFlagsFromString('--liftoff-only');
 

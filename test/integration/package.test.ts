@@ -28,7 +28,7 @@ describe('the npm package', () => {
 
   it('ships the bundle, the bin script, README and LICENSE, and no TypeScript source or test', () => {
     const paths = installed.tarball.files.map((f) => f.path).sort();
-    assert.deepEqual(paths, ['LICENSE', 'README.md', 'bin/image-migrator.js', 'dist/bundle/main.cjs', 'package.json']);
+    assert.deepEqual(paths, ['LICENSE', 'README.md', 'bin/image-migrator.cjs', 'dist/bundle/main.cjs', 'package.json']);
     process.stderr.write(
       `tarball ${installed.tarball.filename}: ${installed.tarball.size} bytes, ${paths.length} files, ${installed.tarball.unpackedSize} bytes unpacked\n`,
     );
@@ -52,7 +52,7 @@ describe('the npm package', () => {
     'reuses the code it compiled: a second run accepts the code cache the first one wrote',
     { skip: 'enableCompileCache' in Module },
     async () => {
-      // Node 20 (no module compile cache): bin/image-migrator.js keeps V8's code cache of the bundle in
+      // Node 20 (no module compile cache): bin/image-migrator.cjs keeps V8's code cache of the bundle in
       // the OS temporary folder. A cache that V8 refuses (made under other flags) is written again at
       // every exit, so an unchanged file after the second run means it was accepted.
       const temp = await mkdtemp(join(tmpdir(), 'image-migrator-cache-'));
@@ -77,7 +77,7 @@ describe('the npm package', () => {
   for (const node of extraNodes) {
     const version = existsSync(node) ? execFileSync(node, ['--version'], { encoding: 'utf8' }).trim() : `missing ${node}`;
     it(`migrates with the installed command on Node ${version}`, async () => {
-      const entry = join(installed.packageDir, 'bin', 'image-migrator.js');
+      const entry = join(installed.packageDir, 'bin', 'image-migrator.cjs');
       const times = await smokeTest((args, options) => runProgram(node, [entry, ...args], options));
       process.stderr.write(`smoke on ${version}: ${JSON.stringify(times)}\n`);
     });

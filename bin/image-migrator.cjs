@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Runs the bundled CLI (dist/bundle/main.cjs: what the npm package ships). In a clone where
 // `npm run build` has not run, it runs the TypeScript sources through tsx (a development dependency).
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import vm from 'node:vm';
+// CommonJS, like the bundle: an ES module entry point would start Node's ES module loader first
+// (about 10 ms of CPU at every start).
+'use strict';
+const { createHash } = require('node:crypto');
+const { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const Module = require('node:module');
+const { tmpdir } = require('node:os');
+const { dirname, join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const { setFlagsFromString } = require('node:v8');
+const vm = require('node:vm');
 
 // The CLI runs WebAssembly on V8's baseline tier only (see cli/main.ts). Set here, before anything is
 // compiled: V8 accepts a code cache only under the flags it was made with, and the cache is written
@@ -16,20 +19,21 @@ import vm from 'node:vm';
 // compile the whole bundle again and write a new cache (about 50 ms of CPU per run).
 setFlagsFromString('--liftoff-only');
 
-const bundled = fileURLToPath(new URL('../dist/bundle/main.cjs', import.meta.url));
+const bundled = join(__dirname, '../dist/bundle/main.cjs');
 if (existsSync(bundled)) {
   if (typeof Module.enableCompileCache === 'function') {
     // Node 22.1 and later keep V8's compiled code of the modules they load on disk (in the OS
     // temporary folder), so that the next start skips compiling the bundle's functions again.
     Module.enableCompileCache();
-    createRequire(import.meta.url)(bundled);
+    require(bundled);
   } else {
     requireWithCodeCache(bundled);
   }
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(new URL('../cli/main.ts', import.meta.url).href);
+  void import('tsx/esm/api').then(({ register }) => {
+    register();
+    return import(pathToFileURL(join(__dirname, '../cli/main.ts')).href);
+  });
 }
 
 /**
@@ -70,10 +74,10 @@ function requireWithCodeCache(file) {
   const bundle = new Module(file);
   bundle.filename = file;
   bundle.paths = Module._nodeModulePaths(dirname(file));
-  createRequire(file).cache[file] = bundle;
-  const require = (id) => bundle.require(id);
-  require.resolve = (id, options) => Module._resolveFilename(id, bundle, false, options);
-  require.cache = createRequire(file).cache;
-  script.runInThisContext().call(bundle.exports, bundle.exports, require, bundle, file, dirname(file));
+  require.cache[file] = bundle;
+  const requireFromBundle = (id) => bundle.require(id);
+  requireFromBundle.resolve = (id, options) => Module._resolveFilename(id, bundle, false, options);
+  requireFromBundle.cache = require.cache;
+  script.runInThisContext().call(bundle.exports, bundle.exports, requireFromBundle, bundle, file, dirname(file));
   bundle.loaded = true;
 }
