@@ -10,14 +10,8 @@ const Module = require('node:module');
 const { tmpdir } = require('node:os');
 const { dirname, join } = require('node:path');
 const { pathToFileURL } = require('node:url');
-const { setFlagsFromString } = require('node:v8');
+const { cachedDataVersionTag, setFlagsFromString } = require('node:v8');
 const vm = require('node:vm');
-
-// The CLI runs WebAssembly on V8's baseline tier only (see cli/main.ts). Set here, before anything is
-// compiled: V8 accepts a code cache only under the flags it was made with, and the cache is written
-// at exit, after cli/main.ts has set this flag. Set later, every run would refuse the last run's cache,
-// compile the whole bundle again and write a new cache (about 50 ms of CPU per run).
-setFlagsFromString('--liftoff-only');
 
 const bundled = join(__dirname, '../dist/bundle/main.cjs');
 if (existsSync(bundled)) {
@@ -56,12 +50,22 @@ function requireWithCodeCache(file) {
   } catch {
     cachedData = undefined;
   }
+  // V8's tag of its version and flags: a cache made under other flags is refused.
+  const compiledUnder = cachedDataVersionTag();
   const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
   // Help and version compile next to nothing: a cache made by them would serve a migration poorly.
   const brief = process.argv.slice(2).some((a) => ['-h', '--help', '-V', '--version'].includes(a));
   if ((cachedData === undefined || script.cachedDataRejected) && !brief) {
     process.once('exit', () => {
       try {
+        // The cache is made under the flags the bundle was compiled under, those of the next start.
+        // cli/main.ts turns on --liftoff-only once the bundle's modules have loaded, which also turns
+        // off V8's tier-up flags: all three are set back here. (Turning it on before compiling would
+        // keep the flags the same, but every builtin module Node loaded after that would miss the
+        // code cache Node ships for it: about 25 ms of CPU at every start.) A cache V8 would refuse
+        // is not written.
+        setFlagsFromString('--no-liftoff-only --wasm-tier-up --wasm-dynamic-tiering');
+        if (cachedDataVersionTag() !== compiledUnder) return;
         mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
         const temporary = `${cacheFile}.${process.pid}.tmp`;
         writeFileSync(temporary, script.createCachedData());
