@@ -34,13 +34,16 @@ if (existsSync(bundled)) {
  * Older Node: the same through V8's code cache in node:vm. The bundle is compiled with the cached
  * data of an earlier run; after a run whose cache was missing or refused, the code V8 compiled during
  * the run (the functions a migration used, compiled lazily) is kept for the next one. The cache is in
- * the OS temporary folder, keyed by the bundle's path, size and time and the Node version; anything
- * wrong with it only means compiling as usual.
+ * the OS temporary folder, keyed by the bundle's path, size and time, the Node version and the
+ * command (a migration, config, cloud: each compiles its own part of the bundle); anything wrong with
+ * it only means compiling as usual.
  */
 function requireWithCodeCache(file) {
   const stat = statSync(file);
+  const [first] = process.argv.slice(2);
+  const command = first !== undefined && !first.startsWith('-') ? first : 'migrate';
   const key = createHash('sha256')
-    .update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}`)
+    .update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}\0${command}`)
     .digest('hex')
     .slice(0, 32);
   const cacheFile = join(tmpdir(), `image-migrator-compile-cache-${process.getuid?.() ?? 'user'}`, `${key}.bin`);
@@ -53,10 +56,12 @@ function requireWithCodeCache(file) {
   // V8's tag of its version and flags: a cache made under other flags is refused.
   const compiledUnder = cachedDataVersionTag();
   const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-  // Help and version compile next to nothing: a cache made by them would serve a migration poorly.
+  // Help and version compile next to nothing, and a run refused for bad input (exit code 2) stops
+  // before the work: a cache made by them would serve the next runs poorly.
   const brief = process.argv.slice(2).some((a) => ['-h', '--help', '-V', '--version'].includes(a));
   if ((cachedData === undefined || script.cachedDataRejected) && !brief) {
-    process.once('exit', () => {
+    process.once('exit', (code) => {
+      if (code === 2) return;
       try {
         // The cache is made under the flags the bundle was compiled under, those of the next start.
         // cli/main.ts turns on --liftoff-only once the bundle's modules have loaded, which also turns
