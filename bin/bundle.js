@@ -9,6 +9,7 @@
 // client stay external: only the cloud and config commands load them, lazily, from the package's
 // dependencies. Target: the oldest Node of package.json's `engines`.
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -66,6 +67,9 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
+  // Every character beyond ASCII is escaped (but in comments): bin/image-migrator.cjs reads the bundle
+  // as latin1.
+  charset: 'ascii',
   // Errors keep their class names (the cloud command maps the functions' errors by name).
   keepNames: true,
   // jsonc-parser's `main` is a UMD build whose internal requires esbuild cannot follow.
@@ -74,3 +78,17 @@ await build({
   logLevel: 'warning',
   plugins: [undiciParts, lazyBuiltins],
 });
+
+// bin/image-migrator.cjs reads the package's bundle as latin1. esbuild escapes every character beyond
+// ASCII in code (charset: 'ascii'), not in comments: a check that such characters follow a comment's
+// start on their line, or are in the license notices esbuild gathers at the end.
+if (!standalone) {
+  const bundled = readFileSync(join(outdir, 'main.cjs'), 'utf8');
+  const notices = bundled.lastIndexOf('/*! Bundled license information:');
+  for (const match of bundled.matchAll(/[\u0080-\uffff]/g)) {
+    const line = bundled.slice(bundled.lastIndexOf('\n', match.index) + 1, match.index);
+    if ((notices < 0 || match.index < notices) && !line.includes('//') && !line.includes('/*')) {
+      throw new Error(`main.cjs holds ${JSON.stringify(match[0])} outside a comment: ${line.trim()}`);
+    }
+  }
+}

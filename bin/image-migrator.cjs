@@ -53,9 +53,13 @@ function requireWithCodeCache(file) {
   } catch {
     cachedData = undefined;
   }
+  // Read as latin1, which skips UTF-8 decoding (about 4 ms of CPU): esbuild writes the bundle in ASCII
+  // (bin/bundle.js), but for comments, where a UTF-8 character would become a few latin1 ones and
+  // change nothing else.
+  const source = readFileSync(file, 'latin1');
   // V8's tag of its version and flags: a cache made under other flags is refused.
   const compiledUnder = cachedDataVersionTag();
-  const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
   // Help and version compile next to nothing, and a run refused for bad input (exit code 2) stops
   // before the work: a cache made by them would serve the next runs poorly.
   const brief = process.argv.slice(2).some((a) => ['-h', '--help', '-V', '--version'].includes(a));
