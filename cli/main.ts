@@ -12,8 +12,9 @@ import { configureMigrate } from './migrate-command.js';
 // few seconds that recompilation costs more CPU than it ever saves (a warm run of 40 tags: about
 // 0.2 s of CPU, on a 2-core machine shared with the registries). The baseline tier parses fast enough
 // for streamed layers too.
-// bin/image-migrator.js sets the same flag before it compiles the bundle, so that V8's code cache
-// of one run is accepted by the next; this call covers the single executable and the sources.
+// Set here, once the modules have loaded: Node's builtin modules come with a code cache that V8
+// accepts only under default flags. bin/image-migrator.cjs clears the flag before it writes the
+// bundle's code cache at exit, for the same reason.
 setFlagsFromString('--liftoff-only');
 
 const program = new Command('image-migrator')

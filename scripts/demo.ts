@@ -14,7 +14,7 @@ const DEMO_DIR = join(PROJECT_ROOT, '.demo');
 
 function runMigrator(args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'image-migrator.js'), ...args], {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'image-migrator.cjs'), ...args], {
       cwd: DEMO_DIR,
       env: { ...process.env, ...env },
       stdio: 'inherit',

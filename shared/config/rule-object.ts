@@ -40,41 +40,48 @@ function kind(value: unknown): string {
 }
 
 const shown = (value: unknown): string => (typeof value === 'number' || typeof value === 'boolean' ? String(value) : kind(value));
-const Patterns = z.union([z.string(), z.array(z.string())], {
-  error: (issue) => `must be a pattern or a list of patterns (globs with * and ?, or /regex/), not ${kind(issue.input)}`,
-});
-const Tags = z.strictObject(
-  {
-    include: Patterns.optional(),
-    exclude: Patterns.optional(),
-    semver: z.string({ error: (issue) => `must be a semver range as a string (e.g. ">=3.5.0 <4"), not ${kind(issue.input)}` }).optional(),
-    latest: z
-      .number({ error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
-      .int({ error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
-      .min(1, { error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
+/**
+ * The schema of the object form, built when the first object-form rule is parsed: most images files
+ * have none, and building it costs a few milliseconds of every start.
+ */
+function buildRuleObject() {
+  const Patterns = z.union([z.string(), z.array(z.string())], {
+    error: (issue) => `must be a pattern or a list of patterns (globs with * and ?, or /regex/), not ${kind(issue.input)}`,
+  });
+  const Tags = z.strictObject(
+    {
+      include: Patterns.optional(),
+      exclude: Patterns.optional(),
+      semver: z.string({ error: (issue) => `must be a semver range as a string (e.g. ">=3.5.0 <4"), not ${kind(issue.input)}` }).optional(),
+      latest: z
+        .number({ error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
+        .int({ error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
+        .min(1, { error: (issue) => `must be a whole number of at least 1, not ${shown(issue.input)}` })
+        .optional(),
+    },
+    { error: (issue) => `must be an object with ${TAG_KEYS.join(', ')}, not ${kind(issue.input)}` },
+  );
+  const Destinations = z.union([z.string(), z.array(z.string())], {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required: the destination, a list of destinations, or "" for the default registry and namespace'
+        : `must be a destination string, a list of them, or "", not ${kind(issue.input)}`,
+  });
+  const Bool = z.boolean({ error: (issue) => `must be true or false, not ${shown(issue.input)}` });
+  return z.strictObject({
+    to: Destinations,
+    tags: Tags.optional(),
+    platforms: z
+      .array(z.string({ error: (issue) => `must be a string os/arch[/variant], not ${kind(issue.input)}` }), {
+        error: (issue) => `must be a list of platforms such as ["linux/amd64", "linux/arm64"], not ${kind(issue.input)}`,
+      })
       .optional(),
-  },
-  { error: (issue) => `must be an object with ${TAG_KEYS.join(', ')}, not ${kind(issue.input)}` },
-);
-const Destinations = z.union([z.string(), z.array(z.string())], {
-  error: (issue) =>
-    issue.input === undefined
-      ? 'is required: the destination, a list of destinations, or "" for the default registry and namespace'
-      : `must be a destination string, a list of them, or "", not ${kind(issue.input)}`,
-});
-const Bool = z.boolean({ error: (issue) => `must be true or false, not ${shown(issue.input)}` });
-const RuleObject = z.strictObject({
-  to: Destinations,
-  tags: Tags.optional(),
-  platforms: z
-    .array(z.string({ error: (issue) => `must be a string os/arch[/variant], not ${kind(issue.input)}` }), {
-      error: (issue) => `must be a list of platforms such as ["linux/amd64", "linux/arm64"], not ${kind(issue.input)}`,
-    })
-    .optional(),
-  referrers: Bool.optional(),
-  immutable: Bool.optional(),
-  foreignLayers: Bool.optional(),
-});
+    referrers: Bool.optional(),
+    immutable: Bool.optional(),
+    foreignLayers: Bool.optional(),
+  });
+}
+let ruleObject: ReturnType<typeof buildRuleObject> | undefined;
 
 function pathOf(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
@@ -98,7 +105,7 @@ const list = (value: string | readonly string[] | undefined): readonly string[] 
 
 /** Parses the object form; throws RuleObjectProblem for the first problem found. */
 export function parseRuleObject(value: unknown): { destinations: string[]; options: RuleOptions } {
-  const parsed = RuleObject.safeParse(value);
+  const parsed = (ruleObject ??= buildRuleObject()).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw issue === undefined ? new RuleObjectProblem('to', 'is not valid') : problemOf(issue);

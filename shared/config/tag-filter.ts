@@ -5,7 +5,11 @@
  * (in rules and queue messages) and is compiled where it is used; {@link checkTagFilter} is what
  * images.json parsing runs, so every selection works on a filter that compiles.
  */
-import semver from 'semver';
+// The parts of semver a filter uses, not its index, which loads every function and range helper.
+import Range from 'semver/classes/range.js';
+import type SemVer from 'semver/classes/semver.js';
+import parse from 'semver/functions/parse.js';
+import rcompare from 'semver/functions/rcompare.js';
 import { globToRegExp } from './tag-glob.js';
 import { ImageMigratorError } from '../errors.js';
 
@@ -75,17 +79,17 @@ export function compilePattern(pattern: string, key: string): (tag: string) => b
 }
 
 /** The range of `semver`, or undefined when it is not one the semver package reads. */
-export function semverRange(text: string): semver.Range | undefined {
+export function semverRange(text: string): Range | undefined {
   try {
-    return new semver.Range(text);
+    return new Range(text);
   } catch {
     return undefined;
   }
 }
 
 /** The version a tag stands for (`v1.2.3` and `1.2.3` both), or undefined when it is not semver. */
-export function tagVersion(tag: string): semver.SemVer | undefined {
-  return semver.parse(tag) ?? undefined;
+export function tagVersion(tag: string): SemVer | undefined {
+  return parse(tag) ?? undefined;
 }
 
 /** Throws TagFilterProblem for the first part of `filter` that does not compile. */
@@ -112,7 +116,7 @@ export function selectTags(tags: readonly string[], filter: TagFilter): TagSelec
   const exclude = (filter.exclude ?? []).map((p, i) => ({ pattern: p, test: compilePattern(p, `exclude[${i}]`) }));
   const range = filter.semver === undefined ? undefined : semverRange(filter.semver);
   const needsVersion = filter.semver !== undefined || filter.latest !== undefined;
-  const left: { tag: string; version: semver.SemVer | undefined }[] = [];
+  const left: { tag: string; version: SemVer | undefined }[] = [];
   for (const tag of tags) {
     if (include.length > 0 && !include.some((test) => test(tag))) {
       rejected.push({ tag, reason: `not included by ${describe(filter.include ?? [])}` });
@@ -137,7 +141,7 @@ export function selectTags(tags: readonly string[], filter: TagFilter): TagSelec
   if (filter.latest === undefined || left.length <= filter.latest) return { selected: left.map((t) => t.tag), rejected };
   // Highest first; equal versions (v1.2.3 and 1.2.3) by tag text, so the choice never depends on the listing's order.
   const ranked = [...left].sort(
-    (a, b) => semver.rcompare(a.version as semver.SemVer, b.version as semver.SemVer) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0),
+    (a, b) => rcompare(a.version as SemVer, b.version as SemVer) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0),
   );
   const kept = new Set(ranked.slice(0, filter.latest).map((t) => t.tag));
   for (const t of ranked.slice(filter.latest)) rejected.push({ tag: t.tag, reason: `not among the latest ${filter.latest}` });

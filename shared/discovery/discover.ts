@@ -5,7 +5,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { toClusterAccessError } from './api-errors.js';
 import { ClusterAccessError } from './errors.js';
-import { DEFAULT_PAGING, listAll, type PagingOptions } from './paged-list.js';
+import { listAll } from './paged-list.js';
+import { DEFAULT_PAGING, type PagingOptions } from './paging.js';
 import { podSpecImages } from './pod-images.js';
 import { workloadKinds, type WorkloadKind } from './workload-kinds.js';
 

@@ -7,17 +7,7 @@
 import { ApiException } from '@kubernetes/client-node';
 import type { WorkloadKind, WorkloadObject } from './workload-kinds.js';
 import { ClusterAccessError, ClusterProblem } from './errors.js';
-
-/** Paging knobs. */
-export interface PagingOptions {
-  /** Items per page; the API server may return fewer. */
-  readonly pageSize: number;
-  /** How many times an expired listing restarts before giving up. */
-  readonly maxRestarts: number;
-}
-
-/** Defaults: 500 items a page (kubectl's chunk size), three restarts. */
-export const DEFAULT_PAGING: PagingOptions = { pageSize: 500, maxRestarts: 3 } as const;
+import { DEFAULT_PAGING, type PagingOptions } from './paging.js';
 
 function isExpired(error: unknown): boolean {
   return error instanceof ApiException && (error as ApiException<unknown>).code === 410;

@@ -1,6 +1,7 @@
 /**
  * Running one tool as a child process and measuring it the same way for every tool: wall time around
- * the process, and peak resident memory from GNU time's `%M` (the kernel's maxrss of the child).
+ * the process, and peak resident memory and CPU time from GNU time's `%M %U %S` (the kernel's maxrss
+ * and user and system time of the child).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +19,8 @@ export interface Measured {
   readonly firstOutputSeconds: number | undefined;
   /** Peak RSS in MB (MiB), or undefined when it could not be read. */
   readonly peakRssMb: number | undefined;
+  /** User plus system CPU seconds, or undefined when they could not be read. */
+  readonly cpuSeconds: number | undefined;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -41,7 +44,7 @@ export function canMeasureRss(): boolean {
  */
 export async function measure(command: string, args: readonly string[], options: MeasureOptions): Promise<Measured> {
   const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
-  const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M', '-o', rssFile, command, ...args] : [command, ...args];
+  const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
   const child = spawn(argv[0] ?? command, argv.slice(1), {
     cwd: options.cwd,
@@ -73,16 +76,19 @@ export async function measure(command: string, args: readonly string[], options:
   }).finally(() => clearTimeout(timer));
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const firstOutputSeconds = firstOutput === undefined ? undefined : Number(firstOutput - started) / 1e9;
-  return { code, timedOut, wallSeconds, firstOutputSeconds, peakRssMb: await readRss(rssFile), stdout, stderr };
+  return { code, timedOut, wallSeconds, firstOutputSeconds, ...(await readUsage(rssFile)), stdout, stderr };
 }
 
-async function readRss(file: string): Promise<number | undefined> {
+async function readUsage(file: string): Promise<{ peakRssMb: number | undefined; cpuSeconds: number | undefined }> {
   try {
-    // The file may also hold "Command exited with non-zero status N" before the number.
+    // The file may also hold "Command exited with non-zero status N" before the numbers.
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
-    const kb = Number(lines[lines.length - 1]);
-    return Number.isFinite(kb) ? kb / 1024 : undefined;
+    const [kb, user, system] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+    return {
+      peakRssMb: kb !== undefined && Number.isFinite(kb) ? kb / 1024 : undefined,
+      cpuSeconds: user !== undefined && system !== undefined && Number.isFinite(user + system) ? user + system : undefined,
+    };
   } catch {
-    return undefined;
+    return { peakRssMb: undefined, cpuSeconds: undefined };
   }
 }

@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   cleanups.push(() => source.stop());
   const [cli, workload] = await Promise.all([buildCli(join(root, 'build'), BUILD_TIMEOUT_MS), seedWorkload(source, options.shape)]);
   const modes = {
-    bundled: 'bundled by esbuild, started by bin/image-migrator.js',
+    bundled: 'bundled by esbuild, started by bin/image-migrator.cjs',
     compiled: 'compiled by tsc (bundling failed)',
     tsx: 'through tsx (tsc emitted nothing)',
   };

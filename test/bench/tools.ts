@@ -1,6 +1,6 @@
 /**
  * The two tools under comparison, set up to run as their users run them: image-migrator's CLI (built as
- * `npm run build` builds it, run as `bin/image-migrator.js` runs it once built) and `skopeo sync`.
+ * `npm run build` builds it, run as `bin/image-migrator.cjs` runs it once built) and `skopeo sync`.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -30,7 +30,7 @@ export interface Endpoints {
  */
 export interface BuiltCli {
   readonly mode: 'bundled' | 'compiled' | 'tsx';
-  /** The script node runs: a copy of bin/image-migrator.js beside the bundle, or the compiled main. */
+  /** The script node runs: a copy of bin/image-migrator.cjs beside the bundle, or the compiled main. */
   readonly main: string;
   readonly buildSeconds: number;
   /** First lines of tsc's complaints, if any (tsc still emits on type errors elsewhere in the tree). */
@@ -39,7 +39,7 @@ export interface BuiltCli {
 
 /**
  * Compiles cli/ and shared/ into `outDir`, then bundles them there (not the project's dist/, which
- * would change what bin/image-migrator.js runs for everyone else working in the tree).
+ * would change what bin/image-migrator.cjs runs for everyone else working in the tree).
  */
 export async function buildCli(outDir: string, timeoutMs: number): Promise<BuiltCli> {
   const started = Date.now();
@@ -64,11 +64,11 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   const main = join(outDir, 'out/cli/main.js');
   const buildSeconds = (Date.now() - started) / 1000;
   const diagnostics = out.split('\n').slice(0, 5).join('\n').trim();
-  if (!existsSync(main)) return { mode: 'tsx', main: join(PROJECT_ROOT, 'bin/image-migrator.js'), buildSeconds, diagnostics };
+  if (!existsSync(main)) return { mode: 'tsx', main: join(PROJECT_ROOT, 'bin/image-migrator.cjs'), buildSeconds, diagnostics };
   // The compiled files are ES modules and resolve packages from the project's node_modules.
   await writeFile(join(outDir, 'out/package.json'), '{"type":"module"}\n');
   await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'out/node_modules'), 'dir');
-  // The bundle, as `npm run build` makes it, started by a copy of bin/image-migrator.js as a user's
+  // The bundle, as `npm run build` makes it, started by a copy of bin/image-migrator.cjs as a user's
   // `image-migrator` starts it (with V8's code cache); beside node_modules for the bundle's externals.
   const bundle = join(outDir, 'out/dist/bundle');
   await runQuiet(process.execPath, [join(PROJECT_ROOT, 'bin/bundle.js'), bundle], timeoutMs);
@@ -76,8 +76,8 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   const total = (Date.now() - started) / 1000;
   if (existsSync(bundled)) {
     await mkdir(join(outDir, 'out/bin'), { recursive: true });
-    const launcher = join(outDir, 'out/bin/image-migrator.js');
-    await copyFile(join(PROJECT_ROOT, 'bin/image-migrator.js'), launcher);
+    const launcher = join(outDir, 'out/bin/image-migrator.cjs');
+    await copyFile(join(PROJECT_ROOT, 'bin/image-migrator.cjs'), launcher);
     return { mode: 'bundled', main: launcher, buildSeconds: total, diagnostics };
   }
   return { mode: 'compiled', main, buildSeconds: total, diagnostics };

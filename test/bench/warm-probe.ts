@@ -2,7 +2,7 @@
  * `npm run bench:warm`: a quick look at the nothing-changed run alone, for tuning it. It seeds the
  * bench's workload without the big layer, fills image-migrator's destination once, then runs the warm
  * migration several times (and skopeo's once, for the ratio) and prints each run's wall time, time to
- * first output, requests and connections. The warm runs use the run state the first run left (in
+ * first output, CPU time, requests and connections, and their means. The warm runs use the run state the first run left (in
  * the lane's folder); `WARM_ARGS=--no-state` compares without it. `npm run bench` stays the reference.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,13 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
-import { measure } from './measure.js';
+import { measure, type Measured } from './measure.js';
 import { perTagTotal } from './request-kinds.js';
 import { buildCli, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.WARM_RUNS ?? 5);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
+/** Mean and standard deviation, "0.412 ± 0.031". */
+function spread(values: readonly number[]): string {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
+  return `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
+}
 
 const root = await mkdtemp(join(tmpdir(), 'im-warm-'));
 const source = await startRegistry();
@@ -60,27 +66,36 @@ try {
     };
     return { ...command, dir, take };
   };
-  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<number> => {
+  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<Measured> => {
     l.take();
     const extra = name.includes('image-migrator warm') ? (process.env.WARM_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
     // WARM_NODE_ARGS: options for node itself (e.g. --cpu-prof) before image-migrator's launcher.
     const nodeArgs = name.includes('image-migrator warm') ? (process.env.WARM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
     const m = await measure(l.command, [...nodeArgs, ...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
     log(
-      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, exit ${m.code}; ${l.take()}`,
+      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${l.take()}`,
     );
     if (m.code !== 0) log(m.stderr.slice(-2000));
-    return m.wallSeconds;
+    return m;
   };
   const migrator = await lane('image-migrator');
   const skopeo = await lane('skopeo');
   await run('image-migrator cold', migrator);
   await run('skopeo cold', skopeo);
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push(await run(`image-migrator warm ${i + 1}`, migrator));
-  const peer = await run('skopeo warm', skopeo);
+  const runs: Measured[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await run(`image-migrator warm ${i + 1}`, migrator));
+  const peer = (await run('skopeo warm', skopeo)).wallSeconds;
+  const times = runs.map((m) => m.wallSeconds);
   const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
   log(`warm median ${median.toFixed(3)} s = ${(median / peer).toFixed(2)}x skopeo`);
+  log(
+    `warm means: wall ${spread(times)} s, 1st out ${spread(runs.map((m) => m.firstOutputSeconds ?? NaN))} s, CPU ${spread(runs.map((m) => m.cpuSeconds ?? NaN))} s`,
+  );
+  // Node 20 reads NODE_EXTRA_CA_CERTS's certificates as it starts, before any of the tool's code;
+  // Node 22 and later wait for the first TLS connection.
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined && process.versions.node.startsWith('20.')) {
+    log('NODE_EXTRA_CA_CERTS is set: Node 20 parses its certificates at every start, in every warm run above');
+  }
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   await rm(root, { recursive: true, force: true });
