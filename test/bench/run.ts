@@ -27,7 +27,7 @@ import {
   type RunRow,
   type ToolName,
 } from './report-table.js';
-import { buildCli, imageMigratorCommand, skopeoCommand, type BuiltCli, type ToolCommand } from './tools.js';
+import { buildCli, environmentNote, imageMigratorCommand, skopeoCommand, type BuiltCli, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, scaleShape, seedBigLayer, seedWorkload, type WorkloadShape, type WorkloadTag } from './workload.js';
 
 const WORKERS = 7;
@@ -206,6 +206,8 @@ async function main(): Promise<void> {
     `  workload: ${repositories} repositories, ${workload.tags.length} tags (${workload.tags.filter((t) => t.kind !== 'image' && t.kind !== 'big').length} multi-arch), ${mib} MiB of distinct blobs; seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   log(`  load before the runs: ${loadAverage()}`);
+  const note = environmentNote();
+  if (note !== undefined) log(`  ${note}`);
 
   const sourceProxy = await startCountingProxy(source.url);
   cleanups.push(() => sourceProxy.stop());

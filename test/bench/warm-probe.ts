@@ -12,7 +12,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { measure, type Measured } from './measure.js';
 import { perTagTotal } from './request-kinds.js';
-import { buildCli, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
+import { buildCli, environmentNote, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.WARM_RUNS ?? 5);
@@ -91,11 +91,8 @@ try {
   log(
     `warm means: wall ${spread(times)} s, 1st out ${spread(runs.map((m) => m.firstOutputSeconds ?? NaN))} s, CPU ${spread(runs.map((m) => m.cpuSeconds ?? NaN))} s`,
   );
-  // Node 20 reads NODE_EXTRA_CA_CERTS's certificates as it starts, before any of the tool's code;
-  // Node 22 and later wait for the first TLS connection.
-  if (process.env.NODE_EXTRA_CA_CERTS !== undefined && process.versions.node.startsWith('20.')) {
-    log('NODE_EXTRA_CA_CERTS is set: Node 20 parses its certificates at every start, in every warm run above');
-  }
+  const note = environmentNote();
+  if (note !== undefined) log(note);
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   await rm(root, { recursive: true, force: true });
