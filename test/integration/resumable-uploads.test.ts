@@ -2,13 +2,15 @@
  * Resumable uploads of large blobs through fault-injecting proxies in front of real registries: an
  * upload broken twice goes on at the offset the registry holds instead of starting again (also while
  * the source download breaks, and where the registry keeps part of a broken chunk); a registry that
- * loses the session still gets the blob in a new one; `--retries 0` fails at once with the reason;
- * `--resumable-above` and `--chunk-size` choose which blobs go in chunks and how big they are.
+ * loses the session still gets the blob in a new one; chunks grow while the upload goes well and
+ * start small again after a break; `--retries 0` fails at once with the reason; `--resumable-above`
+ * and `--chunk-size` choose which blobs go in chunks and how big they are.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../../shared/copy/chunked-upload.js';
 import { ImageCopier } from '../../shared/copy/image-copier.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import type { RetryEvent } from '../../shared/registry/retry.js';
@@ -18,8 +20,9 @@ import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes, type SeededImage } from '../support/seed.js';
 
 const MiB = 1024 * 1024;
-/** The default chunk size. */
+/** The default first chunk size; the tests of resumes keep every chunk at it (as `--chunk-size 16` does). */
 const CHUNK = 16 * MiB;
+const FIXED: UploadSettings = { ...DEFAULT_UPLOAD_SETTINGS, maxChunkSize: CHUNK };
 
 /** Bytes of upload bodies (PATCH and PUT) that reached a proxy for one repository. */
 function uploaded(log: readonly SeenRequest[], repository: string): number {
@@ -48,10 +51,16 @@ describe('resumable uploads', () => {
     await Promise.all([src?.stop(), dst?.stop()]);
   });
 
+  /** The size of big/app:v1's config blob (uploaded in one PUT beside the layer). */
+  async function configSize(): Promise<number> {
+    return (JSON.parse(image.manifest.toString('utf8')) as { config: { size: number } }).config.size;
+  }
+
   /** Copies big/app:v1 into `repository` at the destination (through its proxy); the retries it made. */
   async function copy(
     repository: string,
     from = src.host,
+    uploads: UploadSettings = FIXED,
   ): Promise<{ events: RetryEvent[]; requests: Record<string, number>; ms: number }> {
     const requests: Record<string, number> = {};
     const client = new RegistryClient({
@@ -62,7 +71,7 @@ describe('resumable uploads', () => {
     const events: RetryEvent[] = [];
     const started = Date.now();
     try {
-      await new ImageCopier(client, { retry: { baseDelayMs: 20 } }).copy(
+      await new ImageCopier(client, { retry: { baseDelayMs: 20 }, uploads }).copy(
         { source: `${from}/big/app:v1`, destination: `${dstProxy.host}/${repository}:v1` },
         { onRetry: (e) => events.push(e) },
       );
@@ -155,7 +164,7 @@ describe('resumable uploads', () => {
   it('starts a new session when the registry gives up the one that broke (distribution after a partial chunk)', async () => {
     // distribution holds more bytes than its last answer said, and drops the session.
     dstProxy.cutUploadNext('/v2/resume/lost/blobs/uploads/', 1, 4 * MiB, { fromOffset: CHUNK });
-    const { events } = await copy('resume/lost');
+    const { events } = await copy('resume/lost', src.host, DEFAULT_UPLOAD_SETTINGS);
     assert.deepEqual(
       events.map((e) => `${e.kind} ${e.what.replace(/^.*\(/, '(')}`),
       ['blob-restart (from byte 0)'],
@@ -167,12 +176,60 @@ describe('resumable uploads', () => {
 
   it('starts a new session when the registry forgets it (404 BLOB_UPLOAD_UNKNOWN)', async () => {
     dstProxy.loseUploadSessionAt(2 * CHUNK);
-    const { events } = await copy('resume/forgot');
+    const { events } = await copy('resume/forgot', src.host, DEFAULT_UPLOAD_SETTINGS);
     assert.deepEqual(
       events.map((e) => e.kind),
       ['blob-restart'],
     );
     assert.match(events[0]?.reason ?? '', /404|BLOB_UPLOAD_UNKNOWN|network error/);
+  });
+
+  /** Chunks from 4 MiB up to 32 MiB: the default policy at a scale where a 72 MiB layer shows it. */
+  const GROWING: UploadSettings = { resumableAbove: 64 * MiB, chunkSize: 4 * MiB, maxChunkSize: 32 * MiB };
+  /** The Content-Range of each chunk (PATCH) that reached the destination for `repository`. */
+  const chunkRanges = (repository: string): (string | undefined)[] =>
+    dstProxy.log.filter((l) => l.method === 'PATCH' && l.path.startsWith(`/v2/${repository}/`)).map((l) => l.contentRange);
+  const range = (from: number, to: number): string => `${from}-${to - 1}`;
+
+  it('doubles the chunk size after each acknowledged chunk up to the largest: 5 PATCHes from a 4 MiB start instead of 19', async () => {
+    const { events, requests } = await copy('grow/clean', src.host, GROWING);
+    assert.deepEqual(events, []);
+    assert.deepEqual(chunkRanges('grow/clean'), [
+      range(0, 4 * MiB),
+      range(4 * MiB, 12 * MiB),
+      range(12 * MiB, 28 * MiB),
+      range(28 * MiB, 60 * MiB),
+      range(60 * MiB, layer.length),
+    ]);
+    assert.equal(requests['upload-chunk'], 5);
+    // The config in one PUT, the layer's commit in another.
+    assert.equal(requests['blob-put'], 2);
+    assert.equal(uploaded(dstProxy.log, 'grow/clean'), layer.length + (await configSize()));
+    console.log(`growing chunks: ${layer.length} B layer in ${requests['upload-chunk']} PATCHes (fixed 4 MiB chunks: ${Math.ceil(layer.length / (4 * MiB))})`);
+  });
+
+  it('starts again from the first size after a break, and sends again no more than the broken chunk', async () => {
+    // The third chunk (16 MiB at 12 MiB) is taken part way and dropped by a buffering front.
+    dstProxy.dropUploadNext('/v2/grow/broken/blobs/uploads/', 1, 6 * MiB, { fromOffset: 12 * MiB });
+    const { events, requests } = await copy('grow/broken', src.host, GROWING);
+    assert.deepEqual(
+      events.map((e) => `${e.kind} ${e.what.replace(/^.*\(/, '(')}`),
+      [`upload-resume (resumed at byte ${12 * MiB})`],
+    );
+    assert.deepEqual(chunkRanges('grow/broken'), [
+      range(0, 4 * MiB),
+      range(4 * MiB, 12 * MiB),
+      range(12 * MiB, 28 * MiB),
+      range(12 * MiB, 16 * MiB),
+      range(16 * MiB, 24 * MiB),
+      range(24 * MiB, 40 * MiB),
+      range(40 * MiB, 72 * MiB),
+      range(72 * MiB, layer.length),
+    ]);
+    assert.equal(requests['upload-chunk'], 8);
+    assert.equal(requests['upload-status'], 1);
+    const again = uploaded(dstProxy.log, 'grow/broken') - layer.length - (await configSize());
+    assert.ok(again > 0 && again <= 16 * MiB, `${again} bytes sent again`);
   });
 
   it('fails at once with the reason under --retries 0, and chooses chunks with --resumable-above and --chunk-size', async () => {
