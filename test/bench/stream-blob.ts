@@ -27,7 +27,7 @@ try {
   await pushImage(src, 'stream/big', 'v1', { layers: [randomBytes(SIZE, 256)] });
   const modes = [
     { name: 'one PUT', uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: Number.MAX_SAFE_INTEGER } },
-    { name: 'chunked', uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: 0, ...(CHUNK === undefined ? {} : { chunkSize: CHUNK }) } },
+    { name: 'chunked', uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: 0, ...(CHUNK === undefined ? {} : { chunkSize: CHUNK, maxChunkSize: CHUNK }) } },
   ];
   const profiler = PROFILE === undefined ? undefined : new Session();
   profiler?.connect();

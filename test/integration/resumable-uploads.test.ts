@@ -268,8 +268,18 @@ describe('resumable uploads', () => {
     // 10 MiB in chunks of 4: three PATCHes; the small config goes in one PUT; the layer's commit is a second.
     assert.equal(report.requests['upload-chunk'], 3);
     assert.equal(report.requests['blob-put'], 2);
+    // Without --chunk-size, chunks grow from 16 MiB: the 72 MiB layer in 16 + 32 + 24 MiB.
+    const grown = await workdir({
+      'auth.json': { [src.host]: { insecure: true }, [dstProxy.host]: { insecure: true } },
+      'images.json': { [`${src.host}/big/app:v1`]: `${dstProxy.host}/cli/grown` },
+    });
+    const growing = await runCli(['--no-state', '--report', 'r.json'], { cwd: grown });
+    assert.equal(growing.code, 0, growing.stderr);
+    assert.equal(await getManifestDigest(dst, 'cli/grown', 'v1'), image.digest);
+    assert.deepEqual(chunkRanges('cli/grown'), [range(0, CHUNK), range(CHUNK, 3 * CHUNK), range(3 * CHUNK, layer.length)]);
     const help = await runCli(['--help'], { cwd: ok });
     assert.match(help.stdout, /--resumable-above <MiB>/);
     assert.match(help.stdout, /--chunk-size <MiB>/);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /default: 16 MiB, doubling after each acknowledged chunk up to 128 MiB/);
   });
 });
