@@ -92,6 +92,7 @@ export class ResumableDownload {
       return piece;
     }
     if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw new ShortBodyError(`${this.what}: the download was stopped`);
     return this.complete ? null : undefined;
   }
 
@@ -113,7 +114,6 @@ export class ResumableDownload {
     const body = this.body;
     this.body = undefined;
     if (body !== undefined && !body.destroyed) body.destroy();
-    this.failure ??= new ShortBodyError(`${this.what}: the download was stopped`);
     this.notify();
   }
 
