@@ -37,6 +37,12 @@ export class ShortBodyError extends ImageMigratorError {
   public readonly retryable = true;
 }
 
+/** Ends a body nobody reads any more; its late errors (undici's "aborted") go nowhere. */
+function drop(body: Readable): void {
+  body.on('error', () => undefined);
+  if (!body.destroyed) body.destroy();
+}
+
 /** Bytes a download holds for its reader before it is paused: memory stays flat whatever the blob's size. */
 const QUEUE_BYTES = 256 * 1024;
 
@@ -73,7 +79,8 @@ export class ResumableDownload {
   ) {
     this.what = `blob ${blob.digest} of ${ctx.source.registry}/${ctx.source.repository}`;
     this.received = from;
-    if (from < blob.size || blob.size === 0) void this.open();
+    // An empty blob needs no download: its digest alone says whether it is the right one.
+    if (from < blob.size) void this.open();
     else this.complete = true;
   }
 
@@ -113,7 +120,7 @@ export class ResumableDownload {
     this.closed = true;
     const body = this.body;
     this.body = undefined;
-    if (body !== undefined && !body.destroyed) body.destroy();
+    if (body !== undefined) drop(body);
     this.notify();
   }
 
@@ -129,9 +136,9 @@ export class ResumableDownload {
     try {
       const offset = this.received;
       const download = await (ctx.download?.(blob, offset) ?? ctx.registry.getBlob(ctx.source, blob.digest, offset));
-      if (this.closed) return void download.body.destroy();
+      if (this.closed) return drop(download.body);
       if (download.size !== undefined && download.size !== blob.size) {
-        download.body.destroy();
+        drop(download.body);
         throw new DigestMismatchError(`${blob.size} bytes`, `${download.size} bytes`, this.what);
       }
       this.skip = offset - download.start;
@@ -189,7 +196,7 @@ export class ResumableDownload {
   /** The body broke: resumed from the next byte within the budget, else the download fails. */
   private broke(body: Readable, error: unknown): void {
     this.body = undefined;
-    if (!body.destroyed) body.destroy();
+    drop(body);
     if (this.closed) return;
     if (!this.budget.allowsRetry(error)) return this.fail(error);
     void this.resume(error);

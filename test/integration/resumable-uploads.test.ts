@@ -232,6 +232,28 @@ describe('resumable uploads', () => {
     assert.ok(again > 0 && again <= 16 * MiB, `${again} bytes sent again`);
   });
 
+  it('copies an empty layer in one PUT and in chunks without downloading it (its digest says it all)', async () => {
+    const empty = await pushImage(src, 'empty/app', 'v1', { layers: [Buffer.alloc(0), randomBytes(3, 73)] });
+    for (const [repository, uploads] of [
+      ['empty/put', { resumableAbove: 64 * MiB, chunkSize: CHUNK }],
+      ['empty/chunks', { resumableAbove: 0, chunkSize: CHUNK }],
+    ] as const) {
+      const requests: Record<string, number> = {};
+      const client = new RegistryClient({
+        credentials: { lookup: () => ({ insecure: true }) },
+        onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
+      });
+      try {
+        await new ImageCopier(client, { uploads }).copy({ source: `${src.host}/empty/app:v1`, destination: `${dst.host}/${repository}:v1` });
+      } finally {
+        await client.close();
+      }
+      assert.equal(await getManifestDigest(dst, repository, 'v1'), empty.digest);
+      // The config and the 3-byte layer are downloaded; the empty layer is not.
+      assert.equal(requests['blob-get'], 2, `${repository}: ${JSON.stringify(requests)}`);
+    }
+  });
+
   it('fails at once with the reason under --retries 0, and chooses chunks with --resumable-above and --chunk-size', async () => {
     const small = await pushImage(src, 'small/app', 'v1', { layers: [randomBytes(10 * MiB + 7, 72)] });
     dstProxy.dropUploadNext('/v2/cli/broken/blobs/uploads/', 1, MiB, { fromOffset: 4 * MiB });
