@@ -98,6 +98,7 @@ export class ResumableDownload {
       }
       return piece;
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the download's error is passed on as it came
     if (this.failure !== undefined) throw this.failure;
     if (this.closed) throw new ShortBodyError(`${this.what}: the download was stopped`);
     return this.complete ? null : undefined;
@@ -162,7 +163,8 @@ export class ResumableDownload {
     });
     body.once('end', () => {
       if (over || this.body !== body) return;
-      if (this.received < this.blob.size) return done(new ShortBodyError(`${this.what} ended after ${this.received} of ${this.blob.size} bytes`));
+      if (this.received < this.blob.size)
+        return done(new ShortBodyError(`${this.what} ended after ${this.received} of ${this.blob.size} bytes`));
       over = true;
       this.body = undefined;
       this.complete = true;

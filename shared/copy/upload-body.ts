@@ -52,7 +52,8 @@ export class UploadBody implements PulledBody, AsyncIterator<Buffer, undefined> 
       result = this.take();
     } catch (error) {
       this.waiting = false;
-      return Promise.reject(error as Error);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the download's error is passed on as it came
+      return Promise.reject(error);
     }
     if (result !== undefined) {
       this.waiting = false;

@@ -25,7 +25,9 @@ export class StallError extends ImageMigratorError {
     answer = false,
   ) {
     const seconds = Math.round(timeoutMs / 1000);
-    super(answer ? `stalled: no answer ${seconds} s after the upload's last byte` : `stalled: the connection took no data for ${seconds} s`);
+    super(
+      answer ? `stalled: no answer ${seconds} s after the upload's last byte` : `stalled: the connection took no data for ${seconds} s`,
+    );
   }
 }
 

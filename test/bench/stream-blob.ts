@@ -27,7 +27,10 @@ try {
   await pushImage(src, 'stream/big', 'v1', { layers: [randomBytes(SIZE, 256)] });
   const modes = [
     { name: 'one PUT', uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: Number.MAX_SAFE_INTEGER } },
-    { name: 'chunked', uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: 0, ...(CHUNK === undefined ? {} : { chunkSize: CHUNK, maxChunkSize: CHUNK }) } },
+    {
+      name: 'chunked',
+      uploads: { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove: 0, ...(CHUNK === undefined ? {} : { chunkSize: CHUNK, maxChunkSize: CHUNK }) },
+    },
   ];
   const profiler = PROFILE === undefined ? undefined : new Session();
   profiler?.connect();
@@ -43,7 +46,10 @@ try {
       const copier = new ImageCopier(client, { uploads: mode.uploads });
       const cpu = process.cpuUsage();
       const started = process.hrtime.bigint();
-      await copier.copy({ source: `${src.host}/stream/big:v1`, destination: `${dst.host}/stream/r${round}-${mode.name.replace(' ', '-').toLowerCase()}:v1` });
+      await copier.copy({
+        source: `${src.host}/stream/big:v1`,
+        destination: `${dst.host}/stream/r${round}-${mode.name.replace(' ', '-').toLowerCase()}:v1`,
+      });
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       const used = process.cpuUsage(cpu);
       await client.close();

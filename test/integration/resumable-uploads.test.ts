@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../../shared/copy/chunked-upload.js';
+import { CopySuspendedError } from '../../shared/copy/deadline.js';
 import { ImageCopier } from '../../shared/copy/image-copier.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import type { RetryEvent } from '../../shared/registry/retry.js';
@@ -205,7 +206,9 @@ describe('resumable uploads', () => {
     // The config in one PUT, the layer's commit in another.
     assert.equal(requests['blob-put'], 2);
     assert.equal(uploaded(dstProxy.log, 'grow/clean'), layer.length + (await configSize()));
-    console.log(`growing chunks: ${layer.length} B layer in ${requests['upload-chunk']} PATCHes (fixed 4 MiB chunks: ${Math.ceil(layer.length / (4 * MiB))})`);
+    console.log(
+      `growing chunks: ${layer.length} B layer in ${requests['upload-chunk']} PATCHes (fixed 4 MiB chunks: ${Math.ceil(layer.length / (4 * MiB))})`,
+    );
   });
 
   it('starts again from the first size after a break, and sends again no more than the broken chunk', async () => {
@@ -232,6 +235,37 @@ describe('resumable uploads', () => {
     assert.ok(again > 0 && again <= 16 * MiB, `${again} bytes sent again`);
   });
 
+  it('under a deadline, halves the next chunk until it fits the time left, and stops at a chunk boundary when none does', async () => {
+    // Time is what the chunks took at 1 MiB per 100 ms: each PATCH that reaches the destination
+    // moves the clock on by its size when its answer comes, so the pace is known whatever the machine.
+    let now = 0;
+    const clock = { now: () => now, sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
+    const client = new RegistryClient({
+      credentials: { lookup: () => ({ insecure: true }) },
+      retry: { baseDelayMs: 20 },
+      onRequest: (kind) => {
+        if (kind !== 'upload-chunk') return;
+        const [from, to] = (chunkRanges('grow/deadline').at(-1) ?? '0-0').split('-').map(Number);
+        now += (((to ?? 0) - (from ?? 0) + 1) / MiB) * 100;
+      },
+    });
+    try {
+      const error = await new ImageCopier(client, { retry: { baseDelayMs: 20 }, uploads: GROWING, clock })
+        .copy(
+          { source: `${src.host}/big/app:v1`, destination: `${dstProxy.host}/grow/deadline:v1` },
+          { deadline: { remainingMs: () => 2000 - now } },
+        )
+        .catch((e: unknown) => e);
+      // 4 MiB (400 ms), 8 MiB (800 ms of the 1,600 left), then 16 MiB would not fit the 800 left: 8 MiB
+      // goes; with nothing left, not even 4 MiB fits.
+      assert.deepEqual(chunkRanges('grow/deadline'), [range(0, 4 * MiB), range(4 * MiB, 12 * MiB), range(12 * MiB, 20 * MiB)]);
+      assert.ok(error instanceof CopySuspendedError, String(error));
+      assert.match(error.message, new RegExp(`^stopped before the deadline at byte ${20 * MiB} of ${layer.length} of blob `));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('copies an empty layer in one PUT and in chunks without downloading it (its digest says it all)', async () => {
     const empty = await pushImage(src, 'empty/app', 'v1', { layers: [Buffer.alloc(0), randomBytes(3, 73)] });
     for (const [repository, uploads] of [
@@ -244,7 +278,10 @@ describe('resumable uploads', () => {
         onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
       });
       try {
-        await new ImageCopier(client, { uploads }).copy({ source: `${src.host}/empty/app:v1`, destination: `${dst.host}/${repository}:v1` });
+        await new ImageCopier(client, { uploads }).copy({
+          source: `${src.host}/empty/app:v1`,
+          destination: `${dst.host}/${repository}:v1`,
+        });
       } finally {
         await client.close();
       }
