@@ -171,7 +171,9 @@ export class ResumableDownload {
       this.notify();
     });
     body.on('error', done);
-    body.on('close', () => done(new ShortBodyError(`${this.what} closed after ${this.received} of ${this.blob.size} bytes`)));
+    body.on('close', () => {
+      if (!over) done(new ShortBodyError(`${this.what} closed after ${this.received} of ${this.blob.size} bytes`));
+    });
   }
 
   private arrived(body: Readable, chunk: Buffer): void {

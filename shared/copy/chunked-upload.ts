@@ -5,12 +5,12 @@
  * the next up to the settings' largest, and a break starts again from the first size (a chunk's end
  * is a round trip and, on distribution's filesystem driver, a sync to disk: fewer chunks are fewer
  * pauses, while a break early on costs little). At every chunk the registry acknowledges, the
- * sha256 state is marked. When the upload breaks, the registry
- * is asked how much it holds (GET of the session) and the transfer goes on from there: the source is
- * read again (`Range`) from the nearest marked point at or before that offset, the bytes the registry
- * already holds are hashed without being sent, and the upload goes on. A session the registry no
- * longer knows is replaced by a new one, from byte 0. The PUT that commits the blob is sent only once
- * the whole blob has hashed to its digest, so a corrupted transfer is never committed.
+ * sha256 state is marked. When the upload breaks, the registry is asked how much it holds (GET of
+ * the session) and the transfer goes on from there: the source is read again (`Range`) from the
+ * nearest marked point at or before that offset, the bytes the registry already holds are hashed
+ * without being sent, and the upload goes on. A session the registry no longer knows is replaced
+ * by a new one, from byte 0. The PUT that commits the blob is sent only once the whole blob has
+ * hashed to its digest, so a corrupted transfer is never committed.
  *
  * Every resume is a blob-level retry (`upload-resume`, or `blob-restart` for a new session) within the
  * transfer's budget; a chunk acknowledged after a failure starts the count again (see
