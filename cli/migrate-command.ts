@@ -5,7 +5,7 @@
 import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadImagesFile } from '../shared/config/images-file.js';
-import { DEFAULT_UPLOAD_SETTINGS } from '../shared/copy/chunked-upload.js';
+import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../shared/copy/chunked-upload.js';
 import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
@@ -31,7 +31,8 @@ export interface MigrateOptions {
   workers: number;
   stallTimeout: number;
   resumableAbove: number;
-  chunkSize: number;
+  /** Fixed chunks of this many MiB; undefined for the growing default. */
+  chunkSize?: number;
   report?: string;
   dryRun?: boolean;
   /** A path, false for --no-state, undefined for the default file. */
@@ -97,9 +98,8 @@ export function configureMigrate(program: Command): void {
     )
     .option(
       '--chunk-size <MiB>',
-      'MiB per chunk of a resumable upload: at most this much is sent again when an upload breaks',
+      `MiB per chunk of a resumable upload, all of one size: at most this much is sent again when an upload breaks (default: ${DEFAULT_UPLOAD_SETTINGS.chunkSize / MiB} MiB, doubling after each acknowledged chunk up to ${(DEFAULT_UPLOAD_SETTINGS.maxChunkSize ?? 0) / MiB} MiB for fewer pauses, and ${DEFAULT_UPLOAD_SETTINGS.chunkSize / MiB} again after a break)`,
       wholeNumber('--chunk-size', 1, 4096),
-      DEFAULT_UPLOAD_SETTINGS.chunkSize / MiB,
     )
     .option('--report <file>', 'write a JSON report of every task (outcome, digest, bytes, attempts, error)')
     .option('--dry-run', 'print the tasks the rules expand to, and copy nothing')
@@ -120,6 +120,13 @@ export function configureMigrate(program: Command): void {
     .action(async (options: MigrateOptions) => {
       process.exitCode = await migrate(options, process.env);
     });
+}
+
+/** Which blobs go in chunks, and their sizes: fixed when --chunk-size is given, else growing (DEFAULT_UPLOAD_SETTINGS). */
+function uploadSettings(options: Pick<MigrateOptions, 'resumableAbove' | 'chunkSize'>): UploadSettings {
+  const resumableAbove = options.resumableAbove * MiB;
+  if (options.chunkSize === undefined) return { ...DEFAULT_UPLOAD_SETTINGS, resumableAbove };
+  return { resumableAbove, chunkSize: options.chunkSize * MiB, maxChunkSize: options.chunkSize * MiB };
 }
 
 /** Runs the migration; returns the exit code. Prints the lines of Huawei's image-migrator on stdout, progress on stderr. */
@@ -180,7 +187,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       workers: options.workers,
       retries: options.retries,
       blobRetry: { outageMs },
-      uploads: { resumableAbove: options.resumableAbove * MiB, chunkSize: options.chunkSize * MiB },
+      uploads: uploadSettings(options),
       dryRun: options.dryRun ?? false,
       ...(state === undefined ? {} : { state }),
       ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),

@@ -1,30 +1,34 @@
 /**
  * A resumable upload of one blob: an upload session filled chunk by chunk (PATCH with
- * `Content-Range`), each chunk streamed from the source download, so memory stays flat. At every
- * chunk the registry acknowledges, the sha256 state is marked. When the upload breaks, the registry
- * is asked how much it holds (GET of the session) and the transfer goes on from there: the source is
- * read again (`Range`) from the nearest marked point at or before that offset, the bytes the registry
- * already holds are hashed without being sent, and the upload goes on. A session the registry no
- * longer knows is replaced by a new one, from byte 0. The PUT that commits the blob is sent only once
- * the whole blob has hashed to its digest, so a corrupted transfer is never committed.
+ * `Content-Range`), each chunk streamed from the source download, so memory stays flat. Chunks grow
+ * while the upload goes well: the first is the settings' chunk size, each acknowledged one doubles
+ * the next up to the settings' largest, and a break starts again from the first size (a chunk's end
+ * is a round trip and, on distribution's filesystem driver, a sync to disk: fewer chunks are fewer
+ * pauses, while a break early on costs little). At every chunk the registry acknowledges, the
+ * sha256 state is marked. When the upload breaks, the registry is asked how much it holds (GET of
+ * the session) and the transfer goes on from there: the source is read again (`Range`) from the
+ * nearest marked point at or before that offset, the bytes the registry already holds are hashed
+ * without being sent, and the upload goes on. A session the registry no longer knows is replaced
+ * by a new one, from byte 0. The PUT that commits the blob is sent only once the whole blob has
+ * hashed to its digest, so a corrupted transfer is never committed.
  *
  * Every resume is a blob-level retry (`upload-resume`, or `blob-restart` for a new session) within the
  * transfer's budget; a chunk acknowledged after a failure starts the count again (see
  * RetryBudget.progressed), so a long transfer over a link that breaks now and then still lands,
  * while one that breaks without progress fails after `--retries` tries.
  */
-import { Readable } from 'node:stream';
 import { DigestMismatchError } from '../errors.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { RetryBudget } from '../registry/retry.js';
 import { emptyMark, loadedMark, type RunningSha256, type Sha256Kind, type Sha256Mark } from '../registry/sha256-state.js';
 import type { UploadSession } from '../registry/types.js';
 import { isSessionLost, storableUploadUrl } from '../registry/upload-session.js';
-import { blobRetry, resumableDownload, ShortBodyError } from './blob-download.js';
+import { blobRetry, ResumableDownload } from './blob-download.js';
 import type { UploadHandover } from './blob-coordinator.js';
 import type { BlobCopyContext } from './copy-blob.js';
 import { CopySuspendedError } from './deadline.js';
 import type { Descriptor } from './manifest.js';
+import { UploadBody } from './upload-body.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,43 +36,17 @@ const MiB = 1024 * 1024;
 export interface UploadSettings {
   /** Blobs of at least this many bytes are uploaded in chunks and resume where they broke. */
   readonly resumableAbove: number;
-  /** Bytes per PATCH. */
+  /** Bytes of the first PATCH of an upload, and of the first after a break. */
   readonly chunkSize: number;
+  /** Chunks double after each acknowledged one up to this many bytes (default `chunkSize`: every chunk the same). */
+  readonly maxChunkSize?: number | undefined;
 }
 
-/** 64 MiB and above in chunks of 16 MiB (see the README for the measurements behind them). */
-export const DEFAULT_UPLOAD_SETTINGS: UploadSettings = { resumableAbove: 64 * MiB, chunkSize: 16 * MiB };
-
-/** Reads exact numbers of bytes from a stream of buffers. */
-class ByteReader {
-  private held: Buffer | undefined;
-
-  public constructor(
-    private readonly source: AsyncIterator<Buffer>,
-    private readonly what: string,
-  ) {}
-
-  /** The next `count` bytes, as they come; `hash` sees each piece before it is passed on. */
-  public async *take(count: number, hash: RunningSha256): AsyncGenerator<Buffer> {
-    let left = count;
-    while (left > 0) {
-      let piece = this.held;
-      this.held = undefined;
-      if (piece === undefined) {
-        const next = await this.source.next();
-        if (next.done === true) throw new ShortBodyError(`${this.what} ended ${left} bytes early`);
-        piece = next.value;
-      }
-      if (piece.length > left) {
-        this.held = piece.subarray(left);
-        piece = piece.subarray(0, left);
-      }
-      left -= piece.length;
-      hash.update(piece);
-      yield piece;
-    }
-  }
-}
+/**
+ * 64 MiB and above in chunks that start at 16 MiB and grow to 128 MiB: a 256 MiB layer goes in 5
+ * PATCHes instead of 16 (see the README for the measurements behind them).
+ */
+export const DEFAULT_UPLOAD_SETTINGS: UploadSettings = { resumableAbove: 64 * MiB, chunkSize: 16 * MiB, maxChunkSize: 128 * MiB };
 
 /** Marks of the hash at offsets the registry acknowledged. */
 class HashMarks {
@@ -121,6 +99,8 @@ class ChunkedUpload {
   /** Chunks acknowledged in this call, and the time they took: the pace that judges the next against the deadline. */
   private sentBytes = 0;
   private sentMs = 0;
+  /** Bytes of the next chunk: the first size, doubled after each acknowledged chunk, the first again after a break. */
+  private chunkSize: number;
 
   public constructor(
     private readonly ctx: BlobCopyContext,
@@ -136,6 +116,7 @@ class ChunkedUpload {
     // later invocation, and most on the slow links that make a blob outlast one. Without a deadline
     // the native hash is about 8 times faster.
     this.marks = new HashMarks(ctx.deadline === undefined ? 'native' : 'saveable');
+    this.chunkSize = settings.chunkSize;
   }
 
   public async run(): Promise<number> {
@@ -150,6 +131,7 @@ class ChunkedUpload {
         return this.blob.size - this.carriedIn;
       } catch (error) {
         if (error instanceof CopySuspendedError) throw error;
+        this.chunkSize = this.settings.chunkSize;
         if (!this.budget.allowsRetry(error)) {
           await this.ctx.registry.cancelUpload(dst, this.session);
           throw error;
@@ -237,17 +219,16 @@ class ChunkedUpload {
     }
     const { offset: from, mark } = this.marks.atOrBefore(start.offset);
     const hash = await mark.restore();
-    const abort = new AbortController();
-    const reader = new ByteReader(resumableDownload(ctx, blob, this.budget, from, abort.signal), `blob ${blob.digest}`);
+    const source = new ResumableDownload(ctx, blob, this.budget, from);
     let session = start;
     try {
-      for await (const piece of reader.take(session.offset - from, hash)) void piece;
+      // What the registry holds past the mark is hashed, not sent.
+      for await (const piece of new UploadBody(source, session.offset - from, hash)) void piece;
       while (session.offset < blob.size) {
-        const size = Math.min(this.settings.chunkSize, blob.size - session.offset);
-        await this.stopIfLate(size, hash);
+        const size = await this.fitDeadline(Math.min(this.chunkSize, blob.size - session.offset), hash);
         const expected = session.offset + size;
         const started = ctx.clock.now();
-        const next = await ctx.registry.uploadChunk(dst, session, size, Readable.from(reader.take(size, hash), { objectMode: false }));
+        const next = await ctx.registry.uploadChunk(dst, session, size, new UploadBody(source, size, hash));
         this.session = next;
         if (next.offset !== expected) {
           throw new RegistryError({
@@ -263,24 +244,28 @@ class ChunkedUpload {
         this.sentMs += ctx.clock.now() - started;
         this.marks.add(session.offset, hash.mark());
         this.budget.progressed();
+        this.chunkSize = Math.min(2 * size, Math.max(this.settings.chunkSize, this.settings.maxChunkSize ?? 0));
         ctx.onProgress?.(size);
       }
       return hash;
     } finally {
-      abort.abort();
+      source.close();
     }
   }
 
   /**
-   * At a chunk boundary: when the next chunk would not fit before the deadline, the session is
-   * handed over and the copy stops. The first chunk of a call always goes, so every attempt moves
-   * the upload on.
+   * At a chunk boundary, the size of the next chunk under the deadline: halved (down to the first
+   * size) until it fits at the pace so far; when not even that fits, the session is handed over and
+   * the copy stops. The first chunk of a call always goes, so every attempt moves the upload on.
    */
-  private async stopIfLate(size: number, hash: RunningSha256): Promise<void> {
+  private async fitDeadline(size: number, hash: RunningSha256): Promise<number> {
     const deadline = this.ctx.deadline;
-    if (deadline === undefined || this.sentBytes === 0) return;
-    const needs = size / Math.max(1, this.sentBytes / Math.max(1, this.sentMs));
-    if (deadline.remainingMs() >= needs) return;
+    if (deadline === undefined || this.sentBytes === 0) return size;
+    const bytesPerMs = Math.max(1, this.sentBytes / Math.max(1, this.sentMs));
+    const smallest = Math.min(size, this.settings.chunkSize);
+    let fits = size;
+    while (fits > smallest && deadline.remainingMs() < fits / bytesPerMs) fits = Math.max(smallest, Math.ceil(fits / 2));
+    if (deadline.remainingMs() >= fits / bytesPerMs) return fits;
     const dst = this.ctx.destination;
     const url = storableUploadUrl(this.session.url);
     const record = url === undefined ? undefined : this.handover.record;

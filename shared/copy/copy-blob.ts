@@ -1,19 +1,20 @@
 /**
  * Copying one blob: skip, mount or stream. A streamed blob goes from the source's GET straight into
- * the destination's upload through a hashing stream, so nothing touches the disk, memory stays flat
+ * the destination's upload, hashed on the way (upload-body.ts), so nothing touches the disk, memory stays flat
  * whatever its size, and a corrupted transfer fails instead of landing: one PUT for a blob below the
  * resumable threshold, chunks that resume where they broke for a larger one (chunked-upload.ts).
  */
-import { Readable } from 'node:stream';
-import { createDigestVerifier } from '../registry/digest.js';
+import { assertSha256 } from '../registry/digest.js';
+import { nativeSha256 } from '../registry/sha256-state.js';
 import { RetryBudget, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
 import type { BlobStream, Registry, RepositoryRef } from '../registry/types.js';
 import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions, type UploadHandover } from './blob-coordinator.js';
-import { blobRetry, resumableDownload } from './blob-download.js';
+import { blobRetry, ResumableDownload } from './blob-download.js';
 import type { BlobTracker } from './blob-tracker.js';
 import { DEFAULT_UPLOAD_SETTINGS, uploadInChunks, type UploadSettings } from './chunked-upload.js';
 import type { Deadline } from './deadline.js';
 import type { Descriptor } from './manifest.js';
+import { UploadBody } from './upload-body.js';
 
 /** Where a blob's bytes come from, from `offset` on; default the source registry's GET. */
 export type BlobDownload = (blob: Descriptor, offset: number) => Promise<BlobStream>;
@@ -127,19 +128,13 @@ async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promis
 }
 
 async function streamOnce(ctx: BlobCopyContext, blob: Descriptor, budget: RetryBudget): Promise<void> {
-  const source = Readable.from(resumableDownload(ctx, blob, budget), { objectMode: false });
-  const verified = createDigestVerifier(blob.digest);
-  let settled = false;
-  source.on('error', (error) => {
-    if (!settled) verified.destroy(error);
-  });
-  // The upload's rejection carries any stream error to the caller. Once it has settled, nothing listens
-  // to the hashing stream any more, and a late error there (a download aborted below) must not escape.
-  verified.on('error', () => undefined);
+  assertSha256(blob.digest);
+  const source = new ResumableDownload(ctx, blob, budget);
   try {
-    await ctx.registry.uploadBlob(ctx.destination, blob.digest, blob.size, source.pipe(verified));
+    const body = new UploadBody(source, blob.size, nativeSha256(), { digest: blob.digest, what: `blob ${blob.digest}` });
+    await ctx.registry.uploadBlob(ctx.destination, blob.digest, blob.size, body);
   } finally {
-    settled = true;
-    if (!source.readableEnded) source.destroy();
+    // The upload has settled: a download still running (an upload that failed part way) is stopped.
+    source.close();
   }
 }

@@ -2,7 +2,6 @@
  * The registry client: the operations of the distribution API as small request descriptions, all
  * sent through Sender.send (send.ts), which owns auth, retries, redirects and the scheme decision.
  */
-import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import pkg from '../../package.json' with { type: 'json' };
 import type { CredentialSource } from '../credentials.js';
@@ -27,6 +26,7 @@ import {
   type Registry,
   type RepositoryAccess,
   type RepositoryRef,
+  type UploadBody,
   type UploadSession,
 } from './types.js';
 import { contentRange, nextSession, rangeOffset, sessionError, UploadSessionLostError } from './upload-session.js';
@@ -354,7 +354,7 @@ export class RegistryClient implements Registry {
     return false;
   }
 
-  public async uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void> {
+  public async uploadBlob(repo: RepositoryRef, digest: string, size: number, body: UploadBody): Promise<void> {
     assertSha256(digest);
     const res = await this.putDigest(repo, await this.startUpload(repo), digest, size, body);
     if (res.status === 201) {
@@ -380,7 +380,7 @@ export class RegistryClient implements Registry {
     session: UploadSession,
     digest: string,
     size: number,
-    body: Buffer | Readable,
+    body: Buffer | UploadBody,
   ): Promise<HttpResponse> {
     const target = new URL(session.url);
     target.searchParams.set('digest', digest);
@@ -414,7 +414,7 @@ export class RegistryClient implements Registry {
     return nextSession(res, 0);
   }
 
-  public async uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: Readable): Promise<UploadSession> {
+  public async uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: UploadBody): Promise<UploadSession> {
     const res = await this.send(repo, true, {
       kind: RequestKind.UploadChunk,
       method: 'PATCH',

@@ -2,7 +2,6 @@
  * The one path every registry request takes: endpoint (scheme) resolution, authentication,
  * retries with backoff and redirects. Operations in client.ts only describe requests.
  */
-import { Readable } from 'node:stream';
 import type { Credential, CredentialSource } from '../credentials.js';
 import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { registryEndpoint } from '../reference.js';
@@ -24,8 +23,8 @@ import {
 } from './retry.js';
 import { type RateLimitPacer } from './rate-limit.js';
 import { refreshTime, type CachedToken } from './token-cache.js';
-import { discard, header, readBody, Transport, type HttpResponse } from './transport.js';
-import { RequestKind } from './types.js';
+import { discard, header, isStreamed, readBody, Transport, type HttpResponse } from './transport.js';
+import { RequestKind, type UploadBody } from './types.js';
 
 /** A registry request as operations describe it. */
 export interface RegistryRequest {
@@ -38,8 +37,8 @@ export interface RegistryRequest {
   /** `/v2/...` on the registry, or an absolute URL (an upload Location). */
   readonly path: string;
   readonly headers?: Record<string, string>;
-  /** A Buffer can be re-sent; a stream is sent once and never retried here. */
-  readonly body?: Buffer | Readable;
+  /** A Buffer can be re-sent; a streamed body (a Readable, an async iterable) is sent once, never retried or redirected here. */
+  readonly body?: Buffer | UploadBody;
   /** Token scopes for this request. */
   readonly scopes: readonly string[];
   /** Told of every retry of this request (besides the client's own listener). */
@@ -221,7 +220,7 @@ export class Sender {
     read: (res: HttpResponse) => Promise<T>,
   ): Promise<T> {
     const url = new URL(req.path, base);
-    const repeatable = !(req.body instanceof Readable);
+    const repeatable = !isStreamed(req.body);
     return this.retrying(
       { method: req.method, url, kind: req.kind, registry: req.registry, onRetry: req.onRetry, gated: !once },
       repeatable && !once,
@@ -348,7 +347,7 @@ export class Sender {
       if (current.origin === base.origin && !this.bases.has(req.registry)) this.bases.set(req.registry, base);
       if (counted) this.options.pacer?.observe(req.registry, res.headers);
       const location = header(res, 'location');
-      if (!REDIRECTS.has(res.status) || location === undefined || body instanceof Readable) return res;
+      if (!REDIRECTS.has(res.status) || location === undefined || isStreamed(body)) return res;
       await discard(res);
       if (hop >= MAX_REDIRECTS) {
         throw new RegistryError({ method: req.method, url, reason: `more than ${MAX_REDIRECTS} redirects`, retryable: false });

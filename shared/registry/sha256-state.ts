@@ -74,9 +74,14 @@ export async function saveableSha256(state?: Uint8Array): Promise<RunningSha256>
   return new SaveableSha256(hasher);
 }
 
+/** A fresh native sha256 (node:crypto), for a hash that is never marked to outlive the process. */
+export function nativeSha256(): RunningSha256 {
+  return new NativeSha256();
+}
+
 /** The mark of an empty hash of the kind. */
 export function emptyMark(kind: Sha256Kind): Sha256Mark {
-  if (kind === 'native') return { saved: undefined, restore: async () => new NativeSha256() };
+  if (kind === 'native') return { saved: undefined, restore: async () => nativeSha256() };
   return { saved: undefined, restore: () => saveableSha256() };
 }
 

@@ -5,13 +5,12 @@
  * get their own lazily created Agents. With HTTPS_PROXY, HTTP_PROXY or NO_PROXY in the environment,
  * every Agent is undici's EnvHttpProxyAgent, which tunnels through the proxy with CONNECT.
  */
-import { Readable } from 'node:stream';
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { TlsMaterial } from '../credentials.js';
 import type { AdaptiveLimiter } from './adaptive-limit.js';
-import { StallWatchdog } from './stall.js';
-import type { RequestKind } from './types.js';
+import { watchUpload, type WatchedUpload } from './stall.js';
+import type { RequestKind, UploadBody } from './types.js';
 
 /** Connections per origin: a copy streams several layers at once, each needing its own socket. */
 export const CONNECTIONS_PER_ORIGIN = 32;
@@ -22,7 +21,8 @@ export interface HttpRequest {
   readonly method: string;
   readonly url: URL;
   readonly headers: Record<string, string>;
-  readonly body?: Buffer | Readable | undefined;
+  /** A Buffer, or a body streamed once (a Readable or any async iterable of bytes). */
+  readonly body?: Buffer | UploadBody | undefined;
   /** Skip TLS certificate verification. */
   readonly insecure: boolean;
   /** Extra CAs and a client certificate for this host (certificates are still verified). */
@@ -140,17 +140,21 @@ export class Transport {
   /** One exchange. Network failures reject; every outcome is reported to `onRequest` (0 = no response). */
   public async exchange(req: HttpRequest): Promise<HttpResponse> {
     const permit = await this.options.limiter?.acquire(req.url.host, req.kind);
+    // undici's timeouts do not cover an upload the other side stops reading: a watchdog does.
+    let watched: WatchedUpload | undefined;
+    if (isStreamed(req.body)) watched = watchUpload(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
     try {
       const res = await this.dispatcherFor(req.insecure && req.url.protocol === 'https:', req.tls).request({
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
         method: req.method,
         headers: req.headers,
-        // undici's timeouts do not cover an upload the other side stops reading: a watchdog does.
-        body:
-          (req.body instanceof Readable
-            ? new StallWatchdog(req.body, this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS).stream
-            : req.body) ?? null,
+        // undici writes an async iterable as it pulls it, a chunk at a time, without stream plumbing
+        // (its documentation lists iterables among the bodies; its type declarations do not).
+        body: (watched?.body ?? req.body ?? null) as Dispatcher.RequestOptions['body'],
+        // The watchdog bounds an upload's wait for its answer too (undici's headers timeout would fire
+        // first on a socket that takes nothing, with a less telling error).
+        ...(watched === undefined ? {} : { signal: watched.signal, headersTimeout: 0 }),
         // undici closes the connection after every HEAD unless told otherwise (a guard against servers
         // that send a body with it). Registries answer HEAD as the spec says, and a warm run is mostly
         // manifest HEADs: a new TCP connection for each costs more than the request itself.
@@ -164,6 +168,8 @@ export class Transport {
       permit?.settle(0);
       this.options.onRequest?.(req.kind, 0);
       throw err;
+    } finally {
+      watched?.stop();
     }
   }
 
@@ -171,6 +177,11 @@ export class Transport {
   public async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => a.close()));
   }
+}
+
+/** Whether a request body is streamed once (a Readable, an async iterable) rather than a Buffer that can be sent again. */
+export function isStreamed(body: Buffer | UploadBody | undefined): body is UploadBody {
+  return body !== undefined && !Buffer.isBuffer(body);
 }
 
 /** A response header as one string (the first when repeated). */

@@ -36,6 +36,12 @@ export interface ManifestHead {
   readonly size: number | undefined;
 }
 
+/**
+ * The body of an upload request, streamed once: a Readable, or any async iterable of bytes (undici
+ * pulls it a chunk at a time and writes each to the socket). Never repeated, never redirected.
+ */
+export type UploadBody = AsyncIterable<Uint8Array>;
+
 /** A blob being downloaded: the body must be consumed or destroyed. */
 export interface BlobStream {
   readonly body: Readable;
@@ -117,17 +123,18 @@ export interface Registry {
   /** Cross-repository mount; false when the registry started a normal upload instead (then cancelled). */
   mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean>;
   /**
-   * POST an upload, then one streamed PUT `?digest=` with Content-Length. The stream is consumed once;
-   * a failure is not retried here (the caller retries the whole blob with a new stream).
+   * POST an upload, then one streamed PUT `?digest=` with Content-Length. The body is consumed once;
+   * a failure is not retried here (the caller retries the whole blob with a new body). A body that
+   * fails (a digest that does not match) aborts the PUT before its last byte: nothing is committed.
    */
-  uploadBlob(repo: RepositoryRef, digest: string, size: number, body: Readable): Promise<void>;
+  uploadBlob(repo: RepositoryRef, digest: string, size: number, body: UploadBody): Promise<void>;
   /** POST: opens an upload session (offset 0). */
   startUpload(repo: RepositoryRef): Promise<UploadSession>;
   /**
    * PATCH one chunk of `size` bytes at the session's offset (`Content-Range`), streamed once; returns
    * the session as the registry now describes it (its Location and offset). Not retried here.
    */
-  uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: Readable): Promise<UploadSession>;
+  uploadChunk(repo: RepositoryRef, session: UploadSession, size: number, body: UploadBody): Promise<UploadSession>;
   /** GET of the session: the offset the registry holds; UploadSessionLostError when it no longer knows it. */
   uploadStatus(repo: RepositoryRef, session: UploadSession): Promise<UploadSession>;
   /** PUT `?digest=` with no body: commits what the session holds as the blob. */

@@ -6,11 +6,14 @@
  * reported.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ImageCopier } from '../../shared/copy/image-copier.js';
 import { RegistryError } from '../../shared/registry/registry-error.js';
 import { RegistryClient, type RegistryClientOptions } from '../../shared/registry/client.js';
 import type { RetryEvent } from '../../shared/registry/retry.js';
+import { runCli, workdir } from '../support/cli-run.js';
 import { startForwardingProxy, type ForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes } from '../support/seed.js';
@@ -92,7 +95,8 @@ describe('network faults', () => {
     const layer = randomBytes(24 * MiB, 32);
     const image = await pushImage(src, 'stall/upload', 'v1', { layers: [layer] });
     const { client: c } = client({ stallTimeoutMs: 1500 });
-    dstProxy.stallUploadNext(`/v2/stall/upload/blobs/uploads/`, 1);
+    // The layer's upload, not the config's (a few hundred bytes, which the socket would take whole).
+    dstProxy.stallUploadNext(`/v2/stall/upload/blobs/uploads/`, 1, MiB);
     const events: RetryEvent[] = [];
     const started = Date.now();
     await new ImageCopier(c, { retry: { baseDelayMs: 20 } }).copy(
@@ -103,9 +107,59 @@ describe('network faults', () => {
     assert.equal(await getManifestDigest(dst, 'stall/upload', 'v1'), image.digest);
     const restart = events.find((e) => e.kind === 'blob-restart' || e.kind === 'blob-put');
     assert.ok(restart !== undefined, JSON.stringify(events));
-    assert.match(restart.reason, /stalled|UND_ERR_HEADERS_TIMEOUT/);
+    assert.match(restart.reason, /^stalled: the connection took no data for 2 s$/);
     dstProxy.reset();
     await c.close();
+  });
+
+  it('gives up an upload whose whole body was taken but never answered after the stall timeout, and uploads again', async () => {
+    const layer = randomBytes(MiB, 34);
+    const image = await pushImage(src, 'stall/answer', 'v1', { layers: [layer] });
+    const { client: c } = client({ stallTimeoutMs: 1500 });
+    dstProxy.swallowUploadNext('/v2/stall/answer/blobs/uploads/', 1);
+    const events: RetryEvent[] = [];
+    const started = Date.now();
+    await new ImageCopier(c, { retry: { baseDelayMs: 20 } }).copy(
+      { source: `${src.host}/stall/answer:v1`, destination: `${dstProxy.host}/stall/answer:v1` },
+      { onRetry: (e) => events.push(e) },
+    );
+    assert.ok(Date.now() - started < 1500 + MARGIN_MS, `took ${Date.now() - started} ms`);
+    assert.equal(await getManifestDigest(dst, 'stall/answer', 'v1'), image.digest);
+    assert.deepEqual(
+      events.map((e) => `${e.kind}: ${e.reason}`),
+      ["blob-restart: stalled: no answer 2 s after the upload's last byte"],
+    );
+    dstProxy.reset();
+    await c.close();
+  });
+
+  it('logs the stall of an upload body (one PUT, and a chunk) after --stall-timeout and goes on', async () => {
+    const image = await pushImage(src, 'stall/cli', 'v1', { layers: [randomBytes(24 * MiB + 5, 35)] });
+    const layer = image.layers[0] ?? '-';
+    for (const [repository, args, kind] of [
+      ['stall/put', [], 'blob-restart'],
+      ['stall/chunk', ['--resumable-above', '8', '--chunk-size', '16'], 'upload-resume'],
+    ] as const) {
+      // Only the layer's upload (the config is a few hundred bytes).
+      dstProxy.stallUploadNext(`/v2/${repository}/blobs/uploads/`, 1, MiB);
+      const dir = await workdir({
+        'auth.json': { [src.host]: { insecure: true }, [dstProxy.host]: { insecure: true } },
+        'images.json': { [`${src.host}/stall/cli:v1`]: `${dstProxy.host}/${repository}` },
+      });
+      const run = await runCli(['--stall-timeout', '2', '--no-state', ...args], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await getManifestDigest(dst, repository, 'v1'), image.digest);
+      const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+      const retries = log.split('\n').filter((l) => / retry /.test(l));
+      assert.equal(retries.length, 1, log);
+      assert.match(
+        retries[0] ?? '',
+        new RegExp(
+          `retry ${src.host}/stall/cli:v1 -> ${dstProxy.host}/${repository}:v1 level=blob kind=${kind} registry=${dstProxy.host} attempt=1 in=\\d+ms: blob ${layer} to ${dstProxy.host}/${repository} \\(from byte 0\\): stalled: the connection took no data for 2 s$`,
+        ),
+      );
+    }
+    dstProxy.reset();
   });
 
   it('lists tags again from the page it reached when a page is cut short', async () => {

@@ -13,6 +13,8 @@ import { pushBlob, pushImage, pushMultiArch, randomBytes } from '../support/seed
 import { startForwardingProxy, type ForwardingProxy } from '../support/forwarding-proxy.js';
 import { clientFor, count } from '../support/client-probe.js';
 
+const MiB = 1024 * 1024;
+
 describe('registry client against real registries', () => {
   let anon: TestRegistry;
   let basic: TestRegistry;
@@ -291,6 +293,34 @@ describe('registry client against real registries', () => {
         proxy.paginateTags(false);
       }
       await client.close();
+    });
+
+    it('fails the upload of a Readable the registry stops reading with a stall after the stall timeout, and does not retry it', async () => {
+      // A front whose Locations point at itself, so that the PUT goes through it.
+      const front = await startForwardingProxy(anon.url, { rewriteLocation: true });
+      const { client, seen, repo } = clientFor(front, {}, { stallTimeoutMs: 1000 });
+      // 48 MiB: more than the connection's buffers take while the other side reads nothing.
+      const piece = randomBytes(MiB, 8);
+      const body = Readable.from(
+        (function* () {
+          for (let i = 0; i < 48; i++) yield piece;
+        })(),
+      );
+      // Its AbortError once given up is expected.
+      body.on('error', () => undefined);
+      front.stallUploadNext('/v2/stalled/blob/blobs/uploads/', 1);
+      const started = Date.now();
+      const error = await client.uploadBlob(repo('stalled/blob'), `sha256:${'1'.repeat(64)}`, 48 * MiB, body).catch((e: unknown) => e);
+      assert.equal(String(error), 'StallError: stalled: the connection took no data for 1 s');
+      assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+      // The body is given up: the connection stops pulling it, which destroys the Readable.
+      if (!body.destroyed) await new Promise((resolve) => body.once('close', resolve));
+      assert.deepEqual(
+        seen.filter(([k]) => k === 'blob-put').map(([, s]) => s),
+        [0],
+      );
+      await client.close();
+      await front.stop();
     });
 
     it('retries a 503 and then succeeds', async () => {

@@ -69,8 +69,13 @@ export interface ForwardingProxy {
   /** Requests that reached the redirect target. */
   readonly redirected: SeenRequest[];
   failNext(match: string, status: number, times: number, headers?: Record<string, string>, body?: string, method?: string): void;
-  /** Takes the request head and then reads nothing more and never answers (a destination that stops reading an upload). */
-  stallUploadNext(match: string, times: number): void;
+  /**
+   * Takes the request head of a PUT or PATCH and then reads nothing more and never answers (a
+   * destination that stops reading an upload); with `longerThan`, only a body longer than that.
+   */
+  stallUploadNext(match: string, times: number, longerThan?: number): void;
+  /** Reads a PUT or PATCH body to its end and never answers (a registry that hangs while it commits). */
+  swallowUploadNext(match: string, times: number): void;
   resetNext(match: string, times: number): void;
   /** Forwards the response head and `afterBytes` of the body, then resets the connection. */
   cutNext(match: string, times: number, afterBytes: number, method?: string): void;
@@ -452,8 +457,17 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
         },
       });
     },
-    stallUploadNext(match, times) {
-      faults.push({ match, times, method: ['PUT', 'PATCH'], apply: (req) => req.pause() });
+    stallUploadNext(match, times, longerThan) {
+      faults.push({
+        match,
+        times,
+        method: ['PUT', 'PATCH'],
+        ...(longerThan === undefined ? {} : { when: uploadLongerThan(longerThan) }),
+        apply: (req) => req.pause(),
+      });
+    },
+    swallowUploadNext(match, times) {
+      faults.push({ match, times, method: ['PUT', 'PATCH'], apply: (req) => void req.resume() });
     },
     cutNext(match, times, afterBytes, method) {
       faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }, self) });
