@@ -71,7 +71,10 @@ function validationYaml(allow: readonly string[] | undefined): string {
   return ['validation:', '  manifests:', '    urls:', '      allow:', ...allow.map((a) => `        - ${JSON.stringify(a)}`)].join('\n');
 }
 
-function configYaml(dataDir: string, port: number, authBlock: string): string {
+/** The header each test registry answers with its own id: see waitUntilReady. */
+const INSTANCE_HEADER = 'X-Test-Registry';
+
+function configYaml(dataDir: string, port: number, authBlock: string, instance: string): string {
   // Maintenance upload purging is off: it walks storage on a timer and only adds noise to short tests.
   return [
     'version: 0.1',
@@ -90,6 +93,8 @@ function configYaml(dataDir: string, port: number, authBlock: string): string {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
+    '  headers:',
+    `    ${INSTANCE_HEADER}: [${JSON.stringify(instance)}]`,
     'health:',
     '  storagedriver:',
     '    enabled: false',
@@ -98,8 +103,13 @@ function configYaml(dataDir: string, port: number, authBlock: string): string {
   ].join('\n');
 }
 
-/** Waits for `GET /v2/` to answer 200 or 401; rejects early when the process exits (e.g. port taken). */
-async function waitUntilReady(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+/**
+ * Waits for `GET /v2/` to answer 200 or 401 with this registry's id; rejects early when the process
+ * exits (e.g. port taken). The id matters: between freePort's answer and this registry's bind, another
+ * process may take the port, and its answer must not pass for this registry's (which then fails to
+ * bind and exits, leaving a test talking to a stranger with other credentials).
+ */
+async function waitUntilReady(url: string, child: ChildProcess, stderr: () => string, instance: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -108,8 +118,11 @@ async function waitUntilReady(url: string, child: ChildProcess, stderr: () => st
     try {
       const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
-      if (response.status === 200 || response.status === 401) return;
-    } catch {
+      if (response.headers.get(INSTANCE_HEADER) !== instance) {
+        if (response.status === 200 || response.status === 401) throw new HarnessError(`another process answers on ${url}`);
+      } else if (response.status === 200 || response.status === 401) return;
+    } catch (error) {
+      if (error instanceof HarnessError) throw error;
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -143,7 +156,8 @@ async function spawnRegistry(
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt += 1) {
     const port = await freePort();
     const configPath = join(dir, 'config.yml');
-    await writeFile(configPath, configYaml(dataDir, port, authBlock));
+    const instance = randomBytes(8).toString('hex');
+    await writeFile(configPath, configYaml(dataDir, port, authBlock, instance));
     // A clean environment: REGISTRY_* variables would silently override the config file.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
     const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'], env });
@@ -156,7 +170,7 @@ async function spawnRegistry(
     });
     const release = guardChild(child, dir);
     try {
-      await waitUntilReady(`http://127.0.0.1:${port}`, child, () => stderr);
+      await waitUntilReady(`http://127.0.0.1:${port}`, child, () => stderr, instance);
       return { child, port, release };
     } catch (error) {
       lastError = error;
