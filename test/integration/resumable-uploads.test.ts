@@ -222,6 +222,7 @@ describe('resumable uploads', () => {
     assert.equal(requests['upload-status'], 1);
     const again = uploaded(dstProxy.log, 'grow/broken') - layer.length - (await configSize());
     assert.ok(again > 0 && again <= 16 * MiB, `${again} bytes sent again`);
+    console.log(`growing chunks, reset in the third: ${again} B sent again, ${requests['upload-chunk']} PATCHes`);
   });
 
   it('under a deadline, halves the next chunk until it fits the time left, and stops at a chunk boundary when none does', async () => {
