@@ -555,7 +555,9 @@ export class ImageCopier implements ImageCopy {
       await pending.catch(() => undefined);
     }
     return this.manifests.track(key, child.digest, async () => {
-      if ((await this.registry.headManifest(dst, child.digest))?.digest !== child.digest) {
+      // A repository that did not exist when the run began holds no child this run has not pushed.
+      const mayBeThere = !((await this.destinationTags?.absent(dst)) ?? false);
+      if (!mayBeThere || (await this.registry.headManifest(dst, child.digest))?.digest !== child.digest) {
         const fetched = this.fetchedChildren?.get(child.digest) ?? (await this.registry.getManifest(src, child.digest));
         const bytes = await this.pushManifest(fetched, src, dst, child.digest, fetched.mediaType || child.mediaType);
         this.manifests.add(key, dst.repository, child.digest);

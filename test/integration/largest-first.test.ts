@@ -65,13 +65,14 @@ describe('largest copies first', () => {
 
   it('fetches the children of an index once, for its size and its copy', async () => {
     const { index } = await pushMultiArch(src, 'team/multi', 'v1', { format: 'oci' });
-    const run = await migrate({ [`${src.host}/team/multi:v1`]: `${dst.host}/mirror/multi:v1` }, 2);
+    const run = await migrate({ [`${src.host}/team/multi`]: `${dst.host}/mirror/multi` }, 2);
     assert.deepEqual(run.done, ['mirror/multi:v1 copied']);
     assert.equal(await getManifestDigest(dst, 'mirror/multi', 'v1'), index.digest);
-    // The index and its two children: one GET each.
+    // The index and its two children: one GET each; no HEAD, the listing found no repository.
     assert.equal(run.requests['manifest-get'], 3);
+    assert.equal(run.requests['manifest-head'] ?? 0, 0);
     // Unchanged, the look-ahead finds it up to date with the index's GET and the destination HEAD alone.
-    const again = await migrate({ [`${src.host}/team/multi:v1`]: `${dst.host}/mirror/multi:v1` }, 2);
+    const again = await migrate({ [`${src.host}/team/multi`]: `${dst.host}/mirror/multi` }, 2);
     assert.deepEqual(again.done, ['mirror/multi:v1 up-to-date']);
     assert.equal(again.requests['manifest-get'], 1);
     assert.equal(again.requests['manifest-head'], 1);
