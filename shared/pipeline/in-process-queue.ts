@@ -79,8 +79,8 @@ interface Waiting {
   take(): CopyTask;
 }
 
-/** First come, first served. */
-class InOrder implements Waiting {
+/** First come, first served; also the look-ahead stage's incoming list (look-ahead-stage.ts). */
+export class InOrder implements Waiting {
   // A list with a read position: shift() on an array of 500,000 tasks moves all of them each time.
   private tasks: CopyTask[] = [];
   private next = 0;

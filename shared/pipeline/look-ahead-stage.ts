@@ -5,12 +5,11 @@
  * look-ahead and a slot at once (memory stays bounded whatever the number of tasks), and at most
  * `concurrency` look-aheads are under way.
  */
+import { InOrder } from './in-process-queue.js';
 import type { CopyTask } from './task.js';
 
 export class LookAheadStage {
-  // A list with a read position, as the queue's (see in-process-queue.ts).
-  private incoming: CopyTask[] = [];
-  private next = 0;
+  private readonly incoming = new InOrder();
   /** Tasks whose look-ahead has started and that no worker has taken yet. */
   private active = 0;
   /** Look-aheads under way. */
@@ -30,7 +29,7 @@ export class LookAheadStage {
 
   /** Nothing is being looked ahead nor waits to be. */
   public get quiet(): boolean {
-    return this.looking === 0 && this.next === this.incoming.length;
+    return this.looking === 0 && this.incoming.length === 0;
   }
 
   /** As many tasks as the window holds are looked ahead (or being) and wait for a slot. */
@@ -50,13 +49,8 @@ export class LookAheadStage {
   }
 
   private pump(): void {
-    while (this.active < this.window && this.looking < this.concurrency && this.next < this.incoming.length) {
-      const task = this.incoming[this.next] as CopyTask;
-      this.next++;
-      if (this.next === this.incoming.length) {
-        this.incoming = [];
-        this.next = 0;
-      }
+    while (this.active < this.window && this.looking < this.concurrency && this.incoming.length > 0) {
+      const task = this.incoming.take();
       this.active++;
       this.looking++;
       void this.look(task).finally(() => {
