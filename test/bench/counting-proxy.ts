@@ -5,6 +5,7 @@
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { classify, emptyCounts, type KindCounts } from './request-kinds.js';
+import { traceRequest, traceStart, tracing } from './trace.js';
 
 /** A running counting proxy. */
 export interface CountingProxy {
@@ -37,8 +38,14 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   let bytes = 0;
   let challenges = 0;
 
+  /** The number of each connection, for BENCH_TRACE. */
+  const numbers = new WeakMap<object, number>();
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     counts[classify(req.method ?? 'GET', req.url ?? '/')] += 1;
+    if (tracing) {
+      const start = traceStart();
+      res.once('finish', () => traceRequest(start, port, numbers.get(req.socket) ?? 0, req.method ?? '', req.url ?? '', res.statusCode));
+    }
     const upstream = request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
@@ -55,7 +62,10 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   };
 
   const server = createServer({ keepAliveTimeout: 30_000 }, forward);
-  server.on('connection', () => void (connections += 1));
+  server.on('connection', (socket) => {
+    connections += 1;
+    if (tracing) numbers.set(socket, connections);
+  });
   // A client that tries HTTPS first (skopeo with --tls-verify=false) sends a TLS hello to this plain
   // port; count the refused handshake so the probe is visible, then let Node answer 400 and close.
   server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
@@ -63,7 +73,8 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
     if (error.rawPacket?.[0] === 0x16) counts.tlsProbe += 1;
     socket.destroy();
   });
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
 
   return {
     host: `127.0.0.1:${port}`,

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { traceRun } from './trace.js';
 
 const GNU_TIME = '/usr/bin/time';
 
@@ -46,6 +47,7 @@ export async function measure(command: string, args: readonly string[], options:
   const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
   const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
+  traceRun('SPAWN', [command, ...args]);
   const child = spawn(argv[0] ?? command, argv.slice(1), {
     cwd: options.cwd,
     env: options.env ?? process.env,
@@ -74,6 +76,7 @@ export async function measure(command: string, args: readonly string[], options:
     child.once('error', reject);
     child.once('close', (c) => resolve(c));
   }).finally(() => clearTimeout(timer));
+  traceRun('EXIT', [command, ...args]);
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const firstOutputSeconds = firstOutput === undefined ? undefined : Number(firstOutput - started) / 1e9;
   return { code, timedOut, wallSeconds, firstOutputSeconds, ...(await readUsage(rssFile)), stdout, stderr };

@@ -39,25 +39,26 @@ export interface BuiltCli {
 
 /**
  * Compiles cli/ and shared/ into `outDir`, then bundles them there (not the project's dist/, which
- * would change what bin/image-migrator.cjs runs for everyone else working in the tree).
+ * would change what bin/image-migrator.cjs runs for everyone else working in the tree). `root`: the
+ * tree to build (default this one; another checkout for an A/B comparison of two commits).
  */
-export async function buildCli(outDir: string, timeoutMs: number): Promise<BuiltCli> {
+export async function buildCli(outDir: string, timeoutMs: number, root: string = PROJECT_ROOT): Promise<BuiltCli> {
   const started = Date.now();
   await mkdir(outDir, { recursive: true });
   const tsconfig = join(outDir, 'tsconfig.json');
   await writeFile(
     tsconfig,
     JSON.stringify({
-      extends: join(PROJECT_ROOT, 'tsconfig.json'),
+      extends: join(root, 'tsconfig.json'),
       // typeRoots: type packages are looked up from the tsconfig's folder, which has no node_modules.
       compilerOptions: {
         outDir: join(outDir, 'out'),
-        rootDir: PROJECT_ROOT,
+        rootDir: root,
         sourceMap: false,
         incremental: false,
         typeRoots: [join(PROJECT_ROOT, 'node_modules/@types')],
       },
-      include: [join(PROJECT_ROOT, 'cli/**/*.ts'), join(PROJECT_ROOT, 'shared/**/*.ts')],
+      include: [join(root, 'cli/**/*.ts'), join(root, 'shared/**/*.ts')],
     }),
   );
   const out = await runQuiet(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], timeoutMs);
@@ -71,13 +72,13 @@ export async function buildCli(outDir: string, timeoutMs: number): Promise<Built
   // The bundle, as `npm run build` makes it, started by a copy of bin/image-migrator.cjs as a user's
   // `image-migrator` starts it (with V8's code cache); beside node_modules for the bundle's externals.
   const bundle = join(outDir, 'out/dist/bundle');
-  await runQuiet(process.execPath, [join(PROJECT_ROOT, 'bin/bundle.js'), bundle], timeoutMs);
+  await runQuiet(process.execPath, [join(root, 'bin/bundle.js'), bundle], timeoutMs);
   const bundled = join(bundle, 'main.cjs');
   const total = (Date.now() - started) / 1000;
   if (existsSync(bundled)) {
     await mkdir(join(outDir, 'out/bin'), { recursive: true });
     const launcher = join(outDir, 'out/bin/image-migrator.cjs');
-    await copyFile(join(PROJECT_ROOT, 'bin/image-migrator.cjs'), launcher);
+    await copyFile(join(root, 'bin/image-migrator.cjs'), launcher);
     return { mode: 'bundled', main: launcher, buildSeconds: total, diagnostics };
   }
   return { mode: 'compiled', main, buildSeconds: total, diagnostics };

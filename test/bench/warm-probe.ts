@@ -3,7 +3,10 @@
  * bench's workload without the big layer, fills image-migrator's destination once, then runs the warm
  * migration several times (and skopeo's once, for the ratio) and prints each run's wall time, time to
  * first output, CPU time, requests and connections, and their means. The warm runs use the run state the first run left (in
- * the lane's folder); `WARM_ARGS=--no-state` compares without it. `npm run bench` stays the reference.
+ * the lane's folder); `WARM_ARGS=--no-state` compares without it. For an A/B comparison on the same
+ * machine state, every second warm run adds `WARM_ARGS_B` instead of `WARM_ARGS` and the variables of
+ * `WARM_ENV_B` ("NAME=value ..."), or runs the CLI built from the tree at `WARM_TREE_B` (a checkout of
+ * another commit, with node_modules), and each half gets its own median. `npm run bench` stays the reference.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,9 +31,11 @@ const root = await mkdtemp(join(tmpdir(), 'im-warm-'));
 const source = await startRegistry();
 const stops: (() => Promise<unknown>)[] = [() => source.stop()];
 try {
-  const [cli, workload] = await Promise.all([
+  const treeB = process.env.WARM_TREE_B;
+  const [cli, workload, cliB] = await Promise.all([
     buildCli(join(root, 'build'), 180_000),
     seedWorkload(source, { ...DEFAULT_SHAPE, bigLayerBytes: 1024 * 1024 }),
+    treeB === undefined ? undefined : buildCli(join(root, 'build-b'), 180_000, treeB),
   ]);
   const sourceProxy = await startCountingProxy(source.url);
   stops.push(() => sourceProxy.stop());
@@ -66,12 +71,17 @@ try {
     };
     return { ...command, dir, take };
   };
-  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }): Promise<Measured> => {
+  const words = (text: string | undefined): string[] => (text ?? '').split(' ').filter((a) => a !== '');
+  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }, b = false): Promise<Measured> => {
     l.take();
-    const extra = name.includes('image-migrator warm') ? (process.env.WARM_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+    const extra = name.includes('image-migrator warm') ? words(b ? process.env.WARM_ARGS_B : process.env.WARM_ARGS) : [];
+    const env = b
+      ? { ...l.env, ...Object.fromEntries(words(process.env.WARM_ENV_B).map((w) => [w.split('=')[0], w.slice(w.indexOf('=') + 1)])) }
+      : l.env;
     // WARM_NODE_ARGS: options for node itself (e.g. --cpu-prof) before image-migrator's launcher.
     const nodeArgs = name.includes('image-migrator warm') ? (process.env.WARM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
-    const m = await measure(l.command, [...nodeArgs, ...l.args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env: l.env });
+    const args = b && cliB !== undefined ? [cliB.main, ...l.args.slice(1)] : l.args;
+    const m = await measure(l.command, [...nodeArgs, ...args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env });
     log(
       `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${l.take()}`,
     );
@@ -82,15 +92,23 @@ try {
   const skopeo = await lane('skopeo');
   await run('image-migrator cold', migrator);
   await run('skopeo cold', skopeo);
-  const runs: Measured[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await run(`image-migrator warm ${i + 1}`, migrator));
+  const ab = process.env.WARM_ARGS_B !== undefined || process.env.WARM_ENV_B !== undefined || cliB !== undefined;
+  const halves: Measured[][] = [[], []];
+  for (let i = 0; i < RUNS * (ab ? 2 : 1); i++) {
+    const b = ab && i % 2 === 1;
+    halves[b ? 1 : 0]?.push(await run(`image-migrator warm ${i + 1}${ab ? (b ? ' B' : ' A') : ''}`, migrator, b));
+  }
   const peer = (await run('skopeo warm', skopeo)).wallSeconds;
-  const times = runs.map((m) => m.wallSeconds);
-  const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
-  log(`warm median ${median.toFixed(3)} s = ${(median / peer).toFixed(2)}x skopeo`);
-  log(
-    `warm means: wall ${spread(times)} s, 1st out ${spread(runs.map((m) => m.firstOutputSeconds ?? NaN))} s, CPU ${spread(runs.map((m) => m.cpuSeconds ?? NaN))} s`,
-  );
+  for (const [i, runs] of halves.entries()) {
+    if (runs.length === 0) continue;
+    const times = runs.map((m) => m.wallSeconds);
+    const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
+    const half = ab ? (i === 0 ? ' A' : ' B') : '';
+    log(`warm${half} median ${median.toFixed(3)} s = ${(median / peer).toFixed(2)}x skopeo`);
+    log(
+      `warm${half} means: wall ${spread(times)} s, 1st out ${spread(runs.map((m) => m.firstOutputSeconds ?? NaN))} s, CPU ${spread(runs.map((m) => m.cpuSeconds ?? NaN))} s`,
+    );
+  }
   const note = environmentNote();
   if (note !== undefined) log(note);
 } finally {
