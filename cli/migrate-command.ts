@@ -129,7 +129,10 @@ function uploadSettings(options: Pick<MigrateOptions, 'resumableAbove' | 'chunkS
   return { resumableAbove, chunkSize: options.chunkSize * MiB, maxChunkSize: options.chunkSize * MiB };
 }
 
-/** Runs the migration; returns the exit code. Prints the lines of Huawei's image-migrator on stdout, progress on stderr. */
+/**
+ * Runs the migration; returns the exit code. Prints the lines of Huawei's image-migrator on stdout, progress on
+ * stderr. The command of a process: the connections it opened close with the process.
+ */
 export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const out = process.stdout;
   const err = process.stderr;
@@ -160,6 +163,9 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     throw error;
   }
 
+  const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
+  const state: RunState | undefined =
+    statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
   const requests: Record<string, number> = {};
   const stallTimeoutMs = options.stallTimeout * 1000;
   const outageMs = 2 * stallTimeoutMs;
@@ -171,13 +177,12 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
     retry: { attempts: options.retries + 1, outageMs },
     stallTimeoutMs,
+    // How each registry answered the last run: its first request goes the same way at once.
+    ...(state === undefined ? {} : { endpoints: state }),
   });
   const runLog = new RunLog(options.log);
   log = runLog;
   const progress = new Progress(err);
-  const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
-  const state: RunState | undefined =
-    statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
   const immutable = options.immutableTags ?? [];
   try {
     out.write('Start to generate images tasks, please wait ...\n');
@@ -226,7 +231,9 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     return exitCodeOf(result.counts);
   } finally {
     await runLog.close();
-    await client.close();
+    // The client's connections are not closed one by one: the process ends with this command and the
+    // system closes them (undici holds idle sockets unreferenced, so they do not keep it alive). Closing
+    // some forty keep-alive sockets cost ~12 ms at the end of every run.
   }
 }
 

@@ -40,13 +40,20 @@ export async function upToDateByHints(
   q: HintQuery,
 ): Promise<HintedUpToDate | undefined> {
   if (destinationTags === undefined || (!q.immutable && state === undefined)) return undefined;
+  const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
+  const usable = known?.destinationDigest !== undefined && (q.narrowed === true || known.destinationDigest === known.sourceDigest);
+  // The source HEAD goes while the destination's list is awaited (the list usually comes later: a
+  // destination's first request meets its auth challenge). When the list does not name the tag, the
+  // HEAD was one request spent for nothing; an unchanged run needs it either way.
+  const head = !q.immutable && usable ? registry.headManifest(q.source, q.sourceTag) : undefined;
+  // Its failure is the copy's to meet; here it only means the hints do not settle the tag.
+  head?.catch(() => undefined);
   const listed = await destinationTags.tags(q.destination);
   if (listed === undefined || !listed.has(q.destinationTag)) return undefined;
-  const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
   if (q.immutable) return { digest: known?.destinationDigest };
-  if (known?.destinationDigest === undefined || (q.narrowed !== true && known.destinationDigest !== known.sourceDigest)) return undefined;
-  const head = await registry.headManifest(q.source, q.sourceTag);
-  if (head?.digest === undefined || head.digest !== known.sourceDigest) return undefined;
+  if (head === undefined || known?.sourceDigest === undefined) return undefined;
+  const answer = await head;
+  if (answer?.digest === undefined || answer.digest !== known.sourceDigest) return undefined;
   state?.confirm?.(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
   // Narrowed, the same source digest always gives the same index (platform-filter.ts).
   return { digest: known.destinationDigest };

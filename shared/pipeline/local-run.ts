@@ -209,8 +209,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       ]),
     );
   }
+  // Rules are listed as many at once as a copy's blobs may go (--workers x 4, the client's cap per
+  // registry): a listing is one small request, and with only --workers at once a run of a few more
+  // repositories than workers waited a round of listings before its last copies could start.
   const plan = await planTasks(options.rules, planning, runId, {
-    concurrency: options.workers,
+    concurrency: options.workers * 4,
     onExpanding,
     onExpanded: start,
     ...(options.immutableTags === undefined ? {} : { immutableTags: options.immutableTags }),

@@ -44,6 +44,11 @@ function hasLogin(credential: Credential): boolean {
   return credential.username !== undefined || credential.password !== undefined;
 }
 
+/** Whether a token request would carry a secret: a login, or Docker's identity (refresh) token. */
+export function sendsSecret(credential: Credential): boolean {
+  return hasLogin(credential) || credential.identityToken !== undefined;
+}
+
 /** The Basic Authorization value of a login. */
 export function basicAuth(credential: Credential): string {
   return `Basic ${Buffer.from(`${credential.username ?? ''}:${credential.password ?? ''}`).toString('base64')}`;
@@ -52,6 +57,8 @@ export function basicAuth(credential: Credential): string {
 /** Remembers schemes per registry and hands out Authorization headers. */
 export class Authenticator {
   private readonly schemes = new Map<string, AuthScheme>();
+  /** Registries whose scheme is remembered from an earlier run (see seed), not yet confirmed by a challenge. */
+  private readonly seeded = new Set<string>();
   private readonly tokens: TokenCache;
   /** Repositories the run announced: one token per registry serves them all (see run-scopes.ts). */
   public readonly runScopes = new RunScopes();
@@ -71,10 +78,22 @@ export class Authenticator {
   }
 
   /**
+   * Takes a registry's scheme from an earlier run before it has answered (see endpoint-memory.ts), so
+   * that its first request carries credentials. A challenge of the registry replaces it, and a token
+   * endpoint that fails makes the request go without credentials to meet the registry's own challenge.
+   */
+  public seed(registry: string, scheme: AuthScheme): void {
+    if (this.schemes.has(registry)) return;
+    this.schemes.set(registry, scheme);
+    this.seeded.add(registry);
+  }
+
+  /**
    * Learns from a response: a 401's challenges (Bearer preferred over Basic, as Docker does), or
    * `none` from any other answer. Returns the challenge's own scopes, which are added to ours.
    */
   public learn(registry: string, status: number, wwwAuthenticate: string | string[] | undefined): string[] {
+    if (status === 401) this.seeded.delete(registry);
     if (status !== 401) {
       if (!this.schemes.has(registry)) this.schemes.set(registry, { kind: 'none' });
       return [];
@@ -98,7 +117,32 @@ export class Authenticator {
   ): Promise<AuthHeader | undefined> {
     const scheme = this.schemes.get(registry);
     if (scheme === undefined || scheme.kind === 'none') return undefined;
+    if (scheme.kind === 'bearer' && this.seeded.has(registry)) {
+      try {
+        return await this.bearer(registry, scheme, credential, scopes, onRetry, true);
+      } catch {
+        // The remembered token endpoint failed: the request goes without credentials, and the
+        // registry's challenge says where tokens come from now (its failures are then reported).
+        if (this.seeded.delete(registry) && this.schemes.get(registry) === scheme) this.schemes.delete(registry);
+        return undefined;
+      }
+    }
     if (scheme.kind === 'basic') return hasLogin(credential) ? { value: basicAuth(credential) } : undefined;
+    return this.bearer(registry, scheme, credential, scopes, onRetry);
+  }
+
+  /**
+   * A token for the scopes: the run's shared token where it covers them, else one of their own.
+   * `seeded`: the endpoint is only remembered, so a refusal says nothing about the shared request.
+   */
+  private async bearer(
+    registry: string,
+    scheme: Extract<AuthScheme, { kind: 'bearer' }>,
+    credential: Credential,
+    scopes: readonly string[],
+    onRetry: RetryListener | undefined,
+    seeded = false,
+  ): Promise<AuthHeader> {
     const shared = this.runScopes.covering(registry, scopes);
     if (shared !== undefined) {
       let keys = this.sharedKeys.get(shared);
@@ -113,7 +157,7 @@ export class Authenticator {
       } catch (error) {
         // The endpoint answered and refused the shared request (too many scopes, one it will not
         // grant...): from now on each repository asks for its own token, as without announcements.
-        if (!(error instanceof RegistryError) || error.status === undefined) throw error;
+        if (seeded || !(error instanceof RegistryError) || error.status === undefined) throw error;
         this.runScopes.refuse(registry);
       }
     }

@@ -7,6 +7,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import type { CredentialSource } from '../credentials.js';
 import { DigestMismatchError } from '../errors.js';
 import { AdaptiveLimiter } from './adaptive-limit.js';
+import type { EndpointMemory } from './endpoint-memory.js';
 import { repositoryScope } from './auth.js';
 import { assertSha256, sha256Digest, verifyBytes } from './digest.js';
 import { nextLink } from './link-header.js';
@@ -62,6 +63,8 @@ export interface RegistryClientOptions {
   clock?: Clock;
   /** A request that receives no byte (or whose upload is not read) for this long is abandoned and retried; default 30 s. */
   stallTimeoutMs?: number;
+  /** How registries answered earlier runs, and where to remember how they answer this one (the run state). */
+  endpoints?: EndpointMemory;
 }
 
 /** Options of one listTags call. */
@@ -129,6 +132,7 @@ export class RegistryClient implements Registry {
       pacer: options.pacer ?? new RateLimitPacer(),
       clock: options.clock,
       onRetry: options.onRetry,
+      endpoints: options.endpoints,
     });
     this.tagPageSize = options.tagPageSize ?? 1000;
     this.refusesPageSize = new Set();

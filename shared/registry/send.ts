@@ -5,7 +5,8 @@
 import type { Credential, CredentialSource } from '../credentials.js';
 import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { registryEndpoint } from '../reference.js';
-import { Authenticator, basicAuth, type AuthHeader, type TokenRequest } from './auth.js';
+import { Authenticator, basicAuth, sendsSecret, type AuthHeader, type TokenRequest } from './auth.js';
+import { usableAuth, type EndpointMemory } from './endpoint-memory.js';
 import { parseErrorCodes, RegistryError } from './registry-error.js';
 import { redactUrl } from './redact.js';
 import {
@@ -81,6 +82,8 @@ export interface SenderOptions {
   readonly clock?: Clock | undefined;
   /** Told of every retry of every request. */
   readonly onRetry?: RetryListener | undefined;
+  /** How registries answered earlier runs; told how they answer this one (see endpoint-memory.ts). */
+  readonly endpoints?: EndpointMemory | undefined;
 }
 
 /** Builds the RegistryError of an unexpected response, reading its error body. */
@@ -190,17 +193,23 @@ export class Sender {
       throw error;
     } finally {
       this.firsts.delete(req.registry);
+      this.remember(req.registry);
     }
   }
 
   /**
    * Sends over https; an insecure registry that does not answer https is tried over plain http (as
    * Docker does). The https attempt is made once: on a plain-http port it fails at once, and
-   * repeating it would only waste time.
+   * repeating it would only waste time. An insecure registry that answered plain http in an earlier
+   * run is tried over http first; when that fails (it moved to TLS: a 400 or a closed connection),
+   * the order above follows. Its remembered auth scheme goes with the first request.
    */
   private async discover<T>(req: RegistryRequest, credential: Credential, read: (res: HttpResponse) => Promise<T>): Promise<T> {
     const host = registryEndpoint(req.registry);
-    const schemes = credential.insecure ? ['https', 'http'] : ['https'];
+    const remembered = this.options.endpoints?.endpoint(req.registry);
+    const seed = usableAuth(host, remembered, sendsSecret(credential));
+    if (seed !== undefined) this.auth.seed(req.registry, seed);
+    const schemes = !credential.insecure ? ['https'] : remembered?.plainHttp === true ? ['http', 'https', 'http'] : ['https', 'http'];
     for (let i = 0; ; i++) {
       const base = new URL(`${schemes[i]}://${host}/`);
       const fallback = i < schemes.length - 1;
@@ -298,6 +307,7 @@ export class Sender {
     const extra = this.auth.learn(req.registry, 401, res.headers['www-authenticate']);
     this.auth.reject(auth);
     const after = this.auth.scheme(req.registry);
+    if (this.bases.has(req.registry)) this.remember(req.registry);
     // Retry only when something changed: a new scheme was learnt, or a cached token was refused.
     const worthRetry =
       repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
@@ -344,7 +354,9 @@ export class Sender {
         insecure: credential.insecure && current.hostname === base.hostname,
         tls: current.hostname === base.hostname ? credential.tls : undefined,
       });
-      if (current.origin === base.origin && !this.bases.has(req.registry)) this.bases.set(req.registry, base);
+      // A 400 over plain http may come from a TLS port (Go and nginx answer so): not taken as the scheme.
+      const plainRefused = res.status === 400 && base.protocol === 'http:';
+      if (current.origin === base.origin && !this.bases.has(req.registry) && !plainRefused) this.bases.set(req.registry, base);
       if (counted) this.options.pacer?.observe(req.registry, res.headers);
       const location = header(res, 'location');
       if (!REDIRECTS.has(res.status) || location === undefined || isStreamed(body)) return res;
@@ -358,6 +370,17 @@ export class Sender {
         body = undefined;
       }
     }
+  }
+
+  /** Tells the endpoint memory how a registry answers (it notes only a change). */
+  private remember(registry: string): void {
+    const base = this.bases.get(registry);
+    const auth = this.auth.scheme(registry);
+    if (this.options.endpoints === undefined || base === undefined) return;
+    this.options.endpoints.rememberEndpoint(registry, {
+      ...(base.protocol === 'http:' ? { plainHttp: true } : {}),
+      ...(auth === undefined || auth.kind === 'none' ? {} : { auth }),
+    });
   }
 
   /**
@@ -403,7 +426,7 @@ export class Sender {
     for (const scope of req.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: 'application/json' };
     const refreshToken = req.credential.identityToken;
-    const hasLogin = req.credential.username !== undefined || req.credential.password !== undefined || refreshToken !== undefined;
+    const hasLogin = sendsSecret(req.credential);
     // The challenge names the token endpoint; a login must not go there in clear text unless the user
     // said this registry may be reached without TLS.
     if (hasLogin && url.protocol !== 'https:' && !req.credential.insecure) {

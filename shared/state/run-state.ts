@@ -1,6 +1,7 @@
 /**
  * What earlier runs learnt, kept for the next one: per source tag, the digest seen there and the digest
- * pushed to each destination tag; per destination registry, which repositories hold which blobs.
+ * pushed to each destination tag; per destination registry, which repositories hold which blobs; per
+ * registry, how it answered (plain HTTP, its auth challenge: see shared/registry/endpoint-memory.ts).
  *
  * It is a hint, never trusted over the registries. A destination tag the state says holds the source's
  * digest is confirmed by the destination's tag list and by one HEAD of the source tag (see
@@ -12,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isSha256Digest } from '../reference.js';
+import { sameEndpoint, type EndpointMemory, type RegistryEndpoint } from '../registry/endpoint-memory.js';
 
 /** The marker and version of the file; any other is ignored. */
 export const STATE_FORMAT = 'image-migrator/state';
@@ -26,6 +28,8 @@ interface StateFile {
   savedAt?: string;
   tags: Record<string, { digest: string; pushed: Record<string, string> }>;
   blobs: Record<string, Record<string, string[]>>;
+  /** Absent in files of earlier releases. */
+  registries?: Record<string, RegistryEndpoint>;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -52,7 +56,20 @@ function malformedAt(json: Record<string, unknown>): string | undefined {
       if (!Array.isArray(repositories) || !repositories.every((r) => typeof r === 'string')) return `blobs.${registry}.${digest}`;
     }
   }
+  if (json.registries !== undefined) {
+    if (!isObject(json.registries)) return 'registries';
+    for (const [registry, endpoint] of Object.entries(json.registries)) if (!isEndpoint(endpoint)) return `registries.${registry}`;
+  }
   return undefined;
+}
+
+function isEndpoint(value: unknown): value is RegistryEndpoint {
+  if (!isObject(value) || (value.plainHttp !== undefined && typeof value.plainHttp !== 'boolean')) return false;
+  const auth = value.auth;
+  if (auth === undefined) return true;
+  if (!isObject(auth)) return false;
+  if (auth.kind === 'basic') return true;
+  return auth.kind === 'bearer' && typeof auth.realm === 'string' && (auth.service === undefined || typeof auth.service === 'string');
 }
 
 /** A tag as the state names it: `registry/repository:tag`. */
@@ -90,7 +107,7 @@ export interface CopyState {
 }
 
 /** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */
-export class RunState implements CopyState {
+export class RunState implements CopyState, EndpointMemory {
   private dirty = false;
 
   private constructor(private readonly data: StateFile) {}
@@ -113,8 +130,15 @@ export class RunState implements CopyState {
       throw new Error(`state version ${String(json.version)}, this image-migrator reads version ${STATE_VERSION}`);
     const malformed = malformedAt(json);
     if (malformed !== undefined) throw new Error(`malformed (${malformed})`);
-    const { savedAt, tags, blobs } = json as unknown as StateFile;
-    return new RunState({ format: STATE_FORMAT, version: STATE_VERSION, ...(savedAt === undefined ? {} : { savedAt }), tags, blobs });
+    const { savedAt, tags, blobs, registries } = json as unknown as StateFile;
+    return new RunState({
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      ...(savedAt === undefined ? {} : { savedAt }),
+      tags,
+      blobs,
+      ...(registries === undefined ? {} : { registries }),
+    });
   }
 
   /** True when something was recorded since it was loaded. */
@@ -156,6 +180,17 @@ export class RunState implements CopyState {
     if (repositories.includes(repository)) return;
     // The most recent first; the oldest falls off.
     byDigest[digest] = [repository, ...repositories].slice(0, REPOSITORIES_PER_BLOB);
+    this.dirty = true;
+  }
+
+  public endpoint(registry: string): RegistryEndpoint | undefined {
+    const registries = this.data.registries;
+    return registries !== undefined && Object.hasOwn(registries, registry) ? registries[registry] : undefined;
+  }
+
+  public rememberEndpoint(registry: string, endpoint: RegistryEndpoint): void {
+    if (sameEndpoint(this.endpoint(registry), endpoint)) return;
+    (this.data.registries ??= {})[registry] = endpoint;
     this.dirty = true;
   }
 

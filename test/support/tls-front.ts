@@ -6,7 +6,7 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IssuedCert } from './test-pki.js';
 
@@ -27,6 +27,11 @@ export interface TlsFrontOptions {
   /** When set, a client certificate signed by this CA is required. */
   readonly clientCa?: string;
   readonly extraHeaders?: (req: IncomingMessage) => Record<string, string>;
+  /**
+   * A request in plain HTTP gets `400 Bad Request`, as Go's and nginx's TLS servers answer one (by
+   * default Node's: the connection is closed without an answer).
+   */
+  readonly answerPlainHttp?: boolean;
 }
 
 /** Starts a front on 127.0.0.1. */
@@ -55,8 +60,20 @@ export async function startTlsFront(options: TlsFrontOptions): Promise<TlsFront>
       req.pipe(upstream);
     },
   );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  // A TLS connection opens with a handshake record (0x16); anything else is a plain-HTTP request.
+  const listener: NetServer | Server =
+    options.answerPlainHttp === true
+      ? createNetServer((socket) =>
+          socket.once('data', (first: Buffer) => {
+            socket.pause();
+            socket.unshift(first);
+            if (first[0] === 0x16) server.emit('connection', socket);
+            else socket.end('HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+          }),
+        )
+      : server;
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as AddressInfo).port;
   return {
     port,
     host: `127.0.0.1:${port}`,
@@ -64,6 +81,7 @@ export async function startTlsFront(options: TlsFrontOptions): Promise<TlsFront>
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        if (listener !== server) listener.close();
         server.close(() => resolve());
       }),
   };

@@ -1,6 +1,6 @@
 /**
  * The run state file: what is read, what is refused (with the reason the warning gives), how it is
- * written; and the tag globs of --immutable-tags.
+ * written; how registries answered (endpoint-memory.ts); and the tag globs of --immutable-tags.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { globToRegExp, tagMatcher } from '../../shared/config/tag-glob.js';
+import { usableAuth, type RegistryEndpoint } from '../../shared/registry/endpoint-memory.js';
 import { defaultStatePath, loadRunState, RunState } from '../../shared/state/run-state.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -40,6 +41,38 @@ describe('run state', () => {
       () => RunState.parse('{"format":"image-migrator/state","version":1,"tags":{"a":{"digest":"md5:x","pushed":{}}},"blobs":{}}'),
       /malformed \(tags\.a\.digest\)/,
     );
+    assert.throws(
+      () =>
+        RunState.parse(
+          '{"format":"image-migrator/state","version":1,"tags":{},"blobs":{},"registries":{"r.example":{"auth":{"kind":"bearer"}}}}',
+        ),
+      /malformed \(registries\.r\.example\)/,
+    );
+  });
+
+  it('remembers how each registry answered, and counts it as a change only when it differs', () => {
+    const state = RunState.empty();
+    assert.equal(state.endpoint('r.example'), undefined);
+    const bearer = { kind: 'bearer', realm: 'https://r.example/token', service: 'r' } as const;
+    state.rememberEndpoint('r.example', { auth: bearer });
+    assert.equal(state.changed, true);
+    const read = RunState.parse(state.serialize());
+    assert.deepEqual(read.endpoint('r.example'), { auth: bearer });
+    read.rememberEndpoint('r.example', { auth: { ...bearer } });
+    assert.equal(read.changed, false, 'the same answer again is no change');
+    read.rememberEndpoint('r.example', { plainHttp: true, auth: bearer });
+    assert.equal(read.changed, true);
+    // A file of an earlier release, without the section, reads as before.
+    assert.equal(RunState.parse('{"format":"image-migrator/state","version":1,"tags":{},"blobs":{}}').endpoint('r.example'), undefined);
+  });
+
+  it('uses a remembered token endpoint with a login only on the registry host', () => {
+    const on = (realm: string): RegistryEndpoint => ({ auth: { kind: 'bearer', realm, service: undefined } });
+    assert.equal(usableAuth('r.example:5000', on('https://r.example/token'), true)?.kind, 'bearer');
+    assert.equal(usableAuth('r.example', on('https://auth.elsewhere/token'), true), undefined);
+    assert.equal(usableAuth('r.example', on('https://auth.elsewhere/token'), false)?.kind, 'bearer', 'anonymous: no secret to keep');
+    assert.equal(usableAuth('r.example', on('not a url'), true), undefined);
+    assert.deepEqual(usableAuth('r.example', { auth: { kind: 'basic' } }, true), { kind: 'basic' });
   });
 
   it('loads a missing file as empty and an unusable one as empty with a warning', async () => {
