@@ -18,7 +18,10 @@ import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 3);
 const words = (value: string | undefined): string[] => (value ?? '').split(' ').filter((a) => a !== '');
-/** COLD_ARGS_B: every second run uses these options instead, for an A/B comparison on the same machine state. */
+/**
+ * COLD_ARGS_B: every second run uses these options instead, for an A/B comparison on the same machine
+ * state; COLD_TREE_B: every second run uses the CLI built from that tree (a checkout of another commit).
+ */
 const extraArgs = (n: number): string[] =>
   process.env.COLD_ARGS_B !== undefined && n % 2 === 0 ? words(process.env.COLD_ARGS_B) : words(process.env.COLD_ARGS);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -60,7 +63,13 @@ const source = await startRegistry();
 const stops: (() => Promise<unknown>)[] = [() => source.stop()];
 const ticksPerSecond = 100;
 try {
-  const [cli, workload] = await Promise.all([buildCli(join(root, 'build'), 180_000), seedWorkload(source, DEFAULT_SHAPE)]);
+  const treeB = process.env.COLD_TREE_B;
+  const [cli, workload, cliB] = await Promise.all([
+    buildCli(join(root, 'build'), 180_000),
+    seedWorkload(source, DEFAULT_SHAPE),
+    treeB === undefined ? undefined : buildCli(join(root, 'build-b'), 180_000, treeB),
+  ]);
+  const ab = process.env.COLD_ARGS_B !== undefined || cliB !== undefined;
   const sourceProxy = await startCountingProxy(source.url);
   stops.push(() => sourceProxy.stop());
   const run = async (tool: 'image-migrator' | 'skopeo', n: number): Promise<number> => {
@@ -75,7 +84,8 @@ try {
         password: registry.password ?? '',
         repositories: workload.repositories,
       };
-      const c = tool === 'image-migrator' ? await imageMigratorCommand(cli, dir, e, 7) : await skopeoCommand(dir, e);
+      const built = cliB !== undefined && n % 2 === 0 ? cliB : cli;
+      const c = tool === 'image-migrator' ? await imageMigratorCommand(built, dir, e, 7) : await skopeoCommand(dir, e);
       const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
       sourceProxy.take();
       const before = await machineTicks();
@@ -92,7 +102,7 @@ try {
       const rest = busy - r.user - r.sys - benchCpu;
       const had = r.wall * cpus().length;
       log(
-        `${`${tool} cold ${n}${tool === 'image-migrator' && process.env.COLD_ARGS_B !== undefined ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries+other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
+        `${`${tool} cold ${n}${tool === 'image-migrator' && ab ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries+other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
       );
       if (r.code !== 0) log(r.stderr.slice(-2000));
       if (process.env.COLD_KEEP_LOG !== undefined && tool === 'image-migrator')
