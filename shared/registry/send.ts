@@ -138,6 +138,8 @@ export class Sender {
   private readonly bases = new Map<string, URL>();
   /** A registry's first request while it is in flight; rejects when no answer came. */
   private readonly firsts = new Map<string, Promise<void>>();
+  /** Lets the waiters of a registry's first request go before it ends (see authorized). */
+  private readonly opens = new Map<string, () => void>();
   public readonly auth: Authenticator;
   /** Backoff per registry, shared by every request of this sender (all workers of a run). */
   public readonly backoff: RegistryBackoff;
@@ -184,6 +186,7 @@ export class Sender {
     const gate = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
     gate.catch(() => undefined);
     this.firsts.set(req.registry, gate);
+    this.opens.set(req.registry, () => settle());
     try {
       const res = await this.discover(req, credential, read);
       settle();
@@ -193,6 +196,7 @@ export class Sender {
       throw error;
     } finally {
       this.firsts.delete(req.registry);
+      this.opens.delete(req.registry);
       this.remember(req.registry);
     }
   }
@@ -307,7 +311,13 @@ export class Sender {
     const extra = this.auth.learn(req.registry, 401, res.headers['www-authenticate']);
     this.auth.reject(auth);
     const after = this.auth.scheme(req.registry);
-    if (this.bases.has(req.registry)) this.remember(req.registry);
+    if (this.bases.has(req.registry)) {
+      this.remember(req.registry);
+      // The scheme and the challenge are known: the requests waiting for this first one go now, with
+      // credentials up front (the token they need is the one this request fetches next), instead of
+      // after its second round trip.
+      this.opens.get(req.registry)?.();
+    }
     // Retry only when something changed: a new scheme was learnt, or a cached token was refused.
     const worthRetry =
       repeatable && after !== undefined && after.kind !== 'none' && (hadToken || before?.kind !== after.kind || before === undefined);
