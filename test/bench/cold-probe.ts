@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
+import { traceRun } from './trace.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -46,11 +47,13 @@ function timed(
 ): Promise<{ wall: number; user: number; sys: number; code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
+    traceRun('SPAWN', [command, ...args]);
     const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S', command, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
     child.once('error', reject);
     child.once('close', (code) => {
+      traceRun('EXIT', [command, ...args]);
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       const m = /TIME ([\d.]+) ([\d.]+)/.exec(stderr);
       resolve({ wall, user: Number(m?.[1] ?? NaN), sys: Number(m?.[2] ?? NaN), code, stderr });
