@@ -14,6 +14,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
+import { settleWriteback } from './measure.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -91,6 +92,7 @@ try {
       const c = tool === 'image-migrator' ? await imageMigratorCommand(built, dir, e, 7) : await skopeoCommand(dir, e);
       const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
       sourceProxy.take();
+      await settleWriteback();
       const before = await machineTicks();
       const benchBefore = process.cpuUsage();
       const r = await timed(c.command, args, dir, c.env);

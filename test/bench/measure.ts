@@ -39,11 +39,25 @@ export function canMeasureRss(): boolean {
 }
 
 /**
+ * Waits for the system to write out what earlier runs left in the page cache (`sync`): a cold run
+ * leaves some 1.1 GB of registry files to write back, and no timed run should share the cores with
+ * the kernel's writeback of the one before. Each timed run starts after it.
+ */
+export async function settleWriteback(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const child = spawn('sync', [], { stdio: 'ignore' });
+    child.once('error', () => resolve());
+    child.once('close', () => resolve());
+  });
+}
+
+/**
  * Runs `command args` in its own process group, killed as a group when it outlives the timeout, and
  * returns its exit, wall time and peak RSS. GNU time's own few hundred KB are not in `%M`: it reports
  * the child's maxrss.
  */
 export async function measure(command: string, args: readonly string[], options: MeasureOptions): Promise<Measured> {
+  await settleWriteback();
   const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
   const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
