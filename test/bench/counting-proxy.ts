@@ -38,6 +38,8 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
   let bytes = 0;
   let challenges = 0;
 
+  /** BENCH_DELAY_MS: each answer waits this long before it goes back, as from a registry far away. */
+  const delayMs = Number(process.env.BENCH_DELAY_MS ?? 0);
   /** The number of each connection, for BENCH_TRACE. */
   const numbers = new WeakMap<object, number>();
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
@@ -50,9 +52,13 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
         if (up.statusCode === 401) challenges += 1;
-        res.writeHead(up.statusCode ?? 502, up.rawHeaders);
-        up.on('data', (chunk: Buffer) => void (bytes += chunk.length));
-        up.pipe(res);
+        const answer = (): void => {
+          res.writeHead(up.statusCode ?? 502, up.rawHeaders);
+          up.on('data', (chunk: Buffer) => void (bytes += chunk.length));
+          up.pipe(res);
+        };
+        if (delayMs > 0) setTimeout(answer, delayMs);
+        else answer();
       },
     );
     upstream.on('error', () => res.destroy());

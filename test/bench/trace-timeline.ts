@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 
 const [file, back = '1'] = process.argv.slice(2);
+// Piped into head or less: a reader that stops early is no error.
+process.stdout.on('error', () => process.exit(0));
 if (file === undefined) {
   process.stderr.write('usage: tsx test/bench/trace-timeline.ts FILE [N]\n');
   process.exit(2);
