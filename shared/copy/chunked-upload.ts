@@ -121,10 +121,20 @@ class ChunkedUpload {
 
   public async run(): Promise<number> {
     const dst = this.ctx.destination;
-    this.session = await this.open();
+    // A fresh upload reads the source from its first byte: the download opens while the session does
+    // (the registry's answer to the POST may take a while when it is busy), and waits, paused, for it.
+    let early = this.handover.resume === undefined ? new ResumableDownload(this.ctx, this.blob, this.budget) : undefined;
+    try {
+      this.session = await this.open();
+    } catch (error) {
+      early?.close();
+      throw error;
+    }
     for (;;) {
       try {
-        const hash = await this.sendFrom(this.session);
+        const given = early;
+        early = undefined;
+        const hash = await this.sendFrom(this.session, given);
         const actual = hash.digest();
         if (actual !== this.blob.digest) throw new DigestMismatchError(this.blob.digest, actual, this.where);
         await commit(this.ctx, this.blob, this.session);
@@ -204,12 +214,14 @@ class ChunkedUpload {
 
   /**
    * From the session's offset to the end: the source read from the nearest mark, the gap up to the
-   * offset hashed, then chunk after chunk uploaded; returns the hash of the whole blob.
+   * offset hashed, then chunk after chunk uploaded; returns the hash of the whole blob. `opened`: a
+   * download from the first byte already under way, used when the nearest mark is the start.
    */
-  private async sendFrom(start: UploadSession): Promise<RunningSha256> {
+  private async sendFrom(start: UploadSession, opened?: ResumableDownload): Promise<RunningSha256> {
     const { ctx, blob } = this;
     const dst = ctx.destination;
     if (start.offset > blob.size) {
+      opened?.close();
       throw new RegistryError({
         method: 'GET',
         url: start.url,
@@ -218,8 +230,12 @@ class ChunkedUpload {
       });
     }
     const { offset: from, mark } = this.marks.atOrBefore(start.offset);
-    const hash = await mark.restore();
-    const source = new ResumableDownload(ctx, blob, this.budget, from);
+    if (opened !== undefined && from !== 0) opened.close();
+    const hash = await mark.restore().catch((error: unknown) => {
+      opened?.close();
+      throw error;
+    });
+    const source = opened !== undefined && from === 0 ? opened : new ResumableDownload(ctx, blob, this.budget, from);
     let session = start;
     try {
       // What the registry holds past the mark is hashed, not sent.
