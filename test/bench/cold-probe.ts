@@ -7,14 +7,14 @@
  * to image-migrator's command line. `npm run bench` stays the reference.
  */
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
-import { settleWriteback } from './measure.js';
+import { machineTicks, settleMachine } from './measure.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -27,17 +27,6 @@ const words = (value: string | undefined): string[] => (value ?? '').split(' ').
 const extraArgs = (n: number): string[] =>
   process.env.COLD_ARGS_B !== undefined && n % 2 === 0 ? words(process.env.COLD_ARGS_B) : words(process.env.COLD_ARGS);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
-
-/** Busy, stolen (by the hypervisor) and total CPU ticks of the whole machine, from /proc/stat. */
-async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user's)
-  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  const steal = fields[7] ?? 0;
-  return { busy: total - idle - steal, steal, total };
-}
 
 /** Runs the command under GNU time and returns wall seconds and the child's user and system seconds. */
 function timed(
@@ -92,7 +81,7 @@ try {
       const c = tool === 'image-migrator' ? await imageMigratorCommand(built, dir, e, 7) : await skopeoCommand(dir, e);
       const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
       sourceProxy.take();
-      await settleWriteback();
+      await settleMachine();
       const before = await machineTicks();
       const benchBefore = process.cpuUsage();
       const r = await timed(c.command, args, dir, c.env);

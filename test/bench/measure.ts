@@ -38,17 +38,43 @@ export function canMeasureRss(): boolean {
   return existsSync(GNU_TIME);
 }
 
+/** The machine's CPU ticks since boot (all cores): busy (neither idle, iowait nor stolen), stolen, all. */
+export async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user's)
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const steal = fields[7] ?? 0;
+  return { busy: total - idle - steal, steal, total };
+}
+
+/** A quiet machine: at most this share of its CPU busy over a 100 ms window. */
+const QUIET_SHARE = 0.1;
+const QUIET_WAIT_MS = 5000;
+
 /**
- * Waits for the system to write out what earlier runs left in the page cache (`sync`): a cold run
- * leaves some 1.1 GB of registry files to write back, and no timed run should share the cores with
- * the kernel's writeback of the one before. Each timed run starts after it.
+ * Waits until what earlier runs left behind is done: the page cache they filled written out (`sync`;
+ * a cold run leaves some 1.1 GB of registry files), and the machine quiet (registries collecting
+ * their garbage after a cold run, the kernel's writeback), at most 5 s. No timed run should share the
+ * cores with the aftermath of the one before. Each timed run starts after it.
  */
-export async function settleWriteback(): Promise<void> {
+export async function settleMachine(): Promise<void> {
   await new Promise<void>((resolve) => {
     const child = spawn('sync', [], { stdio: 'ignore' });
     child.once('error', () => resolve());
     child.once('close', () => resolve());
   });
+  if (!existsSync('/proc/stat')) return;
+  const until = Date.now() + QUIET_WAIT_MS;
+  let before = await machineTicks();
+  while (Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = await machineTicks();
+    const share = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    before = after;
+    if (share <= QUIET_SHARE) return;
+  }
 }
 
 /**
@@ -57,7 +83,7 @@ export async function settleWriteback(): Promise<void> {
  * the child's maxrss.
  */
 export async function measure(command: string, args: readonly string[], options: MeasureOptions): Promise<Measured> {
-  await settleWriteback();
+  await settleMachine();
   const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
   const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
