@@ -30,11 +30,12 @@ const undiciParts = {
  * Builtins a migration never calls, loaded when first used instead of when the bundle starts:
  * node:http2 (undici's HTTP/2 client, which the transport never enables) and node:child_process
  * (commander's executable subcommands, docker credential helpers). Loading them costs about 10 ms of
- * CPU at every start. A require of one gets a stand-in with a getter per export of the real module;
+ * CPU at every start. node:tls too: a run that reaches its registries over plain HTTP (`insecure`
+ * ones the run state knows) never needs it, and one over https loads it at its first connection. A require of one gets a stand-in with a getter per export of the real module;
  * node:http2's `constants` are the build's values (the protocol's header names and codes), since
  * undici reads them as it loads.
  */
-const LAZY_BUILTINS = { http2: ['constants'], child_process: [] };
+const LAZY_BUILTINS = { http2: ['constants'], child_process: [], tls: [] };
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
