@@ -90,10 +90,11 @@ export class Authenticator {
 
   /**
    * Learns from a response: a 401's challenges (Bearer preferred over Basic, as Docker does), or
-   * `none` from any other answer. Returns the challenge's own scopes, which are added to ours.
+   * `none` from any other answer. Returns the challenge's own scopes, which are added to ours. Any
+   * answer confirms or replaces a scheme taken from an earlier run (see seed).
    */
   public learn(registry: string, status: number, wwwAuthenticate: string | string[] | undefined): string[] {
-    if (status === 401) this.seeded.delete(registry);
+    this.seeded.delete(registry);
     if (status !== 401) {
       if (!this.schemes.has(registry)) this.schemes.set(registry, { kind: 'none' });
       return [];

@@ -305,7 +305,11 @@ export class Sender {
   private async authorized(req: RegistryRequest, url: URL, base: URL, credential: Credential, repeatable: boolean): Promise<HttpResponse> {
     let auth = await this.auth.header(req.registry, credential, req.scopes, req.onRetry);
     let res = await this.redirecting(req, url, base, credential, auth);
-    if (res.status !== 401) return res;
+    if (res.status !== 401) {
+      // An answer that is not a challenge confirms a scheme remembered from an earlier run.
+      if (auth !== undefined) this.auth.learn(req.registry, res.status, undefined);
+      return res;
+    }
     const hadToken = auth?.token !== undefined;
     const before = this.auth.scheme(req.registry);
     const extra = this.auth.learn(req.registry, 401, res.headers['www-authenticate']);
