@@ -14,7 +14,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
-import { machineTicks, settleMachine } from './measure.js';
+import { machineTicks, settleMachine, TICKS_PER_SECOND } from './measure.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -54,7 +54,6 @@ function timed(
 const root = await mkdtemp(join(tmpdir(), 'im-cold-'));
 const source = await startRegistry();
 const stops: (() => Promise<unknown>)[] = [() => source.stop()];
-const ticksPerSecond = 100;
 try {
   const treeB = process.env.COLD_TREE_B;
   const [cli, workload, cliB] = await Promise.all([
@@ -90,8 +89,8 @@ try {
       const counts = sourceProxy.take();
       const dst = proxy.take();
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
-      const busy = (after.busy - before.busy) / ticksPerSecond;
-      const steal = (after.steal - before.steal) / ticksPerSecond;
+      const busy = (after.busy - before.busy) / TICKS_PER_SECOND;
+      const steal = (after.steal - before.steal) / TICKS_PER_SECOND;
       const benchCpu = (bench.user + bench.system) / 1e6;
       const rest = busy - r.user - r.sys - benchCpu;
       const had = r.wall * cpus().length;

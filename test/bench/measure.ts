@@ -22,6 +22,12 @@ export interface Measured {
   readonly peakRssMb: number | undefined;
   /** User plus system CPU seconds, or undefined when they could not be read. */
   readonly cpuSeconds: number | undefined;
+  /**
+   * CPU seconds the host gave other guests while the run was going (all cores; the `steal` of
+   * /proc/stat), or undefined without /proc/stat. On a shared virtual machine it tells a run slowed by
+   * its neighbours from one slowed by its own work.
+   */
+  readonly stolenSeconds: number | undefined;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -37,6 +43,9 @@ export interface MeasureOptions {
 export function canMeasureRss(): boolean {
   return existsSync(GNU_TIME);
 }
+
+/** Ticks per second of /proc/stat (USER_HZ, 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
 
 /** The machine's CPU ticks since boot (all cores): busy (neither idle, iowait nor stolen), stolen, all. */
 export async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
@@ -84,6 +93,7 @@ export async function settleMachine(): Promise<void> {
  */
 export async function measure(command: string, args: readonly string[], options: MeasureOptions): Promise<Measured> {
   await settleMachine();
+  const ticksBefore = existsSync('/proc/stat') ? await machineTicks() : undefined;
   const rssFile = join(options.cwd, `rss-${process.hrtime.bigint()}.txt`);
   const argv = canMeasureRss() ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, command, ...args] : [command, ...args];
   const started = process.hrtime.bigint();
@@ -119,7 +129,8 @@ export async function measure(command: string, args: readonly string[], options:
   traceRun('EXIT', [command, ...args]);
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const firstOutputSeconds = firstOutput === undefined ? undefined : Number(firstOutput - started) / 1e9;
-  return { code, timedOut, wallSeconds, firstOutputSeconds, ...(await readUsage(rssFile)), stdout, stderr };
+  const stolenSeconds = ticksBefore === undefined ? undefined : ((await machineTicks()).steal - ticksBefore.steal) / TICKS_PER_SECOND;
+  return { code, timedOut, wallSeconds, firstOutputSeconds, stolenSeconds, ...(await readUsage(rssFile)), stdout, stderr };
 }
 
 async function readUsage(file: string): Promise<{ peakRssMb: number | undefined; cpuSeconds: number | undefined }> {

@@ -29,6 +29,8 @@ export interface RunRow {
   readonly wallSeconds: number;
   /** Until the tool's first output line: start-up before any registry work. */
   readonly firstOutputSeconds: number | undefined;
+  /** CPU seconds the host took away from this machine during the run (see Measured.stolenSeconds). */
+  readonly stolenSeconds: number | undefined;
   readonly peakRssMb: number | undefined;
   readonly counts: KindCounts;
   /** 401 answers: auth challenges, left out of the request budget as the issue says. */
@@ -125,11 +127,17 @@ export function formatTable(rows: readonly RunRow[]): string {
   return lines.join('\n');
 }
 
-/** Every round's wall time per tool and phase, so the spread behind each median is visible. */
+/**
+ * Every round's wall time per tool and phase, so the spread behind each median is visible, with the
+ * CPU time the host took away during the round when there was some (at least 0.05 s).
+ */
 export function formatRounds(rows: readonly RunRow[]): string {
-  const groups = new Map<string, number[]>();
-  for (const r of rows) groups.set(`${r.tool} ${r.phase}`, [...(groups.get(`${r.tool} ${r.phase}`) ?? []), r.wallSeconds]);
-  return [...groups].map(([key, walls]) => `  ${key.padEnd(26)} ${walls.map((w) => w.toFixed(2)).join('  ')}`).join('\n');
+  const groups = new Map<string, string[]>();
+  for (const r of rows) {
+    const stolen = r.stolenSeconds !== undefined && r.stolenSeconds >= 0.05 ? ` (${r.stolenSeconds.toFixed(2)} stolen)` : '';
+    groups.set(`${r.tool} ${r.phase}`, [...(groups.get(`${r.tool} ${r.phase}`) ?? []), `${r.wallSeconds.toFixed(2)}${stolen}`]);
+  }
+  return [...groups].map(([key, walls]) => `  ${key.padEnd(26)} ${walls.join('  ')}`).join('\n');
 }
 
 /** The issue's targets, judged on the median rows (and on every run for tokens, memory and digests). */

@@ -142,6 +142,7 @@ async function runOnce(
     round,
     wallSeconds: m.wallSeconds,
     firstOutputSeconds: m.firstOutputSeconds,
+    stolenSeconds: m.stolenSeconds,
     peakRssMb: m.peakRssMb,
     counts,
     challenges,
@@ -260,7 +261,7 @@ async function main(): Promise<void> {
   log('conns = TCP connections opened to the registries (tls attempts included)');
   log(formatTable(medians));
   log('');
-  log('wall time of every round:');
+  log('wall time of every round (with the CPU seconds the host gave other guests meanwhile, if any):');
   log(formatRounds(rows));
   log(`load: ${loadAfterRounds} after the rounds`);
   log('');

@@ -83,7 +83,7 @@ try {
     const args = b && cliB !== undefined ? [cliB.main, ...l.args.slice(1)] : l.args;
     const m = await measure(l.command, [...nodeArgs, ...args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env });
     log(
-      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${l.take()}`,
+      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, stolen ${m.stolenSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${l.take()}`,
     );
     if (m.code !== 0) log(m.stderr.slice(-2000));
     return m;
