@@ -68,11 +68,11 @@ function requireWithCodeCache(file) {
       if (code === 2) return;
       try {
         // The cache is made under the flags the bundle was compiled under, those of the next start.
-        // cli/main.ts turns on --liftoff-only once the bundle's modules have loaded, which also turns
-        // off V8's tier-up flags, and --no-flush-bytecode: all four are set back here. (Turning it on before compiling would
-        // keep the flags the same, but every builtin module Node loaded after that would miss the
-        // code cache Node ships for it: about 25 ms of CPU at every start.) A cache V8 would refuse
-        // is not written.
+        // cli/main.ts turns on --liftoff-only (which also turns off V8's tier-up flags) and
+        // --no-flush-bytecode once the bundle's modules have loaded: all four are set back here.
+        // (Turning them on before compiling would keep the flags the same, but every builtin module
+        // Node loaded after that would miss the code cache Node ships for it: about 25 ms of CPU at
+        // every start.) A cache V8 would refuse is not written.
         setFlagsFromString('--no-liftoff-only --wasm-tier-up --wasm-dynamic-tiering --flush-bytecode');
         if (cachedDataVersionTag() !== compiledUnder) return;
         mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
