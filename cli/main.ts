@@ -19,8 +19,7 @@ import { configureMigrate } from './migrate-command.js';
 // Set here, once the modules have loaded: Node's builtin modules come with a code cache that V8
 // accepts only under default flags. bin/image-migrator.cjs clears both flags before it writes the
 // bundle's code cache at exit, for the same reason.
-setFlagsFromString('--liftoff-only');
-setFlagsFromString('--no-flush-bytecode');
+setFlagsFromString('--liftoff-only --no-flush-bytecode');
 
 const program = new Command('image-migrator')
   .description(

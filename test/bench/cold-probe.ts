@@ -14,7 +14,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
-import { machineTicks, settleMachine, TICKS_PER_SECOND } from './measure.js';
+import { cpuSince, machineTicks, settleMachine } from './measure.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -85,12 +85,10 @@ try {
       const benchBefore = process.cpuUsage();
       const r = await timed(c.command, args, dir, c.env);
       const bench = process.cpuUsage(benchBefore);
-      const after = await machineTicks();
+      const { busySeconds: busy, stolenSeconds: steal } = await cpuSince(before);
       const counts = sourceProxy.take();
       const dst = proxy.take();
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
-      const busy = (after.busy - before.busy) / TICKS_PER_SECOND;
-      const steal = (after.steal - before.steal) / TICKS_PER_SECOND;
       const benchCpu = (bench.user + bench.system) / 1e6;
       const rest = busy - r.user - r.sys - benchCpu;
       const had = r.wall * cpus().length;

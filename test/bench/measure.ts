@@ -45,7 +45,7 @@ export function canMeasureRss(): boolean {
 }
 
 /** Ticks per second of /proc/stat (USER_HZ, 100 on Linux). */
-export const TICKS_PER_SECOND = 100;
+const TICKS_PER_SECOND = 100;
 
 /** The machine's CPU ticks since boot (all cores): busy (neither idle, iowait nor stolen), stolen, all. */
 export async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
@@ -56,6 +56,12 @@ export async function machineTicks(): Promise<{ busy: number; steal: number; tot
   const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
   const steal = fields[7] ?? 0;
   return { busy: total - idle - steal, steal, total };
+}
+
+/** The machine's busy and stolen CPU seconds (all cores) since `before` (from {@link machineTicks}). */
+export async function cpuSince(before: { busy: number; steal: number }): Promise<{ busySeconds: number; stolenSeconds: number }> {
+  const now = await machineTicks();
+  return { busySeconds: (now.busy - before.busy) / TICKS_PER_SECOND, stolenSeconds: (now.steal - before.steal) / TICKS_PER_SECOND };
 }
 
 /** A quiet machine: at most this share of its CPU busy over a 100 ms window. */
@@ -129,7 +135,7 @@ export async function measure(command: string, args: readonly string[], options:
   traceRun('EXIT', [command, ...args]);
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const firstOutputSeconds = firstOutput === undefined ? undefined : Number(firstOutput - started) / 1e9;
-  const stolenSeconds = ticksBefore === undefined ? undefined : ((await machineTicks()).steal - ticksBefore.steal) / TICKS_PER_SECOND;
+  const stolenSeconds = ticksBefore === undefined ? undefined : (await cpuSince(ticksBefore)).stolenSeconds;
   return { code, timedOut, wallSeconds, firstOutputSeconds, stolenSeconds, ...(await readUsage(rssFile)), stdout, stderr };
 }
 
