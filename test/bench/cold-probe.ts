@@ -2,9 +2,12 @@
  * `npm run bench:cold`: a quick look at the cold run alone, for tuning it. It seeds the bench's
  * workload, then copies it into a fresh destination several times (image-migrator, and skopeo once
  * for the ratio) and prints, per run, where the machine's CPU went: the tool's own user and system
- * time, the bench process (the two counting proxies every byte passes through) and the rest (the
- * registries), against the CPU the machine had over the run's wall time. `COLD_ARGS` adds options
- * to image-migrator's command line. `npm run bench` stays the reference.
+ * time, the bench process (the two counting proxies every byte passes through), the source and the
+ * destination registry, and the rest (the kernel's work for no process in particular, other
+ * processes), against the CPU the machine had over the run's wall time; and the CPU seconds idle
+ * while a disk write was awaited (iowait: the destination registry syncs every upload to disk before
+ * it answers). `COLD_ARGS` adds options to image-migrator's command line. `npm run bench` stays the
+ * reference.
  */
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +17,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
-import { cpuSince, machineTicks, settleMachine } from './measure.js';
+import { cpuSince, machineTicks, processCpuSeconds, settleMachine } from './measure.js';
 import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -81,19 +84,25 @@ try {
       const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
       sourceProxy.take();
       await settleMachine();
+      const registries = [source.pid, registry.pid];
+      const registriesBefore = await Promise.all(registries.map(processCpuSeconds));
       const before = await machineTicks();
       const benchBefore = process.cpuUsage();
       const r = await timed(c.command, args, dir, c.env);
       const bench = process.cpuUsage(benchBefore);
-      const { busySeconds: busy, stolenSeconds: steal } = await cpuSince(before);
+      const { busySeconds: busy, ioWaitSeconds: ioWait, stolenSeconds: steal } = await cpuSince(before);
+      const [sourceCpu, destinationCpu] = (await Promise.all(registries.map(processCpuSeconds))).map((after, i) => {
+        const was = registriesBefore[i];
+        return after === undefined || was === undefined ? NaN : after - was;
+      }) as [number, number];
       const counts = sourceProxy.take();
       const dst = proxy.take();
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
       const benchCpu = (bench.user + bench.system) / 1e6;
-      const rest = busy - r.user - r.sys - benchCpu;
+      const rest = busy - r.user - r.sys - benchCpu - sourceCpu - destinationCpu;
       const had = r.wall * cpus().length;
       log(
-        `${`${tool} cold ${n}${tool === 'image-migrator' && ab ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries+other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
+        `${`${tool} cold ${n}${tool === 'image-migrator' && ab ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries ${sourceCpu.toFixed(2)} source + ${destinationCpu.toFixed(2)} destination, other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, iowait ${ioWait.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
       );
       if (r.code !== 0) log(r.stderr.slice(-2000));
       if (process.env.COLD_KEEP_LOG !== undefined && tool === 'image-migrator')

@@ -47,21 +47,46 @@ export function canMeasureRss(): boolean {
 /** Ticks per second of /proc/stat (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-/** The machine's CPU ticks since boot (all cores): busy (neither idle, iowait nor stolen), stolen, all. */
-export async function machineTicks(): Promise<{ busy: number; steal: number; total: number }> {
+/**
+ * The machine's CPU ticks since boot (all cores): busy (neither idle, iowait nor stolen), iowait (idle
+ * while a disk write or read someone waits for is under way), stolen, all.
+ */
+export async function machineTicks(): Promise<{ busy: number; iowait: number; steal: number; total: number }> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
   // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user's)
   const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = fields.reduce((a, b) => a + b, 0);
   const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
   const steal = fields[7] ?? 0;
-  return { busy: total - idle - steal, steal, total };
+  return { busy: total - idle - steal, iowait: fields[4] ?? 0, steal, total };
 }
 
-/** The machine's busy and stolen CPU seconds (all cores) since `before` (from {@link machineTicks}). */
-export async function cpuSince(before: { busy: number; steal: number }): Promise<{ busySeconds: number; stolenSeconds: number }> {
+/** The machine's busy, iowait and stolen CPU seconds (all cores) since `before` (from {@link machineTicks}). */
+export async function cpuSince(before: {
+  busy: number;
+  iowait: number;
+  steal: number;
+}): Promise<{ busySeconds: number; ioWaitSeconds: number; stolenSeconds: number }> {
   const now = await machineTicks();
-  return { busySeconds: (now.busy - before.busy) / TICKS_PER_SECOND, stolenSeconds: (now.steal - before.steal) / TICKS_PER_SECOND };
+  return {
+    busySeconds: (now.busy - before.busy) / TICKS_PER_SECOND,
+    ioWaitSeconds: (now.iowait - before.iowait) / TICKS_PER_SECOND,
+    stolenSeconds: (now.steal - before.steal) / TICKS_PER_SECOND,
+  };
+}
+
+/** User plus system CPU seconds a running process (all its threads) has used so far, or undefined. */
+export async function processCpuSeconds(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    // The fields after the command name (which may hold spaces, inside parentheses): state is the
+    // first, utime and stime the 12th and 13th.
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A quiet machine: at most this share of its CPU busy over a 100 ms window. */

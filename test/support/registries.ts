@@ -31,6 +31,8 @@ export interface TestRegistry {
   readonly tokenServer?: TokenServer;
   /** filesystem storage root; blobs live under docker/registry/v2/blobs/sha256/xx/<hex>/data */
   readonly dataDir: string;
+  /** The registry's process (the benchmark reads its CPU time). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -225,6 +227,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       password,
       tokenServer,
       dataDir,
+      pid: child.pid,
       stop: () => {
         stopped ??= (async () => {
           await kill(child, release);
