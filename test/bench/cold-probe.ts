@@ -91,10 +91,10 @@ try {
       const r = await timed(c.command, args, dir, c.env);
       const bench = process.cpuUsage(benchBefore);
       const { busySeconds: busy, ioWaitSeconds: ioWait, stolenSeconds: steal } = await cpuSince(before);
-      const [sourceCpu, destinationCpu] = (await Promise.all(registries.map(processCpuSeconds))).map((after, i) => {
-        const was = registriesBefore[i];
-        return after === undefined || was === undefined ? NaN : after - was;
-      }) as [number, number];
+      // NaN when a registry's CPU time could not be read.
+      const [sourceCpu, destinationCpu] = (await Promise.all(registries.map(processCpuSeconds))).map(
+        (after, i) => (after ?? NaN) - (registriesBefore[i] ?? NaN),
+      ) as [number, number];
       const counts = sourceProxy.take();
       const dst = proxy.take();
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
