@@ -10,7 +10,7 @@
  *   must still answer D. Any other answer, or none, sends the copy down the full path, so a changed
  *   source is always copied whatever the state says.
  */
-import type { CopyState } from '../state/run-state.js';
+import type { CopyState, KnownCopy } from '../state/run-state.js';
 import { tagKey } from '../state/run-state.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
 import type { DestinationTags } from './destination-tags.js';
@@ -32,6 +32,14 @@ export interface HintQuery {
   readonly narrowed?: boolean;
 }
 
+/**
+ * Whether the hints would ask the source for the tag's digest: a tag that is not immutable and whose
+ * copy the state knows, with the digest pushed from it (the source's own, unless the copy narrows it).
+ */
+export function wantsSourceHead(known: KnownCopy | undefined, q: Pick<HintQuery, 'immutable' | 'narrowed'>): boolean {
+  return !q.immutable && known?.destinationDigest !== undefined && (q.narrowed === true || known.destinationDigest === known.sourceDigest);
+}
+
 /** Up to date by the hints, or undefined when the full comparison must decide. */
 export async function upToDateByHints(
   registry: Pick<Registry, 'headManifest'>,
@@ -41,11 +49,10 @@ export async function upToDateByHints(
 ): Promise<HintedUpToDate | undefined> {
   if (destinationTags === undefined || (!q.immutable && state === undefined)) return undefined;
   const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
-  const usable = known?.destinationDigest !== undefined && (q.narrowed === true || known.destinationDigest === known.sourceDigest);
   // The source HEAD goes while the destination's list is awaited (the list usually comes later: a
   // destination's first request meets its auth challenge). When the list does not name the tag, the
   // HEAD was one request spent for nothing; an unchanged run needs it either way.
-  const head = !q.immutable && usable ? registry.headManifest(q.source, q.sourceTag) : undefined;
+  const head = wantsSourceHead(known, q) ? registry.headManifest(q.source, q.sourceTag) : undefined;
   // Its failure is the copy's to meet; here it only means the hints do not settle the tag.
   head?.catch(() => undefined);
   const listed = await destinationTags.tags(q.destination);

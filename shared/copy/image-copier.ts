@@ -49,6 +49,8 @@ export interface ImageCopierOptions {
   readonly destinationTags?: DestinationTags;
   /** What earlier runs learnt (see copy-hints.ts); fed with what this run learns. */
   readonly state?: CopyState;
+  /** Where the hint checks get source HEADs: the run's early ones (see early-heads.ts); default the registry. */
+  readonly sourceHeads?: Pick<Registry, 'headManifest'>;
   /** Copiers in other processes that may upload the same blobs (see blob-coordinator.ts); default none. */
   readonly coordinator?: BlobCoordinator;
   readonly blobWait?: BlobWaitOptions;
@@ -151,6 +153,7 @@ export class ImageCopier implements ImageCopy {
   private readonly onProgress: ((bytes: number) => void) | undefined;
   private readonly destinationTags: DestinationTags | undefined;
   private readonly state: CopyState | undefined;
+  private readonly sourceHeads: Pick<Registry, 'headManifest'>;
   private readonly referrersApi = new ReferrersApi();
   /** Source tag lists, for fallback and cosign tags; one listing per repository and run. */
   private readonly sourceTags: DestinationTags;
@@ -179,6 +182,7 @@ export class ImageCopier implements ImageCopy {
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.destinationTags = options.destinationTags;
     this.state = options.state;
+    this.sourceHeads = options.sourceHeads ?? registry;
     this.sourceTags = new DestinationTags(registry);
     this.coordinator = options.coordinator;
     this.blobWait = options.blobWait;
@@ -198,7 +202,7 @@ export class ImageCopier implements ImageCopy {
     const src = parseReference(task.source);
     const dst = parseReference(task.destination);
     const srcTag = src.tag ?? 'latest';
-    const hinted = await upToDateByHints(this.registry, this.destinationTags, this.state, {
+    const hinted = await upToDateByHints(this.sourceHeads, this.destinationTags, this.state, {
       source: repositoryOf(src),
       sourceTag: srcTag,
       destination: repositoryOf(dst),

@@ -4,11 +4,13 @@
  * shell around this.
  */
 import { randomUUID } from 'node:crypto';
+import { copiesReferrers } from '../config/image-rule.js';
 import type { MigrationRule } from '../config/images-file.js';
 import { BlobTracker } from '../copy/blob-tracker.js';
 import type { UploadSettings } from '../copy/chunked-upload.js';
 import { mapLimit } from '../copy/limit.js';
 import { DestinationTags } from '../copy/destination-tags.js';
+import { EarlyHeads } from '../copy/early-heads.js';
 import { ImageCopier, type ImageCopy } from '../copy/image-copier.js';
 import { backoffMs, isRetryable, SYSTEM_CLOCK, type Clock, type RetryEvent, type RetryPolicy } from '../registry/retry.js';
 import type { Registry } from '../registry/types.js';
@@ -98,10 +100,13 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
   const destinationTags = new DestinationTags(planning);
   const clock = options.clock ?? SYSTEM_CLOCK;
+  // With a run state, the source HEADs of the tags it knows go while the rules are listed (see early-heads.ts).
+  const earlyHeads = options.state === undefined || options.dryRun === true ? undefined : new EarlyHeads(planning, options.state);
   const imageCopier =
     options.copier === undefined
       ? new ImageCopier(options.registry, {
           destinationTags,
+          ...(earlyHeads === undefined ? {} : { sourceHeads: earlyHeads }),
           tracker: new BlobTracker(options.state),
           ...(options.state === undefined ? {} : { state: options.state }),
           clock,
@@ -198,7 +203,17 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const listsHelp = (rule: MigrationRule): boolean =>
     rule.allTags || options.state !== undefined || rule.immutable === true || options.immutableTags !== undefined;
   const onExpanding = (rule: MigrationRule): void => {
-    if (listsHelp(rule) && !options.dryRun && options.copier === undefined) destinationTags.prefetch(rule.destination);
+    if (!listsHelp(rule) || options.dryRun || options.copier !== undefined) return;
+    destinationTags.prefetch(rule.destination);
+    // A copy of referrers makes its hint check itself, within the copy (see hint-check.ts).
+    if (rule.allTags && !copiesReferrers(rule))
+      earlyHeads?.start({
+        source: rule.source,
+        destination: rule.destination,
+        narrowed: rule.platforms !== undefined,
+        immutable: (tag) => rule.immutable === true || options.immutableTags?.(tag) === true,
+        tags: rule.tags,
+      });
   };
   // One token per registry serves every repository of the run (where the registry allows it).
   if (!options.dryRun) {

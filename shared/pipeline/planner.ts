@@ -123,8 +123,10 @@ export async function planTasks(
   const selections: RuleSelection[] = [];
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
+      const expanding = expandRule(rule, registry, runId, options.immutableTags, (selection) => selections.push(selection));
+      // After the listing has gone out: what goes alongside it queues behind it.
       options.onExpanding?.(rule);
-      const tasks = await expandRule(rule, registry, runId, options.immutableTags, (selection) => selections.push(selection));
+      const tasks = await expanding;
       options.onExpanded?.(tasks);
       return tasks;
     } catch (error) {

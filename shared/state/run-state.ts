@@ -104,11 +104,15 @@ export interface CopyState {
   recordBlob(registry: string, repository: string, digest: string): void;
   /** A copy found up to date through what the state knew (a store may renew the record it came from). */
   confirm?(source: string, destination: string): void;
+  /** The tags of a source repository (`registry/repository`) the state knows, as they were when first asked. */
+  tagsOf?(repository: string): readonly string[];
 }
 
 /** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */
 export class RunState implements CopyState, EndpointMemory {
   private dirty = false;
+  /** The known tags by source repository, built at the first {@link tagsOf}. */
+  private byRepository: Map<string, string[]> | undefined;
 
   private constructor(private readonly data: StateFile) {}
 
@@ -158,6 +162,20 @@ export class RunState implements CopyState, EndpointMemory {
       sourceDigest: entry.digest,
       destinationDigest: Object.hasOwn(entry.pushed, destination) ? entry.pushed[destination] : undefined,
     };
+  }
+
+  public tagsOf(repository: string): readonly string[] {
+    if (this.byRepository === undefined) {
+      this.byRepository = new Map();
+      for (const key of Object.keys(this.data.tags)) {
+        const split = splitTagKey(key);
+        if (split === undefined) continue;
+        const tags = this.byRepository.get(split.repository);
+        if (tags === undefined) this.byRepository.set(split.repository, [split.tag]);
+        else tags.push(split.tag);
+      }
+    }
+    return this.byRepository.get(repository) ?? [];
   }
 
   public recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void {

@@ -14,6 +14,7 @@ import { runLocal } from '../../shared/pipeline/local-run.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState, tagKey } from '../../shared/state/run-state.js';
 import { runCli, workdir } from '../support/cli-run.js';
+import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushBlob, pushImage, randomBytes } from '../support/seed.js';
 
@@ -142,6 +143,70 @@ describe('run state and immutable tags', () => {
       forged.known(ref(src.host, 'team/b', 'v1'), ref(dst.host, 'mirror/b', 'v1'))?.sourceDigest,
       await getManifestDigest(src, 'team/b', 'v1'),
     );
+  });
+
+  it('an unchanged run asks the source about the tags it knows while it lists them, not after the list', async () => {
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      const rules = parseImagesFile(
+        JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${proxy.host}/team/${r}`, `${dst.host}/early/${r}`]))),
+        'images.json',
+        {},
+      );
+      const run = async (state: RunState): Promise<{ requests: Record<string, number>; outcomes: string[] }> => {
+        const requests: Record<string, number> = {};
+        const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+        const result = await runLocal({ rules, registry: client, workers: 3, retries: 0, state });
+        await client.close();
+        return { requests, outcomes: result.results.map((r) => r.outcome) };
+      };
+      const state = RunState.empty();
+      assert.deepEqual((await run(state)).outcomes, Array(6).fill('copied'));
+
+      // The source answers team/b's tag list only once team/b's three tags have been asked about (or
+      // after 30 s): a run that waited for the list before asking would wait those 30 s.
+      const headsOfB = (): number => proxy.log.filter((r) => r.method === 'HEAD' && r.path.startsWith('/v2/team/b/manifests/')).length;
+      const before = headsOfB();
+      let releasedBy = 'nothing';
+      const released = new Promise<void>((resolve) => {
+        const deadline = Date.now() + 30_000;
+        const poll = setInterval(() => {
+          if (headsOfB() - before < tags.length && Date.now() < deadline) return;
+          releasedBy = headsOfB() - before >= tags.length ? 'the HEADs' : 'the deadline';
+          clearInterval(poll);
+          resolve();
+        }, 10);
+      });
+      // team/a's list is the source's first request (the one the others wait for); team/b's is not.
+      proxy.holdNext('/v2/team/b/tags/list', 1, released);
+      const warm = await run(RunState.parse(state.serialize()));
+      assert.equal(releasedBy, 'the HEADs');
+      assert.deepEqual(warm.outcomes, Array(6).fill('up-to-date'));
+      assert.equal(warm.requests['manifest-head'], 6, 'one HEAD a tag, no more');
+      assert.equal(warm.requests['manifest-get'] ?? 0, 0);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("early HEADs keep to the rule's tag filter", async () => {
+    const state = RunState.empty();
+    await migrate({ state });
+    const requests: Record<string, number> = {};
+    const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+    const rules = parseImagesFile(
+      JSON.stringify({ [`${src.host}/team/a`]: { to: `${dst.host}/mirror/a`, tags: { include: ['v1'] }, referrers: false } }),
+      'images.json',
+      {},
+    );
+    const run = await runLocal({ rules, registry: client, workers: 3, retries: 0, state: RunState.parse(state.serialize()) });
+    await client.close();
+    assert.deepEqual(
+      run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome]),
+      [['mirror/a:v1', 'up-to-date']],
+    );
+    // The state knows v2 and v3 at mirror/a too, but the filter leaves them out: not asked about.
+    assert.equal(requests['manifest-head'], 1);
   });
 
   it('a new repository gets its blobs without a HEAD, save those the state believes an earlier run left there', async () => {

@@ -81,6 +81,8 @@ export interface ForwardingProxy {
   cutNext(match: string, times: number, afterBytes: number, method?: string): void;
   /** Forwards the response head and `afterBytes` of the body, then sends nothing more (the connection stays open). */
   stallNext(match: string, times: number, afterBytes: number): void;
+  /** Forwards matching requests only once `until` has settled (a registry slow to answer them). */
+  holdNext(match: string, times: number, until: Promise<unknown>): void;
   /**
    * Lets `afterBytes` of a PATCH or PUT body through, then resets the connection (an upload broken part
    * way). distribution then gives up the session (the bytes it holds differ from its last answer);
@@ -474,6 +476,13 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     },
     stallNext(match, times, afterBytes) {
       faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
+    },
+    holdNext(match, times, until) {
+      const release = until.then(
+        () => undefined,
+        () => undefined,
+      );
+      faults.push({ match, times, apply: (req, res) => void release.then(() => forward(target, req, res, false, undefined, self)) });
     },
     cutUploadNext(match, times, afterBytes, options) {
       const apply = (req: IncomingMessage): void => cutUpload(target, req, afterBytes, keepSessions ? 'keep' : 'forward', rememberSession);

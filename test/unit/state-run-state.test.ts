@@ -26,6 +26,15 @@ describe('run state', () => {
     assert.equal(state.known('__proto__', 'x'), undefined);
   });
 
+  it('lists the tags it knows per source repository, a registry port and nested repositories included', () => {
+    const state = RunState.empty();
+    for (const source of ['reg:5000/team/app:v1', 'reg:5000/team/app:v2', 'reg:5000/team/app/sub:v1', 'other/team/app:v3'])
+      state.recordCopy(source, D1, 'd/r:1', D1);
+    assert.deepEqual(state.tagsOf('reg:5000/team/app'), ['v1', 'v2']);
+    assert.deepEqual(state.tagsOf('reg:5000/team/app/sub'), ['v1']);
+    assert.deepEqual(state.tagsOf('reg:5000/team'), []);
+  });
+
   it('keeps a few repositories per blob, the latest first', () => {
     const state = RunState.empty();
     for (const repo of ['a', 'b', 'c', 'd', 'e', 'b']) state.recordBlob('reg', repo, D1);
