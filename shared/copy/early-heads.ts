@@ -4,9 +4,11 @@
  * tag: a round trip after the listing. The tags the state knows in a rule's source repository are
  * asked alongside the listing instead, and the hint check takes the answer rather than asking again.
  *
- * Only tags whose hint check would send the HEAD are asked (copy-hints.ts decides which). A tag the
- * source no longer has meets a 404 here: one request for nothing, in a run where tags were deleted. A
- * tag not asked early is asked when its check comes, as before; an answer no check takes is dropped.
+ * Only tags whose hint check would send the HEAD are asked (copy-hints.ts decides which), and only
+ * those the rule's tag filter selects among the tags known. At most `concurrency` go at once, so that
+ * they do not hold up the listings and manifests of other rules; a check that comes for a tag still
+ * waiting sends it at once. A tag the source answers 404 for is gone: the state forgets it, so that
+ * its HEAD is not sent again in the next run. An answer no check takes is dropped.
  */
 import { selectTags, type TagFilter } from '../config/tag-filter.js';
 import type { ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
@@ -21,44 +23,85 @@ export interface EarlyHeadsRule {
   readonly narrowed: boolean;
   /** Whether a tag is immutable (it is then settled by the destination's tag list alone). */
   readonly immutable: (tag: string) => boolean;
-  /** The rule's tag filter: tags it leaves out are not asked (`latest`, which needs the whole list, aside). */
+  /** The rule's tag filter, applied to the tags known. */
   readonly tags?: TagFilter | undefined;
+}
+
+/** One early HEAD: sent, or waiting for a place. */
+interface EarlyHead {
+  readonly repo: RepositoryRef;
+  readonly tag: string;
+  readonly answer: Promise<ManifestHead | undefined>;
+  sent: boolean;
+  settle: (answer: Promise<ManifestHead | undefined>) => void;
 }
 
 /** Early source HEADs of one run; stands in for the registry's headManifest in the hint checks. */
 export class EarlyHeads implements Pick<Registry, 'headManifest'> {
-  private readonly started = new Map<string, Promise<ManifestHead | undefined>>();
+  private readonly heads = new Map<string, EarlyHead>();
+  private readonly waiting: EarlyHead[] = [];
+  private inFlight = 0;
 
   public constructor(
     private readonly registry: Pick<Registry, 'headManifest'>,
     private readonly state: CopyState,
+    private readonly concurrency: number,
   ) {}
 
-  /** Sends the HEADs of the tags of a rule's source that the state knows; returns how many went. */
+  /** Queues the HEADs of the tags of a rule's source that the state knows; returns how many. */
   public start(rule: EarlyHeadsRule): number {
     const known = this.state.tagsOf?.(`${rule.source.registry}/${rule.source.repository}`) ?? [];
-    const tags = rule.tags === undefined ? known : selectTags(known, { ...rule.tags, latest: undefined }).selected;
-    let sent = 0;
+    const tags = rule.tags === undefined ? known : selectTags(known, rule.tags).selected;
+    let queued = 0;
     for (const tag of tags) {
       const key = tagKey(rule.source, tag);
-      if (this.started.has(key)) continue;
+      if (this.heads.has(key)) continue;
       const copy = this.state.known(key, tagKey(rule.destination, tag));
       if (!wantsSourceHead(copy, { immutable: rule.immutable(tag), narrowed: rule.narrowed })) continue;
-      const head = this.registry.headManifest(rule.source, tag);
+      let settle: EarlyHead['settle'] = () => undefined;
+      const answer = new Promise<ManifestHead | undefined>((resolve) => (settle = resolve));
       // Its failure is the hint check's to meet, if one takes it.
-      head.catch(() => undefined);
-      this.started.set(key, head);
-      sent++;
+      answer.catch(() => undefined);
+      const head: EarlyHead = { repo: rule.source, tag, answer, sent: false, settle };
+      this.heads.set(key, head);
+      this.waiting.push(head);
+      queued++;
     }
-    return sent;
+    this.pump();
+    return queued;
   }
 
-  /** The early answer for a tag, taken once; anything else is asked now. */
+  /** The early answer for a tag, taken once (sent now if it was still waiting); anything else is asked now. */
   public headManifest(repo: RepositoryRef, reference: string): Promise<ManifestHead | undefined> {
     const key = tagKey(repo, reference);
-    const early = this.started.get(key);
-    if (early === undefined) return this.registry.headManifest(repo, reference);
-    this.started.delete(key);
-    return early;
+    const head = this.heads.get(key);
+    if (head === undefined) return this.registry.headManifest(repo, reference);
+    this.heads.delete(key);
+    if (!head.sent) this.send(head);
+    return head.answer;
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.concurrency) {
+      const head = this.waiting.shift();
+      if (head === undefined) return;
+      if (!head.sent) this.send(head);
+    }
+  }
+
+  private send(head: EarlyHead): void {
+    head.sent = true;
+    this.inFlight++;
+    const answer = this.registry.headManifest(head.repo, head.tag);
+    head.settle(answer);
+    answer
+      .then(
+        (found) => void (found === undefined && this.state.forget?.(tagKey(head.repo, head.tag))),
+        () => undefined,
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
   }
 }

@@ -101,7 +101,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const destinationTags = new DestinationTags(planning);
   const clock = options.clock ?? SYSTEM_CLOCK;
   // With a run state, the source HEADs of the tags it knows go while the rules are listed (see early-heads.ts).
-  const earlyHeads = options.state === undefined || options.dryRun === true ? undefined : new EarlyHeads(planning, options.state);
+  // They go as many at once as the hint checks do (--workers x 4).
+  const earlyHeads =
+    options.state === undefined || options.dryRun === true ? undefined : new EarlyHeads(planning, options.state, options.workers * 4);
   const imageCopier =
     options.copier === undefined
       ? new ImageCopier(options.registry, {

@@ -124,6 +124,8 @@ export async function planTasks(
   const perRule = await mapLimit(rules, options.concurrency ?? 7, async (rule) => {
     try {
       const expanding = expandRule(rule, registry, runId, options.immutableTags, (selection) => selections.push(selection));
+      // Awaited below; handled here too, in case onExpanding throws first.
+      expanding.catch(() => undefined);
       // After the listing has gone out: what goes alongside it queues behind it.
       options.onExpanding?.(rule);
       const tasks = await expanding;

@@ -106,6 +106,8 @@ export interface CopyState {
   confirm?(source: string, destination: string): void;
   /** The tags of a source repository (`registry/repository`) the state knows, as they were when first asked. */
   tagsOf?(repository: string): readonly string[];
+  /** A source tag the source no longer has: what the state knew of it is dropped. */
+  forget?(source: string): void;
 }
 
 /** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */
@@ -176,6 +178,12 @@ export class RunState implements CopyState, EndpointMemory {
       }
     }
     return this.byRepository.get(repository) ?? [];
+  }
+
+  public forget(source: string): void {
+    if (!Object.hasOwn(this.data.tags, source)) return;
+    delete this.data.tags[source];
+    this.dirty = true;
   }
 
   public recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void {

@@ -145,68 +145,85 @@ describe('run state and immutable tags', () => {
     );
   });
 
-  it('an unchanged run asks the source about the tags it knows while it lists them, not after the list', async () => {
+  /**
+   * A cold run of `cold` and then a warm one of `warm` (images.json as objects, given the host of a
+   * proxy in front of the source), with one state, through that proxy. During the warm run the source
+   * holds its answer to `held`'s tag list until `heads` HEADs of that repository have arrived, or 30 s
+   * have passed: a run that waited for the list before asking would wait them out.
+   */
+  async function warmWhileListHeld(
+    cold: (source: string) => Record<string, unknown>,
+    warm: (source: string) => Record<string, unknown>,
+    held: { repository: string; heads: number },
+  ): Promise<{ releasedBy: string; requests: Record<string, number>; outcomes: string[] }> {
     const proxy = await startForwardingProxy(src.url);
+    let poll: NodeJS.Timeout | undefined;
     try {
-      const rules = parseImagesFile(
-        JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${proxy.host}/team/${r}`, `${dst.host}/early/${r}`]))),
-        'images.json',
-        {},
-      );
-      const run = async (state: RunState): Promise<{ requests: Record<string, number>; outcomes: string[] }> => {
+      const run = async (
+        images: Record<string, unknown>,
+        state: RunState,
+      ): Promise<{ requests: Record<string, number>; outcomes: string[] }> => {
         const requests: Record<string, number> = {};
         const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
+        const rules = parseImagesFile(JSON.stringify(images), 'images.json', {});
         const result = await runLocal({ rules, registry: client, workers: 3, retries: 0, state });
         await client.close();
         return { requests, outcomes: result.results.map((r) => r.outcome) };
       };
       const state = RunState.empty();
-      assert.deepEqual((await run(state)).outcomes, Array(6).fill('copied'));
-
-      // The source answers team/b's tag list only once team/b's three tags have been asked about (or
-      // after 30 s): a run that waited for the list before asking would wait those 30 s.
-      const headsOfB = (): number => proxy.log.filter((r) => r.method === 'HEAD' && r.path.startsWith('/v2/team/b/manifests/')).length;
-      const before = headsOfB();
+      const first = await run(cold(proxy.host), state);
+      assert.ok(
+        first.outcomes.every((o) => o === 'copied'),
+        first.outcomes.join(),
+      );
+      const headsOf = (): number =>
+        proxy.log.filter((r) => r.method === 'HEAD' && r.path.startsWith(`/v2/${held.repository}/manifests/`)).length;
+      const before = headsOf();
       let releasedBy = 'nothing';
+      const deadline = Date.now() + 30_000;
       const released = new Promise<void>((resolve) => {
-        const deadline = Date.now() + 30_000;
-        const poll = setInterval(() => {
-          if (headsOfB() - before < tags.length && Date.now() < deadline) return;
-          releasedBy = headsOfB() - before >= tags.length ? 'the HEADs' : 'the deadline';
-          clearInterval(poll);
+        poll = setInterval(() => {
+          if (headsOf() - before < held.heads && Date.now() < deadline) return;
+          releasedBy = headsOf() - before >= held.heads ? 'the HEADs' : 'the deadline';
           resolve();
         }, 10);
       });
-      // team/a's list is the source's first request (the one the others wait for); team/b's is not.
-      proxy.holdNext('/v2/team/b/tags/list', 1, released);
-      const warm = await run(RunState.parse(state.serialize()));
-      assert.equal(releasedBy, 'the HEADs');
-      assert.deepEqual(warm.outcomes, Array(6).fill('up-to-date'));
-      assert.equal(warm.requests['manifest-head'], 6, 'one HEAD a tag, no more');
-      assert.equal(warm.requests['manifest-get'] ?? 0, 0);
+      proxy.holdNext(`/v2/${held.repository}/tags/list`, 1, released);
+      const warmed = await run(warm(proxy.host), RunState.parse(state.serialize()));
+      return { releasedBy, ...warmed };
     } finally {
+      clearInterval(poll);
       await proxy.stop();
     }
+  }
+
+  it('an unchanged run asks the source about the tags it knows while it lists them, not after the list', async () => {
+    const images = (source: string): Record<string, unknown> =>
+      Object.fromEntries(['a', 'b'].map((r) => [`${source}/team/${r}`, `${dst.host}/early/${r}`]));
+    // team/a's list is the source's first request (the one the others wait for); team/b's is not.
+    const warm = await warmWhileListHeld(images, images, { repository: 'team/b', heads: tags.length });
+    assert.equal(warm.releasedBy, 'the HEADs');
+    assert.deepEqual(warm.outcomes, Array(6).fill('up-to-date'));
+    assert.equal(warm.requests['manifest-head'], 6, 'one HEAD a tag, no more');
+    assert.equal(warm.requests['manifest-get'] ?? 0, 0);
   });
 
   it("early HEADs keep to the rule's tag filter", async () => {
-    const state = RunState.empty();
-    await migrate({ state });
-    const requests: Record<string, number> = {};
-    const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
-    const rules = parseImagesFile(
-      JSON.stringify({ [`${src.host}/team/a`]: { to: `${dst.host}/mirror/a`, tags: { include: ['v1'] }, referrers: false } }),
-      'images.json',
-      {},
+    const rules = (source: string, filtered: boolean): Record<string, unknown> => ({
+      [`${source}/team/b`]: `${dst.host}/filtered/b`,
+      [`${source}/team/a`]: filtered
+        ? { to: `${dst.host}/filtered/a`, tags: { include: ['v1'] }, referrers: false }
+        : `${dst.host}/filtered/a`,
+    });
+    // The state knows v1 to v3 of team/a at filtered/a; the rule now selects v1 alone.
+    const warm = await warmWhileListHeld(
+      (source) => rules(source, false),
+      (source) => rules(source, true),
+      { repository: 'team/a', heads: 1 },
     );
-    const run = await runLocal({ rules, registry: client, workers: 3, retries: 0, state: RunState.parse(state.serialize()) });
-    await client.close();
-    assert.deepEqual(
-      run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome]),
-      [['mirror/a:v1', 'up-to-date']],
-    );
-    // The state knows v2 and v3 at mirror/a too, but the filter leaves them out: not asked about.
-    assert.equal(requests['manifest-head'], 1);
+    assert.equal(warm.releasedBy, 'the HEADs');
+    assert.deepEqual(warm.outcomes, Array(4).fill('up-to-date'));
+    assert.equal(warm.requests['manifest-head'], tags.length + 1, 'v2 and v3 of team/a not asked about');
   });
 
   it('a new repository gets its blobs without a HEAD, save those the state believes an earlier run left there', async () => {
