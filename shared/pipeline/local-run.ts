@@ -21,7 +21,7 @@ import { settleByHints, taskToCopy } from './hint-check.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { LookAheadStage } from './look-ahead-stage.js';
 import { MemoryResultStore } from './memory-result-store.js';
-import { copyKey, planTasks, type ImmutableTags, type Plan } from './planner.js';
+import { copyKey, isImmutableTag, planTasks, type ImmutableTags, type Plan } from './planner.js';
 import type { ResultStore, RunCounts, RunRecord } from './ports.js';
 import { countResults } from './run-counts.js';
 import type { CopyTask, TaskResult } from './task.js';
@@ -213,7 +213,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         source: rule.source,
         destination: rule.destination,
         narrowed: rule.platforms !== undefined,
-        immutable: (tag) => rule.immutable === true || options.immutableTags?.(tag) === true,
+        immutable: isImmutableTag(rule, options.immutableTags),
         tags: rule.tags,
       });
   };

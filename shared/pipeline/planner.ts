@@ -40,9 +40,15 @@ export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | '
   };
 }
 
+/** Whether the rule or `immutableTags` declares a source tag immutable. */
+export function isImmutableTag(rule: Pick<MigrationRule, 'immutable'>, immutableTags?: ImmutableTags): (tag: string) => boolean {
+  return (tag) => rule.immutable === true || immutableTags?.(tag) === true;
+}
+
 /** `{ immutable: true }` for a tag that the rule or `immutableTags` declares immutable. */
 function immutableOf(rule: MigrationRule, immutableTags?: ImmutableTags): (tag: string | undefined) => { immutable?: true } {
-  return (tag) => (tag !== undefined && (rule.immutable === true || immutableTags?.(tag) === true) ? { immutable: true } : {});
+  const immutable = isImmutableTag(rule, immutableTags);
+  return (tag) => (tag !== undefined && immutable(tag) ? { immutable: true } : {});
 }
 
 /** The one task of a rule with a tag or digest: no listing, so no registry. */

@@ -478,10 +478,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
     },
     holdNext(match, times, until) {
-      const release = until.then(
-        () => undefined,
-        () => undefined,
-      );
+      const release = until.catch(() => undefined);
       faults.push({ match, times, apply: (req, res) => void release.then(() => forward(target, req, res, false, undefined, self)) });
     },
     cutUploadNext(match, times, afterBytes, options) {
