@@ -18,7 +18,7 @@ import { startCountingProxy } from './counting-proxy.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
 import { cpuSince, machineTicks, processCpuSeconds, settleMachine } from './measure.js';
-import { buildCli, imageMigratorCommand, skopeoCommand } from './tools.js';
+import { buildCli, unlikeBuilds, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 3);
@@ -65,6 +65,8 @@ try {
     treeB === undefined ? undefined : buildCli(join(root, 'build-b'), 180_000, treeB),
   ]);
   const ab = process.env.COLD_ARGS_B !== undefined || cliB !== undefined;
+  const unlike = cliB === undefined || treeB === undefined ? undefined : unlikeBuilds(cli, cliB, treeB);
+  if (unlike !== undefined) throw new Error(`COLD_TREE_B: ${unlike}`);
   const sourceProxy = await startCountingProxy(source.url);
   stops.push(() => sourceProxy.stop());
   const run = async (tool: 'image-migrator' | 'skopeo', n: number): Promise<number> => {

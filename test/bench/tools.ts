@@ -84,6 +84,16 @@ export async function buildCli(outDir: string, timeoutMs: number, root: string =
   return { mode: 'compiled', main, buildSeconds: total, diagnostics };
 }
 
+/**
+ * An A/B comparison of two trees (COLD_TREE_B, WARM_TREE_B) means something only when both were built
+ * the same way: a tree without node_modules cannot be bundled and runs compiled, without V8's code
+ * cache, which costs hundreds of milliseconds of CPU a run. Returns why the two differ, or undefined.
+ */
+export function unlikeBuilds(a: BuiltCli, b: BuiltCli, treeB: string): string | undefined {
+  if (a.mode === b.mode) return undefined;
+  return `the tree under test runs ${a.mode}, ${treeB} runs ${b.mode}${b.mode === 'bundled' ? '' : ' (give it a node_modules, e.g. a symlink to this one)'}: no comparison`;
+}
+
 function runQuiet(command: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -15,7 +15,7 @@ import { startRegistry } from '../support/registries.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { measure, type Measured } from './measure.js';
 import { perTagTotal } from './request-kinds.js';
-import { buildCli, environmentNote, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
+import { buildCli, unlikeBuilds, environmentNote, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.WARM_RUNS ?? 5);
@@ -37,6 +37,8 @@ try {
     seedWorkload(source, { ...DEFAULT_SHAPE, bigLayerBytes: 1024 * 1024 }),
     treeB === undefined ? undefined : buildCli(join(root, 'build-b'), 180_000, treeB),
   ]);
+  const unlike = cliB === undefined || treeB === undefined ? undefined : unlikeBuilds(cli, cliB, treeB);
+  if (unlike !== undefined) throw new Error(`WARM_TREE_B: ${unlike}`);
   const sourceProxy = await startCountingProxy(source.url);
   stops.push(() => sourceProxy.stop());
   const lane = async (tool: 'image-migrator' | 'skopeo'): Promise<ToolCommand & { dir: string; take: () => string }> => {
