@@ -29,7 +29,7 @@ const program = new Command('image-migrator')
       'Exit codes: 0 every image copied or up to date, 1 some task or rule failed, 2 bad input (nothing copied).',
   )
   .version(process.env.npm_package_version ?? '0.1.0')
-  .showHelpAfterError()
+  .showHelpAfterError('(image-migrator --help lists every option)')
   .exitOverride();
 configureMigrate(program);
 

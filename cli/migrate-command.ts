@@ -6,18 +6,18 @@ import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadImagesFile } from '../shared/config/images-file.js';
 import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../shared/copy/chunked-upload.js';
-import { globToRegExp, tagMatcher } from '../shared/config/tag-glob.js';
+import { compilePattern, matchAny } from '../shared/config/tag-filter.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
 import type { RuleSelection } from '../shared/pipeline/planner.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
-import { defaultStatePath, loadRunState, type RunState } from '../shared/state/run-state.js';
+import { defaultStatePath, loadRunState, RunState } from '../shared/state/run-state.js';
 import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
 import { ExitCode } from './exit-code.js';
 import { loginChain } from './login-files.js';
 import { Progress } from './progress.js';
-import { buildReport, writeReport } from './report.js';
+import { buildReport, reportPathProblem, writeReport } from './report.js';
 import { RunLog } from './run-log.js';
 
 /** Options of the migrate command as commander parses them. */
@@ -37,6 +37,8 @@ export interface MigrateOptions {
   dryRun?: boolean;
   /** A path, false for --no-state, undefined for the default file. */
   state?: string | false;
+  /** --refresh-state: what the state says is not used, what the run finds is written. */
+  refreshState?: boolean;
   immutableTags?: string[];
   includeForeignLayers?: boolean;
 }
@@ -55,14 +57,22 @@ export function wholeNumber(name: string, min: number, max: number): (value: str
   };
 }
 
-/** Collects a repeatable --immutable-tags GLOB, checking that it compiles. */
-function collectGlob(value: string, previous: string[] | undefined): string[] {
+/** Collects a repeatable --immutable-tags pattern (a glob or /regex/, as in a rule's tag filter), checking that it compiles. */
+function collectPattern(value: string, previous: string[] | undefined): string[] {
   try {
-    globToRegExp(value);
+    compilePattern(value, '--immutable-tags');
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
   return [...(previous ?? []), value];
+}
+
+/** A file path that must not be empty. */
+function filePath(name: string): (value: string) => string {
+  return (value) => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} takes a file path, not an empty string.`);
+    return value;
+  };
 }
 
 /** Declares the flags of Huawei's image-migrator (and ours) on the root program; its action runs a migration. */
@@ -106,20 +116,39 @@ export function configureMigrate(program: Command): void {
     .option(
       '--state <file>',
       'run state file: what earlier runs saw and pushed, to skip unchanged images with fewer requests (default $XDG_CACHE_HOME/image-migrator/state.json)',
+      filePath('--state'),
     )
     .option('--no-state', 'neither read nor write a run state file')
     .option(
-      '--immutable-tags <glob>',
-      'source tags that never change (repeatable, e.g. "v*.*.*"): one already at the destination is up to date without a request',
-      collectGlob,
+      '--refresh-state',
+      'compare every image in full, as without a state, and record what is found in the state file (after destinations were changed by other means)',
+    )
+    .option(
+      '--immutable-tags <pattern>',
+      'source tags that never change (repeatable; a glob such as "v*.*.*" or a /regex/, as in tag filters): one already at the destination is up to date without a request',
+      collectPattern,
     )
     .option(
       '--include-foreign-layers',
       'copy foreign (non-distributable) layers too, from the source or their urls, for every rule that does not say "foreignLayers": false (default: left out, as docker push does, and listed in the report)',
     )
     .action(async (options: MigrateOptions) => {
+      if (stateFlags.has('state') && stateFlags.has('no-state')) {
+        process.stderr.write('image-migrator: --state and --no-state contradict each other: give one of them.\n');
+        process.exitCode = ExitCode.BadInput;
+        return;
+      }
+      if (options.refreshState === true && stateFlags.has('no-state')) {
+        process.stderr.write('image-migrator: --refresh-state writes the state that --no-state turns off: give one of them.\n');
+        process.exitCode = ExitCode.BadInput;
+        return;
+      }
       process.exitCode = await migrate(options, process.env);
     });
+  // --state FILE and --no-state set one option: the later would silently win.
+  const stateFlags = new Set<string>();
+  program.on('option:state', () => stateFlags.add('state'));
+  program.on('option:no-state', () => stateFlags.add('no-state'));
 }
 
 /** Which blobs go in chunks, and their sizes: fixed when --chunk-size is given, else growing (DEFAULT_UPLOAD_SETTINGS). */
@@ -162,10 +191,18 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     }
     throw error;
   }
+  // A report that cannot be written is known before anything is copied.
+  const reportProblem = options.report === undefined ? undefined : await reportPathProblem(options.report);
+  if (reportProblem !== undefined) {
+    err.write(`image-migrator: --report ${options.report ?? ''}: ${reportProblem}\n`);
+    return ExitCode.BadInput;
+  }
 
   const statePath = options.state === false || options.dryRun ? undefined : (options.state ?? defaultStatePath(env, homedir()));
+  const warn = (w: string): boolean => err.write(`image-migrator: warning: ${w}\n`);
+  // Refreshed, the run starts from nothing and its findings are written over what the file holds.
   const state: RunState | undefined =
-    statePath === undefined ? undefined : await loadRunState(statePath, (w) => err.write(`image-migrator: warning: ${w}\n`));
+    statePath === undefined ? undefined : options.refreshState === true ? RunState.empty() : await loadRunState(statePath, warn);
   const requests: Record<string, number> = {};
   const stallTimeoutMs = options.stallTimeout * 1000;
   const outageMs = 2 * stallTimeoutMs;
@@ -195,7 +232,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       uploads: uploadSettings(options),
       dryRun: options.dryRun ?? false,
       ...(state === undefined ? {} : { state }),
-      ...(immutable.length === 0 ? {} : { immutableTags: tagMatcher(immutable) }),
+      ...(immutable.length === 0 ? {} : { immutableTags: matchAny(immutable, '--immutable-tags') }),
       onPlanned: (plan) => {
         for (const f of plan.generateFailures) err.write(`generate failed: ${f.source}: ${f.error}\n`);
         if (options.dryRun) {
@@ -212,13 +249,17 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     progress.finish();
     if (state !== undefined && statePath !== undefined && state.changed) {
       // The state only saves requests: a run whose state cannot be written has still done its copies.
-      await state
-        .save(statePath)
-        .catch((error: unknown) =>
-          err.write(`image-migrator: warning: cannot write the state file ${statePath}: ${(error as Error).message}\n`),
-        );
+      await state.save(statePath).catch((error: unknown) => warn(`cannot write the state file ${statePath}: ${(error as Error).message}`));
     }
-    if (options.report !== undefined) await writeReport(options.report, buildReport(result, requests));
+    if (options.report !== undefined) {
+      try {
+        await writeReport(options.report, buildReport(result, requests));
+      } catch (error) {
+        // Checked before the run, so something changed meanwhile (a full disk): the run's account is lost.
+        err.write(`image-migrator: cannot write the report ${options.report}: ${(error as Error).message}\n`);
+        return ExitCode.PartialFailure;
+      }
+    }
     if (options.dryRun) {
       out.write(
         `Images(${result.counts.tasks}) planned (dry run, nothing copied), ${result.counts.generateFailed} tasks generate failed\n`,

@@ -1,7 +1,9 @@
 /**
  * The --report file: a machine-readable account of a run, every task with its outcome.
  */
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { LocalRunResult } from '../shared/pipeline/local-run.js';
 import { summaryLine } from '../shared/pipeline/run-counts.js';
 
@@ -44,4 +46,23 @@ function totalRetried(results: LocalRunResult['results']): Record<string, number
 /** Writes the report as pretty-printed JSON. */
 export async function writeReport(path: string, report: RunReport): Promise<void> {
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/**
+ * Why the report could not be written at `path`, checked before a run copies anything (a missing
+ * folder, a folder in its place, no permission), or undefined when it can be.
+ */
+export async function reportPathProblem(path: string): Promise<string | undefined> {
+  if (path === '') return 'the path is empty';
+  const folder = dirname(path);
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isDirectory() === true) return 'it is a folder';
+  try {
+    if (!(await stat(folder)).isDirectory()) return `${folder} is not a folder`;
+    await access(info === undefined ? folder : path, constants.W_OK);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === 'ENOENT' ? `the folder ${folder} does not exist` : `cannot write there (${code ?? (error as Error).message})`;
+  }
+  return undefined;
 }

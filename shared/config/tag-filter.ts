@@ -78,6 +78,12 @@ export function compilePattern(pattern: string, key: string): (tag: string) => b
   return (tag) => regex.test(tag);
 }
 
+/** A predicate true for a tag that any of the patterns matches (--immutable-tags); throws TagFilterProblem naming `key`. */
+export function matchAny(patterns: readonly string[], key: string): (tag: string) => boolean {
+  const compiled = patterns.map((p) => compilePattern(p, key));
+  return (tag) => compiled.some((matches) => matches(tag));
+}
+
 /** The range of `semver`, or undefined when it is not one the semver package reads. */
 export function semverRange(text: string): Range | undefined {
   try {

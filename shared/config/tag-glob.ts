@@ -1,7 +1,7 @@
 /**
  * Tag globs, as shells write them: `*` any run of characters, `?` one character, `[abc]`, `[0-9]` and
  * `[!x]` a character class; anything else matches itself. A tag has no `/`, so there is no path
- * semantics. Used by --immutable-tags (`v[0-9]*.*.*` for semver releases).
+ * semantics. Compiled by tag-filter.ts, whose patterns serve rules' tag filters and --immutable-tags.
  */
 /** Compiles a glob into an anchored regular expression; throws on an unclosed class. */
 export function globToRegExp(glob: string): RegExp {
@@ -21,10 +21,4 @@ export function globToRegExp(glob: string): RegExp {
     } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return new RegExp(`^${out}$`);
-}
-
-/** A predicate true for a tag that any of the globs matches. */
-export function tagMatcher(globs: readonly string[]): (tag: string) => boolean {
-  const patterns = globs.map(globToRegExp);
-  return (tag) => patterns.some((p) => p.test(tag));
 }

@@ -42,7 +42,8 @@ export function taskOptions(rule: MigrationRule): Pick<CopyTask, 'platforms' | '
 
 /** Whether the rule or `immutableTags` declares a source tag immutable. */
 export function isImmutableTag(rule: Pick<MigrationRule, 'immutable'>, immutableTags?: ImmutableTags): (tag: string) => boolean {
-  return (tag) => rule.immutable === true || immutableTags?.(tag) === true;
+  // A rule's own `immutable` wins over --immutable-tags, `false` included.
+  return (tag) => rule.immutable ?? immutableTags?.(tag) === true;
 }
 
 /** `{ immutable: true }` for a tag that the rule or `immutableTags` declares immutable. */

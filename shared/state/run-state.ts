@@ -3,6 +3,10 @@
  * pushed to each destination tag; per destination registry, which repositories hold which blobs; per
  * registry, how it answered (plain HTTP, its auth challenge: see shared/registry/endpoint-memory.ts).
  *
+ * Runs may share one file (two pipelines on one machine, runs at the same time): a run writes what it
+ * learnt over what the file holds when it saves, not over what it held when the run began, so that one
+ * run never takes back what another recorded meanwhile (see {@link RunState.save}).
+ *
  * It is a hint, never trusted over the registries. A destination tag the state says holds the source's
  * digest is confirmed by the destination's tag list and by one HEAD of the source tag (see
  * shared/copy/copy-hints.ts); a blob the state places in another repository is mounted, and the
@@ -10,8 +14,8 @@
  * of another version is ignored with a warning: the run then works as if it had none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { isSha256Digest } from '../reference.js';
 import { sameEndpoint, type EndpointMemory, type RegistryEndpoint } from '../registry/endpoint-memory.js';
 
@@ -20,6 +24,26 @@ export const STATE_FORMAT = 'image-migrator/state';
 export const STATE_VERSION = 1;
 /** Repositories remembered per blob and registry: enough to mount from, without growing the file. */
 const REPOSITORIES_PER_BLOB = 4;
+/**
+ * How long a save waits for another run's save of the same file (a few milliseconds of work), and when
+ * a lock is taken to be left by a run that died: it is then removed.
+ */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_POLL_MS = 25;
+const STALE_LOCK_MS = 30_000;
+
+/** What a run recorded, replayed over the file as it is at save time. */
+type Change =
+  | {
+      readonly kind: 'copy';
+      readonly source: string;
+      readonly sourceDigest: string;
+      readonly destination: string;
+      readonly destinationDigest: string;
+    }
+  | { readonly kind: 'forget'; readonly source: string }
+  | { readonly kind: 'blob'; readonly registry: string; readonly repository: string; readonly digest: string }
+  | { readonly kind: 'endpoint'; readonly registry: string; readonly endpoint: RegistryEndpoint };
 
 /** The file: per source tag its digest and the digests pushed per destination; per registry and blob, repositories. */
 interface StateFile {
@@ -112,7 +136,8 @@ export interface CopyState {
 
 /** The state of runs, in memory; load and save it with {@link loadRunState} and {@link RunState.save}. */
 export class RunState implements CopyState, EndpointMemory {
-  private dirty = false;
+  /** What this run recorded since the state was loaded or saved, in order. */
+  private changes: Change[] = [];
   /** The known tags by source repository, built at the first {@link tagsOf}. */
   private byRepository: Map<string, string[]> | undefined;
 
@@ -147,9 +172,9 @@ export class RunState implements CopyState, EndpointMemory {
     });
   }
 
-  /** True when something was recorded since it was loaded. */
+  /** True when something was recorded since it was loaded (or last saved). */
   public get changed(): boolean {
-    return this.dirty;
+    return this.changes.length > 0;
   }
 
   /** Number of source tags known. */
@@ -183,7 +208,7 @@ export class RunState implements CopyState, EndpointMemory {
   public forget(source: string): void {
     if (!Object.hasOwn(this.data.tags, source)) return;
     delete this.data.tags[source];
-    this.dirty = true;
+    this.changes.push({ kind: 'forget', source });
   }
 
   public recordCopy(source: string, sourceDigest: string, destination: string, destinationDigest: string): void {
@@ -192,7 +217,7 @@ export class RunState implements CopyState, EndpointMemory {
     const pushed = existing !== undefined && existing.digest === sourceDigest ? existing.pushed : {};
     if (pushed[destination] === destinationDigest && existing?.digest === sourceDigest) return;
     this.data.tags[source] = { digest: sourceDigest, pushed: { ...pushed, [destination]: destinationDigest } };
-    this.dirty = true;
+    this.changes.push({ kind: 'copy', source, sourceDigest, destination, destinationDigest });
   }
 
   public blobRepositories(registry: string, digest: string): readonly string[] {
@@ -206,7 +231,7 @@ export class RunState implements CopyState, EndpointMemory {
     if (repositories.includes(repository)) return;
     // The most recent first; the oldest falls off.
     byDigest[digest] = [repository, ...repositories].slice(0, REPOSITORIES_PER_BLOB);
-    this.dirty = true;
+    this.changes.push({ kind: 'blob', registry, repository, digest });
   }
 
   public endpoint(registry: string): RegistryEndpoint | undefined {
@@ -217,7 +242,7 @@ export class RunState implements CopyState, EndpointMemory {
   public rememberEndpoint(registry: string, endpoint: RegistryEndpoint): void {
     if (sameEndpoint(this.endpoint(registry), endpoint)) return;
     (this.data.registries ??= {})[registry] = endpoint;
-    this.dirty = true;
+    this.changes.push({ kind: 'endpoint', registry, endpoint });
   }
 
   /** The JSON text of the state. */
@@ -226,20 +251,85 @@ export class RunState implements CopyState, EndpointMemory {
   }
 
   /**
-   * Writes the state atomically: a temporary file beside the target, then a rename, so that a reader
-   * (or a run that dies half-way) never sees half a file.
+   * Writes what this run recorded into the file at `path` (a symbolic link is followed: the file it
+   * names is the one written). Under a lock beside the file (`FILE.lock`), the file is read again and
+   * this run's changes are replayed over it, so that what another run saved meanwhile stays, and
+   * written atomically: a temporary file beside it, then a rename, so that a reader (or a run that dies
+   * half-way) never sees half a file. A file that is no usable state by then is replaced by this run's.
    */
   public async save(path: string): Promise<void> {
-    await mkdir(dirname(path), { recursive: true });
-    const temporary = join(dirname(path), `.${randomBytes(6).toString('hex')}.state.tmp`);
+    const target = await fileBehind(path);
+    await mkdir(dirname(target), { recursive: true });
+    const unlock = await lockFile(`${target}.lock`);
     try {
-      await writeFile(temporary, this.serialize(), { mode: 0o600 });
-      await rename(temporary, path);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
+      const current = await readFile(target, 'utf8').catch(() => undefined);
+      const text = (current === undefined ? undefined : this.mergedInto(current)) ?? this.serialize();
+      const temporary = join(dirname(target), `.${randomBytes(6).toString('hex')}.state.tmp`);
+      try {
+        await writeFile(temporary, text, { mode: 0o600 });
+        await rename(temporary, target);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+    } finally {
+      await unlock();
     }
-    this.dirty = false;
+    this.changes = [];
+  }
+
+  /** The JSON text of the state `text` with this run's changes replayed over it; undefined when `text` is no usable state. */
+  private mergedInto(text: string): string | undefined {
+    let merged: RunState;
+    try {
+      merged = RunState.parse(text);
+    } catch {
+      return undefined;
+    }
+    for (const change of this.changes) merged.apply(change);
+    return merged.serialize();
+  }
+
+  private apply(change: Change): void {
+    if (change.kind === 'copy') this.recordCopy(change.source, change.sourceDigest, change.destination, change.destinationDigest);
+    else if (change.kind === 'forget') this.forget(change.source);
+    else if (change.kind === 'blob') this.recordBlob(change.registry, change.repository, change.digest);
+    else this.rememberEndpoint(change.registry, change.endpoint);
+  }
+}
+
+/** The file a path names: itself, or what a symbolic link at it points to (a file it may still have to create). */
+async function fileBehind(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    // A link to a file not written yet: the file it names, where the link says.
+    const link = await readlink(path).catch(() => undefined);
+    return link === undefined ? path : resolve(dirname(path), link);
+  }
+}
+
+/**
+ * Takes the lock file `lock` (created exclusively), waiting up to LOCK_WAIT_MS for another run to
+ * release it; a lock older than STALE_LOCK_MS, or one still there after the wait, was left by a run
+ * that died and is taken over. Returns its release.
+ */
+async function lockFile(lock: string): Promise<() => Promise<void>> {
+  const until = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      await handle.close();
+      return () => rm(lock, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    }
+    const age = await stat(lock).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > STALE_LOCK_MS || Date.now() >= until) await rm(lock, { force: true });
+    else await new Promise((done) => setTimeout(done, LOCK_POLL_MS));
   }
 }
 
@@ -253,7 +343,7 @@ export async function loadRunState(path: string, warn: (message: string) => void
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as { code?: string }).code !== 'ENOENT')
-      warn(`cannot read the state file ${path} (${(error as Error).message}); running without it`);
+      warn(`cannot read the state file ${path} (${(error as Error).message}); running without it, and it will be rewritten after this run`);
     return RunState.empty();
   }
   try {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
-import { tagMatcher } from '../../shared/config/tag-glob.js';
+import { matchAny } from '../../shared/config/tag-filter.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState, tagKey } from '../../shared/state/run-state.js';
@@ -51,7 +51,7 @@ describe('run state and immutable tags', () => {
       workers: 3,
       retries: 0,
       ...(options.state === undefined ? {} : { state: options.state }),
-      ...(options.immutable === undefined ? {} : { immutableTags: tagMatcher(options.immutable) }),
+      ...(options.immutable === undefined ? {} : { immutableTags: matchAny(options.immutable, '--immutable-tags') }),
     });
     await client.close();
     return { requests, outcomes: new Map(run.results.map((r) => [r.destination.replace(`${dst.host}/`, ''), r.outcome])) };

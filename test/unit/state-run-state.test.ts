@@ -3,11 +3,12 @@
  * written; how registries answered (endpoint-memory.ts); and the tag globs of --immutable-tags.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { globToRegExp, tagMatcher } from '../../shared/config/tag-glob.js';
+import { globToRegExp } from '../../shared/config/tag-glob.js';
+import { matchAny } from '../../shared/config/tag-filter.js';
 import { usableAuth, type RegistryEndpoint } from '../../shared/registry/endpoint-memory.js';
 import { defaultStatePath, loadRunState, RunState } from '../../shared/state/run-state.js';
 
@@ -109,6 +110,72 @@ describe('run state', () => {
     assert.deepEqual(again.blobRepositories('d', D2), ['r']);
   });
 
+  it('two runs sharing a file: each save keeps what the other saved meanwhile, forgetting included', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'im-state-')), 'state.json');
+    const start = RunState.empty();
+    start.recordCopy('s/old:1', D1, 'd/old:1', D1);
+    start.recordCopy('s/gone:1', D1, 'd/gone:1', D1);
+    await start.save(path);
+    // Both runs load the same file, then record different things.
+    const a = RunState.parse(await readFile(path, 'utf8'));
+    const b = RunState.parse(await readFile(path, 'utf8'));
+    a.recordCopy('s/a:1', D1, 'd/a:1', D1);
+    a.forget('s/gone:1');
+    b.recordCopy('s/b:1', D2, 'd/b:1', D2);
+    b.recordCopy('s/old:1', D2, 'd/old:1', D2);
+    b.recordBlob('d', 'b', D2);
+    await a.save(path);
+    await b.save(path);
+    const saved = RunState.parse(await readFile(path, 'utf8'));
+    assert.deepEqual(saved.known('s/a:1', 'd/a:1'), { sourceDigest: D1, destinationDigest: D1 }, "a's copy survives b's save");
+    assert.deepEqual(saved.known('s/b:1', 'd/b:1'), { sourceDigest: D2, destinationDigest: D2 });
+    assert.deepEqual(saved.known('s/old:1', 'd/old:1'), { sourceDigest: D2, destinationDigest: D2 });
+    assert.equal(saved.known('s/gone:1', 'd/gone:1'), undefined, "a's forgetting is not undone by b, which loaded it");
+    assert.deepEqual(saved.blobRepositories('d', D2), ['b']);
+    assert.deepEqual(await readdir(join(path, '..')), ['state.json'], 'no lock or temporary file left');
+  });
+
+  it('writes the file a symbolic link names, and leaves the link in place', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'im-state-'));
+    await mkdir(join(dir, 'real'));
+    await symlink(join(dir, 'real', 'target.json'), join(dir, 'link.json'));
+    const state = RunState.empty();
+    state.recordCopy('s/r:1', D1, 'd/r:1', D1);
+    await state.save(join(dir, 'link.json'));
+    assert.equal((await lstat(join(dir, 'link.json'))).isSymbolicLink(), true);
+    assert.equal(RunState.parse(await readFile(join(dir, 'real', 'target.json'), 'utf8')).size, 1);
+  });
+
+  it("waits for another save's lock, and takes over one a dead run left", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'im-state-'));
+    const path = join(dir, 'state.json');
+    const state = RunState.empty();
+    state.recordCopy('s/r:1', D1, 'd/r:1', D1);
+    // A lock held by a live save: the save waits until it is gone.
+    await writeFile(`${path}.lock`, '');
+    let saved = false;
+    const saving = state.save(path).then(() => (saved = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(saved, false, 'the save waits for the lock');
+    const other = RunState.empty();
+    other.recordCopy('s/other:1', D2, 'd/other:1', D2);
+    await writeFile(path, other.serialize());
+    await rm(`${path}.lock`);
+    await saving;
+    const merged = RunState.parse(await readFile(path, 'utf8'));
+    assert.equal(merged.size, 2, 'written over what the other save left');
+    // A lock a minute old was left by a run that died: taken over at once.
+    await writeFile(`${path}.lock`, '');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${path}.lock`, old, old);
+    state.recordCopy('s/r:2', D1, 'd/r:2', D1);
+    const started = Date.now();
+    await state.save(path);
+    assert.ok(Date.now() - started < 2000, 'a stale lock is not waited for');
+    assert.equal(RunState.parse(await readFile(path, 'utf8')).size, 3);
+    assert.deepEqual(await readdir(dir), ['state.json']);
+  });
+
   it('defaults to the user cache folder', () => {
     assert.equal(defaultStatePath({ XDG_CACHE_HOME: '/c' }, '/home/u'), '/c/image-migrator/state.json');
     assert.equal(defaultStatePath({}, '/home/u'), '/home/u/.cache/image-migrator/state.json');
@@ -118,7 +185,7 @@ describe('run state', () => {
 
 describe('tag globs', () => {
   it('matches shell style: * ? and classes, anchored, dots literal', () => {
-    const semver = tagMatcher(['v[0-9]*.*.*', '[0-9]*.[0-9]*.[0-9]*']);
+    const semver = matchAny(['v[0-9]*.*.*', '[0-9]*.[0-9]*.[0-9]*'], '--immutable-tags');
     for (const tag of ['v1.2.3', 'v10.0.1-rc1', '1.25.3']) assert.equal(semver(tag), true, tag);
     for (const tag of ['latest', 'v1', 'main', 'x1.2.3']) assert.equal(semver(tag), false, tag);
     assert.equal(globToRegExp('1.?').test('1.x'), true);
