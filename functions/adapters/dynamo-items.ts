@@ -14,14 +14,17 @@
  * - Copy state, kept between runs (the run state of shared/state/; see dynamo-copy-state.ts): pk
  *   `STATE#<source registry/repository>#<destination registry/repository>`, sk `TAG#<source tag>#<destination tag>`:
  *   the digest seen at the source tag and the digest pushed to (or found at) the destination tag.
+ *   A copy under a platform filter has `#<platforms>` after its destination tag (sorted, comma-separated:
+ *   shared/state/copy-destination-key.ts), as its record names the destination `registry/repository:tag [<platforms>]`.
  *   One partition per repository pair, so an expansion reads everything known of a rule with one
  *   Query, and a copy reads its own item with one GetItem. Only references and digests: no credential.
  *   It expires like a run's items, counted from its last write (renewed when a run relies on an old one).
- * Repository names and registry hosts hold no `#` and tags neither, so these keys never collide.
+ * Repository names and registry hosts hold no `#`, and tags and platforms neither, so these keys never collide.
  */
 import type { LeftOutLayer } from '../../shared/copy/foreign-layers.js';
 import type { CopyRecord, LoadedRecord } from '../../shared/state/state-snapshot.js';
 import { isSha256Digest } from '../../shared/reference.js';
+import { splitCopyDestinationKey } from '../../shared/state/copy-destination-key.js';
 import { splitTagKey } from '../../shared/state/run-state.js';
 import type { GenerateFailure, TaskOutcome, TaskResult } from '../../shared/pipeline/task.js';
 
@@ -202,17 +205,21 @@ export function statePk(sourceRepository: string, destinationRepository: string)
   return `${STATE_PREFIX}${sourceRepository}#${destinationRepository}`;
 }
 
-/** Sort key of one tag copy within its pair's partition. */
-export function stateSk(sourceTag: string, destinationTag: string): string {
-  return `TAG#${sourceTag}#${destinationTag}`;
+/** Sort key of one tag copy within its pair's partition; `platforms` as a copy's destination key holds them. */
+export function stateSk(sourceTag: string, destinationTag: string, platforms?: string): string {
+  return `TAG#${sourceTag}#${destinationTag}${platforms === undefined ? '' : `#${platforms}`}`;
 }
 
-/** The key of a record's item, or undefined when its references are not `registry/repository:tag`. */
+/**
+ * The key of a record's item, or undefined when its references are not `registry/repository:tag` (the
+ * destination's with its platforms, if any: shared/state/copy-destination-key.ts).
+ */
 export function stateKey(record: Pick<CopyRecord, 'source' | 'destination'>): { pk: string; sk: string } | undefined {
   const source = splitTagKey(record.source);
-  const destination = splitTagKey(record.destination);
+  const split = splitCopyDestinationKey(record.destination);
+  const destination = splitTagKey(split.tagKey);
   if (source === undefined || destination === undefined) return undefined;
-  return { pk: statePk(source.repository, destination.repository), sk: stateSk(source.tag, destination.tag) };
+  return { pk: statePk(source.repository, destination.repository), sk: stateSk(source.tag, destination.tag, split.platforms) };
 }
 
 /** The item of a copy record (undefined for references that have no key). */

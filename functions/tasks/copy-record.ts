@@ -23,6 +23,7 @@ import { CopySuspendedError, type Deadline } from '../../shared/copy/deadline.js
 import type { ImageCopy } from '../../shared/copy/image-copier.js';
 import { errorMessage } from '../../shared/pipeline/error-message.js';
 import { parseReference } from '../../shared/reference.js';
+import { copyDestinationKey } from '../../shared/state/copy-destination-key.js';
 import { tagKey } from '../../shared/state/run-state.js';
 import type { StateSnapshot } from '../../shared/state/state-snapshot.js';
 import type { CopyTask } from '../../shared/pipeline/task.js';
@@ -132,7 +133,10 @@ export async function processCopyMessage(
   await finishRunIfComplete(deps, task.runId);
 }
 
-/** The state's names of a task's copy (`registry/repository:tag` each); none for a source pinned by digest. */
+/**
+ * The state's names of a task's copy (`registry/repository:tag` each, the destination's with the task's
+ * platforms: copy-destination-key.ts), as the copier records it; none for a source pinned by digest.
+ */
 interface StateKeys {
   readonly source: string;
   readonly destination: string;
@@ -145,7 +149,11 @@ function stateKeysOf(task: CopyTask): StateKeys | undefined {
   if (src.digest !== undefined) return undefined;
   const srcTag = src.tag ?? 'latest';
   const destinationRepository = { registry: dst.registry, repository: dst.repository };
-  return { source: tagKey(src, srcTag), destination: tagKey(dst, dst.tag ?? srcTag), destinationRepository };
+  return {
+    source: tagKey(src, srcTag),
+    destination: copyDestinationKey(dst, dst.tag ?? srcTag, task.platforms),
+    destinationRepository,
+  };
 }
 
 /** Reads the task's record; with one (or an immutable tag) the destination's tags are listed for the hint check. */

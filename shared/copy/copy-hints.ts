@@ -8,10 +8,13 @@
  * - Run state: the state says this source tag last had digest D and D was pushed to this destination
  *   tag. One HEAD of the source tag (a HEAD, not a GET: Docker Hub counts GETs against its pull limit)
  *   must still answer D. Any other answer, or none, sends the copy down the full path, so a changed
- *   source is always copied whatever the state says.
+ *   source is always copied whatever the state says. A copy under a platform filter is known by the
+ *   destination tag and its platforms (copy-destination-key.ts): a record made under another platform
+ *   list, or without one, is not this copy's.
  */
 import type { CopyState, KnownCopy } from '../state/run-state.js';
 import { tagKey } from '../state/run-state.js';
+import { copyDestinationKey } from '../state/copy-destination-key.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
 import type { DestinationTags } from './destination-tags.js';
 
@@ -28,16 +31,22 @@ export interface HintQuery {
   readonly destination: RepositoryRef;
   readonly destinationTag: string;
   readonly immutable: boolean;
-  /** The copy narrows an index to some platforms, so the destination's digest differs from the source's. */
-  readonly narrowed?: boolean;
+  /**
+   * The platforms an index is narrowed to (the destination's digest then differs from the source's);
+   * part of the state's key of the copy.
+   */
+  readonly platforms?: readonly string[] | undefined;
 }
 
 /**
  * Whether the hints would ask the source for the tag's digest: a tag that is not immutable and whose
- * copy the state knows, with the digest pushed from it (the source's own, unless the copy narrows it).
+ * copy the state knows (under the key of its platforms, see copy-destination-key.ts), with the digest
+ * pushed from it (the source's own, unless the copy narrows it).
  */
-export function wantsSourceHead(known: KnownCopy | undefined, q: Pick<HintQuery, 'immutable' | 'narrowed'>): boolean {
-  return !q.immutable && known?.destinationDigest !== undefined && (q.narrowed === true || known.destinationDigest === known.sourceDigest);
+export function wantsSourceHead(known: KnownCopy | undefined, q: Pick<HintQuery, 'immutable' | 'platforms'>): boolean {
+  return (
+    !q.immutable && known?.destinationDigest !== undefined && (q.platforms !== undefined || known.destinationDigest === known.sourceDigest)
+  );
 }
 
 /** Up to date by the hints, or undefined when the full comparison must decide. */
@@ -48,7 +57,9 @@ export async function upToDateByHints(
   q: HintQuery,
 ): Promise<HintedUpToDate | undefined> {
   if (destinationTags === undefined || (!q.immutable && state === undefined)) return undefined;
-  const known = state?.known(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
+  const source = tagKey(q.source, q.sourceTag);
+  const destination = copyDestinationKey(q.destination, q.destinationTag, q.platforms);
+  const known = state?.known(source, destination);
   // The source HEAD goes while the destination's list is awaited (the list usually comes later: a
   // destination's first request meets its auth challenge). When the list does not name the tag, the
   // HEAD was one request spent for nothing; an unchanged run needs it either way.
@@ -61,7 +72,8 @@ export async function upToDateByHints(
   if (head === undefined || known?.sourceDigest === undefined) return undefined;
   const answer = await head;
   if (answer?.digest === undefined || answer.digest !== known.sourceDigest) return undefined;
-  state?.confirm?.(tagKey(q.source, q.sourceTag), tagKey(q.destination, q.destinationTag));
-  // Narrowed, the same source digest always gives the same index (platform-filter.ts).
+  state?.confirm?.(source, destination);
+  // Narrowed, the same source digest always gives the same index for the same platforms
+  // (platform-filter.ts), and the key holds the platforms.
   return { digest: known.destinationDigest };
 }

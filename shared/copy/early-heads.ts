@@ -12,6 +12,7 @@
  */
 import { selectTags, type TagFilter } from '../config/tag-filter.js';
 import type { ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
+import { copyDestinationKey } from '../state/copy-destination-key.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
 import { wantsSourceHead } from './copy-hints.js';
 
@@ -19,8 +20,8 @@ import { wantsSourceHead } from './copy-hints.js';
 export interface EarlyHeadsRule {
   readonly source: RepositoryRef;
   readonly destination: RepositoryRef;
-  /** The rule narrows indexes to some platforms (its destination digests differ from the source's). */
-  readonly narrowed: boolean;
+  /** The platforms the rule narrows indexes to (its destination digests then differ from the source's); all when absent. */
+  readonly platforms?: readonly string[] | undefined;
   /** Whether a tag is immutable (it is then settled by the destination's tag list alone). */
   readonly immutable: (tag: string) => boolean;
   /** The rule's tag filter, applied to the tags known. */
@@ -56,8 +57,8 @@ export class EarlyHeads implements Pick<Registry, 'headManifest'> {
     for (const tag of tags) {
       const key = tagKey(rule.source, tag);
       if (this.heads.has(key)) continue;
-      const copy = this.state.known(key, tagKey(rule.destination, tag));
-      if (!wantsSourceHead(copy, { immutable: rule.immutable(tag), narrowed: rule.narrowed })) continue;
+      const copy = this.state.known(key, copyDestinationKey(rule.destination, tag, rule.platforms));
+      if (!wantsSourceHead(copy, { immutable: rule.immutable(tag), platforms: rule.platforms })) continue;
       let settle: EarlyHead['settle'] = () => undefined;
       const answer = new Promise<ManifestHead | undefined>((resolve) => (settle = resolve));
       // Its failure is the hint check's to meet, if one takes it.

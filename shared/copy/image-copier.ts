@@ -11,6 +11,7 @@ import { parseReference, type ImageReference } from '../reference.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { DEFAULT_RETRY, retryPolicy, SYSTEM_CLOCK, type Clock, type RetryListener, type RetryPolicy } from '../registry/retry.js';
 import type { FetchedManifest, ManifestHead, Registry, RepositoryRef } from '../registry/types.js';
+import { copyDestinationKey } from '../state/copy-destination-key.js';
 import { tagKey, type CopyState } from '../state/run-state.js';
 import type { BlobCoordinator, BlobWaitOptions } from './blob-coordinator.js';
 import { BlobTracker } from './blob-tracker.js';
@@ -208,7 +209,7 @@ export class ImageCopier implements ImageCopy {
       destination: repositoryOf(dst),
       destinationTag: dst.tag ?? srcTag,
       immutable: task.immutable === true,
-      narrowed: task.platforms !== undefined,
+      platforms: task.platforms,
     });
     return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
   }
@@ -329,7 +330,7 @@ export class ImageCopier implements ImageCopy {
             destination: dstRepo,
             destinationTag: dstTag,
             immutable: task.immutable === true,
-            narrowed: task.platforms !== undefined,
+            platforms: task.platforms,
           });
     if (hinted !== undefined) {
       const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
@@ -345,7 +346,12 @@ export class ImageCopier implements ImageCopy {
         ? this.upToDate(target.manifest.digest, manifest.digest)
         : await this.pushSelected(manifest, target.manifest, srcRepo, dstRepo, dstTag, task.platforms);
     if (result.outcome !== 'skipped')
-      this.state?.recordCopy(tagKey(srcRepo, srcTag), manifest.digest, tagKey(dstRepo, dstTag), target.manifest.digest);
+      this.state?.recordCopy(
+        tagKey(srcRepo, srcTag),
+        manifest.digest,
+        copyDestinationKey(dstRepo, dstTag, task.platforms),
+        target.manifest.digest,
+      );
     return withReferrers(result, target.subjects);
   }
 

@@ -212,7 +212,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       earlyHeads?.start({
         source: rule.source,
         destination: rule.destination,
-        narrowed: rule.platforms !== undefined,
+        platforms: rule.platforms,
         immutable: isImmutableTag(rule, options.immutableTags),
         tags: rule.tags,
       });

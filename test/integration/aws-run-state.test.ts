@@ -4,7 +4,8 @@
  * scheduled mirror run of N unchanged tags in R repositories costs N + 2R registry requests and sends
  * no copy message; a changed source tag, a destination tag deleted behind the state's back and
  * corrupt, wrong or foreign state items are all copied or compared in full; the counts, the summary
- * line and the single finish event stay right. With the state off, the same run is measured as
+ * line and the single finish event stay right; a rule's platforms are part of its items' keys, so a
+ * changed platform list is copied again. With the state off, the same run is measured as
  * before (a copy message, a manifest GET and a destination HEAD per tag), and the `aws-state:` line
  * prints both.
  */
@@ -22,7 +23,7 @@ import type { RegistryClient } from '../../shared/registry/client.js';
 import { secretBackedRegistry, testPipeline, type TestPipeline } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
-import { getManifestDigest, pushImage } from '../support/seed.js';
+import { getManifestBytes, getManifestDigest, pushImage, pushIndex, type SeededImage } from '../support/seed.js';
 import { seedFetch } from '../support/seed-http.js';
 import { driveUntilDone, type SqsHandler } from '../support/sqs-lambda-driver.js';
 
@@ -347,5 +348,62 @@ describe('run state on AWS: a warm mirror run costs N + 2R registry requests and
     assert.equal(run.requests.referrers, 1);
     assert.equal(blobRequests(run.requests), 0);
     assert.equal(await getManifestDigest(dst, 'tagged/a', 'stable'), await getManifestDigest(src, 'team/a', 'v2'));
+  });
+
+  it("keeps a rule's platforms in its state items: a changed platform list is copied again, an unchanged one costs a HEAD", async () => {
+    const children: SeededImage[] = [];
+    for (const platform of [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ])
+      children.push(await pushImage(src, 'team/multi', '', { format: 'oci', platform }));
+    const index = await pushIndex(src, 'team/multi', 'v1', children, 'oci');
+    const rules = (platforms: string[]): Record<string, unknown> => ({
+      [`${src.host}/team/multi`]: { to: `${dst.host}/plat/all`, platforms },
+      [`${src.host}/team/multi:v1`]: { to: `${dst.host}/plat/tag:v1`, platforms, referrers: false },
+    });
+    const architectures = async (repo: string): Promise<string[]> => {
+      const json = JSON.parse((await getManifestBytes(dst, repo, 'v1'))?.toString('utf8') ?? '{}') as {
+        manifests?: { platform?: { architecture: string } }[];
+      };
+      return (json.manifests ?? []).map((m) => m.platform?.architecture ?? '');
+    };
+    const items = async (repo: string): Promise<Record<string, unknown>[]> => {
+      const out = await DynamoDBDocumentClient.from(aws.dynamo).send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `STATE#${src.host}/team/multi#${dst.host}/plat/${repo}` },
+        }),
+      );
+      return out.Items ?? [];
+    };
+
+    const cold = await scheduledRun('platforms', rules(['linux/amd64']));
+    assert.deepEqual({ copied: cold.summary.copied, failed: cold.summary.failed }, { copied: 2, failed: 0 });
+    for (const repo of ['all', 'tag']) {
+      assert.deepEqual(await architectures(`plat/${repo}`), ['amd64']);
+      const [item, ...others] = await items(repo);
+      assert.equal(others.length, 0);
+      assert.equal(item?.sk, 'TAG#v1#v1#linux/amd64');
+      assert.equal(item?.destination, `${dst.host}/plat/${repo}:v1 [linux/amd64]`);
+      assert.equal(item?.sourceDigest, index.digest);
+      assert.notEqual(item?.destinationDigest, index.digest);
+    }
+    const warm = await scheduledRun('platforms', rules(['linux/amd64']));
+    assert.deepEqual({ upToDate: warm.summary.upToDate, copyMessages: warm.copyMessages }, { upToDate: 2, copyMessages: 1 });
+    assert.equal(warm.requests['manifest-get'] ?? 0, 0, 'the copy of the tag rule read its record too');
+    assert.equal(warm.requests['manifest-head'], 2, 'one source HEAD a rule');
+
+    const changed = await scheduledRun('platforms', rules(['linux/arm64']));
+    assert.deepEqual({ copied: changed.summary.copied, failed: changed.summary.failed }, { copied: 2, failed: 0 });
+    for (const repo of ['all', 'tag']) {
+      assert.deepEqual(await architectures(`plat/${repo}`), ['arm64'], `plat/${repo} holds the arm64 index`);
+      assert.deepEqual((await items(repo)).map((item) => item.sk).sort(), ['TAG#v1#v1#linux/amd64', 'TAG#v1#v1#linux/arm64']);
+    }
+    const again = await scheduledRun('platforms', rules(['linux/arm64']));
+    assert.deepEqual({ upToDate: again.summary.upToDate, copyMessages: again.copyMessages }, { upToDate: 2, copyMessages: 1 });
+    assert.equal(again.requests['manifest-get'] ?? 0, 0);
   });
 });

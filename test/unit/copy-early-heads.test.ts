@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EarlyHeads, type EarlyHeadsRule } from '../../shared/copy/early-heads.js';
 import type { ManifestHead, RepositoryRef } from '../../shared/registry/types.js';
+import { copyDestinationKey } from '../../shared/state/copy-destination-key.js';
 import { RunState, tagKey } from '../../shared/state/run-state.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 const source: RepositoryRef = { registry: 'src.example', repository: 'team/app' };
 const destination: RepositoryRef = { registry: 'dst.example', repository: 'mirror/app' };
-const rule: EarlyHeadsRule = { source, destination, narrowed: false, immutable: () => false };
+const rule: EarlyHeadsRule = { source, destination, immutable: () => false };
 
 /** A source whose HEADs are answered by hand: `digests` holds each tag's digest (none: 404). */
 function handSource(digests: Record<string, string>): {
@@ -87,6 +88,19 @@ describe('early source HEADs', () => {
     const heads = new EarlyHeads(registry, state, 10);
     heads.start({ ...rule, immutable: (tag) => tag === 'latest', tags: { exclude: ['beta'] } });
     assert.deepEqual(registry.asked, ['v1', 'v2']);
+  });
+
+  it("with platforms, asks only tags whose copy the state knows under the rule's platform list", () => {
+    const registry = handSource({});
+    const state = RunState.empty();
+    // Narrowed to the rule's platforms (listed in another order): asked, though the digests differ.
+    state.recordCopy(tagKey(source, 'v1'), D1, copyDestinationKey(destination, 'v1', ['linux/arm64', 'linux/amd64']), D2);
+    // Narrowed to other platforms, or not at all: not this rule's copies.
+    state.recordCopy(tagKey(source, 'v2'), D1, copyDestinationKey(destination, 'v2', ['linux/amd64']), D2);
+    state.recordCopy(tagKey(source, 'v3'), D1, copyDestinationKey(destination, 'v3'), D1);
+    const heads = new EarlyHeads(registry, state, 10);
+    heads.start({ ...rule, platforms: ['linux/amd64', 'linux/arm64'] });
+    assert.deepEqual(registry.asked, ['v1']);
   });
 
   it('a tag the source answers 404 for is forgotten by the state', async () => {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stateItem, stateKey, stateRecordOf } from '../../functions/adapters/dynamo-items.js';
+import { copyDestinationKey } from '../../shared/state/copy-destination-key.js';
 import { splitTagKey, tagKey } from '../../shared/state/run-state.js';
 import { StateSnapshot } from '../../shared/state/state-snapshot.js';
 
@@ -67,6 +68,26 @@ describe('state items', () => {
     });
     assert.deepEqual(stateKey({ source: SRC, destination: 'dst.example/mirror/app:stable' })?.sk, 'TAG#v1#stable');
     assert.equal(stateKey({ source: 'nonsense', destination: DST }), undefined);
+  });
+
+  it('keys a copy under a platform filter apart from the unfiltered one, and reads it back', () => {
+    const destination = copyDestinationKey({ registry: 'dst.example', repository: 'mirror/app' }, 'v1', ['linux/arm64', 'linux/amd64']);
+    assert.deepEqual(stateKey({ source: SRC, destination }), {
+      pk: 'STATE#src.example:5000/team/app#dst.example/mirror/app',
+      sk: 'TAG#v1#v1#linux/amd64,linux/arm64',
+    });
+    const keys = [undefined, ['linux/amd64'], ['linux/arm64']].map(
+      (platforms) =>
+        stateKey({ source: SRC, destination: copyDestinationKey({ registry: 'dst.example', repository: 'mirror/app' }, 'v1', platforms) })
+          ?.sk,
+    );
+    assert.deepEqual(keys, ['TAG#v1#v1', 'TAG#v1#v1#linux/amd64', 'TAG#v1#v1#linux/arm64']);
+    const item = stateItem({ source: SRC, destination, sourceDigest: D1, destinationDigest: D2 }, 2_000);
+    assert.ok(item !== undefined);
+    assert.deepEqual(stateRecordOf(item, 1_000), { source: SRC, destination, sourceDigest: D1, destinationDigest: D2 });
+    // A record of one selection under the key of another is refused.
+    assert.equal(stateRecordOf({ ...item, sk: 'TAG#v1#v1#linux/amd64' }, 1_000), undefined);
+    assert.equal(stateRecordOf({ ...item, sk: 'TAG#v1#v1' }, 1_000), undefined);
   });
 
   it('reads back what it writes and marks an item for renewal past half its life', () => {
