@@ -38,7 +38,7 @@ export class RunLog {
           ? `: ${r.error ?? 'unknown error'}`
           : r.outcome === 'skipped'
             ? `: ${r.reason ?? 'not selected'}`
-            : ` digest=${r.digest ?? 'unknown'}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
+            : ` digest=${r.digest ?? `unknown (${r.reason ?? 'not asked'})`}${r.sourceDigest === undefined ? '' : ` source-digest=${r.sourceDigest}`} bytes=${r.bytes}${r.referrers === undefined ? '' : ` referrers=${r.referrers}`}`;
       this.line(`${r.outcome} ${r.source} -> ${r.destination} attempts=${r.attempts} duration=${r.durationMs}ms${detail}`);
       for (const l of r.leftOut ?? []) {
         this.line(

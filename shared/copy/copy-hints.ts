@@ -22,7 +22,14 @@ import type { DestinationTags } from './destination-tags.js';
 export interface HintedUpToDate {
   /** Digest of the top manifest, when known (an immutable tag may be up to date without one). */
   readonly digest: string | undefined;
+  /** The source's digest, when the destination's differs (an index narrowed to some platforms). */
+  readonly sourceDigest?: string;
+  /** How an up-to-date tag was found without its digest. */
+  readonly reason?: string;
 }
+
+/** What a report says of an immutable tag found listed at the destination, whose digest no request asked for. */
+export const IMMUTABLE_LISTED = 'immutable tag, listed at the destination';
 
 /** One tag copy the hints are asked about. */
 export interface HintQuery {
@@ -68,12 +75,20 @@ export async function upToDateByHints(
   head?.catch(() => undefined);
   const listed = await destinationTags.tags(q.destination);
   if (listed === undefined || !listed.has(q.destinationTag)) return undefined;
-  if (q.immutable) return { digest: known?.destinationDigest };
+  if (q.immutable) {
+    const digest = known?.destinationDigest;
+    return digest === undefined ? { digest, reason: IMMUTABLE_LISTED } : { digest, ...sourceDigestOf(known, digest) };
+  }
   if (head === undefined || known?.sourceDigest === undefined) return undefined;
   const answer = await head;
   if (answer?.digest === undefined || answer.digest !== known.sourceDigest) return undefined;
   state?.confirm?.(source, destination);
   // Narrowed, the same source digest always gives the same index for the same platforms
   // (platform-filter.ts), and the key holds the platforms.
-  return { digest: known.destinationDigest };
+  return { digest: known.destinationDigest, ...sourceDigestOf(known, known.destinationDigest) };
+}
+
+/** `sourceDigest` when the destination's digest differs from the source's (a narrowed index). */
+function sourceDigestOf(known: KnownCopy | undefined, digest: string | undefined): { sourceDigest?: string } {
+  return known === undefined || digest === undefined || digest === known.sourceDigest ? {} : { sourceDigest: known.sourceDigest };
 }

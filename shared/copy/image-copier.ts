@@ -71,7 +71,7 @@ export interface ImageCopyResult {
   readonly bytes: number;
   /** Referrers (signatures, SBOMs, attestations) of the image, all at the destination now. */
   readonly referrers?: number;
-  /** Why the image was skipped. */
+  /** Why the image was skipped, or how an up-to-date one was found without its digest. */
   readonly reason?: string;
   /** Foreign layers of the manifests this copy pushed that were not copied (see foreign-layers.ts). */
   readonly leftOut?: readonly LeftOutLayer[];
@@ -211,7 +211,7 @@ export class ImageCopier implements ImageCopy {
       immutable: task.immutable === true,
       platforms: task.platforms,
     });
-    return hinted === undefined ? undefined : { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+    return hinted === undefined ? undefined : { outcome: 'up-to-date', bytes: 0, ...hinted };
   }
 
   /** Whether {@link upToDateByHints} applies to the task: not to a source pinned by digest, nor to a copy of referrers. */
@@ -333,7 +333,7 @@ export class ImageCopier implements ImageCopy {
             platforms: task.platforms,
           });
     if (hinted !== undefined) {
-      const result: ImageCopyResult = { outcome: 'up-to-date', digest: hinted.digest, bytes: 0 };
+      const result: ImageCopyResult = { outcome: 'up-to-date', bytes: 0, ...hinted };
       return task.platforms === undefined && hinted.digest !== undefined ? withReferrers(result, [hinted.digest]) : result;
     }
     const [manifest, head] =

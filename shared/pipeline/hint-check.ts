@@ -42,6 +42,8 @@ export async function settleByHints(
     destination: task.destination,
     outcome: hinted.outcome,
     ...(hinted.digest === undefined ? {} : { digest: hinted.digest }),
+    ...(hinted.sourceDigest === undefined ? {} : { sourceDigest: hinted.sourceDigest }),
+    ...(hinted.reason === undefined ? {} : { reason: hinted.reason }),
     bytes: 0,
     attempts: 1,
     durationMs: Date.now() - started,

@@ -55,7 +55,7 @@ export interface TaskResult {
   readonly sourceDigest?: string;
   /** Referrers (signatures, SBOMs, attestations) of the image, all at the destination after the task. */
   readonly referrers?: number;
-  /** Why a task was skipped. */
+  /** Why a task was skipped, or how an up-to-date one was found without its digest. */
   readonly reason?: string;
   /** Foreign layers not copied (digest, size, media type, urls, reason); absent when none. */
   readonly leftOut?: readonly LeftOutLayer[];

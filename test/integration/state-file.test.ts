@@ -101,6 +101,13 @@ describe('the run state file', () => {
     const r = await report(dir);
     // team/a's tags match the pattern and are taken as they are; team/b's are compared, and v1 copied.
     assert.equal(outcome(r, `${dst.host}/imm/a:v1`), 'up-to-date');
+    // Without a state nothing asked for its digest: the report and the log say how it was found instead.
+    const taken = r.tasks.find((t) => t.destination === `${dst.host}/imm/a:v1`) as { digest?: string; reason?: string };
+    assert.deepEqual([taken.digest, taken.reason], [undefined, 'immutable tag, listed at the destination']);
+    assert.match(
+      await readFile(join(dir, 'image-migrator.log'), 'utf8'),
+      /up-to-date \S+\/team\/a:v1 -> \S+\/imm\/a:v1 .*digest=unknown \(immutable tag, listed at the destination\)/,
+    );
     assert.equal(outcome(r, `${dst.host}/imm/b:v1`), 'copied');
     assert.equal(await getManifestDigest(dst, 'imm/b', 'v1'), changed.digest);
     assert.equal(r.requests['manifest-get'], 2, "team/b's two tags only");

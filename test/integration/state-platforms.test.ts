@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
+import type { TaskResult } from '../../shared/pipeline/task.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState } from '../../shared/state/run-state.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
@@ -65,14 +66,14 @@ describe('run state and platform filters', () => {
   async function migrate(
     images: Record<string, unknown> | string,
     state: RunState,
-  ): Promise<{ requests: Record<string, number>; outcomes: string[]; state: RunState }> {
+  ): Promise<{ requests: Record<string, number>; outcomes: string[]; results: TaskResult[]; state: RunState }> {
     const requests: Record<string, number> = {};
     const client = new RegistryClient({ credentials, onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1) });
     const parsed = parseImagesFile(typeof images === 'string' ? images : JSON.stringify(images), 'images.json', {});
     const loaded = RunState.parse(state.serialize());
     const run = await runLocal({ rules: parsed, registry: client, workers: 3, retries: 0, state: loaded });
     await client.close();
-    return { requests, outcomes: run.results.map((r) => r.outcome), state: loaded };
+    return { requests, outcomes: run.results.map((r) => r.outcome), results: run.results, state: loaded };
   }
 
   /** The children a destination tag's index lists, by architecture; its digest too. */
@@ -136,6 +137,11 @@ describe('run state and platform filters', () => {
     assert.deepEqual(cold.outcomes, ['copied']);
     const warm = await migrate(all(['linux/amd64']), cold.state);
     assert.deepEqual(warm.outcomes, ['up-to-date']);
+    // The result says which index stands for which source index, as a full comparison's does.
+    assert.deepEqual(
+      [warm.results[0]?.digest, warm.results[0]?.sourceDigest],
+      [cold.results[0]?.digest, cold.results[0]?.sourceDigest ?? 'a source digest'],
+    );
     assert.equal(warm.requests['manifest-get'] ?? 0, 0, JSON.stringify(warm.requests));
     assert.equal(warm.requests['manifest-head'], 1, JSON.stringify(warm.requests));
 
