@@ -12,7 +12,7 @@ import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState } from '../../shared/state/run-state.js';
-import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { loopbackCredentials, startRegistry, type TestRegistry } from '../support/registries.js';
 import { pushImage } from '../support/seed.js';
 import { createTestPki, type TestPki } from '../support/test-pki.js';
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
@@ -39,13 +39,8 @@ describe('endpoints remembered in the run state', () => {
     await pki?.remove();
   });
 
-  /** Every registry is `insecure`; the destination has its login. */
-  const credentials = {
-    lookup: (registry: string) => ({
-      insecure: true,
-      ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}),
-    }),
-  };
+  // Every registry is `insecure`; the destination has its login.
+  const credentials = loopbackCredentials(() => [dst]);
 
   /** One migration of `source`'s team/app to a new destination repository; requests by kind and status. */
   async function migrate(state: RunState, source: string, target: string): Promise<{ outcome: string | undefined; seen: string[] }> {

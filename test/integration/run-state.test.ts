@@ -15,7 +15,7 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState, tagKey } from '../../shared/state/run-state.js';
 import { runCli, workdir } from '../support/cli-run.js';
 import { startForwardingProxy } from '../support/forwarding-proxy.js';
-import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { loopbackCredentials, startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushBlob, pushImage, randomBytes } from '../support/seed.js';
 
 describe('run state and immutable tags', () => {
@@ -30,12 +30,8 @@ describe('run state and immutable tags', () => {
     await Promise.all([src, dst].map((r) => r?.stop()));
   });
 
-  const credentials = {
-    lookup: (registry: string) => ({
-      insecure: true,
-      ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}),
-    }),
-  };
+  // Every registry is `insecure`; the destination has its login.
+  const credentials = loopbackCredentials(() => [dst]);
   const images = (): string =>
     JSON.stringify(Object.fromEntries(['a', 'b'].map((r) => [`${src.host}/team/${r}`, `${dst.host}/mirror/${r}`])));
 

@@ -11,7 +11,7 @@ import { runLocal } from '../../shared/pipeline/local-run.js';
 import type { TaskResult } from '../../shared/pipeline/task.js';
 import { RegistryClient } from '../../shared/registry/client.js';
 import { RunState } from '../../shared/state/run-state.js';
-import { startRegistry, type TestRegistry } from '../support/registries.js';
+import { loopbackCredentials, startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestBytes, getManifestDigest, pushImage, pushIndex, type SeededImage } from '../support/seed.js';
 
 const PLATFORMS = [
@@ -40,12 +40,8 @@ describe('run state and platform filters', () => {
     await Promise.all([src, dst].map((r) => r?.stop()));
   });
 
-  const credentials = {
-    lookup: (registry: string) => ({
-      insecure: true,
-      ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}),
-    }),
-  };
+  // Every registry is `insecure`; the destination has its login.
+  const credentials = loopbackCredentials(() => [dst]);
 
   /**
    * The rules of a case as images.json text: the all-tags rule, and two tag rules of the same source

@@ -243,3 +243,21 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     throw error;
   }
 }
+
+/**
+ * The credentials of a client in the tests: every registry `insecure` (plain HTTP on loopback), and the
+ * login of those that have one (resolved when asked, so registries started later count too).
+ */
+export function loopbackCredentials(registries: () => readonly (TestRegistry | undefined)[]): {
+  lookup: (registry: string) => { insecure: true; username?: string; password?: string };
+} {
+  return {
+    lookup: (registry) => {
+      const r = registries().find((x) => x?.host === registry);
+      return {
+        insecure: true,
+        ...(r?.username === undefined || r.password === undefined ? {} : { username: r.username, password: r.password }),
+      };
+    },
+  };
+}
