@@ -84,19 +84,28 @@ export function configureMigrate(program: Command): void {
       DEFAULT_AUTH,
     )
     .option('--images <file>', 'images file path: the migration rules, source to destination; pair it with --auth', './images.json')
-    .option('--log <file>', 'log file path: one line per task outcome', './image-migrator.log')
+    .option(
+      '--log <file>',
+      'log file path: a line per task outcome, retry (what, registry, why, delay) and failed rule',
+      './image-migrator.log',
+    )
     .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
     .option('--registry <registry>', 'default target registry when a rule has an empty destination (or DEFAULT_REGISTRY)')
     .option(
       '-r, --retries <n>',
-      'retries of a failed request, blob transfer or task (one budget; 0: no retry at all)',
+      'retries of a failed request, blob transfer or task (one budget; 0: no retry at all); a registry answering 429/503 or refusing connections is waited for without using it up',
       wholeNumber('--retries', 0, 100),
       3,
     )
-    .option('-w, --workers <n>', 'images migrated at once', wholeNumber('--workers', 1, 256), 7)
+    .option(
+      '-w, --workers <n>',
+      'images migrated at once; requests to one registry adapt up to this many x 4 in flight (fewer after a 429/503)',
+      wholeNumber('--workers', 1, 256),
+      7,
+    )
     .option(
       '--stall-timeout <seconds>',
-      'abandon (and retry) a request that receives or sends nothing for this long',
+      'abandon (and retry) a request that receives or sends nothing for this long; a registry that is unavailable (429/503, Retry-After) is waited for up to twice this long per request',
       wholeNumber('--stall-timeout', 1, 3600),
       30,
     )

@@ -15,7 +15,7 @@ export interface RunReport {
   readonly summary: string;
   readonly counts: LocalRunResult['counts'];
   readonly requests: Record<string, number>;
-  /** Retries of the run below the task level, by kind (a task's own are in its `retried`). */
+  /** Retries of the run below the task level, by kind: the tasks' own (each in its `retried`) and those of no task (tag lists). */
   readonly retried: Record<string, number>;
   readonly generateFailures: LocalRunResult['plan']['generateFailures'];
   readonly tasks: LocalRunResult['results'];
@@ -31,14 +31,14 @@ export function buildReport(run: LocalRunResult, requests: Record<string, number
     // Requests are counted per kind for the whole run here, not per task.
     counts: { ...run.counts, requests: Object.values(requests).reduce((a, b) => a + b, 0) },
     requests,
-    retried: totalRetried(run.results),
+    retried: totalRetried(run.results, run.untaskedRetries),
     generateFailures: run.plan.generateFailures,
     tasks: run.results,
   };
 }
 
-function totalRetried(results: LocalRunResult['results']): Record<string, number> {
-  const total: Record<string, number> = {};
+function totalRetried(results: LocalRunResult['results'], untasked: Readonly<Record<string, number>>): Record<string, number> {
+  const total: Record<string, number> = { ...untasked };
   for (const r of results) for (const [kind, n] of Object.entries(r.retried ?? {})) total[kind] = (total[kind] ?? 0) + n;
   return total;
 }

@@ -80,6 +80,8 @@ export interface LocalRunResult {
   readonly plan: Plan;
   readonly results: TaskResult[];
   readonly counts: RunCounts;
+  /** Retries that belong to no task (tag lists while planning, destination listings), by kind. */
+  readonly untaskedRetries: Readonly<Record<string, number>>;
 }
 
 /**
@@ -91,13 +93,19 @@ export interface LocalRunResult {
  */
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   const runId = options.runId ?? randomUUID();
+  const startedAt = new Date().toISOString();
   const store = options.store ?? new MemoryResultStore();
   const emit = options.onEvent ?? (() => undefined);
   const held: RunEvent[] = [];
   let planned = false;
   const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
   // Retries while planning (and listing destinations) belong to no task; the copier reports each task's own.
-  const planning = options.registry.withRetryListener?.((retry) => emitRetry({ type: 'retry', retry })) ?? options.registry;
+  const untaskedRetries: Record<string, number> = {};
+  const planning =
+    options.registry.withRetryListener?.((retry) => {
+      untaskedRetries[retry.kind] = (untaskedRetries[retry.kind] ?? 0) + 1;
+      emitRetry({ type: 'retry', retry });
+    }) ?? options.registry;
   const destinationTags = new DestinationTags(planning);
   const clock = options.clock ?? SYSTEM_CLOCK;
   // With a run state, the source HEADs of the tags it knows go while the rules are listed (see early-heads.ts).
@@ -239,7 +247,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   mayOpenSlots();
   const run: RunRecord = {
     runId,
-    startedAt: new Date().toISOString(),
+    startedAt,
     trigger: options.trigger ?? 'manual',
     taskCount: plan.tasks.length,
     generateFailed: plan.generateFailures.length,
@@ -271,7 +279,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const results = await store.listResults(runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
   results.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
-  return { run, plan, results, counts: countResults(run, results) };
+  return { run, plan, results, counts: countResults(run, results), untaskedRetries };
 }
 
 /**

@@ -67,17 +67,29 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   let shape = DEFAULT_SHAPE;
   let scaled = false;
   let bigLayerMib = 1024;
+  const usage = [
+    'usage: npm run bench -- [--rounds N] [--scale REPOSxTAGS] [--big-layer-mib N]',
+    '  --rounds N           rounds of every run, alternating which tool goes first; medians reported (default 3)',
+    '  --scale RxT          R repositories of T small tags each instead of the default workload (10 repositories, 40 tags)',
+    '  --big-layer-mib N    the layer of the memory run, in MiB (default 1024; 0: no memory run)',
+  ].join('\n');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1] ?? '';
-    if (arg === '--rounds' && /^\d+$/.test(value)) rounds = Math.max(1, Number(value));
-    else if (arg === '--scale' && /^\d+x\d+$/.test(value)) {
+    if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`${usage}\n`);
+      process.exit(0);
+    }
+    if (arg === '--rounds' && /^[1-9]\d*$/.test(value)) rounds = Number(value);
+    else if (arg === '--scale' && /^[1-9]\d*x[1-9]\d*$/.test(value)) {
       const [r, t] = value.split('x').map(Number);
       shape = scaleShape(r ?? 100, t ?? 20);
       scaled = true;
     } else if (arg === '--big-layer-mib' && /^\d+$/.test(value)) bigLayerMib = Number(value);
     else {
-      process.stderr.write('usage: npm run bench -- [--rounds N] [--scale REPOSxTAGS] [--big-layer-mib N (0: no memory check)]\n');
+      process.stderr.write(
+        `npm run bench: ${arg ?? ''} ${value}: not an option or value it takes (rounds and scale are at least 1)\n${usage}\n`,
+      );
       process.exit(2);
     }
     i++;
@@ -252,11 +264,13 @@ async function main(): Promise<void> {
   log('');
   log(`image-migrator --workers ${WORKERS} vs skopeo sync --all --preserve-digests (one invocation, all repositories);`);
   log(
-    `${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} rounds (alternating which tool goes first)`,
+    `${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} round${options.rounds === 1 ? '' : 's'} (alternating which tool goes first)`,
   );
   log('requests: both registries, counted at a proxy in front of each; tokens at the destination token server;');
   log('warm: nothing changed, --no-state; warm-state: nothing changed, with the state the cold run left; immutable: --immutable-tags "*";');
-  log('big: one image with the big layer into an empty destination (memory); ratios of warm-state and immutable are to skopeo warm;');
+  log(
+    `${options.bigLayerMib > 0 ? `big: one image with a ${options.bigLayerMib} MiB layer into an empty destination (memory); ` : ''}ratios of warm-state and immutable are to skopeo warm;`,
+  );
   log('401 = auth challenges; tls = HTTPS attempts refused by the plain-HTTP port; 1st out = seconds until the tool printed anything;');
   log('req/tag = every registry request but tokens, tag lists and tls attempts, over the tag count; MB = body bytes through the proxies;');
   log('conns = TCP connections opened to the registries (tls attempts included)');

@@ -166,6 +166,35 @@ describe('image-migrator migrate failures', () => {
     assert.deepEqual(await listTags(dst, 'dry/ok').catch(() => []), []);
   });
 
+  it("retries while planning are in the report's totals and logged once each; the report's start is the run's", async () => {
+    const proxy = await startForwardingProxy(src.url);
+    try {
+      // The source's tag list is throttled twice, for 1 s each: the run's first second goes to planning.
+      proxy.failNext('/v2/team/ok/tags/list', 429, 2, { 'retry-after': '1' });
+      const dir = await workdir({
+        'auth.json': { [proxy.host]: { insecure: true }, [dst.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${proxy.host}/team/ok`]: `${dst.host}/planning/ok` },
+      });
+      const result = await runCli(['--report', 'r.json', '--no-state'], { cwd: dir });
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as {
+        startedAt: string;
+        finishedAt: string;
+        retried: Record<string, number>;
+      };
+      assert.equal(report.retried['tag-list'], 2, JSON.stringify(report.retried));
+      assert.ok(Date.parse(report.finishedAt) - Date.parse(report.startedAt) >= 1900, `${report.startedAt} to ${report.finishedAt}`);
+      const retries = (await readFile(join(dir, 'image-migrator.log'), 'utf8')).split('\n').filter((l) => l.includes(' retry planning '));
+      assert.equal(retries.length, 2, retries.join('\n'));
+      for (const line of retries) {
+        assert.match(line, /kind=tag-list .*: GET \S+\/tags\/list\S*: 429/);
+        assert.equal(line.split('/tags/list').length, 2, `the request is named once: ${line}`);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('exits 2 with a clear message for a bad flag value', async () => {
     const dir = await workdir({});
     const result = await runCli(['--workers', 'many'], { cwd: dir });
