@@ -156,9 +156,10 @@ describe('network outages', () => {
       for (const [tag, image] of images) assert.equal(await getManifestDigest(dst, 'soak/app', tag), image.digest, tag);
       const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
       const retryLines = log.match(/^\S+ retry .*$/gm) ?? [];
-      const taskRetries = retryLines.filter((l) => !/ retry planning /.test(l) && !/ level=task /.test(l)).length;
+      // The report's totals count every retry below the task level, those while planning included.
+      const belowTasks = retryLines.filter((l) => !/ level=task /.test(l)).length;
       const reported = Object.values(report.retried).reduce((a, b) => a + b, 0);
-      assert.equal(taskRetries, reported, 'every retry counted in the report is in the log');
+      assert.equal(belowTasks, reported, 'every retry counted in the report is in the log');
       const injected =
         Object.values(srcProxy.injected).reduce((a, b) => a + b, 0) + Object.values(dstProxy.injected).reduce((a, b) => a + b, 0);
       assert.ok(injected > 0);
