@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, ImageMigratorError } from '../errors.js';
 import { isUnavailable, type RetryBudget } from '../registry/retry.js';
+import { stallReason } from '../registry/stall.js';
 import type { BlobCopyContext } from './copy-blob.js';
 import type { Descriptor } from './manifest.js';
 
@@ -24,7 +25,7 @@ export async function blobRetry(
     kind,
     registry,
     what,
-    reason: error instanceof Error ? error.message : String(error),
+    reason: stallReason(error) ?? (error instanceof Error ? error.message : String(error)),
     attempt: budget.attempts,
     delayMs,
     unavailable: isUnavailable(error),

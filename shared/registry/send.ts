@@ -23,6 +23,7 @@ import {
   type RetryPolicy,
 } from './retry.js';
 import { type RateLimitPacer } from './rate-limit.js';
+import { stallReason } from './stall.js';
 import { refreshTime, type CachedToken } from './token-cache.js';
 import { discard, header, isStreamed, readBody, Transport, type HttpResponse } from './transport.js';
 import { RequestKind, type UploadBody } from './types.js';
@@ -129,7 +130,8 @@ function networkError(method: string, url: URL, err: unknown): RegistryError {
       cause: err,
     });
   }
-  return new RegistryError({ method, url, reason: `network error: ${e.code ?? e.message ?? String(err)}`, retryable: true, cause: err });
+  const reason = stallReason(err) ?? `network error: ${e.code ?? e.message ?? String(err)}`;
+  return new RegistryError({ method, url, reason, retryable: true, cause: err });
 }
 
 /** Owns auth, retries, backoff, redirects and the scheme decision for every request. */

@@ -31,6 +31,17 @@ export class StallError extends ImageMigratorError {
   }
 }
 
+/**
+ * The words of a stall that undici's own timeouts caught (a response head, or a response body, that
+ * did not come for the stall timeout), as the watchdog's stalls read; undefined for any other error.
+ */
+export function stallReason(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'stalled: no answer for the stall timeout (UND_ERR_HEADERS_TIMEOUT)';
+  if (code === 'UND_ERR_BODY_TIMEOUT') return 'stalled: the answer took no data for the stall timeout (UND_ERR_BODY_TIMEOUT)';
+  return undefined;
+}
+
 /** What the watchdog reads of an upload body while undici pulls it. */
 export interface PulledBody extends AsyncIterable<Uint8Array> {
   /** Chunks asked for so far. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { redactUrl } from '../../shared/registry/redact.js';
 import { parseErrorCodes, RegistryError } from '../../shared/registry/registry-error.js';
+import { stallReason } from '../../shared/registry/stall.js';
 
 describe('RegistryError', () => {
   it('names method, URL, status and the registry codes', () => {
@@ -15,6 +16,13 @@ describe('RegistryError', () => {
     assert.equal(err.name, 'RegistryError');
     assert.equal(err.retryable, false);
     assert.ok(err.hasCode('MANIFEST_UNKNOWN'));
+  });
+
+  it("words undici's head and body timeouts as stalls, and nothing else", () => {
+    assert.match(stallReason({ code: 'UND_ERR_HEADERS_TIMEOUT' }) ?? '', /^stalled: no answer for the stall timeout/);
+    assert.match(stallReason({ code: 'UND_ERR_BODY_TIMEOUT' }) ?? '', /^stalled: the answer took no data for the stall timeout/);
+    assert.equal(stallReason({ code: 'ECONNRESET' }), undefined);
+    assert.equal(stallReason(undefined), undefined);
   });
 
   it('marks network errors, 408, 429 and 5xx retryable', () => {
