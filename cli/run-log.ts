@@ -29,7 +29,7 @@ export class RunLog {
       const r = event.retry;
       const task = event.task === undefined ? 'planning' : `${event.task.source} -> ${event.task.destination}`;
       this.line(
-        `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.reason.startsWith(r.what) ? r.reason : `${r.what}: ${r.reason}`}`,
+        `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`,
       );
     } else {
       const r = event.result;

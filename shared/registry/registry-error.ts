@@ -43,6 +43,8 @@ export class RegistryError extends ImageMigratorError {
   public readonly url: string;
   public readonly retryable: boolean;
   public readonly retryAfterMs: number | undefined;
+  /** What went wrong, without the request it went wrong in (the message is `METHOD URL: problem`). */
+  public readonly problem: string;
 
   public constructor(init: RegistryErrorInit) {
     const url = redactUrl(init.url);
@@ -52,7 +54,9 @@ export class RegistryError extends ImageMigratorError {
     const detail = codes
       .map((c) => `${c.message ? `${c.code}: ${c.message}` : c.code}${c.detail && c.detailIsText ? ` (${c.detail})` : ''}`)
       .join('; ');
-    super(`${init.method} ${url}: ${head}${detail ? `: ${detail}` : ''}`, init.cause === undefined ? undefined : { cause: init.cause });
+    const problem = `${head}${detail ? `: ${detail}` : ''}`;
+    super(`${init.method} ${url}: ${problem}`, init.cause === undefined ? undefined : { cause: init.cause });
+    this.problem = problem;
     this.status = init.status;
     this.codes = codes;
     this.method = init.method;

@@ -281,7 +281,11 @@ export class Sender {
       }
       if (!budget.allowsRetry(failure)) throw failure;
       let delay = budget.delayMs(failure, this.options.random);
-      const reason = (failure as Error).message;
+      // The event names the request (`what`); a registry error of that request says only what went wrong.
+      const reason =
+        failure instanceof RegistryError && failure.method === ctx.method && failure.url === redactUrl(ctx.url)
+          ? failure.problem
+          : (failure as Error).message;
       if (isUnavailable(failure))
         delay = Math.max(
           delay,
