@@ -86,7 +86,7 @@ export function configureMigrate(program: Command): void {
     .option('--images <file>', 'images file path: the migration rules, source to destination; pair it with --auth', './images.json')
     .option(
       '--log <file>',
-      'log file path: a line per task outcome, retry (what, registry, why, delay) and failed rule',
+      'log file path: a line per task outcome, retry (what, registry, why, delay), failed rule and destination whose tags could not be listed',
       './image-migrator.log',
     )
     .option('--namespace <namespace>', 'default target namespace when a rule has an empty destination (or DEFAULT_NAMESPACE)')
@@ -105,7 +105,7 @@ export function configureMigrate(program: Command): void {
     )
     .option(
       '--stall-timeout <seconds>',
-      'abandon (and retry) a request that receives or sends nothing for this long; a registry that is unavailable (429/503, Retry-After) is waited for up to twice this long per request',
+      'abandon (and retry) a request that receives or sends nothing for this long; a registry unavailable (429/503, Retry-After) for twice this long without a success is given up: its requests then fail at once, save one every half of that to see whether it is back',
       wholeNumber('--stall-timeout', 1, 3600),
       30,
     )

@@ -42,7 +42,7 @@ export class Progress {
   public constructor(private readonly out: NodeJS.WriteStream | (NodeJS.WritableStream & { isTTY?: boolean; columns?: number })) {}
 
   public event(event: RunEvent): void {
-    if (event.type === 'planned') return;
+    if (event.type === 'planned' || event.type === 'unlisted') return;
     if (event.type === 'retry') {
       this.retry(event.retry, event.task?.source);
       return;

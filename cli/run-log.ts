@@ -1,7 +1,7 @@
 /**
  * The --log file: one line per task outcome, rule that could not be expanded, retry at any level
- * (request, blob transfer, task: what, which registry, why, the delay) and foreign layer left out
- * (digest, size, media type, urls, why). Lines hold
+ * (request, blob transfer, task: what, which registry, why, the delay), foreign layer left out
+ * (digest, size, media type, urls, why) and destination repository whose tags could not be listed. Lines hold
  * references, digests and error texts, which never carry a credential.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -31,6 +31,8 @@ export class RunLog {
       this.line(
         `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`,
       );
+    } else if (event.type === 'unlisted') {
+      this.line(`unlisted ${event.repository}: ${event.error}; each of its tags is asked for with a HEAD`);
     } else {
       const r = event.result;
       const detail =

@@ -8,7 +8,8 @@
  * knows: its copies upload without asking first (see copy-blob.ts).
  *
  * The list only ever saves a HEAD. A tag pushed after the listing is copied again (its blobs are
- * found and skipped); a tag listed but gone is found missing by the HEAD.
+ * found and skipped); a tag listed but gone is found missing by the HEAD. A listing that fails for
+ * another reason is told to `onUnlisted` (the log says so), and each tag is then asked for by HEAD.
  */
 import { RegistryError } from '../registry/registry-error.js';
 import type { Registry, RepositoryRef } from '../registry/types.js';
@@ -21,7 +22,10 @@ export class DestinationTags {
   /** Repositories whose listing answered NAME_UNKNOWN. */
   private readonly missing = new Set<string>();
 
-  public constructor(private readonly registry: Pick<Registry, 'listTags'>) {}
+  public constructor(
+    private readonly registry: Pick<Registry, 'listTags'>,
+    private readonly onUnlisted?: (repo: RepositoryRef, error: unknown) => void,
+  ) {}
 
   /** Starts listing a destination repository's tags, once per repository. */
   public prefetch(repo: RepositoryRef): void {
@@ -54,6 +58,7 @@ export class DestinationTags {
         this.missing.add(keyOf(repo));
         return new Set();
       }
+      this.onUnlisted?.(repo, error);
       return undefined;
     }
   }

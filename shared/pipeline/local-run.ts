@@ -37,6 +37,8 @@ export type RunEvent =
   | { readonly type: 'planned'; readonly plan: Plan }
   /** A retry at any level; `task` is absent for retries while planning (tag lists). */
   | { readonly type: 'retry'; readonly retry: RetryEvent; readonly task?: CopyTask | undefined }
+  /** A destination repository whose tags could not be listed: its tags are each asked for with a HEAD. */
+  | { readonly type: 'unlisted'; readonly repository: string; readonly error: string }
   | { readonly type: 'done'; readonly result: TaskResult; readonly finished: number; readonly total: number };
 
 /** Settings of a local run. */
@@ -98,15 +100,17 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const emit = options.onEvent ?? (() => undefined);
   const held: RunEvent[] = [];
   let planned = false;
-  const emitRetry = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
+  const emitHeld = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
   // Retries while planning (and listing destinations) belong to no task; the copier reports each task's own.
   const untaskedRetries: Record<string, number> = {};
   const planning =
     options.registry.withRetryListener?.((retry) => {
       untaskedRetries[retry.kind] = (untaskedRetries[retry.kind] ?? 0) + 1;
-      emitRetry({ type: 'retry', retry });
+      emitHeld({ type: 'retry', retry });
     }) ?? options.registry;
-  const destinationTags = new DestinationTags(planning);
+  const destinationTags = new DestinationTags(planning, (repo, error) =>
+    emitHeld({ type: 'unlisted', repository: `${repo.registry}/${repo.repository}`, error: errorMessage(error) }),
+  );
   const clock = options.clock ?? SYSTEM_CLOCK;
   // With a run state, the source HEADs of the tags it knows go while the rules are listed (see early-heads.ts).
   // They go as many at once as the hint checks do (--workers x 4).
@@ -147,7 +151,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const queue = new InProcessQueue(
     options.workers,
     async (task) => {
-      const copy = handleWithRetries(task, copier, options, clock, emitRetry, tallyOf(task), failedAhead.get(task.taskId));
+      const copy = handleWithRetries(task, copier, options, clock, emitHeld, tallyOf(task), failedAhead.get(task.taskId));
       // Only now that this copy has started may the look-ahead hand over more (which may start other copies).
       ahead.started();
       const result = await copy;
@@ -177,7 +181,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const lookAhead = async (task: CopyTask): Promise<void> => {
     if (imageCopier === undefined) return void queue.enqueue([task]);
     const started = Date.now();
-    const onRetry = tallyOf(task).listener((retry) => emitRetry({ type: 'retry', retry, task }));
+    const onRetry = tallyOf(task).listener((retry) => emitHeld({ type: 'retry', retry, task }));
     try {
       const lookedAhead = await imageCopier.lookAhead(task, { onRetry });
       void queue.enqueue([lookedAhead === undefined ? task : { ...task, lookedAhead }]);

@@ -8,8 +8,9 @@
  * The budget: `retries` (the CLI's `--retries`) is the number of retries of one operation at the
  * lowest layer that can repeat it. An error that used up its budget is marked exhausted, and no layer
  * above retries it again, so the layers never multiply. A registry that is unavailable (connection
- * refused, 502/503/504, 429) is waited for, within `outageMs` per operation, without using up the
- * count: a rolling restart costs time, not failed tasks. `retries: 0` means no retry at any layer.
+ * refused, 502/503/504, 429) is waited for without using up the count, within `outageMs` counted
+ * from when it was first found unavailable with no success since, for the whole run: a rolling
+ * restart costs time, not failed tasks, and a registry that refuses everything is given up once. `retries: 0` means no retry at any layer.
  */
 import { ConfigError, DigestMismatchError, ImageMigratorError, InvalidReferenceError, UnsupportedManifestError } from '../errors.js';
 
@@ -277,15 +278,20 @@ export class RetryBudget {
     return this.tries;
   }
 
-  /** Records a failed try; true when another is allowed. A refused retry marks the error exhausted (if tries were spent). */
-  public allowsRetry(error: unknown): boolean {
+  /**
+   * Records a failed try; true when another is allowed. A refused retry marks the error exhausted (if
+   * tries were spent). `registrySince` is when the registry's episode of unavailability began (see
+   * RegistryBackoff): the outage window counts from the earlier of that and this operation's first
+   * such failure, so that it holds for the run, not afresh for each operation.
+   */
+  public allowsRetry(error: unknown, registrySince?: number): boolean {
     this.tries++;
     if (this.policy.attempts <= 1 || !isRetryable(error)) return false;
     if (isUnavailable(error)) {
       const now = this.clock.now();
       this.unavailableSince ??= now;
       // Waiting for a registry that is down does not use up the count, only time.
-      if (now - this.unavailableSince < this.policy.outageMs) {
+      if (now - Math.min(this.unavailableSince, registrySince ?? Infinity) < this.policy.outageMs) {
         this.tries = Math.min(this.tries, this.policy.attempts - 1);
         return true;
       }
@@ -321,18 +327,33 @@ interface RegistryState {
   /** Backoffs in a row without a success in between. */
   streak: number;
   reason: string;
+  /** When the registry was first found unavailable with no success since. */
+  since: number;
+  /** While the registry is given up: when the next request may go to see whether it is back. */
+  probeAt: number;
+}
+
+/** Why a request to a registry that was given up is not sent. */
+export interface Refusal {
+  readonly reason: string;
 }
 
 /**
  * Backoff per registry, shared by all workers of a client: a 429 or an outage seen by one request
  * holds every request to that registry until the wait is over (Retry-After when given), and a
  * success ends the episode. Other registries are not slowed.
+ *
+ * The outage window (`outageMs`) holds for the whole run, not per request: once a registry has been
+ * unavailable that long without one success, it is given up. A request then fails at once with the
+ * reason, except one every `probeEveryMs` (half the window, at most the delay cap) that goes to see
+ * whether the registry is back; its success ends the episode. So a registry that refuses everything
+ * costs a run the window once, not the window for every request.
  */
 export class RegistryBackoff {
   private readonly states = new Map<string, RegistryState>();
 
   public constructor(
-    private readonly policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+    private readonly policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'outageMs'>,
     private readonly clock: Clock = SYSTEM_CLOCK,
     private readonly random: () => number = Math.random,
   ) {}
@@ -344,9 +365,23 @@ export class RegistryBackoff {
     return { ms: Math.max(0, state.until - this.clock.now()), reason: state.reason };
   }
 
-  /** Waits until requests to the registry may go. */
-  public async wait(registry: string): Promise<void> {
-    for (let { ms } = this.pending(registry); ms > 0; { ms } = this.pending(registry)) await this.clock.sleep(ms);
+  /** When the registry's current episode of unavailability began (undefined when it is well). */
+  public unavailableSince(registry: string): number | undefined {
+    return this.states.get(registry)?.since;
+  }
+
+  /**
+   * Waits until requests to the registry may go. Resolves with a refusal, at once, when the registry
+   * was given up and it is not yet time to see whether it is back.
+   */
+  public async wait(registry: string): Promise<Refusal | undefined> {
+    for (;;) {
+      const refusal = this.refusal(registry);
+      if (refusal !== undefined) return refusal;
+      const { ms } = this.pending(registry);
+      if (ms <= 0) return undefined;
+      await this.clock.sleep(ms);
+    }
   }
 
   /**
@@ -356,7 +391,7 @@ export class RegistryBackoff {
   public unavailable(registry: string, reason: string, retryAfter: number | undefined): number {
     const now = this.clock.now();
     let state = this.states.get(registry);
-    if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason }));
+    if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason, since: now, probeAt: 0 }));
     if (state.until > now && retryAfter === undefined) return state.until - now;
     const delay = retryAfter ?? backoffDelay(this.policy, state.streak, this.random);
     state.streak++;
@@ -365,9 +400,31 @@ export class RegistryBackoff {
     return state.until - now;
   }
 
-  /** A success: the registry is well again. */
+  /** A success: the registry is well again, and a new failure starts a new episode with a new window. */
   public recovered(registry: string): void {
     const state = this.states.get(registry);
-    if (state !== undefined && state.until <= this.clock.now()) this.states.delete(registry);
+    if (state === undefined) return;
+    if (state.until <= this.clock.now()) this.states.delete(registry);
+    else state.since = this.clock.now();
+  }
+
+  /** How often a registry that was given up is tried again. */
+  private get probeEveryMs(): number {
+    return Math.max(1, Math.min(this.policy.maxDelayMs, this.policy.outageMs / 2));
+  }
+
+  /** A refusal when the registry is given up and the next look at it is not due; else undefined (a due look is booked). */
+  private refusal(registry: string): Refusal | undefined {
+    const state = this.states.get(registry);
+    const now = this.clock.now();
+    if (state === undefined || this.policy.outageMs <= 0 || now - state.since < this.policy.outageMs) return undefined;
+    if (now >= state.probeAt) {
+      state.probeAt = now + this.probeEveryMs;
+      return undefined;
+    }
+    const seconds = Math.round((now - state.since) / 1000);
+    return {
+      reason: `given up on registry ${registry}: ${state.reason} for ${seconds} s without a success (tried again every ${Math.round(this.probeEveryMs / 1000)} s)`,
+    };
   }
 }

@@ -12,6 +12,7 @@ import { redactUrl } from './redact.js';
 import {
   isRetryableStatus,
   isUnavailable,
+  markExhausted,
   parseRetryAfter,
   RegistryBackoff,
   retryAfterMs,
@@ -259,7 +260,9 @@ export class Sender {
     const clock = this.options.clock ?? SYSTEM_CLOCK;
     const budget = new RetryBudget(repeatable ? this.options.retry : { ...this.options.retry, attempts: 1 }, clock);
     for (;;) {
-      if (ctx.gated) await this.backoff.wait(ctx.registry);
+      const refusal = ctx.gated ? await this.backoff.wait(ctx.registry) : undefined;
+      if (refusal !== undefined)
+        throw markExhausted(new RegistryError({ method: ctx.method, url: ctx.url, reason: refusal.reason, retryable: false }));
       let failure: unknown;
       try {
         const res = await once();
@@ -279,7 +282,7 @@ export class Sender {
         else if (err instanceof ImageMigratorError) throw err;
         else failure = networkError(ctx.method, ctx.url, err);
       }
-      if (!budget.allowsRetry(failure)) throw failure;
+      if (!budget.allowsRetry(failure, this.backoff.unavailableSince(ctx.registry))) throw failure;
       let delay = budget.delayMs(failure, this.options.random);
       // The event names the request (`what`); a registry error of that request says only what went wrong.
       const reason =

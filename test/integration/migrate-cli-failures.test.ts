@@ -195,6 +195,48 @@ describe('image-migrator migrate failures', () => {
     }
   });
 
+  it('gives up a destination that answers 429 to everything once, after twice --stall-timeout, not once per request', async () => {
+    const tags = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    for (const tag of tags) await pushImage(src, 'team/many', tag);
+    const proxy = await startForwardingProxy(dst.url);
+    try {
+      proxy.failNext('/v2/', 429, 1_000_000, { 'retry-after': '1' });
+      const dir = await workdir({
+        'auth.json': { [src.host]: { insecure: true }, [proxy.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${src.host}/team/many`]: `${proxy.host}/throttled/many` },
+      });
+      const started = Date.now();
+      const result = await runCli(['--stall-timeout', '2', '--report', 'r.json', '--no-state'], { cwd: dir });
+      const elapsed = Date.now() - started;
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /Images\(10\) migration finished, 10 images tasks failed, 0 tasks generate failed/);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[] };
+      assert.equal(report.tasks.filter((t) => t.outcome === 'failed').length, 10);
+      for (const task of report.tasks) assert.match(task.error ?? '', /429 Too Many Requests|given up on registry/, task.error);
+      assert.ok(
+        report.tasks.some((t) =>
+          new RegExp(`given up on registry ${proxy.host}: 429 from registry ${proxy.host} for \\d+ s`).test(t.error ?? ''),
+        ),
+        report.tasks.map((t) => t.error).join('\n'),
+      );
+      // The destination's tag list failed too, and the log says so rather than dropping it.
+      const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+      assert.match(
+        log,
+        new RegExp(
+          `^\\S+ unlisted ${proxy.host}/throttled/many: GET \\S+/tags/list\\S*: 429 .*; each of its tags is asked for with a HEAD$`,
+          'm',
+        ),
+      );
+      // Waited for once (4 s, a 1 s Retry-After at a time), then one look every 2 s: a few dozen
+      // requests, where waiting the window afresh for each request made hundreds.
+      assert.ok(proxy.log.length < 60, `${proxy.log.length} requests to the throttling registry`);
+      console.log(`always-429 destination: 10 tags failed in ${elapsed} ms with ${proxy.log.length} requests to it`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('exits 2 with a clear message for a bad flag value', async () => {
     const dir = await workdir({});
     const result = await runCli(['--workers', 'many'], { cwd: dir });

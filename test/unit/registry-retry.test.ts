@@ -1,6 +1,34 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, retryPolicy } from '../../shared/registry/retry.js';
+import { RegistryError } from '../../shared/registry/registry-error.js';
+import {
+  backoffDelay,
+  DEFAULT_RETRY,
+  isExhausted,
+  parseRetryAfter,
+  RegistryBackoff,
+  RetryBudget,
+  retryPolicy,
+  type Clock,
+} from '../../shared/registry/retry.js';
+
+/** A clock whose sleeps move time on at once. */
+function manualClock(): Clock & { at: number } {
+  const clock = {
+    at: 0,
+    now: () => clock.at,
+    sleep: (ms: number) => {
+      clock.at += ms;
+      return Promise.resolve();
+    },
+  };
+  return clock;
+}
+
+/** A 429 as the sender sees it. */
+function throttled(): RegistryError {
+  return new RegistryError({ method: 'GET', url: 'https://reg/v2/a/manifests/1', status: 429 });
+}
 
 describe('retry policy', () => {
   it('defaults to 4 attempts, 500 ms base, 30 s cap, 60 s of waiting for an unavailable registry', () => {
@@ -41,5 +69,53 @@ describe('retry policy', () => {
     assert.equal(parseRetryAfter(['1'], 10_000, now), 1000);
     assert.equal(parseRetryAfter(undefined, 10_000, now), undefined);
     assert.equal(parseRetryAfter('soon', 10_000, now), undefined);
+  });
+
+  it('counts the outage window from when the registry was first found unavailable, so a later operation does not wait it again', () => {
+    const clock = manualClock();
+    const policy = retryPolicy({ outageMs: 60_000 });
+    const backoff = new RegistryBackoff(policy, clock, () => 0);
+    backoff.unavailable('reg', '429 from registry reg', undefined);
+    clock.at = 50_000;
+    const late = new RetryBudget(policy, clock);
+    // On its own, the operation would wait 60 s from now; the registry has been refusing for 50 s.
+    assert.equal(late.allowsRetry(throttled(), backoff.unavailableSince('reg')), true);
+    clock.at = 60_000;
+    const error = throttled();
+    assert.equal(late.allowsRetry(error, backoff.unavailableSince('reg')), false);
+    assert.equal(isExhausted(error), true);
+    // Without the registry's episode, the same operation would still be waiting.
+    const alone = new RetryBudget(policy, clock);
+    assert.equal(alone.allowsRetry(throttled(), undefined), true);
+  });
+
+  it('gives up a registry unavailable for the whole window: requests are refused at once, but one goes every half window to see whether it is back', async () => {
+    const clock = manualClock();
+    const backoff = new RegistryBackoff(retryPolicy({ outageMs: 10_000, maxDelayMs: 30_000 }), clock, () => 0);
+    backoff.unavailable('reg', '429 from registry reg', 1000);
+    assert.equal(await backoff.wait('reg'), undefined, 'within the window, requests wait');
+    assert.equal(clock.at, 1000);
+    clock.at = 12_000;
+    assert.equal(await backoff.wait('reg'), undefined, 'the first request after the window goes, to see whether the registry is back');
+    const refusal = await backoff.wait('reg');
+    assert.equal(refusal?.reason, 'given up on registry reg: 429 from registry reg for 12 s without a success (tried again every 5 s)');
+    assert.equal(clock.at, 12_000, 'a refusal does not wait');
+    clock.at = 17_000;
+    assert.equal(await backoff.wait('reg'), undefined, 'half a window later, one more request goes');
+    assert.notEqual(await backoff.wait('reg'), undefined);
+    backoff.recovered('reg');
+    assert.equal(await backoff.wait('reg'), undefined, 'a success ends the episode');
+    assert.equal(backoff.unavailableSince('reg'), undefined);
+    assert.equal(await backoff.wait('other'), undefined, 'other registries are never held');
+  });
+
+  it('a success during a shared wait starts the window again for the next failure', () => {
+    const clock = manualClock();
+    const backoff = new RegistryBackoff(retryPolicy({ outageMs: 10_000 }), clock, () => 0);
+    backoff.unavailable('reg', '503 from registry reg', 5000);
+    clock.at = 2000;
+    backoff.recovered('reg');
+    assert.equal(backoff.unavailableSince('reg'), 2000);
+    assert.equal(backoff.pending('reg').ms, 3000, 'the requests already waiting still wait');
   });
 });
