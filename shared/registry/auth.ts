@@ -8,6 +8,7 @@ import { RegistryError } from './registry-error.js';
 import { RunScopes } from './run-scopes.js';
 import type { RetryListener } from './retry.js';
 import { tokenKey, TokenCache, type CachedToken } from './token-cache.js';
+import { RequestKind } from './types.js';
 
 /** How a registry authenticates. */
 export type AuthScheme =
@@ -159,7 +160,18 @@ export class Authenticator {
         // The endpoint answered and refused the shared request (too many scopes, one it will not
         // grant...): from now on each repository asks for its own token, as without announcements.
         if (seeded || !(error instanceof RegistryError) || error.status === undefined) throw error;
-        this.runScopes.refuse(registry);
+        // Told once, as a retry of the token request: the log and the report show why tokens multiply.
+        if (this.runScopes.refuse(registry))
+          onRetry?.({
+            level: 'request',
+            kind: RequestKind.Token,
+            registry,
+            what: `token for ${shared.length} scopes at once`,
+            reason: `${error.problem}; each repository asks for its own token from now on`,
+            attempt: 1,
+            delayMs: 0,
+            unavailable: false,
+          });
       }
     }
     const key = tokenKey(registry, credential.username, scopes);

@@ -94,8 +94,13 @@ export class RunScopes {
     }
   }
 
-  /** The token endpoint refused the shared request: every repository of the registry gets its own token. */
-  public refuse(registry: string): void {
+  /**
+   * The token endpoint refused the shared request: every repository of the registry gets its own
+   * token. True the first time (requests that shared the refused answer all report it).
+   */
+  public refuse(registry: string): boolean {
+    if (this.refused.has(registry)) return false;
     this.refused.add(registry);
+    return true;
   }
 }

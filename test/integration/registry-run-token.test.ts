@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
 import { RegistryClient } from '../../shared/registry/client.js';
+import type { RetryEvent } from '../../shared/registry/retry.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage } from '../support/seed.js';
 
@@ -34,7 +35,7 @@ describe('one token per registry and run', () => {
     await Promise.all([src, open, strict, locked].map((r) => r?.stop()));
   });
 
-  async function migrate(dst: TestRegistry): Promise<Map<string, string>> {
+  async function migrate(dst: TestRegistry, retries: RetryEvent[] = []): Promise<Map<string, string>> {
     const client = new RegistryClient({
       credentials: {
         lookup: (registry) => ({ insecure: true, ...(registry === dst.host ? { username: dst.username, password: dst.password } : {}) }),
@@ -46,6 +47,7 @@ describe('one token per registry and run', () => {
       registry: client,
       workers: 4,
       retries: 0,
+      onEvent: (event) => void (event.type === 'retry' && retries.push(event.retry)),
     });
     await client.close();
     return new Map(
@@ -65,8 +67,14 @@ describe('one token per registry and run', () => {
   });
 
   it('falls back to a token per repository when the server refuses the shared request', async () => {
-    const outcomes = await migrate(strict);
+    const retries: RetryEvent[] = [];
+    const outcomes = await migrate(strict, retries);
     assert.deepEqual([...outcomes.values()], Array(6).fill('copied'));
+    // The fallback is told once, as a retry of the token request, with the server's answer.
+    const fallbacks = retries.filter((r) => r.kind === 'token');
+    assert.equal(fallbacks.length, 1, JSON.stringify(retries));
+    assert.equal(fallbacks[0]?.what, 'token for 3 scopes at once');
+    assert.match(fallbacks[0]?.reason ?? '', /^\d{3} .*; each repository asks for its own token from now on$/);
     // The refused shared request, then one token per repository (a mount adds the source's pull scope).
     const requests = strict.tokenServer?.requests ?? 0;
     assert.ok(requests >= 1 + 3 && requests <= 1 + 3 + 6, `token requests: ${requests}`);
