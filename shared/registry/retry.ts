@@ -329,6 +329,8 @@ interface RegistryState {
   reason: string;
   /** When the registry was first found unavailable with no success since. */
   since: number;
+  /** When it was last found unavailable: an episode with no failure for a window is over. */
+  last: number;
   /** While the registry is given up: when the next request may go to see whether it is back. */
   probeAt: number;
 }
@@ -367,7 +369,7 @@ export class RegistryBackoff {
 
   /** When the registry's current episode of unavailability began (undefined when it is well). */
   public unavailableSince(registry: string): number | undefined {
-    return this.states.get(registry)?.since;
+    return this.current(registry)?.since;
   }
 
   /**
@@ -390,8 +392,9 @@ export class RegistryBackoff {
    */
   public unavailable(registry: string, reason: string, retryAfter: number | undefined): number {
     const now = this.clock.now();
-    let state = this.states.get(registry);
-    if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason, since: now, probeAt: 0 }));
+    let state = this.current(registry);
+    if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason, since: now, last: now, probeAt: 0 }));
+    state.last = now;
     if (state.until > now && retryAfter === undefined) return state.until - now;
     const delay = retryAfter ?? backoffDelay(this.policy, state.streak, this.random);
     state.streak++;
@@ -408,6 +411,18 @@ export class RegistryBackoff {
     else state.since = this.clock.now();
   }
 
+  /**
+   * The registry's episode, unless it is over without a success: no failure for a whole window (no
+   * request went to it, as in a long-lived process between runs), so old failures do not count
+   * against the next request.
+   */
+  private current(registry: string): RegistryState | undefined {
+    const state = this.states.get(registry);
+    if (state === undefined || this.policy.outageMs <= 0 || this.clock.now() - state.last <= this.policy.outageMs) return state;
+    this.states.delete(registry);
+    return undefined;
+  }
+
   /** How often a registry that was given up is tried again. */
   private get probeEveryMs(): number {
     return Math.max(1, Math.min(this.policy.maxDelayMs, this.policy.outageMs / 2));
@@ -415,7 +430,7 @@ export class RegistryBackoff {
 
   /** A refusal when the registry is given up and the next look at it is not due; else undefined (a due look is booked). */
   private refusal(registry: string): Refusal | undefined {
-    const state = this.states.get(registry);
+    const state = this.current(registry);
     const now = this.clock.now();
     if (state === undefined || this.policy.outageMs <= 0 || now - state.since < this.policy.outageMs) return undefined;
     if (now >= state.probeAt) {

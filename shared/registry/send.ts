@@ -282,18 +282,19 @@ export class Sender {
         else if (err instanceof ImageMigratorError) throw err;
         else failure = networkError(ctx.method, ctx.url, err);
       }
+      // Recorded first, so that every failure, a look at a registry given up too, keeps its episode
+      // current (with --retries 0 nothing is waited for, so nothing is recorded).
+      const shared =
+        isUnavailable(failure) && this.options.retry.attempts > 1
+          ? this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure))
+          : 0;
       if (!budget.allowsRetry(failure, this.backoff.unavailableSince(ctx.registry))) throw failure;
-      let delay = budget.delayMs(failure, this.options.random);
+      const delay = Math.max(shared, budget.delayMs(failure, this.options.random));
       // The event names the request (`what`); a registry error of that request says only what went wrong.
       const reason =
         failure instanceof RegistryError && failure.method === ctx.method && failure.url === redactUrl(ctx.url)
           ? failure.problem
           : (failure as Error).message;
-      if (isUnavailable(failure))
-        delay = Math.max(
-          delay,
-          this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure)),
-        );
       const event: RetryEvent = {
         level: 'request',
         kind: ctx.kind,

@@ -95,8 +95,11 @@ describe('retry policy', () => {
     backoff.unavailable('reg', '429 from registry reg', 1000);
     assert.equal(await backoff.wait('reg'), undefined, 'within the window, requests wait');
     assert.equal(clock.at, 1000);
+    clock.at = 9000;
+    backoff.unavailable('reg', '429 from registry reg', 1000);
     clock.at = 12_000;
     assert.equal(await backoff.wait('reg'), undefined, 'the first request after the window goes, to see whether the registry is back');
+    backoff.unavailable('reg', '429 from registry reg', 1000);
     const refusal = await backoff.wait('reg');
     assert.equal(refusal?.reason, 'given up on registry reg: 429 from registry reg for 12 s without a success (tried again every 5 s)');
     assert.equal(clock.at, 12_000, 'a refusal does not wait');
@@ -117,5 +120,22 @@ describe('retry policy', () => {
     backoff.recovered('reg');
     assert.equal(backoff.unavailableSince('reg'), 2000);
     assert.equal(backoff.pending('reg').ms, 3000, 'the requests already waiting still wait');
+  });
+
+  it('forgets an episode with no failure for a whole window, so a long-lived process gives a registry a fresh window later', async () => {
+    const clock = manualClock();
+    const backoff = new RegistryBackoff(retryPolicy({ outageMs: 10_000 }), clock, () => 0);
+    backoff.unavailable('reg', '503 from registry reg', 1000);
+    clock.at = 8000;
+    backoff.unavailable('reg', '503 from registry reg', 1000);
+    clock.at = 17_000;
+    assert.equal(backoff.unavailableSince('reg'), 0, 'failed 9 s ago: the episode goes on');
+    assert.equal(await backoff.wait('reg'), undefined, 'a look, the window being over');
+    assert.notEqual(await backoff.wait('reg'), undefined, 'the rest are refused');
+    clock.at = 18_001;
+    assert.equal(backoff.unavailableSince('reg'), undefined, 'no failure for 10 s: over');
+    assert.equal(await backoff.wait('reg'), undefined);
+    backoff.unavailable('reg', '503 from registry reg', 1000);
+    assert.equal(backoff.unavailableSince('reg'), 18_001, 'a new failure starts a new window');
   });
 });
