@@ -12,6 +12,7 @@ import { runLocal } from '../shared/pipeline/local-run.js';
 import type { RuleSelection } from '../shared/pipeline/planner.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
+import { givenUpRegistries } from '../shared/registry/retry.js';
 import { defaultStatePath, loadRunState, RunState } from '../shared/state/run-state.js';
 import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
 import { ExitCode } from './exit-code.js';
@@ -105,7 +106,7 @@ export function configureMigrate(program: Command): void {
     )
     .option(
       '--stall-timeout <seconds>',
-      'abandon (and retry) a request that receives or sends nothing for this long; a registry unavailable (429/503, Retry-After) for twice this long without a success is given up: its requests then fail at once, save one every half of that to see whether it is back',
+      'abandon (and retry) a request that receives or sends nothing for this long; a registry that is unavailable (429, 502-504, connection refused; Retry-After is honoured) is waited for, and given up once it has been so for twice this long without a success: its requests then fail at once, but for one every half of that time that looks whether it is back',
       wholeNumber('--stall-timeout', 1, 3600),
       30,
     )
@@ -278,6 +279,11 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     const line = summaryLine(result.counts);
     runLog.line(line);
     out.write(`${line}\n`);
+    const failures = [...result.results.map((r) => r.error), ...result.plan.generateFailures.map((f) => f.error)];
+    for (const registry of givenUpRegistries(failures))
+      err.write(
+        `image-migrator: registry ${registry} was given up after ${(2 * stallTimeoutMs) / 1000} s unavailable; run again to copy what failed, or give --stall-timeout more to wait longer\n`,
+      );
     return exitCodeOf(result.counts);
   } finally {
     await runLog.close();

@@ -32,7 +32,7 @@ export class RunLog {
         `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`,
       );
     } else if (event.type === 'unlisted') {
-      this.line(`unlisted ${event.repository}: ${event.error}; each of its tags is asked for with a HEAD`);
+      this.line(`unlisted ${event.repository}: ${event.error}; its tags are checked one by one instead`);
     } else {
       const r = event.result;
       const detail =

@@ -37,7 +37,7 @@ export type RunEvent =
   | { readonly type: 'planned'; readonly plan: Plan }
   /** A retry at any level; `task` is absent for retries while planning (tag lists). */
   | { readonly type: 'retry'; readonly retry: RetryEvent; readonly task?: CopyTask | undefined }
-  /** A destination repository whose tags could not be listed: its tags are each asked for with a HEAD. */
+  /** A destination repository whose tags could not be listed: its tags are checked one by one instead. */
   | { readonly type: 'unlisted'; readonly repository: string; readonly error: string }
   | { readonly type: 'done'; readonly result: TaskResult; readonly finished: number; readonly total: number };
 

@@ -265,7 +265,10 @@ export function fanOut(...listeners: (RetryListener | undefined)[]): RetryListen
 
 /** The budget of one operation: counts tries and unavailable time, decides whether one more is allowed. */
 export class RetryBudget {
+  /** Tries that count against the budget (waiting for an unavailable registry does not). */
   private tries = 0;
+  /** Every try made, as retry events number them. */
+  private made = 0;
   private unavailableSince: number | undefined;
 
   public constructor(
@@ -273,25 +276,27 @@ export class RetryBudget {
     private readonly clock: Clock,
   ) {}
 
-  /** Tries made so far. */
+  /** Tries made so far (each retry event's number goes up by one). */
   public get attempts(): number {
-    return this.tries;
+    return this.made;
   }
 
   /**
    * Records a failed try; true when another is allowed. A refused retry marks the error exhausted (if
-   * tries were spent). `registrySince` is when the registry's episode of unavailability began (see
-   * RegistryBackoff): the outage window counts from the earlier of that and this operation's first
-   * such failure, so that it holds for the run, not afresh for each operation.
+   * tries were spent). `registrySince` is when the registry's current episode of unavailability
+   * began (see RegistryBackoff): when given, the outage window counts from it rather than from this
+   * operation's first such failure, so that it holds for the run, not afresh for each operation, and
+   * a registry that keeps answering other requests (throttling now and then) is not given up.
    */
   public allowsRetry(error: unknown, registrySince?: number): boolean {
     this.tries++;
+    this.made++;
     if (this.policy.attempts <= 1 || !isRetryable(error)) return false;
     if (isUnavailable(error)) {
       const now = this.clock.now();
       this.unavailableSince ??= now;
       // Waiting for a registry that is down does not use up the count, only time.
-      if (now - Math.min(this.unavailableSince, registrySince ?? Infinity) < this.policy.outageMs) {
+      if (now - (registrySince ?? this.unavailableSince) < this.policy.outageMs) {
         this.tries = Math.min(this.tries, this.policy.attempts - 1);
         return true;
       }
@@ -334,6 +339,9 @@ interface RegistryState {
   /** While the registry is given up: when the next request may go to see whether it is back. */
   probeAt: number;
 }
+
+/** How the refusal of a registry that was given up begins. */
+const GIVEN_UP = 'given up on registry';
 
 /** Why a request to a registry that was given up is not sent. */
 export interface Refusal {
@@ -398,9 +406,19 @@ export class RegistryBackoff {
     if (state.until > now && retryAfter === undefined) return state.until - now;
     const delay = retryAfter ?? backoffDelay(this.policy, state.streak, this.random);
     state.streak++;
-    state.until = Math.max(state.until, now + Math.min(delay, this.policy.maxDelayMs));
+    state.until = Math.max(state.until, now + Math.min(delay, this.policy.maxDelayMs, this.windowLeftMs(registry)));
     state.reason = reason;
     return state.until - now;
+  }
+
+  /**
+   * Time left in the registry's outage window (Infinity when it is well): no wait for it goes past
+   * the window's end, where the next request looks whether it is back or the registry is given up.
+   */
+  public windowLeftMs(registry: string): number {
+    const state = this.current(registry);
+    if (state === undefined || this.policy.outageMs <= 0) return Infinity;
+    return Math.max(0, state.since + this.policy.outageMs - this.clock.now());
   }
 
   /** A success: the registry is well again, and a new failure starts a new episode with a new window. */
@@ -412,13 +430,14 @@ export class RegistryBackoff {
   }
 
   /**
-   * The registry's episode, unless it is over without a success: no failure for a whole window (no
-   * request went to it, as in a long-lived process between runs), so old failures do not count
-   * against the next request.
+   * The registry's episode, unless it is over without a success: no failure for a whole window after
+   * its last wait (no request went to it, as in a long-lived process between runs), so old failures
+   * do not count against the next request.
    */
   private current(registry: string): RegistryState | undefined {
     const state = this.states.get(registry);
-    if (state === undefined || this.policy.outageMs <= 0 || this.clock.now() - state.last <= this.policy.outageMs) return state;
+    const quietSince = Math.max(state?.last ?? 0, state?.until ?? 0);
+    if (state === undefined || this.policy.outageMs <= 0 || this.clock.now() - quietSince <= this.policy.outageMs) return state;
     this.states.delete(registry);
     return undefined;
   }
@@ -439,7 +458,14 @@ export class RegistryBackoff {
     }
     const seconds = Math.round((now - state.since) / 1000);
     return {
-      reason: `given up on registry ${registry}: ${state.reason} for ${seconds} s without a success (tried again every ${Math.round(this.probeEveryMs / 1000)} s)`,
+      reason: `${GIVEN_UP} ${registry}: ${state.reason} for ${seconds} s without a success (looked at again every ${Math.round(this.probeEveryMs / 1000)} s)`,
     };
   }
+}
+
+/** The registries a failure's text says were given up (see RegistryBackoff), for a run's closing advice. */
+export function givenUpRegistries(texts: readonly (string | undefined)[]): string[] {
+  const found = new Set<string>();
+  for (const text of texts) for (const m of (text ?? '').matchAll(new RegExp(`${GIVEN_UP} (\\S+):`, 'g'))) found.add(m[1] ?? '');
+  return [...found];
 }

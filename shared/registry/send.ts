@@ -289,7 +289,11 @@ export class Sender {
           ? this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure))
           : 0;
       if (!budget.allowsRetry(failure, this.backoff.unavailableSince(ctx.registry))) throw failure;
-      const delay = Math.max(shared, budget.delayMs(failure, this.options.random));
+      // A wait for an unavailable registry ends with its window at the latest.
+      const delay = Math.min(
+        Math.max(shared, budget.delayMs(failure, this.options.random)),
+        isUnavailable(failure) ? this.backoff.windowLeftMs(ctx.registry) : Infinity,
+      );
       // The event names the request (`what`); a registry error of that request says only what went wrong.
       const reason =
         failure instanceof RegistryError && failure.method === ctx.method && failure.url === redactUrl(ctx.url)

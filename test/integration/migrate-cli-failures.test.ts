@@ -219,12 +219,19 @@ describe('image-migrator migrate failures', () => {
         ),
         report.tasks.map((t) => t.error).join('\n'),
       );
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `image-migrator: registry ${proxy.host} was given up after 4 s unavailable; run again to copy what failed, or give --stall-timeout more to wait longer`,
+        ),
+      );
+      assert.equal(result.stderr.split('was given up after').length, 2, 'the advice is given once');
       // The destination's tag list failed too, and the log says so rather than dropping it.
       const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
       assert.match(
         log,
         new RegExp(
-          `^\\S+ unlisted ${proxy.host}/throttled/many: GET \\S+/tags/list\\S*: 429 .*; each of its tags is asked for with a HEAD$`,
+          `^\\S+ unlisted ${proxy.host}/throttled/many: GET \\S+/tags/list\\S*: 429 .*; its tags are checked one by one instead$`,
           'm',
         ),
       );
@@ -232,6 +239,30 @@ describe('image-migrator migrate failures', () => {
       // requests, where waiting the window afresh for each request made hundreds.
       assert.ok(proxy.log.length < 60, `${proxy.log.length} requests to the throttling registry`);
       console.log(`always-429 destination: 10 tags failed in ${elapsed} ms with ${proxy.log.length} requests to it`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('gives up a destination that answers 503 without Retry-After once its window is over, whatever the backoff would wait', async () => {
+    const tags = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    for (const tag of tags) await pushImage(src, 'team/down', tag);
+    const proxy = await startForwardingProxy(dst.url);
+    try {
+      proxy.failNext('/v2/', 503, 1_000_000);
+      const dir = await workdir({
+        'auth.json': { [src.host]: { insecure: true }, [proxy.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${src.host}/team/down`]: `${proxy.host}/unavailable/down` },
+      });
+      const result = await runCli(['--stall-timeout', '2', '--report', 'r.json', '--no-state'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as { tasks: { outcome: string; error?: string }[] };
+      assert.equal(report.tasks.filter((t) => t.outcome === 'failed').length, 10);
+      // The backoff's doubling delays would reach past the 4 s window; each wait ends with it instead.
+      const retries = (await readFile(join(dir, 'image-migrator.log'), 'utf8')).match(/ in=(\d+)ms/g) ?? [];
+      for (const r of retries) assert.ok(Number(/\d+/.exec(r)?.[0]) <= 4000, r);
+      assert.ok(proxy.log.length < 40, `${proxy.log.length} requests to the unavailable registry`);
+      assert.match(result.stderr, new RegExp(`registry ${proxy.host} was given up after 4 s unavailable`));
     } finally {
       await proxy.stop();
     }

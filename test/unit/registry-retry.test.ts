@@ -101,7 +101,7 @@ describe('retry policy', () => {
     assert.equal(await backoff.wait('reg'), undefined, 'the first request after the window goes, to see whether the registry is back');
     backoff.unavailable('reg', '429 from registry reg', 1000);
     const refusal = await backoff.wait('reg');
-    assert.equal(refusal?.reason, 'given up on registry reg: 429 from registry reg for 12 s without a success (tried again every 5 s)');
+    assert.equal(refusal?.reason, 'given up on registry reg: 429 from registry reg for 12 s without a success (looked at again every 5 s)');
     assert.equal(clock.at, 12_000, 'a refusal does not wait');
     clock.at = 17_000;
     assert.equal(await backoff.wait('reg'), undefined, 'half a window later, one more request goes');
@@ -132,10 +132,37 @@ describe('retry policy', () => {
     assert.equal(backoff.unavailableSince('reg'), 0, 'failed 9 s ago: the episode goes on');
     assert.equal(await backoff.wait('reg'), undefined, 'a look, the window being over');
     assert.notEqual(await backoff.wait('reg'), undefined, 'the rest are refused');
-    clock.at = 18_001;
-    assert.equal(backoff.unavailableSince('reg'), undefined, 'no failure for 10 s: over');
+    clock.at = 19_000;
+    assert.equal(backoff.unavailableSince('reg'), 0, 'the last wait ended at 9 s: 10 s without a failure since, not more');
+    clock.at = 19_001;
+    assert.equal(backoff.unavailableSince('reg'), undefined, 'more than 10 s without a failure after the last wait: over');
     assert.equal(await backoff.wait('reg'), undefined);
     backoff.unavailable('reg', '503 from registry reg', 1000);
-    assert.equal(backoff.unavailableSince('reg'), 18_001, 'a new failure starts a new window');
+    assert.equal(backoff.unavailableSince('reg'), 19_001, 'a new failure starts a new window');
+  });
+
+  it('ends every wait for an unavailable registry with its window, however long the registry asks to wait', () => {
+    const clock = manualClock();
+    const backoff = new RegistryBackoff(retryPolicy({ outageMs: 6000, maxDelayMs: 30_000 }), clock, () => 0.999);
+    assert.equal(backoff.unavailable('reg', '503 from registry reg', 20_000), 6000, 'not 20 s: the window is 6 s');
+    clock.at = 6000;
+    assert.equal(backoff.windowLeftMs('reg'), 0);
+    assert.equal(backoff.windowLeftMs('other'), Infinity);
+  });
+
+  it('does not give up a registry that throttles now and then but answers other requests meanwhile', () => {
+    const clock = manualClock();
+    const policy = retryPolicy({ outageMs: 4000 });
+    const backoff = new RegistryBackoff(policy, clock, () => 0);
+    const op = new RetryBudget(policy, clock);
+    for (let at = 0; at <= 20_000; at += 1000) {
+      clock.at = at;
+      backoff.unavailable('reg', '429 from registry reg', 500);
+      // This operation meets a 429 every second for 20 s, while another request succeeds each time.
+      assert.equal(op.allowsRetry(throttled(), backoff.unavailableSince('reg')), true, `at ${at} ms`);
+      clock.at = at + 600;
+      backoff.recovered('reg');
+    }
+    assert.equal(op.attempts, 21, 'every try is numbered');
   });
 });
