@@ -214,6 +214,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   const state: RunState | undefined =
     statePath === undefined ? undefined : options.refreshState === true ? RunState.empty() : await loadRunState(statePath, warn);
   const requests: Record<string, number> = {};
+  const unanswered: Record<string, number> = {};
   const stallTimeoutMs = options.stallTimeout * 1000;
   const outageMs = 2 * stallTimeoutMs;
   const client = new RegistryClient({
@@ -221,7 +222,10 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     // --workers images at once, each with up to 4 blobs or child manifests: the cap below which the
     // client adapts to each registry.
     maxConcurrency: options.workers * 4,
-    onRequest: (kind) => void (requests[kind] = (requests[kind] ?? 0) + 1),
+    onRequest: (kind, status) => {
+      const tally = status === 0 ? unanswered : requests;
+      tally[kind] = (tally[kind] ?? 0) + 1;
+    },
     retry: { attempts: options.retries + 1, outageMs },
     stallTimeoutMs,
     // How each registry answered the last run: its first request goes the same way at once.
@@ -263,7 +267,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     }
     if (options.report !== undefined) {
       try {
-        await writeReport(options.report, buildReport(result, requests));
+        await writeReport(options.report, buildReport(result, requests, unanswered));
       } catch (error) {
         // Checked before the run, so something changed meanwhile (a full disk): the run's account is lost.
         err.write(`image-migrator: cannot write the report ${options.report}: ${(error as Error).message}\n`);

@@ -14,7 +14,13 @@ export interface RunReport {
   readonly finishedAt: string;
   readonly summary: string;
   readonly counts: LocalRunResult['counts'];
+  /** Requests the registries answered, by kind. */
   readonly requests: Record<string, number>;
+  /**
+   * Attempts that got no answer, by kind (only when there were some): a refused or reset connection,
+   * a stall, the one https attempt at a registry marked insecure that answers plain http.
+   */
+  readonly unanswered?: Record<string, number>;
   /** Retries of the run below the task level, by kind: the tasks' own (each in its `retried`) and those of no task (tag lists). */
   readonly retried: Record<string, number>;
   readonly generateFailures: LocalRunResult['plan']['generateFailures'];
@@ -22,7 +28,7 @@ export interface RunReport {
 }
 
 /** Builds the report of a finished run. */
-export function buildReport(run: LocalRunResult, requests: Record<string, number>): RunReport {
+export function buildReport(run: LocalRunResult, requests: Record<string, number>, unanswered: Record<string, number> = {}): RunReport {
   return {
     runId: run.run.runId,
     startedAt: run.run.startedAt,
@@ -31,6 +37,7 @@ export function buildReport(run: LocalRunResult, requests: Record<string, number
     // Requests are counted per kind for the whole run here, not per task.
     counts: { ...run.counts, requests: Object.values(requests).reduce((a, b) => a + b, 0) },
     requests,
+    ...(Object.keys(unanswered).length === 0 ? {} : { unanswered }),
     retried: totalRetried(run.results, run.untaskedRetries),
     generateFailures: run.plan.generateFailures,
     tasks: run.results,

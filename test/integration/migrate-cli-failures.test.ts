@@ -181,8 +181,17 @@ describe('image-migrator migrate failures', () => {
         startedAt: string;
         finishedAt: string;
         retried: Record<string, number>;
+        requests: Record<string, number>;
+        unanswered?: Record<string, number>;
       };
       assert.equal(report.retried['tag-list'], 2, JSON.stringify(report.retried));
+      // The one https attempt at each registry marked insecure got no answer: counted apart from the
+      // requests the registries answered (the source's three tag lists, all through the proxy).
+      assert.deepEqual(report.unanswered, { 'tag-list': 2 });
+      const served = proxy.log.filter((l) => l.path.includes('/tags/list')).length;
+      assert.equal(served, 3);
+      // Besides those, the destination's listing: its challenge and its answer.
+      assert.equal(report.requests['tag-list'], served + 2, JSON.stringify(report.requests));
       assert.ok(Date.parse(report.finishedAt) - Date.parse(report.startedAt) >= 1900, `${report.startedAt} to ${report.finishedAt}`);
       const retries = (await readFile(join(dir, 'image-migrator.log'), 'utf8')).split('\n').filter((l) => l.includes(' retry planning '));
       assert.equal(retries.length, 2, retries.join('\n'));
