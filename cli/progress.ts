@@ -44,7 +44,7 @@ export class Progress {
   public event(event: RunEvent): void {
     if (event.type === 'planned' || event.type === 'unlisted') return;
     if (event.type === 'retry') {
-      this.retry(event.retry, event.task?.source);
+      this.retry(event.retry, event.task?.source, event.at);
       return;
     }
     const r = event.result;
@@ -76,13 +76,16 @@ export class Progress {
    * A retry: a wait on a registry that is unavailable or throttling shows as `waiting 2 s: 429 from
    * registry X` (once per registry and reason while it lasts); a task retried shows on a line of its own.
    */
-  private retry(r: RetryEvent, source: string | undefined): void {
+  private retry(r: RetryEvent, source: string | undefined, at: number | undefined): void {
+    const now = Date.now();
+    // A wait passed on late (one during planning) is shown only for what is left of it.
+    const left = r.delayMs - (at === undefined ? 0 : Math.max(0, now - at));
     if (r.unavailable && r.delayMs >= 1000) {
-      const text = `waiting ${Math.round(r.delayMs / 1000)} s: ${shortReason(r.reason)} from registry ${r.registry}`;
-      const now = Date.now();
+      if (left < 1000) return;
+      const text = `waiting ${Math.round(left / 1000)} s: ${shortReason(r.reason)} from registry ${r.registry}`;
       const key = `${r.registry} ${shortReason(r.reason)}`;
       if ((this.waits.get(key) ?? 0) > now) return;
-      this.waits.set(key, now + r.delayMs);
+      this.waits.set(key, now + left);
       if (this.out.isTTY) {
         this.out.write(`\r\x1b[2K${text}`);
         this.drawn = true;

@@ -17,8 +17,9 @@ export class RunLog {
     this.stream.on('error', (error) => process.stderr.write(`image-migrator: cannot write log ${path}: ${error.message}\n`));
   }
 
-  public line(text: string): void {
-    this.stream.write(`${new Date().toISOString()} ${text}\n`);
+  /** Writes a line stamped with `at` (epoch ms; default now). */
+  public line(text: string, at: number = Date.now()): void {
+    this.stream.write(`${new Date(at).toISOString()} ${text}\n`);
   }
 
   public event(event: RunEvent): void {
@@ -30,6 +31,7 @@ export class RunLog {
       const task = event.task === undefined ? 'planning' : `${event.task.source} -> ${event.task.destination}`;
       this.line(
         `retry ${task} level=${r.level} kind=${r.kind} registry=${r.registry} attempt=${r.attempt} in=${Math.round(r.delayMs)}ms: ${r.what}: ${r.reason}`,
+        event.at,
       );
     } else if (event.type === 'unlisted') {
       this.line(`unlisted ${event.repository}: ${event.error}; its tags are checked one by one instead`);

@@ -35,8 +35,11 @@ const FIRST_SLOTS_WAIT_MS = 1000;
 /** What happens during a run, for progress displays and logs. */
 export type RunEvent =
   | { readonly type: 'planned'; readonly plan: Plan }
-  /** A retry at any level; `task` is absent for retries while planning (tag lists). */
-  | { readonly type: 'retry'; readonly retry: RetryEvent; readonly task?: CopyTask | undefined }
+  /**
+   * A retry at any level; `task` is absent for retries while planning (tag lists). `at`: when it
+   * happened (epoch ms), since events of the planning are passed on only once it is complete.
+   */
+  | { readonly type: 'retry'; readonly retry: RetryEvent; readonly task?: CopyTask | undefined; readonly at?: number }
   /** A destination repository whose tags could not be listed: its tags are checked one by one instead. */
   | { readonly type: 'unlisted'; readonly repository: string; readonly error: string }
   | { readonly type: 'done'; readonly result: TaskResult; readonly finished: number; readonly total: number };
@@ -100,7 +103,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const emit = options.onEvent ?? (() => undefined);
   const held: RunEvent[] = [];
   let planned = false;
-  const emitHeld = (event: RunEvent): void => void (planned ? emit(event) : held.push(event));
+  const emitHeld = (event: RunEvent): void => {
+    const stamped = event.type === 'retry' && event.at === undefined ? { ...event, at: Date.now() } : event;
+    if (planned) emit(stamped);
+    else held.push(stamped);
+  };
   // Retries while planning (and listing destinations) belong to no task; the copier reports each task's own.
   const untaskedRetries: Record<string, number> = {};
   const planning =

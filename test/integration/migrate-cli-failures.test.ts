@@ -195,6 +195,9 @@ describe('image-migrator migrate failures', () => {
       assert.ok(Date.parse(report.finishedAt) - Date.parse(report.startedAt) >= 1900, `${report.startedAt} to ${report.finishedAt}`);
       const retries = (await readFile(join(dir, 'image-migrator.log'), 'utf8')).split('\n').filter((l) => l.includes(' retry planning '));
       assert.equal(retries.length, 2, retries.join('\n'));
+      // Written once the plan is complete, but stamped when they happened: a second apart (Retry-After: 1).
+      const [first, second] = retries.map((l) => Date.parse(l.split(' ')[0] ?? ''));
+      assert.ok((second ?? 0) - (first ?? 0) >= 900, retries.join('\n'));
       for (const line of retries) {
         assert.match(line, /kind=tag-list .*: GET \S+\/tags\/list\S*: 429/);
         assert.equal(line.split('/tags/list').length, 2, `the request is named once: ${line}`);
