@@ -19,12 +19,13 @@
  */
 import { DigestMismatchError } from '../errors.js';
 import { RegistryError } from '../registry/registry-error.js';
-import { RetryBudget } from '../registry/retry.js';
+import type { RetryBudget } from '../registry/retry.js';
 import { emptyMark, loadedMark, type RunningSha256, type Sha256Kind, type Sha256Mark } from '../registry/sha256-state.js';
 import type { UploadSession } from '../registry/types.js';
 import { isSessionLost, storableUploadUrl } from '../registry/upload-session.js';
 import { blobRetry, ResumableDownload } from './blob-download.js';
 import type { UploadHandover } from './blob-coordinator.js';
+import { blobBudget } from './blob-budget.js';
 import type { BlobCopyContext } from './copy-blob.js';
 import { CopySuspendedError } from './deadline.js';
 import type { Descriptor } from './manifest.js';
@@ -110,7 +111,7 @@ class ChunkedUpload {
   ) {
     const dst = ctx.destination;
     this.where = `blob ${blob.digest} to ${dst.registry}/${dst.repository}`;
-    this.budget = new RetryBudget(ctx.retry, ctx.clock);
+    this.budget = blobBudget(ctx);
     // Under a deadline the upload may go on in another process: its hash state must be one that
     // process can load. Hashing it again from the source instead would cost the whole prefix in every
     // later invocation, and most on the slow links that make a blob outlast one. Without a deadline

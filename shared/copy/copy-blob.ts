@@ -11,6 +11,7 @@ import type { BlobStream, Registry, RepositoryRef } from '../registry/types.js';
 import { coordinatedUpload, type BlobCoordinator, type BlobWaitOptions, type UploadHandover } from './blob-coordinator.js';
 import { blobRetry, ResumableDownload } from './blob-download.js';
 import type { BlobTracker } from './blob-tracker.js';
+import { blobBudget } from './blob-budget.js';
 import { DEFAULT_UPLOAD_SETTINGS, uploadInChunks, type UploadSettings } from './chunked-upload.js';
 import type { Deadline } from './deadline.js';
 import type { Descriptor } from './manifest.js';
@@ -108,7 +109,7 @@ async function transfer(ctx: BlobCopyContext, blob: Descriptor, handover: Upload
  * broke (a `Range` request, so the upload in progress goes on); an upload that breaks starts the blob again.
  */
 async function streamWithRetries(ctx: BlobCopyContext, blob: Descriptor): Promise<number> {
-  const budget = new RetryBudget(ctx.retry, ctx.clock);
+  const budget = blobBudget(ctx);
   for (;;) {
     try {
       await streamOnce(ctx, blob, budget);

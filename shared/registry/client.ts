@@ -148,6 +148,10 @@ export class RegistryClient implements Registry {
     return view;
   }
 
+  public unavailableSince(registry: string): number | undefined {
+    return this.sender.backoff.unavailableSince(registry);
+  }
+
   public announce(repositories: readonly RepositoryAccess[]): void {
     for (const r of repositories) this.sender.auth.runScopes.announce(r.registry, r.repository, r.push);
   }

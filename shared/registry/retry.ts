@@ -271,9 +271,14 @@ export class RetryBudget {
   private made = 0;
   private unavailableSince: number | undefined;
 
+  /**
+   * `episode`: when the registry an operation above the requests depends on began to be unavailable
+   * (see allowsRetry), asked at each failure; a request passes its own registry's to allowsRetry.
+   */
   public constructor(
     private readonly policy: RetryPolicy,
     private readonly clock: Clock,
+    private readonly episode?: () => number | undefined,
   ) {}
 
   /** Tries made so far (each retry event's number goes up by one). */
@@ -288,7 +293,7 @@ export class RetryBudget {
    * operation's first such failure, so that it holds for the run, not afresh for each operation, and
    * a registry that keeps answering other requests (throttling now and then) is not given up.
    */
-  public allowsRetry(error: unknown, registrySince?: number): boolean {
+  public allowsRetry(error: unknown, registrySince: number | undefined = this.episode?.()): boolean {
     this.tries++;
     this.made++;
     if (this.policy.attempts <= 1 || !isRetryable(error)) return false;

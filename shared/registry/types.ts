@@ -144,6 +144,11 @@ export interface Registry {
   /** A view whose requests also report their retries to `listener` (optional: test doubles need not have it). */
   withRetryListener?(listener: RetryListener): Registry;
   /**
+   * When the registry's current episode of unavailability began (undefined when it is well): the
+   * outage window of a retry above the requests (a blob transfer) counts from it, as a request's does.
+   */
+  unavailableSince?(registry: string): number | undefined;
+  /**
    * Announces the repositories a run will touch, before it starts, so that a token registry can be
    * asked for one token for all of them. Optional: a registry that does not need it ignores it.
    */

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCli, workdir } from '../support/cli-run.js';
 import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
-import { listTags, pushImage } from '../support/seed.js';
+import { getManifestDigest, listTags, pushImage, randomBytes } from '../support/seed.js';
 
 describe('image-migrator migrate failures', () => {
   let src: TestRegistry;
@@ -275,6 +275,27 @@ describe('image-migrator migrate failures', () => {
       for (const r of retries) assert.ok(Number(/\d+/.exec(r)?.[0]) <= 4000, r);
       assert.ok(proxy.log.length < 40, `${proxy.log.length} requests to the unavailable registry`);
       assert.match(result.stderr, new RegExp(`registry ${proxy.host} was given up after 4 s unavailable`));
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('lands a blob whose uploads meet 429s for longer than the window while the registry answers its other requests', async () => {
+    const image = await pushImage(src, 'team/throttled', '1', { layers: [randomBytes(512 * 1024, 31)] });
+    const proxy = await startForwardingProxy(dst.url, { rewriteLocation: true });
+    try {
+      // Every blob PUT is throttled 12 times (1 s each): the two blobs are restarted for about 6 s,
+      // past the 4 s window, while each restart's POST is answered.
+      proxy.failNext('/blobs/uploads/', 429, 12, { 'retry-after': '1' }, undefined, 'PUT');
+      const dir = await workdir({
+        'auth.json': { [src.host]: { insecure: true }, [proxy.host]: { username: dst.username, password: dst.password, insecure: true } },
+        'images.json': { [`${src.host}/team/throttled:1`]: `${proxy.host}/throttled/one` },
+      });
+      const result = await runCli(['--stall-timeout', '2', '--no-state'], { cwd: dir });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await getManifestDigest(dst, 'throttled/one', '1'), image.digest);
+      const restarts = (await readFile(join(dir, 'image-migrator.log'), 'utf8')).match(/ kind=blob-restart .*429/g) ?? [];
+      assert.equal(restarts.length, 12);
     } finally {
       await proxy.stop();
     }
