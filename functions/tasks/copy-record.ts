@@ -29,7 +29,7 @@ import type { StateSnapshot } from '../../shared/state/state-snapshot.js';
 import type { CopyTask } from '../../shared/pipeline/task.js';
 import type { RepositoryRef } from '../../shared/registry/types.js';
 import type { CopyStateTable } from '../ports.js';
-import { isRetryable } from '../../shared/registry/retry.js';
+import { isRedeliverable } from '../../shared/registry/retry.js';
 import { attemptTask, failedResult, RetryTally, type AttemptOutcome } from '../../shared/pipeline/copy-task.js';
 import type { TaskResult } from '../../shared/pipeline/task.js';
 import { taskOf, type CopyMessage, type HandedOn } from '../adapters/queue-message.js';
@@ -110,7 +110,7 @@ export async function processCopyMessage(
   if (outcome.ok) {
     result = withEarlierInvocations(outcome.result, before);
     if (hints !== undefined && copy !== undefined && task.noState !== true) await saveState(deps, hints, task.runId, copy, log);
-  } else if (isRetryable(outcome.error) && attempt < deps.maxReceiveCount) {
+  } else if (isRedeliverable(outcome.error) && attempt < deps.maxReceiveCount) {
     const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, outcome.error, deps.backoff);
     deps.store.meter.sqs(task.runId, 1);
     deps.metrics?.taskRetried(task.runId);

@@ -19,7 +19,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { isRetryable } from '../../shared/registry/retry.js';
+import { isRedeliverable } from '../../shared/registry/retry.js';
 import { errorMessage } from '../../shared/pipeline/error-message.js';
 import { parseReference } from '../../shared/reference.js';
 import { expandRule } from '../../shared/pipeline/planner.js';
@@ -74,7 +74,7 @@ export async function processExpandMessage(deps: ExpandRecordDeps, message: Expa
       message.noState === true ? undefined : readState(deps, runId, rule, log),
     ]);
   } catch (error) {
-    if (isRetryable(error) && attempt < deps.maxReceiveCount) {
+    if (isRedeliverable(error) && attempt < deps.maxReceiveCount) {
       const retry = await scheduleRedelivery(deps.sqs, deps.queueUrl, record, error, deps.backoff);
       deps.store.meter.sqs(runId, 1);
       deps.logger.warn('tag listing will be retried', { ...log, retryInSeconds: retry.delaySeconds, error: retry.message });

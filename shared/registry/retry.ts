@@ -207,11 +207,22 @@ export function isRetryable(error: unknown): boolean {
 
 /** True when the failure says the registry is unavailable (down, restarting, throttling) rather than this request failing. */
 export function isUnavailable(error: unknown): boolean {
-  const e = error as { status?: unknown; cause?: unknown } | undefined;
+  const e = error as { status?: unknown; cause?: unknown; unavailable?: unknown } | undefined;
+  // A request refused because its registry was given up (see RegistryBackoff) says so itself.
+  if (e?.unavailable === true) return true;
   if (typeof e?.status === 'number') return isUnavailableStatus(e.status);
   const code = codeOf(error);
   if (code !== undefined) return UNREACHABLE_CODES.has(code);
   return e?.cause !== undefined && e.cause !== error ? isUnavailable(e.cause) : false;
+}
+
+/**
+ * Whether a failed task is worth another delivery later (SQS): a transient failure, or one whose
+ * registry stayed unavailable for the whole window, its budget spent in this delivery: a later one
+ * waits for it without holding a function meanwhile, until the deliveries run out.
+ */
+export function isRedeliverable(error: unknown): boolean {
+  return isRetryable(error) || isUnavailable(error);
 }
 
 /** The delay a registry asked for (Retry-After), when the failure carries one. */
@@ -351,6 +362,8 @@ const GIVEN_UP = 'given up on registry';
 /** Why a request to a registry that was given up is not sent. */
 export interface Refusal {
   readonly reason: string;
+  /** Until the next look at the registry. */
+  readonly retryAfterMs: number;
 }
 
 /**
@@ -463,6 +476,7 @@ export class RegistryBackoff {
     }
     const seconds = Math.round((now - state.since) / 1000);
     return {
+      retryAfterMs: Math.max(0, state.probeAt - now),
       reason: `${GIVEN_UP} ${registry}: ${state.reason} for ${seconds} s without a success (looked at again every ${Math.round(this.probeEveryMs / 1000)} s)`,
     };
   }

@@ -262,7 +262,18 @@ export class Sender {
     for (;;) {
       const refusal = ctx.gated ? await this.backoff.wait(ctx.registry) : undefined;
       if (refusal !== undefined)
-        throw markExhausted(new RegistryError({ method: ctx.method, url: ctx.url, reason: refusal.reason, retryable: false }));
+        throw markExhausted(
+          Object.assign(
+            new RegistryError({
+              method: ctx.method,
+              url: ctx.url,
+              reason: refusal.reason,
+              retryable: false,
+              retryAfterMs: refusal.retryAfterMs,
+            }),
+            { unavailable: true },
+          ),
+        );
       let failure: unknown;
       try {
         const res = await once();

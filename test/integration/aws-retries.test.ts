@@ -13,6 +13,7 @@ import { RegistryClient } from '../../shared/registry/client.js';
 import { secretBackedRegistry, testPipeline } from '../support/aws-fixture.js';
 import { startAwsEmulators, type AwsEmulators } from '../support/aws-emulators.js';
 import { freePort } from '../support/free-port.js';
+import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, type SeededImage } from '../support/seed.js';
 import { driveUntilDone, queueDepth } from '../support/sqs-lambda-driver.js';
@@ -88,6 +89,43 @@ describe('AWS pipeline retries through SQS', () => {
     assert.equal(stats.dlq.deliveries, 0);
     assert.equal(await queueDepth(aws.sqs, p.dlqUrl), 0);
     assert.equal(p.notifier.sent.length, 1);
+  });
+
+  it('hands a task whose destination stays unavailable past the window back to SQS, and copies it once the registry is back', async () => {
+    const proxy = await startForwardingProxy(dst.url, { rewriteLocation: true });
+    // A copier container's client with a 300 ms outage window: the registry is given up within one delivery.
+    const patient = await secretBackedRegistry(
+      { [src.host]: { insecure: true }, [proxy.host]: { username: dst.username, password: dst.password, insecure: true } },
+      { retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100, outageMs: 300 } },
+    );
+    try {
+      const p = await testPipeline(aws, store, patient, 'outage', {
+        maxReceiveCount: 8,
+        visibilityTimeoutSeconds: 30,
+        backoff: { baseMs: 200, maxMs: 1000 },
+      });
+      // The destination refuses connections for 1.5 s from the start: longer than one delivery's window.
+      const outage = proxy.down(1500);
+      const { runId } = await p.planner({ images: { [`${src.host}/team/app:1.0`]: `${proxy.host}/outage/app` } });
+      const stats = await driveUntilDone({
+        sqs: aws.sqs,
+        main: { queueUrl: p.queueUrl, handler: p.copier, batchSize: 1, workers: 1 },
+        dlq: { queueUrl: p.dlqUrl, handler: p.recorder, batchSize: 10, workers: 1 },
+        isDone: p.finished(runId),
+        timeoutMs: 40_000,
+      });
+      await outage;
+      const summary = await p.summary({ runId });
+      assert.equal(summary.line, 'Images(1) migration finished, 0 images tasks failed, 0 tasks generate failed');
+      const [result] = await store.listResults(runId);
+      assert.equal(result?.outcome, 'copied');
+      assert.ok((result?.attempts ?? 0) >= 2, `attempts ${result?.attempts}`);
+      assert.ok(Math.max(...stats.main.receives.values()) >= 2);
+      assert.equal(await getManifestDigest(dst, 'outage/app', '1.0'), image.digest);
+    } finally {
+      await patient.close();
+      await proxy.stop();
+    }
   });
 
   it('redelivers a batch dropped by a crashed copier and still completes the run', async () => {

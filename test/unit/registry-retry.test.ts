@@ -5,6 +5,8 @@ import {
   backoffDelay,
   DEFAULT_RETRY,
   isExhausted,
+  isRedeliverable,
+  markExhausted,
   parseRetryAfter,
   RegistryBackoff,
   RetryBudget,
@@ -164,5 +166,16 @@ describe('retry policy', () => {
       backoff.recovered('reg');
     }
     assert.equal(op.attempts, 21, 'every try is numbered');
+  });
+
+  it('hands a failure back for a later delivery when it is transient or its registry stayed unavailable, not when it was refused', () => {
+    assert.equal(isRedeliverable(markExhausted(throttled())), true, 'a 429 that outlasted the window: a later delivery waits for it');
+    assert.equal(isRedeliverable(markExhausted(Object.assign(new Error('given up on registry reg'), { unavailable: true }))), true);
+    assert.equal(isRedeliverable(new RegistryError({ method: 'GET', url: 'https://reg/v2/', status: 500 })), true);
+    assert.equal(isRedeliverable(markExhausted(new RegistryError({ method: 'GET', url: 'https://reg/v2/', status: 500 }))), false);
+    assert.equal(
+      isRedeliverable(new RegistryError({ method: 'GET', url: 'https://reg/v2/', status: 403, codes: [{ code: 'DENIED', message: '' }] })),
+      false,
+    );
   });
 });
