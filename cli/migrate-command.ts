@@ -12,7 +12,6 @@ import { runLocal } from '../shared/pipeline/local-run.js';
 import type { RuleSelection } from '../shared/pipeline/planner.js';
 import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
-import { givenUpRegistries } from '../shared/registry/retry.js';
 import { defaultStatePath, loadRunState, RunState } from '../shared/state/run-state.js';
 import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
 import { ExitCode } from './exit-code.js';
@@ -283,8 +282,9 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
     const line = summaryLine(result.counts);
     runLog.line(line);
     out.write(`${line}\n`);
-    const failures = [...result.results.map((r) => r.error), ...result.plan.generateFailures.map((f) => f.error)];
-    for (const registry of givenUpRegistries(failures))
+    // Advice only where something failed: a registry given up and back before the run ended cost nothing.
+    const givenUp = result.counts.failed + result.counts.generateFailed > 0 ? client.givenUp() : [];
+    for (const registry of givenUp)
       err.write(
         `image-migrator: registry ${registry} was given up after ${(2 * stallTimeoutMs) / 1000} s unavailable; run again to copy what failed, or give --stall-timeout more to wait longer\n`,
       );

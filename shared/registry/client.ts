@@ -152,6 +152,11 @@ export class RegistryClient implements Registry {
     return this.sender.backoff.unavailableSince(registry);
   }
 
+  /** The registries this client gave up at some point, unavailable for a whole outage window (see RegistryBackoff). */
+  public givenUp(): string[] {
+    return this.sender.backoff.givenUp();
+  }
+
   public announce(repositories: readonly RepositoryAccess[]): void {
     for (const r of repositories) this.sender.auth.runScopes.announce(r.registry, r.repository, r.push);
   }

@@ -32,6 +32,8 @@ export interface RegistryErrorInit {
   readonly reason?: string;
   /** The wait the registry asked for with Retry-After, for retries above this client (task, SQS). */
   readonly retryAfterMs?: number | undefined;
+  /** The registry as a whole is unavailable: it was given up (see RegistryBackoff), so the request never went. */
+  readonly unavailable?: boolean;
   readonly cause?: unknown;
 }
 
@@ -43,6 +45,7 @@ export class RegistryError extends ImageMigratorError {
   public readonly url: string;
   public readonly retryable: boolean;
   public readonly retryAfterMs: number | undefined;
+  public readonly unavailable: boolean;
   /** What went wrong, without the request it went wrong in (the message is `METHOD URL: problem`). */
   public readonly problem: string;
 
@@ -64,6 +67,7 @@ export class RegistryError extends ImageMigratorError {
     const manifestPut = init.method === 'PUT' && /\/manifests\//.test(url);
     this.retryable = init.retryable ?? (init.status === undefined || isTransientResponse(init.status, codes, manifestPut));
     this.retryAfterMs = init.retryAfterMs;
+    this.unavailable = init.unavailable ?? false;
   }
 
   /** True when the registry answered with this spec error code. */

@@ -10,7 +10,8 @@
  * above retries it again, so the layers never multiply. A registry that is unavailable (connection
  * refused, 502/503/504, 429) is waited for without using up the count, within `outageMs` counted
  * from when it was first found unavailable with no success since, for the whole run: a rolling
- * restart costs time, not failed tasks, and a registry that refuses everything is given up once. `retries: 0` means no retry at any layer.
+ * restart costs time, not failed tasks, and a registry that refuses everything is given up once.
+ * `retries: 0` means no retry at any layer.
  */
 import { ConfigError, DigestMismatchError, ImageMigratorError, InvalidReferenceError, UnsupportedManifestError } from '../errors.js';
 
@@ -356,9 +357,6 @@ interface RegistryState {
   probeAt: number;
 }
 
-/** How the refusal of a registry that was given up begins. */
-const GIVEN_UP = 'given up on registry';
-
 /** Why a request to a registry that was given up is not sent. */
 export interface Refusal {
   readonly reason: string;
@@ -379,6 +377,8 @@ export interface Refusal {
  */
 export class RegistryBackoff {
   private readonly states = new Map<string, RegistryState>();
+  /** Registries given up at some point (a failure at or past the window's end). */
+  private readonly gaveUp = new Set<string>();
 
   public constructor(
     private readonly policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'outageMs'>,
@@ -421,6 +421,7 @@ export class RegistryBackoff {
     let state = this.current(registry);
     if (state === undefined) this.states.set(registry, (state = { until: now, streak: 0, reason, since: now, last: now, probeAt: 0 }));
     state.last = now;
+    if (this.policy.outageMs > 0 && now - state.since >= this.policy.outageMs) this.gaveUp.add(registry);
     if (state.until > now && retryAfter === undefined) return state.until - now;
     const delay = retryAfter ?? backoffDelay(this.policy, state.streak, this.random);
     state.streak++;
@@ -437,6 +438,11 @@ export class RegistryBackoff {
     const state = this.current(registry);
     if (state === undefined || this.policy.outageMs <= 0) return Infinity;
     return Math.max(0, state.since + this.policy.outageMs - this.clock.now());
+  }
+
+  /** The registries given up at some point, for a run's closing advice. */
+  public givenUp(): string[] {
+    return [...this.gaveUp];
   }
 
   /** A success: the registry is well again, and a new failure starts a new episode with a new window. */
@@ -477,14 +483,7 @@ export class RegistryBackoff {
     const seconds = Math.round((now - state.since) / 1000);
     return {
       retryAfterMs: Math.max(0, state.probeAt - now),
-      reason: `${GIVEN_UP} ${registry}: ${state.reason} for ${seconds} s without a success (looked at again every ${Math.round(this.probeEveryMs / 1000)} s)`,
+      reason: `given up on registry ${registry}: ${state.reason} for ${seconds} s without a success (looked at again every ${Math.round(this.probeEveryMs / 1000)} s)`,
     };
   }
-}
-
-/** The registries a failure's text says were given up (see RegistryBackoff), for a run's closing advice. */
-export function givenUpRegistries(texts: readonly (string | undefined)[]): string[] {
-  const found = new Set<string>();
-  for (const text of texts) for (const m of (text ?? '').matchAll(new RegExp(`${GIVEN_UP} (\\S+):`, 'g'))) found.add(m[1] ?? '');
-  return [...found];
 }

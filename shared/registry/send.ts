@@ -263,16 +263,14 @@ export class Sender {
       const refusal = ctx.gated ? await this.backoff.wait(ctx.registry) : undefined;
       if (refusal !== undefined)
         throw markExhausted(
-          Object.assign(
-            new RegistryError({
-              method: ctx.method,
-              url: ctx.url,
-              reason: refusal.reason,
-              retryable: false,
-              retryAfterMs: refusal.retryAfterMs,
-            }),
-            { unavailable: true },
-          ),
+          new RegistryError({
+            method: ctx.method,
+            url: ctx.url,
+            reason: refusal.reason,
+            retryable: false,
+            retryAfterMs: refusal.retryAfterMs,
+            unavailable: true,
+          }),
         );
       let failure: unknown;
       try {
@@ -295,15 +293,16 @@ export class Sender {
       }
       // Recorded first, so that every failure, a look at a registry given up too, keeps its episode
       // current (with --retries 0 nothing is waited for, so nothing is recorded).
+      const unavailable = isUnavailable(failure);
       const shared =
-        isUnavailable(failure) && this.options.retry.attempts > 1
+        unavailable && this.options.retry.attempts > 1
           ? this.backoff.unavailable(ctx.registry, `${shortReason(failure)} from registry ${ctx.registry}`, retryAfterMs(failure))
           : 0;
       if (!budget.allowsRetry(failure, this.backoff.unavailableSince(ctx.registry))) throw failure;
       // A wait for an unavailable registry ends with its window at the latest.
       const delay = Math.min(
         Math.max(shared, budget.delayMs(failure, this.options.random)),
-        isUnavailable(failure) ? this.backoff.windowLeftMs(ctx.registry) : Infinity,
+        unavailable ? this.backoff.windowLeftMs(ctx.registry) : Infinity,
       );
       // The event names the request (`what`); a registry error of that request says only what went wrong.
       const reason =
@@ -318,7 +317,7 @@ export class Sender {
         reason,
         attempt: budget.attempts,
         delayMs: delay,
-        unavailable: isUnavailable(failure),
+        unavailable,
       };
       ctx.onRetry?.(event);
       this.options.onRetry?.(event);

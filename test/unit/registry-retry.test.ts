@@ -99,9 +99,11 @@ describe('retry policy', () => {
     assert.equal(clock.at, 1000);
     clock.at = 9000;
     backoff.unavailable('reg', '429 from registry reg', 1000);
+    assert.deepEqual(backoff.givenUp(), [], 'within the window: not given up');
     clock.at = 12_000;
     assert.equal(await backoff.wait('reg'), undefined, 'the first request after the window goes, to see whether the registry is back');
     backoff.unavailable('reg', '429 from registry reg', 1000);
+    assert.deepEqual(backoff.givenUp(), ['reg'], 'a failure past the window gives the registry up');
     const refusal = await backoff.wait('reg');
     assert.equal(refusal?.reason, 'given up on registry reg: 429 from registry reg for 12 s without a success (looked at again every 5 s)');
     assert.equal(clock.at, 12_000, 'a refusal does not wait');
