@@ -17,8 +17,12 @@ export class RunLog {
     this.stream.on('error', (error) => process.stderr.write(`image-migrator: cannot write log ${path}: ${error.message}\n`));
   }
 
-  /** Writes a line stamped with `at` (epoch ms; default now). */
+  /**
+   * Writes a line stamped with `at` (epoch ms; default now). A closed log takes no more lines: a
+   * write after its end would fail the stream and lose the lines still buffered.
+   */
   public line(text: string, at: number = Date.now()): void {
+    if (this.stream.writableEnded) return;
     this.stream.write(`${new Date(at).toISOString()} ${text}\n`);
   }
 

@@ -103,7 +103,12 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const emit = options.onEvent ?? (() => undefined);
   const held: RunEvent[] = [];
   let planned = false;
+  // The run's account closes when it returns. What started for rules that came to nothing (the
+  // destination listing or early source HEADs of a rule whose source could not be listed) may still
+  // be under way then; what it meets afterwards served no task and is neither counted nor told.
+  let closed = false;
   const emitHeld = (event: RunEvent): void => {
+    if (closed) return;
     const stamped = event.type === 'retry' && event.at === undefined ? { ...event, at: Date.now() } : event;
     if (planned) emit(stamped);
     else held.push(stamped);
@@ -112,6 +117,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const untaskedRetries: Record<string, number> = {};
   const planning =
     options.registry.withRetryListener?.((retry) => {
+      if (closed) return;
       untaskedRetries[retry.kind] = (untaskedRetries[retry.kind] ?? 0) + 1;
       emitHeld({ type: 'retry', retry });
     }) ?? options.registry;
@@ -290,6 +296,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const results = await store.listResults(runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
   results.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
+  closed = true;
   return { run, plan, results, counts: countResults(run, results), untaskedRetries };
 }
 

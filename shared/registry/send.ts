@@ -88,6 +88,28 @@ export interface SenderOptions {
   readonly endpoints?: EndpointMemory | undefined;
 }
 
+/**
+ * What a request that waited for its registry's first answer fails with when that first request got
+ * none (no response at all: an answer of any status opens the registry to its waiters): the failure
+ * of this request, by its own method and path, saying that the registry's first request failed and
+ * how, and classified like that failure (retryable, unavailable).
+ */
+function unansweredFirst(req: RegistryRequest, error: unknown): unknown {
+  if (!(error instanceof RegistryError)) return error;
+  const url = new URL(req.path, new URL(error.url).origin);
+  if (redactUrl(url) === error.url && req.method === error.method) return error;
+  return new RegistryError({
+    method: req.method,
+    url,
+    reason: `registry ${req.registry} did not answer its first request (${error.method} ${error.url}): ${error.problem}`,
+    retryable: error.retryable,
+    retryAfterMs: error.retryAfterMs,
+    unavailable: error.unavailable,
+    // What the first request met (a refused or reset connection), as the first request's own error carries it.
+    cause: error.cause,
+  });
+}
+
 /** Builds the RegistryError of an unexpected response, reading its error body. */
 export async function errorFromResponse(method: string, res: HttpResponse, retryable?: boolean): Promise<RegistryError> {
   const { bytes } =
@@ -177,9 +199,11 @@ export class Sender {
       if (base !== undefined) return this.sendVia(req, base, credential, false, read);
       const first = this.firsts.get(req.registry);
       if (first === undefined) return this.sendFirst(req, credential, read);
-      // A first request that got no answer fails its waiters with its own error: they would only
+      // A first request that got no answer fails its waiters with its error: they would only
       // repeat the same futile attempts one after another.
-      await first;
+      await first.catch((error: unknown) => {
+        throw unansweredFirst(req, error);
+      });
     }
   }
 

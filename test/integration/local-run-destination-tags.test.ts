@@ -3,6 +3,8 @@
  * destination already has; real registries on loopback (anonymous source, token-auth destination).
  */
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseImagesFile } from '../../shared/config/images-file.js';
 import { runLocal } from '../../shared/pipeline/local-run.js';
@@ -57,5 +59,57 @@ describe('local run with destination tag lists', () => {
     // Source and destination each listed once, plus the destination's first request again after its
     // challenge, and one https attempt per registry (both are plain-http `insecure` registries).
     assert.equal(run.requests['tag-list'], 2 + 1 + 2);
+  });
+
+  it('closes its account when it returns: a listing still under way for a rule that came to nothing tells nothing afterwards', async () => {
+    // The destination holds its tag list request until the run has returned, then refuses it; the
+    // source refuses its own (both 403 DENIED, not worth a retry) once the destination's is held.
+    const denied = (res: ServerResponse, done?: () => void): void => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'refused' }] }), done);
+    };
+    let answerDestination: (() => void) | undefined;
+    let destinationHeld!: () => void;
+    const held = new Promise<void>((resolve) => (destinationHeld = resolve));
+    let answered!: () => void;
+    const destinationAnswered = new Promise<void>((resolve) => (answered = resolve));
+    const destination = createServer((_req, res) => {
+      answerDestination = () => denied(res, answered);
+      destinationHeld();
+    });
+    const source = createServer((_req, res) => void held.then(() => denied(res)));
+    const servers = [source, destination];
+    const hosts = await Promise.all(
+      servers.map(async (server) => {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      }),
+    );
+    const client = new RegistryClient({ credentials: { lookup: () => ({ insecure: true }) }, retry: { attempts: 1 } });
+    try {
+      const rules = parseImagesFile(JSON.stringify({ [`${hosts[0]}/team/app`]: `${hosts[1]}/mirror/app` }), 'images.json', {});
+      const events: string[] = [];
+      let returned = false;
+      const run = await runLocal({
+        rules,
+        registry: client,
+        workers: 1,
+        retries: 0,
+        onEvent: (event) => events.push(`${returned ? 'after' : 'before'} ${event.type}`),
+      });
+      returned = true;
+      assert.equal(run.counts.generateFailed, 1);
+      assert.ok(answerDestination, 'the destination listing is under way');
+      answerDestination();
+      await destinationAnswered;
+      // Long enough for the refusal to travel back and be handled.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(events, ['before planned']);
+      assert.deepEqual(run.untaskedRetries, {});
+    } finally {
+      await client.close();
+      for (const server of servers) server.closeAllConnections();
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
   });
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DigestMismatchError } from '../../shared/errors.js';
@@ -154,6 +155,39 @@ describe('registry client against real registries', () => {
       ],
     );
     assert.equal(count(seen, 'manifest-head', 200), 8);
+    await client.close();
+  });
+
+  it('fails the requests that waited for an unanswered first request with their own path and the failure of the first', async () => {
+    // A port nothing listens on (a server's, closed again): every connection is refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const { client, repo } = clientFor({ host: `127.0.0.1:${port}` }, {}, { retry: { attempts: 2, baseDelayMs: 1, outageMs: 200 } });
+    const failures = await Promise.all(
+      ['a', 'b', 'c'].map((name) =>
+        client.listTags(repo(`down/${name}`)).then(
+          () => assert.fail('listed a registry that does not answer'),
+          (e: unknown) => e,
+        ),
+      ),
+    );
+    const [first, ...waiters] = failures;
+    assert.ok(first instanceof RegistryError && first.retryable, String(first));
+    assert.match(
+      first.message,
+      new RegExp(`^GET http://127\\.0\\.0\\.1:${port}/v2/down/a/tags/list\\?n=\\d+: network error: ECONNREFUSED`),
+    );
+    for (const [i, waiter] of waiters.entries()) {
+      const name = ['b', 'c'][i] ?? '';
+      // Failed with what the first request met: it sent nothing of its own.
+      assert.ok(waiter instanceof RegistryError && waiter.retryable && waiter.cause === first.cause, String(waiter));
+      assert.equal(
+        waiter.message,
+        `GET http://127.0.0.1:${port}/v2/down/${name}/tags/list?n=1000: registry 127.0.0.1:${port} did not answer its first request (GET ${first.url}): ${first.problem}`,
+      );
+    }
     await client.close();
   });
 
