@@ -26,7 +26,8 @@ const program = new Command('image-migrator')
     'Copy container images between registries, byte for byte, without a Docker daemon.\n\n' +
       'With no command, migrates the images of --images with the credentials of --auth:\n' +
       '  image-migrator --auth auth.json --images images.json --workers 7 --retries 3\n\n' +
-      'Exit codes: 0 every image copied or up to date, 1 some task or rule failed, 2 bad input (nothing copied).',
+      'Exit codes: 0 every image copied or up to date, 1 some task or rule failed, 2 bad input (nothing copied),\n' +
+      '130 (Ctrl-C) or 143 (SIGTERM) stopped: the run state keeps what was copied, run again for the rest.',
   )
   .version(process.env.npm_package_version ?? '0.1.0')
   .showHelpAfterError('(image-migrator --help lists every option)')

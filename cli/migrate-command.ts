@@ -18,6 +18,7 @@ import { ExitCode } from './exit-code.js';
 import { loginChain } from './login-files.js';
 import { Progress } from './progress.js';
 import { buildReport, reportPathProblem, writeReport } from './report.js';
+import { onInterrupt } from './interrupt.js';
 import { RunLog } from './run-log.js';
 
 /** Options of the migrate command as commander parses them. */
@@ -234,6 +235,20 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   log = runLog;
   const progress = new Progress(err);
   const immutable = options.immutableTags ?? [];
+  // What the run has done, for a stop by Ctrl-C or SIGTERM (see interrupt.ts).
+  let total: number | undefined;
+  let finished = 0;
+  const stopHandling = onInterrupt(async (signal) => {
+    progress.finish();
+    const done = total === undefined ? 'while planning' : `after ${finished} of ${total} tasks (${progress.tally()})`;
+    runLog.line(`interrupted by ${signal} ${done}`);
+    const kept = state === undefined ? '' : '; the state keeps what was copied';
+    const report = options.report === undefined ? '' : `; no report was written to ${options.report}`;
+    err.write(`image-migrator: interrupted by ${signal} ${done}${kept}${report}; run again to copy the rest\n`);
+    if (state !== undefined && statePath !== undefined && state.changed)
+      await state.save(statePath).catch((error: unknown) => warn(`cannot write the state file ${statePath}: ${(error as Error).message}`));
+    await runLog.close();
+  });
   try {
     out.write('Start to generate images tasks, please wait ...\n');
     const result = await runLocal({
@@ -255,6 +270,8 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
         } else out.write('Start to handle images tasks, please wait ...\n');
       },
       onEvent: (event) => {
+        if (event.type === 'planned') total = event.plan.tasks.length;
+        else if (event.type === 'done') finished = event.finished;
         runLog.event(event);
         progress.event(event);
       },
@@ -290,6 +307,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       );
     return exitCodeOf(result.counts);
   } finally {
+    stopHandling();
     await runLog.close();
     // The client's connections are not closed one by one: the process ends with this command and the
     // system closes them (undici holds idle sockets unreferenced, so they do not keep it alive). Closing

@@ -97,6 +97,11 @@ export class Progress {
     if (r.level === 'task' && !this.out.isTTY) this.out.write(`retry ${source ?? r.what} (attempt ${r.attempt} failed: ${r.reason})\n`);
   }
 
+  /** The tasks finished so far: `2 copied, 1 up to date, 0 failed`. */
+  public tally(): string {
+    return `${this.copied} copied, ${this.upToDate} up to date, ${this.failed} failed`;
+  }
+
   /** Ends the redrawn line so that what follows starts on its own line. */
   public finish(): void {
     if (this.drawn) this.out.write('\n');

@@ -10,6 +10,7 @@ import type { RunEvent } from '../shared/pipeline/local-run.js';
 /** Appends run events to a log file. */
 export class RunLog {
   private readonly stream: WriteStream;
+  private closing: Promise<void> | undefined;
 
   public constructor(path: string) {
     this.stream = createWriteStream(path, { flags: 'a' });
@@ -56,7 +57,9 @@ export class RunLog {
     }
   }
 
+  /** Ends the log once its lines are written; closing it again waits for the same end. */
   public close(): Promise<void> {
-    return new Promise((resolve) => this.stream.end(resolve));
+    this.closing ??= new Promise((resolve) => this.stream.end(resolve));
+    return this.closing;
   }
 }

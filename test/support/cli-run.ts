@@ -1,7 +1,7 @@
 /**
  * Runs the image-migrator command as a user would, in a child process, and captures what it prints.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,24 +56,58 @@ export async function runCliMeasured(args: readonly string[], options: RunOption
 
 /** Runs any program (an installed image-migrator, the single executable) the same way. */
 export function runProgram(file: string, args: readonly string[], options: RunOptions): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: options.cwd,
-      // The run state's default file lives in the working folder, not the user's cache.
-      env: { ...process.env, XDG_CACHE_HOME: join(options.cwd, '.cache'), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  return startProgram(file, args, options).result;
+}
+
+/** A command running in the background: its process, what it printed so far, and how it ends. */
+export interface StartedCli {
+  readonly child: ChildProcess;
+  /** Resolves once stdout or stderr matches `pattern` (rejects when the command ends first). */
+  printed(pattern: RegExp): Promise<void>;
+  readonly result: Promise<CliResult>;
+}
+
+/** Starts `image-migrator ARGS` from the sources, like runCli, without waiting for it. */
+export function startCli(args: readonly string[], options: RunOptions): StartedCli {
+  return startProgram(process.execPath, ['--import', TSX, MAIN, ...args], options);
+}
+
+function startProgram(file: string, args: readonly string[], options: RunOptions): StartedCli {
+  const child = spawn(file, args, {
+    cwd: options.cwd,
+    // The run state's default file lives in the working folder, not the user's cache.
+    env: { ...process.env, XDG_CACHE_HOME: join(options.cwd, '.cache'), ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const watchers = new Set<() => void>();
+  const seen = (): void => watchers.forEach((check) => check());
+  child.stdout?.on('data', (d: Buffer) => ((stdout += d.toString()), seen()));
+  child.stderr?.on('data', (d: Buffer) => ((stderr += d.toString()), seen()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const result = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+  const printed = (pattern: RegExp): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!pattern.test(stdout) && !pattern.test(stderr)) return;
+        watchers.delete(check);
+        resolve();
+      };
+      watchers.add(check);
+      check();
+      void result.then((r) => {
+        if (!watchers.delete(check)) return;
+        reject(new Error(`the command ended (exit ${String(r.code)}) before printing ${String(pattern)}:\n${r.stdout}${r.stderr}`));
+      });
+    });
+  return { child, printed, result };
 }
 
 /** A fresh working folder holding the given files (objects are written as JSON). */
