@@ -2,6 +2,7 @@
  * The default command: migrate the images of images.json with the credentials of auth.json, with the
  * flags and output lines of Huawei's image-migrator.
  */
+import { randomUUID } from 'node:crypto';
 import { homedir } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadImagesFile } from '../shared/config/images-file.js';
@@ -9,8 +10,9 @@ import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../shared/copy/chu
 import { compilePattern, matchAny } from '../shared/config/tag-filter.js';
 import { ConfigError } from '../shared/errors.js';
 import { runLocal } from '../shared/pipeline/local-run.js';
-import type { RuleSelection } from '../shared/pipeline/planner.js';
-import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
+import { MemoryResultStore } from '../shared/pipeline/memory-result-store.js';
+import type { Plan, RuleSelection } from '../shared/pipeline/planner.js';
+import { countResults, exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { defaultStatePath, loadRunState, RunState } from '../shared/state/run-state.js';
 import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
@@ -235,24 +237,42 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   log = runLog;
   const progress = new Progress(err);
   const immutable = options.immutableTags ?? [];
-  // What the run has done, for a stop by Ctrl-C or SIGTERM (see interrupt.ts).
-  let total: number | undefined;
+  // What the run has done, for a stop by Ctrl-C or SIGTERM (see interrupt.ts): its plan, the results
+  // recorded so far, and the retries of no task (those of each task are in its result).
+  const runId = randomUUID();
+  const store = new MemoryResultStore();
+  let plan: Plan | undefined;
   let finished = 0;
+  const untaskedRetries: Record<string, number> = {};
   const stopHandling = onInterrupt(async (signal) => {
     progress.finish();
-    const done = total === undefined ? 'while planning' : `after ${finished} of ${total} tasks (${progress.tally()})`;
-    runLog.line(`interrupted by ${signal} ${done}`);
+    const done = plan === undefined ? 'while planning' : `after ${finished} of ${plan.tasks.length} tasks (${progress.tally()})`;
+    const summary = `interrupted by ${signal} ${done}`;
+    runLog.line(summary);
     const kept = state === undefined ? '' : '; the state keeps what was copied';
-    const report = options.report === undefined ? '' : `; no report was written to ${options.report}`;
-    err.write(`image-migrator: interrupted by ${signal} ${done}${kept}${report}; run again to copy the rest\n`);
+    const report = options.report === undefined || plan !== undefined ? '' : `; no report was written to ${options.report}`;
+    err.write(`image-migrator: ${summary}${kept}${report}; run again to copy the rest\n`);
     if (state !== undefined && statePath !== undefined && state.changed)
       await state.save(statePath).catch((error: unknown) => warn(`cannot write the state file ${statePath}: ${(error as Error).message}`));
+    const run = await store.getRun(runId);
+    if (options.report !== undefined && plan !== undefined && run !== undefined) {
+      const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
+      const results = (await store.listResults(runId)).sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
+      const account = { run, plan, results, counts: countResults(run, results), untaskedRetries };
+      await writeReport(options.report, {
+        ...buildReport(account, requests, unanswered),
+        summary,
+        interrupted: { signal, notDone: plan.tasks.length - results.length },
+      }).catch((error: unknown) => err.write(`image-migrator: cannot write the report ${options.report}: ${(error as Error).message}\n`));
+    }
     await runLog.close();
   });
   try {
     out.write('Start to generate images tasks, please wait ...\n');
     const result = await runLocal({
       rules,
+      runId,
+      store,
       registry: client,
       workers: options.workers,
       retries: options.retries,
@@ -270,8 +290,10 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
         } else out.write('Start to handle images tasks, please wait ...\n');
       },
       onEvent: (event) => {
-        if (event.type === 'planned') total = event.plan.tasks.length;
+        if (event.type === 'planned') plan = event.plan;
         else if (event.type === 'done') finished = event.finished;
+        else if (event.type === 'retry' && event.task === undefined)
+          untaskedRetries[event.retry.kind] = (untaskedRetries[event.retry.kind] ?? 0) + 1;
         runLog.event(event);
         progress.event(event);
       },

@@ -25,6 +25,11 @@ export interface RunReport {
   readonly retried: Record<string, number>;
   readonly generateFailures: LocalRunResult['plan']['generateFailures'];
   readonly tasks: LocalRunResult['results'];
+  /**
+   * Only in the report of a run stopped by a signal: which, and how many planned tasks had not
+   * finished (they are not in `tasks`; `counts.tasks` is every planned one).
+   */
+  readonly interrupted?: { readonly signal: string; readonly notDone: number };
 }
 
 /** Builds the report of a finished run. */

@@ -2,11 +2,10 @@
  * Ctrl-C during a migration, as a user presses it: the CLI in its own process against real
  * registries, one image held up at the source by a proxy while the others are copied. The stopped
  * run exits 130, saves the run state with the copies it finished, ends its log with the interruption,
- * and leaves no destination tag pointing at missing content; the next run settles the finished copies
+ * writes a report of the tasks finished, and leaves no destination tag pointing at missing content; the next run settles the finished copies
  * from the state and copies the rest.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,7 +47,7 @@ describe('a migration stopped by Ctrl-C', () => {
     assert.equal(stopped.code, 130, stopped.stderr);
     assert.match(
       stopped.stderr,
-      /image-migrator: interrupted by SIGINT after 2 of 3 tasks \(2 copied, 0 up to date, 0 failed\); the state keeps what was copied; no report was written to report\.json; run again to copy the rest\n/,
+      /image-migrator: interrupted by SIGINT after 2 of 3 tasks \(2 copied, 0 up to date, 0 failed\); the state keeps what was copied; run again to copy the rest\n/,
     );
     const log = (await readFile(join(dir, 'run.log'), 'utf8')).trimEnd().split('\n');
     assert.match(log.at(-1) ?? '', / interrupted by SIGINT after 2 of 3 tasks \(2 copied, 0 up to date, 0 failed\)$/);
@@ -57,7 +56,20 @@ describe('a migration stopped by Ctrl-C', () => {
         log.some((l) => l.includes(` copied ${proxy.host}/team/${name}:v1 -> `)),
         log.join('\n'),
       );
-    assert.equal(existsSync(join(dir, 'report.json')), false);
+    // The report accounts for the tasks finished and says how many were not.
+    const partial = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
+      summary: string;
+      counts: { tasks: number; copied: number; failed: number };
+      interrupted: { signal: string; notDone: number };
+      tasks: { source: string; outcome: string }[];
+    };
+    assert.equal(partial.summary, 'interrupted by SIGINT after 2 of 3 tasks (2 copied, 0 up to date, 0 failed)');
+    assert.deepEqual(partial.interrupted, { signal: 'SIGINT', notDone: 1 });
+    assert.deepEqual([partial.counts.tasks, partial.counts.copied, partial.counts.failed], [3, 2, 0]);
+    assert.deepEqual(partial.tasks.map((t) => `${t.source.split('/').slice(1).join('/')} ${t.outcome}`).sort(), [
+      'team/a:v1 copied',
+      'team/b:v1 copied',
+    ]);
     const state = JSON.parse(await readFile(join(dir, '.cache', 'image-migrator', 'state.json'), 'utf8')) as {
       tags: Record<string, unknown>;
     };
@@ -69,7 +81,11 @@ describe('a migration stopped by Ctrl-C', () => {
     const next = await runCli(args, { cwd: dir });
     assert.equal(next.code, 0, next.stderr);
     assert.match(next.stdout, /Images\(3\) migration finished, 0 images tasks failed, 0 tasks generate failed/);
-    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as { tasks: { source: string; outcome: string }[] };
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
+      interrupted?: unknown;
+      tasks: { source: string; outcome: string }[];
+    };
+    assert.equal(report.interrupted, undefined);
     assert.deepEqual(report.tasks.map((r) => `${r.source.split('/').slice(1).join('/')} ${r.outcome}`).sort(), [
       'team/a:v1 up-to-date',
       'team/b:v1 up-to-date',
