@@ -9,10 +9,10 @@ import { loadImagesFile } from '../shared/config/images-file.js';
 import { DEFAULT_UPLOAD_SETTINGS, type UploadSettings } from '../shared/copy/chunked-upload.js';
 import { compilePattern, matchAny } from '../shared/config/tag-filter.js';
 import { ConfigError } from '../shared/errors.js';
-import { runLocal } from '../shared/pipeline/local-run.js';
+import { runAccount, runLocal } from '../shared/pipeline/local-run.js';
 import { MemoryResultStore } from '../shared/pipeline/memory-result-store.js';
 import type { Plan, RuleSelection } from '../shared/pipeline/planner.js';
-import { countResults, exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
+import { exitCodeOf, summaryLine } from '../shared/pipeline/run-counts.js';
 import { RegistryClient } from '../shared/registry/client.js';
 import { defaultStatePath, loadRunState, RunState } from '../shared/state/run-state.js';
 import type { CredentialChain } from '../shared/credential-sources/credential-chain.js';
@@ -256,13 +256,11 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       await state.save(statePath).catch((error: unknown) => warn(`cannot write the state file ${statePath}: ${(error as Error).message}`));
     const run = await store.getRun(runId);
     if (options.report !== undefined && plan !== undefined && run !== undefined) {
-      const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
-      const results = (await store.listResults(runId)).sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
-      const account = { run, plan, results, counts: countResults(run, results), untaskedRetries };
+      const account = await runAccount(store, run, plan, untaskedRetries);
       await writeReport(options.report, {
         ...buildReport(account, requests, unanswered),
         summary,
-        interrupted: { signal, notDone: plan.tasks.length - results.length },
+        interrupted: { signal, notDone: plan.tasks.length - account.results.length },
       }).catch((error: unknown) => err.write(`image-migrator: cannot write the report ${options.report}: ${(error as Error).message}\n`));
     }
     await runLog.close();

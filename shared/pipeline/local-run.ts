@@ -293,10 +293,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       ),
     ]);
   }
-  const results = await store.listResults(runId);
+  const account = await runAccount(store, run, plan, untaskedRetries);
+  closed = true;
+  return account;
+}
+
+/**
+ * The account of a run from what its store holds: the results recorded so far in the plan's order,
+ * and their counts (every planned task counts in `tasks`, finished or not).
+ */
+export async function runAccount(
+  store: ResultStore,
+  run: RunRecord,
+  plan: Plan,
+  untaskedRetries: Readonly<Record<string, number>>,
+): Promise<LocalRunResult> {
+  const results = await store.listResults(run.runId);
   const order = new Map(plan.tasks.map((t, i) => [t.taskId, i]));
   results.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0));
-  closed = true;
   return { run, plan, results, counts: countResults(run, results), untaskedRetries };
 }
 
