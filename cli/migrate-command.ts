@@ -242,11 +242,10 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   const runId = randomUUID();
   const store = new MemoryResultStore();
   let plan: Plan | undefined;
-  let finished = 0;
   const untaskedRetries: Record<string, number> = {};
   const stopHandling = onInterrupt(async (signal) => {
     progress.finish();
-    const done = plan === undefined ? 'while planning' : `after ${finished} of ${plan.tasks.length} tasks (${progress.tally()})`;
+    const done = plan === undefined ? 'while planning' : `after ${progress.finished} of ${plan.tasks.length} tasks (${progress.tally()})`;
     const summary = `interrupted by ${signal} ${done}`;
     runLog.line(summary);
     const kept = state === undefined ? '' : '; the state keeps what was copied';
@@ -289,7 +288,6 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       },
       onEvent: (event) => {
         if (event.type === 'planned') plan = event.plan;
-        else if (event.type === 'done') finished = event.finished;
         else if (event.type === 'retry' && event.task === undefined)
           untaskedRetries[event.retry.kind] = (untaskedRetries[event.retry.kind] ?? 0) + 1;
         runLog.event(event);

@@ -97,6 +97,11 @@ export class Progress {
     if (r.level === 'task' && !this.out.isTTY) this.out.write(`retry ${source ?? r.what} (attempt ${r.attempt} failed: ${r.reason})\n`);
   }
 
+  /** How many tasks have finished so far. */
+  public get finished(): number {
+    return this.copied + this.upToDate + this.failed;
+  }
+
   /** The tasks finished so far: `2 copied, 1 up to date, 0 failed`. */
   public tally(): string {
     return `${this.copied} copied, ${this.upToDate} up to date, ${this.failed} failed`;
