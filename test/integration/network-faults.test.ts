@@ -3,7 +3,7 @@
  * fault-injecting proxy in front of real registries. Each defect a user met has its test here: every
  * stall costs the stall timeout, not minutes; every read is inside the retry; a refusal fails at
  * once with its reason; a throttled registry slows everyone, honouring Retry-After; every retry is
- * reported.
+ * reported; an answer lost after the registry acted is sent again or resumed, never a failed task.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -211,6 +211,89 @@ describe('network faults', () => {
       srcProxy.refusePageSize(false);
     }
     await c.close();
+  });
+
+  it('copies an image whose manifest, blob or chunk the destination stored but whose answer was lost: sent again or resumed, the retry logged and reported', async () => {
+    const image = await pushImage(src, 'lost/app', 'v1', { layers: [randomBytes(24 * MiB + 7, 36)] });
+    const chunked = ['--resumable-above', '8', '--chunk-size', '16'];
+    const cases = [
+      // A manifest PUT is sent again: the registry takes the same bytes twice.
+      {
+        repository: 'lost/manifest',
+        args: [],
+        match: '/manifests/v1',
+        method: 'PUT',
+        keep: false,
+        kind: 'manifest-put',
+        level: 'request',
+        what: 'PUT http://DST/v2/lost/manifest/manifests/v1',
+      },
+      // The commit of a blob is sent again: the session is gone, so the blob is uploaded again.
+      {
+        repository: 'lost/blob',
+        args: [],
+        match: '/blobs/uploads/',
+        method: 'PUT',
+        keep: false,
+        kind: 'blob-restart',
+        level: 'blob',
+        what: 'blob sha256:[0-9a-f]{64} to DST/lost/blob \\(from byte 0\\): PUT http://DST/v2/lost/blob/blobs/uploads/\\S+',
+      },
+      // distribution 2.8 puts the session's offset in the Location of each answer: the one lost leaves a
+      // session nobody can go on with, and the upload starts again.
+      {
+        repository: 'lost/chunk',
+        args: chunked,
+        match: '/blobs/uploads/',
+        method: 'PATCH',
+        keep: false,
+        kind: 'blob-restart',
+        level: 'blob',
+        what: `blob ${image.layers[0]} to DST/lost/chunk \\(from byte 0\\): PATCH http://DST/v2/lost/chunk/blobs/uploads/\\S+`,
+      },
+      // A registry that keeps its sessions says how much it holds: the upload goes on from there.
+      {
+        repository: 'lost/kept',
+        args: chunked,
+        match: '/blobs/uploads/',
+        method: 'PATCH',
+        keep: true,
+        kind: 'upload-resume',
+        level: 'blob',
+        what: `blob ${image.layers[0]} to DST/lost/kept \\(resumed at byte ${16 * MiB}\\): PATCH http://DST/v2/lost/kept/blobs/uploads/\\S+`,
+      },
+    ];
+    try {
+      for (const c of cases) {
+        dstProxy.keepUploadSessions(c.keep);
+        dstProxy.loseAnswerNext(`/v2/${c.repository}${c.match}`, 1, c.method);
+        const dir = await workdir({
+          'auth.json': { [src.host]: { insecure: true }, [dstProxy.host]: { insecure: true } },
+          'images.json': { [`${src.host}/lost/app:v1`]: `${dstProxy.host}/${c.repository}` },
+        });
+        const run = await runCli(['--no-state', '--report', 'report.json', ...c.args], { cwd: dir });
+        assert.equal(run.code, 0, `${c.repository}: ${run.stderr}`);
+        assert.equal(await getManifestDigest(dst, c.repository, 'v1'), image.digest, c.repository);
+        const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+        const retries = log.split('\n').filter((l) => / retry /.test(l));
+        assert.equal(retries.length, 1, log);
+        assert.match(
+          retries[0] ?? '',
+          new RegExp(
+            `retry ${src.host}/lost/app:v1 -> ${dstProxy.host}/${c.repository}:v1 level=${c.level} kind=${c.kind} registry=${dstProxy.host} attempt=1 in=\\d+ms: ${c.what.replaceAll('DST', dstProxy.host)}: network error: ECONNRESET$`,
+          ),
+        );
+        const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
+          counts: { copied: number; failed: number };
+          tasks: { outcome: string; retried?: Record<string, number> }[];
+        };
+        assert.deepEqual([report.counts.copied, report.counts.failed], [1, 0], c.repository);
+        assert.deepEqual(report.tasks[0]?.retried, { [c.kind]: 1 }, c.repository);
+      }
+    } finally {
+      dstProxy.keepUploadSessions(false);
+      dstProxy.reset();
+    }
   });
 
   it('fails at once, naming the cause, when a destination refuses a manifest with a 500', async () => {

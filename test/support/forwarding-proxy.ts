@@ -81,6 +81,12 @@ export interface ForwardingProxy {
   cutNext(match: string, times: number, afterBytes: number, method?: string): void;
   /** Forwards the response head and `afterBytes` of the body, then sends nothing more (the connection stays open). */
   stallNext(match: string, times: number, afterBytes: number): void;
+  /**
+   * Passes the request on whole and lets the registry answer, then resets the client's connection
+   * without passing the answer on: the registry acted (stored a manifest, committed a blob or a
+   * chunk) and the client never heard of it.
+   */
+  loseAnswerNext(match: string, times: number, method?: string): void;
   /** Forwards matching requests only once `until` has settled (a registry slow to answer them). */
   holdNext(match: string, times: number, until: Promise<unknown>): void;
   /**
@@ -476,6 +482,27 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     },
     stallNext(match, times, afterBytes) {
       faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
+    },
+    loseAnswerNext(match, times, method) {
+      faults.push({
+        match,
+        times,
+        method,
+        apply: (req) => {
+          const lose = (): void => void req.socket.resetAndDestroy();
+          const upstream = request(
+            new URL(req.url ?? '/', target),
+            { method: req.method, headers: { ...req.headers, host: target.host } },
+            (up) => {
+              rememberSession(up);
+              up.resume();
+              up.on('end', lose);
+            },
+          );
+          upstream.on('error', lose);
+          req.pipe(upstream);
+        },
+      });
     },
     holdNext(match, times, until) {
       const release = until.catch(() => undefined);
