@@ -22,6 +22,14 @@ const MiB = 1024 * 1024;
 /** A generous margin for a loaded 2-core machine. */
 const MARGIN_MS = 15_000;
 
+/** The one retry line in the log of a run in `dir`; the test fails when there is not exactly one. */
+async function onlyRetry(dir: string): Promise<string> {
+  const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
+  const retries = log.split('\n').filter((l) => / retry /.test(l));
+  assert.equal(retries.length, 1, log);
+  return retries[0] ?? '';
+}
+
 describe('network faults', () => {
   let src: TestRegistry;
   let dst: TestRegistry;
@@ -149,11 +157,8 @@ describe('network faults', () => {
       const run = await runCli(['--stall-timeout', '2', '--no-state', ...args], { cwd: dir });
       assert.equal(run.code, 0, run.stderr);
       assert.equal(await getManifestDigest(dst, repository, 'v1'), image.digest);
-      const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
-      const retries = log.split('\n').filter((l) => / retry /.test(l));
-      assert.equal(retries.length, 1, log);
       assert.match(
-        retries[0] ?? '',
+        await onlyRetry(dir),
         new RegExp(
           `retry ${src.host}/stall/cli:v1 -> ${dstProxy.host}/${repository}:v1 level=blob kind=${kind} registry=${dstProxy.host} attempt=1 in=\\d+ms: blob ${layer} to ${dstProxy.host}/${repository} \\(from byte 0\\): stalled: the connection took no data for 2 s$`,
         ),
@@ -274,11 +279,8 @@ describe('network faults', () => {
         const run = await runCli(['--no-state', '--report', 'report.json', ...c.args], { cwd: dir });
         assert.equal(run.code, 0, `${c.repository}: ${run.stderr}`);
         assert.equal(await getManifestDigest(dst, c.repository, 'v1'), image.digest, c.repository);
-        const log = await readFile(join(dir, 'image-migrator.log'), 'utf8');
-        const retries = log.split('\n').filter((l) => / retry /.test(l));
-        assert.equal(retries.length, 1, log);
         assert.match(
-          retries[0] ?? '',
+          await onlyRetry(dir),
           new RegExp(
             `retry ${src.host}/lost/app:v1 -> ${dstProxy.host}/${c.repository}:v1 level=${c.level} kind=${c.kind} registry=${dstProxy.host} attempt=1 in=\\d+ms: ${c.what.replaceAll('DST', dstProxy.host)}: network error: ECONNRESET$`,
           ),
