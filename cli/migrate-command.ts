@@ -238,7 +238,8 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
   const progress = new Progress(err);
   const immutable = options.immutableTags ?? [];
   // What the run has done, for a stop by Ctrl-C or SIGTERM (see interrupt.ts): its plan, the results
-  // recorded so far, and the retries of no task (those of each task are in its result).
+  // recorded so far, and the retries of no task, which runLocal tallies here (those of each task are in
+  // its result).
   const runId = randomUUID();
   const store = new MemoryResultStore();
   let plan: Plan | undefined;
@@ -270,6 +271,7 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       rules,
       runId,
       store,
+      untaskedRetries,
       registry: client,
       workers: options.workers,
       retries: options.retries,
@@ -288,8 +290,6 @@ export async function migrate(options: MigrateOptions, env: NodeJS.ProcessEnv): 
       },
       onEvent: (event) => {
         if (event.type === 'planned') plan = event.plan;
-        else if (event.type === 'retry' && event.task === undefined)
-          untaskedRetries[event.retry.kind] = (untaskedRetries[event.retry.kind] ?? 0) + 1;
         runLog.event(event);
         progress.event(event);
       },

@@ -67,6 +67,11 @@ export interface LocalRunOptions {
   readonly runId?: string;
   readonly trigger?: string;
   readonly store?: ResultStore;
+  /**
+   * The tally of retries that belong to no task (listings, tokens), by kind, filled as the run goes:
+   * a caller that accounts for a run stopped part way passes its own and reads it then.
+   */
+  readonly untaskedRetries?: Record<string, number>;
   readonly copier?: ImageCopy;
   /** Called between planning and copying; Huawei's image-migrator prints its second line here. */
   readonly onPlanned?: (plan: Plan) => void;
@@ -114,7 +119,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     else held.push(stamped);
   };
   // Retries while planning (and listing destinations) belong to no task; the copier reports each task's own.
-  const untaskedRetries: Record<string, number> = {};
+  const untaskedRetries = options.untaskedRetries ?? {};
   const planning =
     options.registry.withRetryListener?.((retry) => {
       if (closed) return;
