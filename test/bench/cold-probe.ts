@@ -2,19 +2,21 @@
  * `npm run bench:cold`: a quick look at the cold run alone, for tuning it. It seeds the bench's
  * workload, then copies it into a fresh destination several times (image-migrator, and skopeo once
  * for the ratio) and prints, per run, where the machine's CPU went: the tool's own user and system
- * time, the bench process (the two counting proxies every byte passes through), the source and the
- * destination registry, and the rest (the kernel's work for no process in particular, other
- * processes), against the CPU the machine had over the run's wall time; and the CPU seconds idle
+ * time, the counting proxies every byte passes through (a process of their own), the bench's own
+ * process, the source and the destination registry, and the rest (the kernel's work for no process in
+ * particular, other processes), against the CPU the machine had over the run's wall time; and the CPU seconds idle
  * while a disk write was awaited (iowait: the destination registry syncs every upload to disk before
- * it answers). `COLD_ARGS` adds options to image-migrator's command line. `npm run bench` stays the
- * reference.
+ * it answers). `COLD_ARGS` adds options to image-migrator's command line. `COLD_PEER_RUNS` runs skopeo
+ * that many times (default 1), each after the tool's run of the same number. `COLD_DIRECT=1` sends both
+ * tools to the registries themselves, with no proxy between (no requests counted): the ratio without
+ * the instrument. `npm run bench` stays the reference.
  */
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
-import { startCountingProxy } from './counting-proxy.js';
+import { startProxyProcess } from './proxy-process.js';
 import { perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
 import { cpuSince, machineTicks, processCpuSeconds, settleMachine } from './measure.js';
@@ -22,6 +24,8 @@ import { buildCli, unlikeBuilds, imageMigratorCommand, skopeoCommand } from './t
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.COLD_RUNS ?? 3);
+const PEER_RUNS = Number(process.env.COLD_PEER_RUNS ?? 1);
+const DIRECT = process.env.COLD_DIRECT === '1';
 const words = (value: string | undefined): string[] => (value ?? '').split(' ').filter((a) => a !== '');
 /**
  * COLD_ARGS_B: every second run uses these options instead, for an A/B comparison on the same machine
@@ -67,16 +71,17 @@ try {
   const ab = process.env.COLD_ARGS_B !== undefined || cliB !== undefined;
   const unlike = cliB === undefined || treeB === undefined ? undefined : unlikeBuilds(cli, cliB, treeB);
   if (unlike !== undefined) throw new Error(`COLD_TREE_B: ${unlike}`);
-  const sourceProxy = await startCountingProxy(source.url);
-  stops.push(() => sourceProxy.stop());
+  const proxies = await startProxyProcess();
+  stops.push(() => proxies.stop());
+  const sourceProxy = await proxies.proxy(source.url);
   const run = async (tool: 'image-migrator' | 'skopeo', n: number): Promise<number> => {
     const registry = await startRegistry({ auth: 'token' });
-    const proxy = await startCountingProxy(registry.url);
+    const proxy = await proxies.proxy(registry.url);
     const dir = await mkdtemp(join(root, `${tool}-`));
     try {
       const e = {
-        sourceHost: sourceProxy.host,
-        destinationHost: proxy.host,
+        sourceHost: DIRECT ? new URL(source.url).host : sourceProxy.host,
+        destinationHost: DIRECT ? new URL(registry.url).host : proxy.host,
         username: registry.username ?? '',
         password: registry.password ?? '',
         repositories: workload.repositories,
@@ -84,9 +89,9 @@ try {
       const built = cliB !== undefined && n % 2 === 0 ? cliB : cli;
       const c = tool === 'image-migrator' ? await imageMigratorCommand(built, dir, e, 7) : await skopeoCommand(dir, e);
       const args = tool === 'image-migrator' ? [...words(process.env.COLD_NODE_ARGS), ...c.args, ...extraArgs(n)] : c.args;
-      sourceProxy.take();
+      await sourceProxy.take();
       await settleMachine();
-      const registries = [source.pid, registry.pid];
+      const registries = [source.pid, registry.pid, proxies.pid];
       const registriesBefore = await Promise.all(registries.map(processCpuSeconds));
       const before = await machineTicks();
       const benchBefore = process.cpuUsage();
@@ -94,17 +99,17 @@ try {
       const bench = process.cpuUsage(benchBefore);
       const { busySeconds: busy, ioWaitSeconds: ioWait, stolenSeconds: steal } = await cpuSince(before);
       // NaN when a registry's CPU time could not be read.
-      const [sourceCpu, destinationCpu] = (await Promise.all(registries.map(processCpuSeconds))).map(
+      const [sourceCpu, destinationCpu, proxiesCpu] = (await Promise.all(registries.map(processCpuSeconds))).map(
         (after, i) => (after ?? NaN) - (registriesBefore[i] ?? NaN),
-      ) as [number, number];
-      const counts = sourceProxy.take();
-      const dst = proxy.take();
+      ) as [number, number, number];
+      const { counts } = await sourceProxy.take();
+      const { counts: dst } = await proxy.take();
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
       const benchCpu = (bench.user + bench.system) / 1e6;
-      const rest = busy - r.user - r.sys - benchCpu - sourceCpu - destinationCpu;
+      const rest = busy - r.user - r.sys - benchCpu - proxiesCpu - sourceCpu - destinationCpu;
       const had = r.wall * cpus().length;
       log(
-        `${`${tool} cold ${n}${tool === 'image-migrator' && ab ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${benchCpu.toFixed(2)}, registries ${sourceCpu.toFixed(2)} source + ${destinationCpu.toFixed(2)} destination, other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, iowait ${ioWait.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
+        `${`${tool} cold ${n}${tool === 'image-migrator' && ab ? (n % 2 === 0 ? ' B' : ' A') : ''}`.padEnd(22)} ${r.wall.toFixed(2)} s exit ${r.code}; cpu: tool ${r.user.toFixed(2)}u+${r.sys.toFixed(2)}s, proxies ${proxiesCpu.toFixed(2)}, bench ${benchCpu.toFixed(2)}, registries ${sourceCpu.toFixed(2)} source + ${destinationCpu.toFixed(2)} destination, other ${rest.toFixed(2)}, machine busy ${busy.toFixed(2)} of ${had.toFixed(2)}, iowait ${ioWait.toFixed(2)}, stolen ${steal.toFixed(2)}; req/tag ${(perTagTotal(counts) / workload.tags.length).toFixed(2)}`,
       );
       if (r.code !== 0) log(r.stderr.slice(-2000));
       if (process.env.COLD_KEEP_LOG !== undefined && tool === 'image-migrator')
@@ -116,8 +121,16 @@ try {
       await rm(dir, { recursive: true, force: true });
     }
   };
-  for (let i = 1; i <= RUNS; i++) await run('image-migrator', i);
-  await run('skopeo', 1);
+  const peers: number[] = [];
+  const own: number[] = [];
+  for (let i = 1; i <= Math.max(RUNS, PEER_RUNS); i++) {
+    if (i <= RUNS) own.push(await run('image-migrator', i));
+    if (i <= PEER_RUNS) peers.push(await run('skopeo', i));
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+  log(
+    `medians${DIRECT ? ' (no proxies)' : ''}: image-migrator ${median(own).toFixed(2)} s, skopeo ${median(peers).toFixed(2)} s: ${(median(own) / median(peers)).toFixed(2)}x`,
+  );
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   await rm(root, { recursive: true, force: true });

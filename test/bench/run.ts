@@ -3,8 +3,12 @@
  * local registry, in rounds (default 3, alternating which tool goes first; medians reported): cold
  * (empty destination), warm (nothing changed, no run state), and for image-migrator warm with the run
  * state and warm with every tag immutable; then one image with a 1 GiB layer for the memory check.
- * Each tool has its own fresh destination (token auth) per round so neither helps the other; a
- * counting proxy in front of every registry counts both tools' requests and bytes the same way.
+ * Each tool has its own fresh destination (token auth) per round so neither helps the other. In the
+ * timed rounds the tools reach the registries directly: a proxy between costs every request a hop and
+ * every byte two more trips through the kernel, on the same two cores, and so weighs on the two tools
+ * unequally (skopeo makes 16 times the connections, the tool streams the bytes faster). One more
+ * round, not timed, runs every phase through a counting proxy in front of every registry (all in one
+ * process of their own: see proxy-process.ts), which counts both tools' requests and bytes the same way.
  * `--scale 100x20` seeds many small images instead, to show how the cost grows with the tag count.
  * It is a measurement, not a test: it exits 0 even when a target is missed, and prints MISSED.
  */
@@ -13,9 +17,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest } from '../support/seed.js';
-import { startCountingProxy, type CountingProxy } from './counting-proxy.js';
 import { canMeasureRss, measure } from './measure.js';
-import { addCounts, type KindCounts } from './request-kinds.js';
+import { startProxyProcess, type ProxyProcess, type RemoteProxy } from './proxy-process.js';
+import { addCounts, emptyCounts, type KindCounts } from './request-kinds.js';
 import {
   TOOLS,
   checkTargets,
@@ -45,11 +49,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
-/** One tool's destination: its own registry behind its own counting proxy. */
+/** One tool's destination: its own registry, reached directly (timed runs) or through a counting proxy. */
 interface Lane {
   tool: ToolName;
   registry: TestRegistry;
-  proxy: CountingProxy;
+  /** Undefined when the tool reaches the registries directly (nothing counted). */
+  proxy: RemoteProxy | undefined;
   command: ToolCommand;
   dir: string;
 }
@@ -117,25 +122,33 @@ const PHASE_ARGS: Record<Phase, readonly string[]> = {
   big: ['--no-state'],
 };
 
+/** A run's use: timed (its wall time is in the medians), counted (its requests went through the proxies), or both. */
+interface RunUse {
+  readonly timed: boolean;
+  /** The source registry's counting proxy, for a counted run. */
+  readonly source?: RemoteProxy;
+}
+
 async function runOnce(
   lane: Lane,
   phase: Phase,
   round: number,
-  source: CountingProxy,
+  use: RunUse,
   tags: readonly WorkloadTag[],
   repositories: number,
 ): Promise<RunRow> {
-  source.take();
-  lane.proxy.take();
+  const proxies = use.source === undefined || lane.proxy === undefined ? undefined : [use.source, lane.proxy];
+  await Promise.all((proxies ?? []).map((p) => p.take()));
   const tokensBefore = lane.registry.tokenServer?.requests ?? 0;
-  log(`round ${round}: ${lane.tool} ${phase} ...`);
+  log(`${use.timed ? `round ${round}` : 'counted'}: ${lane.tool} ${phase} ...`);
   const args = lane.tool === TOOLS.migrator ? [...lane.command.args, ...PHASE_ARGS[phase]] : lane.command.args;
   const timeoutMs = runTimeoutMs(tags.length);
   const m = await measure(lane.command.command, args, { cwd: lane.dir, timeoutMs, env: lane.command.env });
-  const connections = source.connections + lane.proxy.connections;
-  const bytes = source.bytes + lane.proxy.bytes;
-  const challenges = source.challenges + lane.proxy.challenges;
-  const counts: KindCounts = addCounts(source.take(), lane.proxy.take());
+  const tallies = proxies === undefined ? [] : await Promise.all(proxies.map((p) => p.take()));
+  const connections = tallies.reduce((n, t) => n + t.connections, 0);
+  const bytes = tallies.reduce((n, t) => n + t.bytes, 0);
+  const challenges = tallies.reduce((n, t) => n + t.challenges, 0);
+  const counts: KindCounts = tallies.map((t) => t.counts).reduce(addCounts, emptyCounts());
   counts.token += (lane.registry.tokenServer?.requests ?? 0) - tokensBefore;
   const verified = await verifiedTags(lane.registry, tags);
   let ok = m.code === 0 && !m.timedOut;
@@ -152,6 +165,8 @@ async function runOnce(
     tool: lane.tool,
     phase,
     round,
+    timed: use.timed,
+    counted: proxies !== undefined,
     wallSeconds: m.wallSeconds,
     firstOutputSeconds: m.firstOutputSeconds,
     stolenSeconds: m.stolenSeconds,
@@ -169,27 +184,31 @@ async function runOnce(
   };
 }
 
-/** A fresh destination (token auth, behind its own proxy) and the tool's command line for it. */
+/**
+ * A fresh destination (token auth) and the tool's command line for it: through a counting proxy of
+ * `proxies`, or, without them, straight to the registry.
+ */
 async function startLane(
   tool: ToolName,
   root: string,
   cli: BuiltCli,
+  proxies: ProxyProcess | undefined,
   sourceHost: string,
   repositories: readonly string[],
 ): Promise<{ lane: Lane; stop: () => Promise<void> }> {
   const registry = await startRegistry({ auth: 'token' });
-  const proxy = await startCountingProxy(registry.url);
+  const proxy = await proxies?.proxy(registry.url);
   const dir = await mkdtemp(join(root, `${tool}-`));
   const endpoints = {
     sourceHost,
-    destinationHost: proxy.host,
+    destinationHost: proxy?.host ?? new URL(registry.url).host,
     username: registry.username ?? '',
     password: registry.password ?? '',
     repositories,
   };
   const command = tool === TOOLS.migrator ? await imageMigratorCommand(cli, dir, endpoints, WORKERS) : await skopeoCommand(dir, endpoints);
   const stop = async (): Promise<void> => {
-    await proxy.stop().catch(() => undefined);
+    await proxy?.stop().catch(() => undefined);
     await registry.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   };
@@ -223,38 +242,47 @@ async function main(): Promise<void> {
   const note = environmentNote();
   if (note !== undefined) log(`  ${note}`);
 
-  const sourceProxy = await startCountingProxy(source.url);
-  cleanups.push(() => sourceProxy.stop());
+  const proxies = await startProxyProcess();
+  cleanups.push(() => proxies.stop());
+  const sourceProxy = await proxies.proxy(source.url);
   const rows: RunRow[] = [];
-  for (let round = 1; round <= options.rounds; round++) {
+  // BENCH_DELAY_MS (answers held back, as from registries far away) is the proxies' doing: the timed
+  // rounds then go through them too, and are counted as they go.
+  const throughProxies = Number(process.env.BENCH_DELAY_MS ?? 0) > 0;
+  /** One round of every phase: timed, straight to the registries (or through the proxies, counted); or counted only. */
+  const playRound = async (round: number, counted: boolean): Promise<void> => {
     // Each round starts from empty destinations; the tools take turns going first.
     const tools = round % 2 === 1 ? [TOOLS.migrator, TOOLS.skopeo] : [TOOLS.skopeo, TOOLS.migrator];
     const lanes = new Map<ToolName, Lane>();
     const stops: (() => Promise<void>)[] = [];
+    const use: RunUse = counted ? { timed: throughProxies, source: sourceProxy } : { timed: true };
+    const sourceHost = counted ? sourceProxy.host : new URL(source.url).host;
     for (const tool of tools) {
-      const { lane, stop } = await startLane(tool, root, cli, sourceProxy.host, workload.repositories);
+      const { lane, stop } = await startLane(tool, root, cli, counted ? proxies : undefined, sourceHost, workload.repositories);
       lanes.set(tool, lane);
       stops.push(stop);
     }
     try {
       for (const phase of ['cold', 'warm'] as const) {
-        for (const tool of tools) rows.push(await runOnce(lanes.get(tool) as Lane, phase, round, sourceProxy, workload.tags, repositories));
+        for (const tool of tools) rows.push(await runOnce(lanes.get(tool) as Lane, phase, round, use, workload.tags, repositories));
       }
       const migrator = lanes.get(TOOLS.migrator) as Lane;
       for (const phase of ['warm-state', 'immutable'] as const)
-        rows.push(await runOnce(migrator, phase, round, sourceProxy, workload.tags, repositories));
+        rows.push(await runOnce(migrator, phase, round, use, workload.tags, repositories));
     } finally {
       for (const stop of stops) await stop();
     }
-  }
+  };
+  for (let round = 1; round <= options.rounds; round++) await playRound(round, throughProxies);
   const loadAfterRounds = loadAverage();
+  if (!throughProxies) await playRound(1, true);
 
   if (options.bigLayerMib > 0) {
     log(`seeding one image with a ${options.bigLayerMib} MiB layer ...`);
     const big = await seedBigLayer(source, options.bigLayerMib * 1024 * 1024);
-    const { lane, stop } = await startLane(TOOLS.migrator, root, cli, sourceProxy.host, [big.repository]);
+    const { lane, stop } = await startLane(TOOLS.migrator, root, cli, proxies, sourceProxy.host, [big.repository]);
     try {
-      rows.push(await runOnce(lane, 'big', 1, sourceProxy, [big], 1));
+      rows.push(await runOnce(lane, 'big', 1, { timed: true, source: sourceProxy }, [big], 1));
     } finally {
       await stop();
     }
@@ -266,7 +294,13 @@ async function main(): Promise<void> {
   log(
     `${options.scaled ? 'scaled ' : ''}workload of ${repositories} repositories, ${workload.tags.length} tags; median of ${options.rounds} round${options.rounds === 1 ? '' : 's'} (alternating which tool goes first)`,
   );
-  log('requests: both registries, counted at a proxy in front of each; tokens at the destination token server;');
+  if (throughProxies)
+    log(`wall times and requests: through a proxy in front of each registry, each answer held ${process.env.BENCH_DELAY_MS} ms;`);
+  else {
+    log('wall times: the tools reach the registries directly; requests: counted in one more round of every run, through a proxy in front');
+    log('of each registry (not timed);');
+  }
+  log('tokens: counted at the destination token server;');
   log('warm: nothing changed, --no-state; warm-state: nothing changed, with the state the cold run left; immutable: --immutable-tags "*";');
   log(
     `${options.bigLayerMib > 0 ? `big: one image with a ${options.bigLayerMib} MiB layer into an empty destination (memory); ` : ''}ratios of warm-state and immutable are to skopeo warm;`,
@@ -276,7 +310,7 @@ async function main(): Promise<void> {
   log('conns = TCP connections opened to the registries (tls attempts included)');
   log(formatTable(medians));
   log('');
-  log('wall time of every round (with the CPU seconds the host gave other guests meanwhile, if any):');
+  log("wall time of every round (with the CPU seconds the host gave other guests meanwhile, if any), and after | the counted run's:");
   log(formatRounds(rows));
   log(`load: ${loadAfterRounds} after the rounds`);
   log('');

@@ -12,13 +12,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
-import { startCountingProxy } from './counting-proxy.js';
 import { measure, type Measured } from './measure.js';
+import { startProxyProcess } from './proxy-process.js';
 import { perTagTotal } from './request-kinds.js';
 import { buildCli, unlikeBuilds, environmentNote, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
 const RUNS = Number(process.env.WARM_RUNS ?? 5);
+/** WARM_DIRECT=1: both tools reach the registries themselves, with no proxy between (no requests counted). */
+const DIRECT = process.env.WARM_DIRECT === '1';
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 /** Mean and standard deviation, "0.412 ± 0.031". */
 function spread(values: readonly number[]): string {
@@ -39,29 +41,31 @@ try {
   ]);
   const unlike = cliB === undefined || treeB === undefined ? undefined : unlikeBuilds(cli, cliB, treeB);
   if (unlike !== undefined) throw new Error(`WARM_TREE_B: ${unlike}`);
-  const sourceProxy = await startCountingProxy(source.url);
-  stops.push(() => sourceProxy.stop());
-  const lane = async (tool: 'image-migrator' | 'skopeo'): Promise<ToolCommand & { dir: string; take: () => string }> => {
+  const proxies = await startProxyProcess();
+  stops.push(() => proxies.stop());
+  const sourceProxy = await proxies.proxy(source.url);
+  const lane = async (tool: 'image-migrator' | 'skopeo'): Promise<ToolCommand & { dir: string; take: () => Promise<string> }> => {
     const registry = await startRegistry({ auth: 'token' });
-    const proxy = await startCountingProxy(registry.url);
+    const proxy = await proxies.proxy(registry.url);
     stops.push(
       () => registry.stop(),
       () => proxy.stop(),
     );
     const dir = await mkdtemp(join(root, `${tool}-`));
     const e = {
-      sourceHost: sourceProxy.host,
-      destinationHost: proxy.host,
+      sourceHost: DIRECT ? new URL(source.url).host : sourceProxy.host,
+      destinationHost: DIRECT ? new URL(registry.url).host : proxy.host,
       username: registry.username ?? '',
       password: registry.password ?? '',
       repositories: workload.repositories,
     };
     const command = tool === 'image-migrator' ? await imageMigratorCommand(cli, dir, e, 7) : await skopeoCommand(dir, e);
     let tokens = 0;
-    const take = (): string => {
-      const conns = sourceProxy.connections + proxy.connections;
-      const counts = sourceProxy.take();
-      const dst = proxy.take();
+    const take = async (): Promise<string> => {
+      const [up, down] = await Promise.all([sourceProxy.take(), proxy.take()]);
+      const conns = up.connections + down.connections;
+      const { counts } = up;
+      const dst = down.counts;
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
       const t = (registry.tokenServer?.requests ?? 0) - tokens;
       tokens = registry.tokenServer?.requests ?? 0;
@@ -74,8 +78,8 @@ try {
     return { ...command, dir, take };
   };
   const words = (text: string | undefined): string[] => (text ?? '').split(' ').filter((a) => a !== '');
-  const run = async (name: string, l: ToolCommand & { dir: string; take: () => string }, b = false): Promise<Measured> => {
-    l.take();
+  const run = async (name: string, l: ToolCommand & { dir: string; take: () => Promise<string> }, b = false): Promise<Measured> => {
+    await l.take();
     const extra = name.includes('image-migrator warm') ? words(b ? process.env.WARM_ARGS_B : process.env.WARM_ARGS) : [];
     const env = b
       ? { ...l.env, ...Object.fromEntries(words(process.env.WARM_ENV_B).map((w) => [w.split('=')[0], w.slice(w.indexOf('=') + 1)])) }
@@ -85,7 +89,7 @@ try {
     const args = b && cliB !== undefined ? [cliB.main, ...l.args.slice(1)] : l.args;
     const m = await measure(l.command, [...nodeArgs, ...args, ...extra], { cwd: l.dir, timeoutMs: 120_000, env });
     log(
-      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, stolen ${m.stolenSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${l.take()}`,
+      `${name.padEnd(22)} ${m.wallSeconds.toFixed(3)} s, 1st out ${m.firstOutputSeconds?.toFixed(3) ?? '-'} s, CPU ${m.cpuSeconds?.toFixed(2) ?? '-'} s, stolen ${m.stolenSeconds?.toFixed(2) ?? '-'} s, exit ${m.code}; ${await l.take()}`,
     );
     if (m.code !== 0) log(m.stderr.slice(-2000));
     return m;

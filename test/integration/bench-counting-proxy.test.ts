@@ -10,6 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { startCountingProxy, type CountingProxy } from '../bench/counting-proxy.js';
 import { HttpFraming, type BodyFraming } from '../bench/http-framing.js';
+import { startProxyProcess } from '../bench/proxy-process.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes } from '../support/seed.js';
 
@@ -134,6 +135,37 @@ describe('bench counting proxy with BENCH_DELAY_MS', () => {
       await proxy.stop();
       await registry.stop();
     }
+  });
+});
+
+describe('bench proxy process', () => {
+  it('runs the counting proxies in a process of its own and hands their counts back on request', async () => {
+    const registry = await startRegistry();
+    const proxies = await startProxyProcess();
+    try {
+      assert.notEqual(proxies.pid, process.pid);
+      const proxy = await proxies.proxy(registry.url);
+      const image = await pushImage({ url: proxy.url }, 'apart/app', 'v1', { layers: [randomBytes(2 * 1024 * 1024, 4)] });
+      assert.equal(await getManifestDigest(registry, 'apart/app', 'v1'), image.digest, 'the push went through to the registry');
+      const pushed = await proxy.take();
+      assert.equal(pushed.counts.manifestPut, 1);
+      assert.ok(pushed.counts.blobPut >= 2, `${pushed.counts.blobPut} blob PUTs`);
+      assert.ok(pushed.bytes >= 2 * 1024 * 1024, `${pushed.bytes} bytes`);
+      assert.ok(pushed.connections >= 1);
+
+      const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+      const head = await send(`${proxy.url}/v2/apart/app/manifests/v1`, 'HEAD', { headers: { accept } });
+      assert.equal(head.headers['docker-content-digest'], image.digest);
+      const after = await proxy.take();
+      assert.equal(after.counts.manifestHead, 1, 'a take starts the counts again from zero');
+      assert.equal(after.counts.manifestPut, 0);
+      await proxy.stop();
+      await assert.rejects(proxy.take(), /proxy process: no proxy at 127\.0\.0\.1:\d+/);
+    } finally {
+      await proxies.stop();
+      await registry.stop();
+    }
+    assert.throws(() => process.kill(proxies.pid, 0), /ESRCH/, 'the proxy process is gone once stopped');
   });
 });
 
