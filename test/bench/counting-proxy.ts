@@ -117,6 +117,8 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
     client.on('end', () => upstream.end());
     /** True while an answer's first bytes wait out BENCH_DELAY_MS: the connection's drain must not resume it. */
     let held = false;
+    /** The registry closed its side while an answer was held: the client's side closes once it is passed on. */
+    let endWhenPassed = false;
     upstream.on('data', (chunk: Buffer) => {
       answerBegan = false;
       answers.push(chunk);
@@ -125,14 +127,17 @@ export async function startCountingProxy(targetUrl: string): Promise<CountingPro
         upstream.pause();
         setTimeout(() => {
           held = false;
-          if (client.write(chunk)) upstream.resume();
+          if (endWhenPassed) client.end(chunk);
+          else if (client.write(chunk)) upstream.resume();
         }, delayMs);
       } else if (!client.write(chunk)) upstream.pause();
     });
     client.on('drain', () => void (held || upstream.resume()));
     upstream.on('end', () => {
       answers.close();
-      client.end();
+      // A registry that closes after its answer (`Connection: close`) may do so while the answer is held.
+      if (held) endWhenPassed = true;
+      else client.end();
     });
   };
 
