@@ -26,7 +26,7 @@ export interface RunRow {
   readonly tool: ToolName;
   readonly phase: Phase;
   readonly round: number;
-  /** Its wall time is in the medians: the tool reached the registries directly, or there is no other run of its phase. */
+  /** Its wall time is in the medians: a run of the timed rounds (or the big layer's, which has no other). */
   readonly timed: boolean;
   /** Its requests, bytes, 401s and connections were counted at the proxies (zero otherwise). */
   readonly counted: boolean;
