@@ -17,6 +17,7 @@ import { runCli, workdir } from '../support/cli-run.js';
 import { startForwardingProxy, type ForwardingProxy } from '../support/forwarding-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registries.js';
 import { getManifestDigest, pushImage, randomBytes } from '../support/seed.js';
+import { seedFetch } from '../support/seed-http.js';
 
 const MiB = 1024 * 1024;
 /** A generous margin for a loaded 2-core machine. */
@@ -352,18 +353,30 @@ describe('network faults', () => {
   it('never completes a corrupted blob at the destination: the last chunk is held back until the digest matches', async () => {
     const layer = randomBytes(2 * MiB, 33);
     const image = await pushImage(src, 'corrupt/app', 'v1', { layers: [layer] });
-    srcProxy.tamperNext(`/blobs/${image.layers[0]}`, 10);
+    const digest = image.layers[0] ?? '-';
+    const isPut = (l: { method: string; path: string }): boolean =>
+      l.method === 'PUT' && l.path.includes('/blobs/uploads/') && l.path.includes(encodeURIComponent(digest));
+    // The changed last bytes come once the upload has begun (or after 10 s): whatever the machine's
+    // load, the copy has streamed the rest on by the time the digest can show the change.
+    const putBegun = async (): Promise<void> => {
+      for (const until = Date.now() + 10_000; Date.now() < until && !dstProxy.log.some(isPut);) await new Promise((r) => setTimeout(r, 10));
+    };
+    srcProxy.tamperNext(`/blobs/${digest}`, 10, putBegun);
     const { client: c } = client({ retry: { attempts: 1 } });
     try {
       const error = await new ImageCopier(c, { retry: { attempts: 1 } })
         .copy({ source: `${srcProxy.host}/corrupt/app:v1`, destination: `${dstProxy.host}/corrupt/app:v1` })
         .catch((e: unknown) => e);
       assert.match(String(error), /digest mismatch/);
-      const put = dstProxy.log.find(
-        (l) => l.method === 'PUT' && l.path.includes('/blobs/uploads/') && l.path.includes(encodeURIComponent(image.layers[0] ?? '-')),
+      const put = dstProxy.log.find(isPut);
+      const seen = dstProxy.log.filter((l) => l.path.includes('/corrupt/app/')).map((l) => `${l.method} ${l.path.split('?')[0]}`);
+      assert.ok(
+        put !== undefined,
+        `the upload had begun before the change could be seen; the destination saw ${seen.join(', ')}; ${String(error)}`,
       );
-      assert.ok(put !== undefined);
       assert.ok(put.bytesIn < layer.length, `${put.bytesIn} of ${layer.length} bytes reached the destination`);
+      const held = await seedFetch(dst, 'corrupt/app', `/v2/corrupt/app/blobs/${digest}`, { method: 'HEAD' });
+      assert.equal(held.status, 404, 'the destination holds no blob under the digest');
     } finally {
       srcProxy.reset();
     }

@@ -124,7 +124,13 @@ export interface ForwardingProxy {
   chaos(settings: Chaos | undefined): void;
   /** Faults injected so far by chaos, by kind. */
   readonly injected: Record<string, number>;
-  tamperNext(match: string, times: number): void;
+  /**
+   * The next `times` answers whose path contains `match` come with their body's last byte changed
+   * (same length: only a digest check can tell). With `holdTail`, all but the body's last 64 KiB go at
+   * once and the rest (with the changed byte) once `holdTail` resolves: a client that streams the body
+   * on has then sent on what came before it saw the change.
+   */
+  tamperNext(match: string, times: number, holdTail?: () => Promise<void>): void;
   redirectBlobs(on: boolean): void;
   forceAuthChallenge(on: boolean): void;
   /** Serves tag lists in pages of `?n=` with `Link` headers (distribution 2.8 ignores `n`). */
@@ -153,7 +159,7 @@ function forward(
   target: URL,
   req: IncomingMessage,
   res: ServerResponse,
-  tamper: boolean,
+  tamper: { holdTail?: (() => Promise<void>) | undefined } | undefined,
   cut?: Cut,
   self?: string,
   onResponse?: (up: IncomingMessage) => void,
@@ -184,7 +190,7 @@ function forward(
       });
       return;
     }
-    if (!tamper) {
+    if (tamper === undefined) {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
       return;
@@ -196,7 +202,13 @@ function forward(
       // Same length, one byte changed: only a digest check can notice.
       if (body.length > 0) body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0x01;
       res.writeHead(up.statusCode ?? 502, up.headers);
-      res.end(body);
+      if (tamper.holdTail === undefined) return void res.end(body);
+      const head = Math.max(0, body.length - 64 * 1024);
+      res.write(body.subarray(0, head));
+      void tamper.holdTail().then(
+        () => res.end(body.subarray(head)),
+        () => res.destroy(),
+      );
     });
   });
   upstream.on('error', () => res.destroy());
@@ -268,7 +280,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
   const faults: Fault[] = [];
   const log: SeenRequest[] = [];
   const redirected: SeenRequest[] = [];
-  const tampers: { match: string; times: number }[] = [];
+  const tampers: { match: string; times: number; holdTail?: (() => Promise<void>) | undefined }[] = [];
   let redirect = false;
   let challenge = false;
   let paginate = false;
@@ -312,7 +324,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       bytesOut: 0,
       at: Date.now(),
     });
-    forward(target, req, res, false);
+    forward(target, req, res, undefined);
   });
   const storagePort = await listen(storage);
 
@@ -386,7 +398,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
         target,
         req,
         res,
-        false,
+        undefined,
         { afterBytes: Math.floor(random() * 4096), then: 'reset', onCut: () => void (injected.cut = (injected.cut ?? 0) + 1) },
         self,
       );
@@ -414,7 +426,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       paginated(req, res).catch((error: unknown) => res.destroy(error instanceof Error ? error : new Error(String(error))));
       return;
     }
-    forward(target, req, res, take(tampers, path) !== undefined, undefined, self, rememberSession);
+    forward(target, req, res, take(tampers, path), undefined, self, rememberSession);
   });
 
   // Pages as distribution 3 serves them: sorted, after `last`, `n` per page; the first Link is
@@ -478,10 +490,10 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
       faults.push({ match, times, method: ['PUT', 'PATCH'], apply: (req) => void req.resume() });
     },
     cutNext(match, times, afterBytes, method) {
-      faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'reset' }, self) });
+      faults.push({ match, times, method, apply: (req, res) => forward(target, req, res, undefined, { afterBytes, then: 'reset' }, self) });
     },
     stallNext(match, times, afterBytes) {
-      faults.push({ match, times, apply: (req, res) => forward(target, req, res, false, { afterBytes, then: 'stall' }, self) });
+      faults.push({ match, times, apply: (req, res) => forward(target, req, res, undefined, { afterBytes, then: 'stall' }, self) });
     },
     loseAnswerNext(match, times, method) {
       faults.push({
@@ -506,7 +518,7 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     },
     holdNext(match, times, until) {
       const release = until.catch(() => undefined);
-      faults.push({ match, times, apply: (req, res) => void release.then(() => forward(target, req, res, false, undefined, self)) });
+      faults.push({ match, times, apply: (req, res) => void release.then(() => forward(target, req, res, undefined, undefined, self)) });
     },
     cutUploadNext(match, times, afterBytes, options) {
       const apply = (req: IncomingMessage): void => cutUpload(target, req, afterBytes, keepSessions ? 'keep' : 'forward', rememberSession);
@@ -563,8 +575,8 @@ export async function startForwardingProxy(targetUrl: string, options: ProxyOpti
     resetNext(match, times) {
       faults.push({ match, times, apply: (req) => req.socket.resetAndDestroy() });
     },
-    tamperNext(match, times) {
-      tampers.push({ match, times });
+    tamperNext(match, times, holdTail) {
+      tampers.push({ match, times, holdTail });
     },
     redirectBlobs(on) {
       redirect = on;
