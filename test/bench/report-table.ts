@@ -156,6 +156,24 @@ export function formatRounds(rows: readonly RunRow[]): string {
   return [...groups].map(([key, walls]) => `  ${key.padEnd(26)} ${walls.join('  ')}`).join('\n');
 }
 
+/**
+ * The two timed ratios of the issue round by round (each run of image-migrator over skopeo's run of
+ * the same round), so that a median on its line can be told from one that sits there every round.
+ */
+export function formatRoundRatios(rows: readonly RunRow[]): string {
+  const timed = rows.filter((r) => r.timed);
+  const perRound = (phase: Phase): string => {
+    const ratios = timed
+      .filter((r) => r.tool === TOOLS.migrator && r.phase === phase)
+      .map((r) => {
+        const peer = timed.find((p) => p.tool === TOOLS.skopeo && p.phase === peerPhase(phase) && p.round === r.round);
+        return peer === undefined || peer.wallSeconds === 0 ? '-' : `${(r.wallSeconds / peer.wallSeconds).toFixed(2)}x`;
+      });
+    return `  ${`${phase} / skopeo ${peerPhase(phase)}`.padEnd(26)} ${ratios.join('  ')}`;
+  };
+  return [perRound('cold'), perRound('warm-state')].join('\n');
+}
+
 /** The issue's targets, judged on the median rows (and on every run for tokens, memory and digests). */
 export function checkTargets(medians: readonly RunRow[], all: readonly RunRow[]): TargetCheck[] {
   const find = (tool: ToolName, phase: Phase): RunRow | undefined => medians.find((r) => r.tool === tool && r.phase === phase);

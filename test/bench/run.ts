@@ -23,6 +23,7 @@ import { addCounts, emptyCounts, type KindCounts } from './request-kinds.js';
 import {
   TOOLS,
   checkTargets,
+  formatRoundRatios,
   formatRounds,
   formatTable,
   formatTargets,
@@ -312,6 +313,8 @@ async function main(): Promise<void> {
   log('');
   log("wall time of every round (with the CPU seconds the host gave other guests meanwhile, if any), and after | the counted run's:");
   log(formatRounds(rows));
+  log('ratio of every round:');
+  log(formatRoundRatios(rows));
   log(`load: ${loadAfterRounds} after the rounds`);
   log('');
   log('targets (image-migrator):');
