@@ -17,9 +17,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
 import { startProxyProcess } from './proxy-process.js';
-import { perTagTotal } from './request-kinds.js';
+import { addCounts, perTagTotal } from './request-kinds.js';
 import { traceRun } from './trace.js';
-import { cpuSince, machineTicks, processCpuSeconds, settleMachine } from './measure.js';
+import { cpuSince, machineTicks, median, processCpuSeconds, settleMachine } from './measure.js';
 import { buildCli, unlikeBuilds, imageMigratorCommand, skopeoCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -102,9 +102,7 @@ try {
       const [sourceCpu, destinationCpu, proxiesCpu] = (await Promise.all(registries.map(processCpuSeconds))).map(
         (after, i) => (after ?? NaN) - (registriesBefore[i] ?? NaN),
       ) as [number, number, number];
-      const { counts } = await sourceProxy.take();
-      const { counts: dst } = await proxy.take();
-      for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
+      const counts = addCounts((await sourceProxy.take()).counts, (await proxy.take()).counts);
       const benchCpu = (bench.user + bench.system) / 1e6;
       const rest = busy - r.user - r.sys - benchCpu - proxiesCpu - sourceCpu - destinationCpu;
       const had = r.wall * cpus().length;
@@ -127,7 +125,6 @@ try {
     if (i <= RUNS) own.push(await run('image-migrator', i));
     if (i <= PEER_RUNS) peers.push(await run('skopeo', i));
   }
-  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   log(
     `medians${DIRECT ? ' (no proxies)' : ''}: image-migrator ${median(own).toFixed(2)} s, skopeo ${median(peers).toFixed(2)} s: ${(median(own) / median(peers)).toFixed(2)}x`,
   );

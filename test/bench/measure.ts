@@ -39,6 +39,11 @@ export interface MeasureOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** The median of some wall times (the upper middle for an even count), NaN for none. */
+export function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+}
+
 /** True when GNU time is available to report peak RSS. */
 export function canMeasureRss(): boolean {
   return existsSync(GNU_TIME);

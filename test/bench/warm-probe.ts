@@ -12,9 +12,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../support/registries.js';
-import { measure, type Measured } from './measure.js';
+import { measure, median, type Measured } from './measure.js';
 import { startProxyProcess } from './proxy-process.js';
-import { perTagTotal } from './request-kinds.js';
+import { addCounts, perTagTotal } from './request-kinds.js';
 import { buildCli, unlikeBuilds, environmentNote, imageMigratorCommand, skopeoCommand, type ToolCommand } from './tools.js';
 import { DEFAULT_SHAPE, seedWorkload } from './workload.js';
 
@@ -64,9 +64,7 @@ try {
     const take = async (): Promise<string> => {
       const [up, down] = await Promise.all([sourceProxy.take(), proxy.take()]);
       const conns = up.connections + down.connections;
-      const { counts } = up;
-      const dst = down.counts;
-      for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += dst[k];
+      const counts = addCounts(up.counts, down.counts);
       const t = (registry.tokenServer?.requests ?? 0) - tokens;
       tokens = registry.tokenServer?.requests ?? 0;
       const shown = Object.entries(counts)
@@ -108,9 +106,9 @@ try {
   for (const [i, runs] of halves.entries()) {
     if (runs.length === 0) continue;
     const times = runs.map((m) => m.wallSeconds);
-    const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
+    const middle = median(times);
     const half = ab ? (i === 0 ? ' A' : ' B') : '';
-    log(`warm${half} median ${median.toFixed(3)} s = ${(median / peer).toFixed(2)}x skopeo`);
+    log(`warm${half} median ${middle.toFixed(3)} s = ${(middle / peer).toFixed(2)}x skopeo`);
     log(
       `warm${half} means: wall ${spread(times)} s, 1st out ${spread(runs.map((m) => m.firstOutputSeconds ?? NaN))} s, CPU ${spread(runs.map((m) => m.cpuSeconds ?? NaN))} s`,
     );
